@@ -1,0 +1,188 @@
+"""One config object for a SpecGrad model, saved with every checkpoint.
+
+The YAML presets in ``conf/`` are this structure written out; loading is strict:
+an unknown key is an error naming the key and the file, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or dict that does not match :class:`SpecGradConfig`."""
+
+
+@dataclass
+class FeatureConfig:
+    """Log-mel settings; defaults equal ESPnet's LJSpeech TTS recipes (specgrad.md s.1)."""
+
+    fs: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mels: int = 80
+    fmin: int = 80
+    fmax: int = 7600
+
+
+@dataclass
+class PriorConfig:
+    """The noise prior: ``H_k(f) = sigma_k * h_k(f)`` (specgrad.md s.2.6)."""
+
+    kind: str = "specgrad"  # specgrad | priorgrad | diffwave
+    lifter_order: int = 24  # keep quefrencies |n| < r of the log amplitude
+    floor_db: float = -40.0  # envelope floor relative to each frame's maximum power
+    white_mix: float = 0.2  # h^2 <- (1 - w) h^2 + w, after unit-mean-power normalisation
+    phase: str = "minimum"  # minimum | zero
+    min_level: float = 0.1  # PriorGrad's lower clip of the frame level sigma_k
+
+
+@dataclass
+class DiffusionConfig:
+    """Training noise levels and loss weighting (specgrad.md s.3-4)."""
+
+    beta_start: float = 1.0e-4  # PriorGrad/DiffWave training schedule: linspace(start, end, steps)
+    beta_end: float = 0.05
+    steps: int = 50
+    # Extra steps of equal beta appended after the linear schedule so that training
+    # covers noise levels down to min_alpha_bar (WG-3 and WG-6 go below T = 50).
+    extra_steps: int = 5
+    min_alpha_bar: float = 1.0e-3
+    loss_inverse_power: float = 1.0  # loss weight L^-p: 1 = the paper, 0 = plain MSE
+
+
+@dataclass
+class DenoiserConfig:
+    """WaveNet-style denoiser (specgrad.md s.5)."""
+
+    residual_layers: int = 30
+    residual_channels: int = 64
+    dilation_cycle: int = 10
+    kernel_size: int = 3
+    level_embed_dim: int = 128
+    level_hidden_dim: int = 512
+    upsample_scales: List[int] = field(default_factory=lambda: [16, 16])
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and data settings of the built-in trainer."""
+
+    segment_frames: int = 32  # random crops of this many mel frames (x hop samples)
+    batch_size: int = 8
+    lr: float = 2.0e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    seed: int = 0
+
+
+@dataclass
+class InferenceConfig:
+    schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | comma-separated betas
+
+
+@dataclass
+class SpecGradConfig:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Optional[Dict[str, Any]], source: str = "<dict>") -> "SpecGradConfig":
+        """Build from a (possibly partial) nested dict; unknown keys raise ConfigError."""
+        data = data or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        kwargs = {}
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in data.items():
+            if name not in sections:
+                raise ConfigError(
+                    f"{source}: unknown section '{name}'; expected one of {sorted(sections)}"
+                )
+            kwargs[name] = _build_section(sections[name].default_factory, value, f"{source}:{name}")
+        config = cls(**kwargs)
+        config.validate(source)
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path]) -> "SpecGradConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        with open(path, encoding="utf-8") as f:
+            try:
+                data = yaml.safe_load(f)
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_yaml(self, path: Union[str, Path]) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+        tmp.replace(path)
+
+    def validate(self, source: str = "<config>") -> None:
+        p, d, feat = self.prior, self.diffusion, self.features
+        checks = [
+            (p.kind in ("specgrad", "priorgrad", "diffwave"), f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
+            (p.phase in ("minimum", "zero"), f"prior.phase={p.phase!r}, expected minimum|zero"),
+            (0 <= p.white_mix <= 1, f"prior.white_mix={p.white_mix}, expected 0..1"),
+            (0 < p.lifter_order <= feat.n_fft // 2, f"prior.lifter_order={p.lifter_order}, expected 1..n_fft/2"),
+            (p.floor_db < 0, f"prior.floor_db={p.floor_db}, expected < 0 dB"),
+            (0 < d.beta_start < d.beta_end < 1, f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
+            (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),
+            (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
+            (_prod(self.denoiser.upsample_scales) == feat.hop_length,
+             f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
+             f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
+            (feat.fmax <= feat.fs / 2 and 0 <= feat.fmin < feat.fmax,
+             f"features fmin={feat.fmin}, fmax={feat.fmax}, expected 0 <= fmin < fmax <= fs/2"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"{source}: {message}")
+
+
+def _prod(values: List[int]) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def _build_section(factory, value: Any, source: str):
+    default = factory()
+    if value is None:
+        return default
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: expected a mapping, got {value!r}")
+    names = {f.name: f for f in dataclasses.fields(default)}
+    for key, item in value.items():
+        if key not in names:
+            raise ConfigError(f"{source}: unknown key '{key}'; expected one of {sorted(names)}")
+        expected = type(getattr(default, key))
+        if expected is float and isinstance(item, int) and not isinstance(item, bool):
+            item = float(item)
+        if not isinstance(item, expected) or (expected is int and isinstance(item, bool)):
+            raise ConfigError(
+                f"{source}: key '{key}' = {item!r} has type {type(item).__name__}, expected {expected.__name__}"
+            )
+        setattr(default, key, item)
+    return default

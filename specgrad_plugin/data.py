@@ -1,0 +1,109 @@
+"""Audio I/O (soundfile) and the random-segment dataset of the built-in trainer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.features import LogMelExtractor, crop_to_hop
+
+DATA_ENV = "SPECGRAD_DATA"  # folder holding ljspeech_mini/ and ljspeech_eval/ (set by .ci/run)
+
+
+def shared_data_dir() -> Optional[Path]:
+    """The shared LJSpeech folder: $SPECGRAD_DATA, else ../shared/data beside the repo, else None."""
+    env = os.environ.get(DATA_ENV)
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    for path in candidates:
+        if (path / "ljspeech_mini" / "metadata.csv").is_file():
+            return path
+    return None
+
+
+def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int) -> np.ndarray:
+    """Read a mono wav as float32 in [-1, 1]; errors name the file and what was expected."""
+    path = Path(path)
+    try:
+        wav, fs = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise SpecGradInputError(f"{path}: not a readable audio file ({e})") from None
+    if fs != expected_fs:
+        raise SpecGradInputError(f"{path}: sample rate {fs} Hz, expected {expected_fs} Hz")
+    if wav.shape[1] != 1:
+        raise SpecGradInputError(f"{path}: {wav.shape[1]} channels, expected mono")
+    if wav.shape[0] < hop_length:
+        raise SpecGradInputError(f"{path}: {wav.shape[0]} samples, expected at least one hop ({hop_length})")
+    return wav[:, 0]
+
+
+def write_wav(path: Union[str, Path], wav: Union[np.ndarray, torch.Tensor], fs: int) -> None:
+    """Write 16-bit PCM atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().cpu().numpy()
+    tmp = path.with_name(path.name + ".tmp")
+    sf.write(str(tmp), np.clip(wav, -1.0, 1.0), fs, subtype="PCM_16", format="WAV")
+    tmp.replace(path)
+
+
+def corpus_wavs(root: Union[str, Path]) -> List[Path]:
+    """The wavs of an LJSpeech-layout folder (metadata.csv ids), sorted by id."""
+    root = Path(root)
+    meta = root / "metadata.csv"
+    if not meta.is_file():
+        raise SpecGradInputError(f"{root}: no metadata.csv, expected an LJSpeech-layout folder")
+    ids = sorted(line.split("|", 1)[0] for line in meta.read_text(encoding="utf-8").splitlines() if line.strip())
+    paths = [root / "wavs" / f"{i}.wav" for i in ids]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise SpecGradInputError(f"{root}: {len(missing)} wavs listed in metadata.csv are missing: {missing[:5]}")
+    return paths
+
+
+class SegmentDataset(torch.utils.data.Dataset):
+    """Random (segment_frames * hop)-sample crops with their mel frames.
+
+    The mel is computed once on each whole clip and cropped with the audio, so
+    edge frames of a crop see real context rather than reflection padding.
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[Union[np.ndarray, str, Path]],
+        extractor: LogMelExtractor,
+        segment_frames: int,
+    ) -> None:
+        cfg = extractor.cfg
+        self.segment_frames = segment_frames
+        self.hop = cfg.hop_length
+        self.items: List[Tuple[torch.Tensor, torch.Tensor]] = []
+        for clip in clips:
+            wav = read_wav(clip, cfg.fs, cfg.hop_length) if isinstance(clip, (str, Path)) else clip
+            wav = torch.as_tensor(np.asarray(wav, dtype=np.float32))
+            short = segment_frames * self.hop - wav.shape[-1]
+            if short > 0:
+                wav = torch.nn.functional.pad(wav, (0, short))
+            wav = crop_to_hop(wav, self.hop)
+            with torch.no_grad():
+                mel = extractor(wav.unsqueeze(0))[0]
+            self.items.append((wav, mel))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        wav, mel = self.items[index]
+        start = int(torch.randint(0, mel.shape[0] - self.segment_frames + 1, ()))
+        stop = start + self.segment_frames
+        return wav[start * self.hop : stop * self.hop], mel[start:stop]
+
+    def mels(self) -> List[torch.Tensor]:
+        return [mel for _, mel in self.items]

@@ -1,0 +1,124 @@
+"""Diffusion: noise schedules, forward noising, the weighted loss, the sampler (s.3-4).
+
+How short schedules meet the trained network (specgrad.md s.4, our decision):
+the denoiser is conditioned on the *continuous* noise level, as in WaveGrad, not on
+a step index. Training draws sqrt(abar) uniformly inside a random step interval of
+the training schedule (PriorGrad's linspace(1e-4, 0.05, 50), extended by a few steps
+of equal beta down to abar = min_alpha_bar = 1e-3). Any inference schedule - WG-3,
+WG-6, PG-6, WG-50 or a user list - is then used as it is: each step passes its own
+abar to the network, no mapping to fractional training steps is needed, and levels
+below the T = 50 range (WG-3 ends at abar 0.094, WG-6 at 0.19) are trained ones.
+The network sees the level as log-SNR = log(abar / (1 - abar)).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional, Sequence, Union
+
+import torch
+
+from specgrad_plugin.config import DiffusionConfig
+
+NAMED_SCHEDULES = {
+    "WG-3": [3e-4, 6e-2, 9e-1],
+    "WG-6": [7e-6, 1.4e-4, 2.1e-3, 2.8e-2, 3.5e-1, 7e-1],
+    "PG-6": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],
+    "WG-50": torch.linspace(1e-4, 0.05, 50, dtype=torch.float64).tolist(),
+}
+
+
+def inference_betas(schedule: Union[str, Sequence[float]]) -> torch.Tensor:
+    """A named schedule (WG-3, WG-6, PG-6, WG-50), "b1,b2,..." or a list -> (S,) float64 betas."""
+    if isinstance(schedule, str):
+        if schedule in NAMED_SCHEDULES:
+            values: List[float] = NAMED_SCHEDULES[schedule]
+        else:
+            try:
+                values = [float(v) for v in schedule.split(",") if v.strip()]
+            except ValueError:
+                raise ValueError(
+                    f"schedule {schedule!r}: expected one of {sorted(NAMED_SCHEDULES)} or comma-separated betas"
+                ) from None
+    else:
+        values = [float(v) for v in schedule]
+    betas = torch.tensor(values, dtype=torch.float64)
+    if betas.numel() == 0 or not bool(((betas > 0) & (betas < 1)).all()):
+        raise ValueError(f"schedule {schedule!r}: expected a non-empty list of betas in (0, 1)")
+    return betas
+
+
+def training_betas(cfg: DiffusionConfig) -> torch.Tensor:
+    """linspace(beta_start, beta_end, steps) + extra_steps equal betas reaching min_alpha_bar.
+
+    Returns (steps + extra_steps,) float64.
+    """
+    base = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.steps, dtype=torch.float64)
+    abar_end = float(torch.prod(1.0 - base))
+    if cfg.extra_steps == 0 or abar_end <= cfg.min_alpha_bar:
+        return base
+    beta_extra = 1.0 - (cfg.min_alpha_bar / abar_end) ** (1.0 / cfg.extra_steps)
+    return torch.cat([base, torch.full((cfg.extra_steps,), beta_extra, dtype=torch.float64)])
+
+
+def alpha_bars(betas: torch.Tensor) -> torch.Tensor:
+    """abar_t = prod_{s <= t} (1 - beta_s): (S,) -> (S,)."""
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def log_snr(alpha_bar: torch.Tensor) -> torch.Tensor:
+    """The network's level input log(abar / (1 - abar)), float32, safe at abar -> 1."""
+    abar = alpha_bar.double().clamp(1e-12, 1.0 - 1e-12)
+    return (torch.log(abar) - torch.log1p(-abar)).float()
+
+
+def sample_training_levels(
+    batch: int, betas: torch.Tensor, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
+    """Continuous training levels (WaveGrad): t ~ U{1..S}, sqrt(abar) ~ U(sqrt(abar_t), sqrt(abar_{t-1})).
+
+    Returns (batch,) float64 abar values.
+    """
+    scale = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars(betas).sqrt()])
+    t = torch.randint(1, len(betas) + 1, (batch,), generator=generator)
+    u = torch.rand(batch, generator=generator, dtype=torch.float64)
+    return (scale[t] + u * (scale[t - 1] - scale[t])).pow(2)
+
+
+def add_noise(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """Forward process x_t = sqrt(abar) x0 + sqrt(1 - abar) eps (s.3). x0, eps: (B, N); abar: (B,)."""
+    abar = alpha_bar.to(x0.dtype).unsqueeze(-1)
+    return abar.sqrt() * x0 + (1.0 - abar).clamp_min(0).sqrt() * eps
+
+
+def weighted_loss(residual_whitened: torch.Tensor) -> torch.Tensor:
+    """|| L^-1 (eps - eps_theta) ||^2 averaged over samples (s.3); the input is already L^-p applied."""
+    return residual_whitened.pow(2).mean()
+
+
+def sample(
+    predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    draw_noise: Callable[[], torch.Tensor],
+    betas: torch.Tensor,
+    progress: Optional[Callable[[int], None]] = None,
+) -> torch.Tensor:
+    """Ancestral sampler (s.3), from x_T = L xi down to x_0.
+
+    x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, abar_t)) / sqrt(alpha_t)
+              + sigma_t L z,   sigma_t^2 = beta_t (1 - abar_{t-1}) / (1 - abar_t),
+    with no noise at the last step. predict_noise(x_t, log_snr) -> eps_theta;
+    draw_noise() -> a fresh L z of x's shape. Deterministic given draw_noise.
+    """
+    abar = alpha_bars(betas)
+    levels = log_snr(abar)
+    x = draw_noise()
+    for t in range(len(betas) - 1, -1, -1):
+        beta = float(betas[t])
+        one_minus = 1.0 - float(abar[t])
+        eps = predict_noise(x, levels[t].expand(x.shape[0]).to(x.device))
+        x = (x - (beta / one_minus**0.5) * eps) / (1.0 - beta) ** 0.5
+        if t > 0:
+            sigma = (beta * (1.0 - float(abar[t - 1])) / one_minus) ** 0.5
+            x = x + sigma * draw_noise()
+        if progress is not None:
+            progress(len(betas) - t)
+    return x

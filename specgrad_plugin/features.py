@@ -1,0 +1,57 @@
+"""Log-mel features (ESPnet's own ``LogMelFbank``) and audio <-> frame alignment.
+
+Alignment convention used everywhere in the package: a clip of K mel frames
+corresponds to exactly K * hop samples. ``LogMelFbank`` (center=True) yields
+N // hop + 1 frames for N samples; we crop audio to a multiple of the hop and drop
+the one extra trailing frame, so frame k is centred on sample k * hop of the clip.
+"""
+
+from __future__ import annotations
+
+import torch
+from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+from specgrad_plugin.config import FeatureConfig
+
+
+def crop_to_hop(wav: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Crop (..., N) audio to (..., floor(N / hop) * hop) samples."""
+    usable = (wav.shape[-1] // hop_length) * hop_length
+    return wav[..., :usable]
+
+
+class LogMelExtractor(torch.nn.Module):
+    """(B, K * hop) audio -> (B, K, n_mels) denormalised log10 mel, as ESPnet TTS computes it."""
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.fbank = LogMelFbank(
+            fs=cfg.fs,
+            n_fft=cfg.n_fft,
+            win_length=cfg.win_length,
+            hop_length=cfg.hop_length,
+            window="hann",
+            center=True,
+            n_mels=cfg.n_mels,
+            fmin=cfg.fmin,
+            fmax=cfg.fmax,
+            log_base=10.0,
+        )
+
+    @property
+    def mel_basis(self) -> torch.Tensor:
+        """The Slaney mel filterbank the features use, (n_mels, n_fft // 2 + 1)."""
+        return self.fbank.logmel.melmat.T
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        if wav.shape[-1] % self.cfg.hop_length:
+            raise ValueError(
+                f"audio length {wav.shape[-1]} is not a multiple of hop {self.cfg.hop_length}: crop_to_hop() first"
+            )
+        mel, _ = self.fbank(wav)
+        return mel[:, :-1]
+
+    def parameters_for_tts(self) -> dict:
+        """The settings an ESPnet TTS model reports via ``feats_extract.get_parameters()``."""
+        return self.fbank.get_parameters()

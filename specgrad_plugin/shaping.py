@@ -1,0 +1,204 @@
+"""The paper's time-varying filter as pure functions (specgrad.md sections 2-3).
+
+Shapes: B batch, K mel frames, M mel bands, F = n_fft // 2 + 1 linear bins,
+N = K * hop samples, T = K + 1 STFT frames of an N-sample signal (center=True).
+All log amplitudes are natural logs; the mel input is log10 (ESPnet's convention).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+
+
+# ---------------------------------------------------------------- STFT pair (G, G+)
+def stft(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    """G: (B, N) real -> (B, F, T) complex, Hann window, centred frames (s.3)."""
+    return torch.stft(
+        x, n_fft, hop_length=hop, win_length=n_fft, window=window,
+        center=True, pad_mode="reflect", normalized=False, return_complex=True,
+    )
+
+
+def istft(spec: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, length: int) -> torch.Tensor:
+    """G+: (B, F, T) complex -> (B, length) real; the least-squares inverse of :func:`stft`.
+
+    With a Hann window at 75 % overlap the window-sum is constant, so G+ G = I.
+    """
+    return torch.istft(
+        spec, n_fft, hop_length=hop, win_length=n_fft, window=window,
+        center=True, normalized=False, length=length,
+    )
+
+
+# ------------------------------------------------------------- filter, step by step
+def mel_pseudo_inverse(mel_basis: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
+    """Pseudo-inverse of the mel filterbank and the band-edge bins (s.2 step 2).
+
+    mel_basis: (M, F). Returns pinv (F, M) and the bins of the first and last
+    filters' peaks: outside [lo, hi] the pseudo-inverse falls towards 0 because no
+    filter has full weight there, so the envelope is held at its edge value instead.
+    """
+    basis = mel_basis.double()
+    pinv = torch.linalg.pinv(basis).to(mel_basis.dtype)
+    lo = int(basis[0].argmax())
+    hi = int(basis[-1].argmax())
+    return pinv, lo, hi
+
+
+def linear_amplitude(
+    logmel: torch.Tensor, mel_pinv: torch.Tensor, lo: int, hi: int, floor_db: float
+) -> torch.Tensor:
+    """s_k = max(pinv(MelBasis) a_k, floor), a_k = 10 ** c_k (s.2 steps 1-2).
+
+    logmel: (B, K, M) log10 mel amplitudes -> (B, K, F) linear amplitudes. The
+    floor is relative to each frame's maximum (floor_db is a power ratio) so that
+    negative pseudo-inverse lobes never reach the logarithm of the next step.
+    """
+    amp = torch.pow(10.0, logmel) @ mel_pinv.T
+    amp[..., :lo] = amp[..., lo : lo + 1]
+    amp[..., hi + 1 :] = amp[..., hi : hi + 1]
+    peak = amp.amax(dim=-1, keepdim=True).clamp_min(1e-10)
+    return torch.maximum(amp, peak * 10.0 ** (floor_db / 20.0))
+
+
+def cepstral_envelope(log_amp: torch.Tensor, n_fft: int, order: int) -> torch.Tensor:
+    """Spectral envelope by real-cepstrum liftering (s.2 step 3).
+
+    g = irfft(log s, n_fft) is the real, even cepstrum; keeping quefrencies
+    |n| < order (g[0..order-1] and the mirrored tail g[n_fft-order+1..]) and taking
+    rfft(.).real gives the smoothed log envelope. (..., F) -> (..., F), natural log.
+    """
+    cep = torch.fft.irfft(log_amp, n=n_fft)
+    lifter = torch.zeros(n_fft, dtype=cep.dtype, device=cep.device)
+    lifter[:order] = 1.0
+    lifter[n_fft - order + 1 :] = 1.0
+    return torch.fft.rfft(cep * lifter, n=n_fft).real
+
+
+def minimum_phase(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Minimum-phase response with magnitude exp(log_amp), by cepstral folding (s.2 step 4).
+
+    H = exp(rfft(w * irfft(log_amp))), w = [1, 2, ..., 2, 1, 0, ..., 0]: the
+    causal part of the cepstrum doubled. (..., F) real -> (..., F) complex.
+    """
+    cep = torch.fft.irfft(log_amp, n=n_fft)
+    fold = torch.zeros(n_fft, dtype=cep.dtype, device=cep.device)
+    fold[0] = 1.0
+    fold[1 : n_fft // 2] = 2.0
+    fold[n_fft // 2] = 1.0
+    return torch.exp(torch.fft.rfft(cep * fold, n=n_fft))
+
+
+def normalised_power(log_env: torch.Tensor, floor_db: float, white_mix: float) -> torch.Tensor:
+    """Envelope power h^2 with floor, unit mean power and white mix (s.2 steps 5-6).
+
+    p = max(e^2, max_f(e^2) * 10^(floor_db/10)); p /= mean_f(p);
+    h^2 = (1 - w) p + w. (..., F) natural-log amplitude -> (..., F) power, mean 1.
+    """
+    power = torch.exp(2.0 * log_env)
+    peak = power.amax(dim=-1, keepdim=True)
+    power = torch.maximum(power, peak * 10.0 ** (floor_db / 10.0))
+    power = power / power.mean(dim=-1, keepdim=True)
+    return (1.0 - white_mix) * power + white_mix
+
+
+def frame_level(
+    logmel: torch.Tensor, energy_min: float, energy_max: float, min_level: float
+) -> torch.Tensor:
+    """PriorGrad's frame level sigma_k (s.2.6).
+
+    E_k = sqrt(sum_b 10 ** c_kb); sigma_k = max((E_k - E_min) / (E_max - E_min), min_level).
+    (B, K, M) log10 mel -> (B, K).
+    """
+    energy = frame_energy(logmel)
+    return ((energy - energy_min) / (energy_max - energy_min)).clamp_min(min_level)
+
+
+def frame_energy(logmel: torch.Tensor) -> torch.Tensor:
+    """E_k = sqrt(sum_b 10 ** c_kb): (B, K, M) -> (B, K)."""
+    return torch.pow(10.0, logmel).sum(dim=-1).sqrt()
+
+
+def shaped_response(
+    logmel: torch.Tensor,
+    mel_pinv: torch.Tensor,
+    lo: int,
+    hi: int,
+    n_fft: int,
+    lifter_order: int,
+    floor_db: float,
+    white_mix: float,
+    phase: str,
+) -> torch.Tensor:
+    """h_k(f): the unit-mean-power spectral shape of SpecGrad's noise (s.2 steps 1-6).
+
+    (B, K, M) log10 mel -> (B, K, F) complex; minimum phase or zero phase.
+    """
+    amp = linear_amplitude(logmel, mel_pinv, lo, hi, floor_db)
+    log_env = cepstral_envelope(torch.log(amp), n_fft, lifter_order)
+    log_h = 0.5 * torch.log(normalised_power(log_env, floor_db, white_mix))
+    if phase == "minimum":
+        return minimum_phase(log_h, n_fft)
+    return torch.complex(torch.exp(log_h), torch.zeros_like(log_h))
+
+
+# ------------------------------------------------------------ applying L and L^-1
+def apply_filter(
+    x: torch.Tensor, response: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor
+) -> torch.Tensor:
+    """L x = G+ diag(H) G x (s.3).
+
+    x: (B, N) with N = K * hop; response: (B, K, F) complex or real, one row per
+    mel frame. The STFT has K + 1 frames; the last frame reuses the last response.
+    """
+    spec = stft(x, n_fft, hop, window)
+    resp = response.transpose(1, 2)
+    frames = spec.shape[-1]
+    if resp.shape[-1] < frames:
+        resp = torch.cat([resp, resp[..., -1:].expand(-1, -1, frames - resp.shape[-1])], dim=-1)
+    return istft(spec * resp[..., :frames], n_fft, hop, window, length=x.shape[-1])
+
+
+def inverse_response(response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """H^-p = |H|^-p exp(-i p arg H): the response of L^-p (loss weighting, s.3).
+
+    p = 1 gives 1/H exactly (the paper's L^-1); p = 0 gives the identity.
+    """
+    if power == 0:
+        return torch.ones_like(response)
+    return torch.polar(response.abs().pow(-power), -power * response.angle())
+
+
+def terminal_snr_db(
+    x0: torch.Tensor,
+    response: torch.Tensor,
+    alpha_bar: float,
+    mel_basis: torch.Tensor,
+    n_fft: int,
+    hop: int,
+    window: torch.Tensor,
+) -> torch.Tensor:
+    """Speech-to-noise ratio of x_t per frame and mel band (s.2.6 criterion).
+
+    abar |G x0|^2 against (1 - abar) E|G L xi|^2 = (1 - abar) |H|^2 sum(w^2), both
+    summed in mel bands (power through mel_basis (M, F)). Returns (B, K, M) dB.
+    """
+    frames = response.shape[1]
+    speech = stft(x0, n_fft, hop, window)[..., :frames].abs().pow(2).transpose(1, 2)
+    noise = response.abs().pow(2) * window.pow(2).sum()
+    basis = mel_basis.T.to(speech.dtype)
+    ratio = (alpha_bar * (speech @ basis)) / ((1.0 - alpha_bar) * (noise @ basis)).clamp_min(1e-20)
+    return 10.0 * torch.log10(ratio.clamp_min(1e-20))
+
+
+def hann_window(n_fft: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Periodic Hann window, the one ESPnet's Stft uses."""
+    return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
+
+
+def db(x: torch.Tensor) -> torch.Tensor:
+    """Power ratio to decibels."""
+    return 10.0 * torch.log10(x) if isinstance(x, torch.Tensor) else 10.0 * math.log10(x)

@@ -1,0 +1,124 @@
+"""The built-in trainer: Adam with warm-up, gradient clipping, EMA, non-finite steps skipped.
+
+ESPnet's task and trainer are the way to train on a corpus; this small loop serves
+the quick-start and the tests, and holds the pieces any trainer here reuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+log = logging.getLogger("specgrad_plugin")
+
+
+def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
+    """EMA copy of the weights (buffers copied too): w_ema <- d w_ema + (1 - d) w."""
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(warmup_steps, 1)))
+
+
+def optimisation_step(
+    loss: torch.Tensor,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float,
+) -> Optional[float]:
+    """Backward, clip, step. Returns the gradient norm, or None when loss or gradients are
+    non-finite: then nothing is updated (the caller counts the skip)."""
+    optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return None
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip > 0 else math.inf)
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return None
+    optimizer.step()
+    return float(norm)
+
+
+def _batches(loader: torch.utils.data.DataLoader) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    while True:
+        yield from loader
+
+
+def fit(
+    vocoder: SpecGradVocoder,
+    loader: torch.utils.data.DataLoader,
+    steps: int,
+    out_dir: Path,
+    log_every: int = 10,
+    save_every: int = 100,
+    on_log: Optional[Callable[[Dict[str, float]], None]] = None,
+) -> List[Dict[str, float]]:
+    """Train to ``steps`` optimiser updates, resuming from out_dir/checkpoint.pt if present.
+
+    Writes out_dir/config.yaml (the exact config) and out_dir/checkpoint.pt
+    (model, EMA, optimiser, scheduler, step) every save_every steps and at the end.
+    Returns the logged statistics.
+    """
+    cfg = vocoder.cfg
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg.to_yaml(out_dir / "config.yaml")
+    optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.train.lr)
+    scheduler = warmup_schedule(optimizer, cfg.train.warmup_steps)
+    ema = make_ema(vocoder, cfg.train.ema_decay)
+    step, skipped = 0, 0
+    ckpt = out_dir / "checkpoint.pt"
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        vocoder.load_state_dict(state["model"])
+        ema.module.load_state_dict(state["ema"])
+        ema.n_averaged.fill_(state["step"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, skipped = state["step"], state.get("skipped", 0)
+        log.info("resumed from %s at step %d", ckpt, step)
+
+    def save() -> None:
+        vocoder.save(ckpt, {
+            "ema": ema.module.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "step": step, "skipped": skipped,
+        })
+
+    history: List[Dict[str, float]] = []
+    device = next(vocoder.parameters()).device
+    vocoder.train()
+    start = time.time()
+    for wav, mel in _batches(loader):
+        if step >= steps:
+            break
+        loss, stats = vocoder.training_loss(wav.to(device), mel.to(device))
+        norm = optimisation_step(loss, vocoder, optimizer, cfg.train.grad_clip)
+        if norm is None:
+            skipped += 1
+            log.warning("step %d: non-finite loss or gradient, update skipped (%d so far)", step, skipped)
+            continue
+        scheduler.step()
+        ema.update_parameters(vocoder)
+        step += 1
+        if step % log_every == 0 or step == steps:
+            stats.update(step=step, grad_norm=norm, skipped=skipped, seconds=time.time() - start)
+            history.append(stats)
+            log.info("step %d loss %.4f grad %.2f (%.2f s/step)", step, stats["loss"], norm,
+                     stats["seconds"] / max(len(history) * log_every, 1))
+            if on_log:
+                on_log(stats)
+        if step % save_every == 0:
+            save()
+    save()
+    vocoder.eval()
+    return history

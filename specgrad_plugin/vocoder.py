@@ -1,0 +1,158 @@
+"""SpecGradVocoder: features + prior + denoiser, the training loss and the ``predict`` API.
+
+    vocoder = SpecGradVocoder.from_checkpoint("exp/.../checkpoint.pt")
+    wav = vocoder(mel)            # (K, 80) log10 mel -> (K * 256,) samples at vocoder.fs
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+
+from specgrad_plugin import diffusion
+from specgrad_plugin.checks import check_mel
+from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.denoiser import Denoiser
+from specgrad_plugin.features import LogMelExtractor
+from specgrad_plugin.priors import NoisePrior
+
+Schedule = Union[str, Sequence[float]]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not match the model it is loaded into."""
+
+
+class SpecGradVocoder(torch.nn.Module):
+    def __init__(self, cfg: SpecGradConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.features = LogMelExtractor(cfg.features)
+        self.prior = NoisePrior(cfg.prior, cfg.features, self.features.mel_basis)
+        self.denoiser = Denoiser(cfg.denoiser, cfg.features.n_mels)
+        self.register_buffer("train_betas", diffusion.training_betas(cfg.diffusion), persistent=False)
+
+    @property
+    def fs(self) -> int:
+        return self.cfg.features.fs
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.features.hop_length
+
+    # ------------------------------------------------------------------ training
+    def training_loss(
+        self, wav: torch.Tensor, mel: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """The paper's loss || L^-p (eps - eps_theta(x_t, c, abar)) ||^2 on one batch.
+
+        wav: (B, K * hop) clean segments; mel: (B, K, M) their log10 mels (computed on
+        the whole clip, then cropped, so that edge frames see real context).
+        """
+        response = self.prior.response(mel)
+        eps = self.prior.noise(response)
+        abar = diffusion.sample_training_levels(wav.shape[0], self.train_betas.cpu()).to(wav.device)
+        x_t = diffusion.add_noise(wav, eps, abar)
+        eps_hat = self.denoiser(x_t, self.denoiser.upsample(mel), diffusion.log_snr(abar))
+        residual = self.prior.apply_inverse(eps - eps_hat, response, self.cfg.diffusion.loss_inverse_power)
+        loss = diffusion.weighted_loss(residual)
+        with torch.no_grad():
+            plain = (eps - eps_hat).pow(2).mean()
+        return loss, {"loss": float(loss.detach()), "mse": float(plain)}
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def forward(
+        self,
+        mel: torch.Tensor,
+        schedule: Optional[Schedule] = None,
+        seed: Optional[int] = 0,
+        progress=None,
+    ) -> torch.Tensor:
+        """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform.
+
+        schedule: WG-3 | WG-6 | PG-6 | WG-50 | list of betas (default: the config's).
+        seed: fixes the noise draws (None: use the global RNG).
+        """
+        batched = mel.dim() == 3
+        mel = check_mel(mel, self.cfg.features.n_mels).to(self.denoiser.out.weight.device).float()
+        betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=mel.device).manual_seed(int(seed))
+        response = self.prior.response(mel)
+        cond = self.denoiser.upsample(mel)
+        wav = diffusion.sample(
+            lambda x, level: self.denoiser(x, cond, level),
+            lambda: self.prior.noise(response, generator),
+            betas,
+            progress=progress,
+        )
+        wav = wav.clamp(-1.0, 1.0)
+        return wav if batched else wav[0]
+
+    # -------------------------------------------------------------- checkpoints
+    def save(self, path: Union[str, Path], extra: Optional[Dict[str, Any]] = None) -> None:
+        """Write {config, model, **extra} atomically (temp file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"config": self.cfg.to_dict(), "model": self.state_dict(), **(extra or {})}
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: Union[str, Path],
+        config: Optional[Union[str, Path, SpecGradConfig]] = None,
+        device: Union[str, torch.device] = "cpu",
+        use_ema: bool = True,
+    ) -> "SpecGradVocoder":
+        """Load weights (the EMA copy when the checkpoint has one) and the config saved with them.
+
+        config: overrides the saved config (a YAML path or a SpecGradConfig).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises several types for corrupt or foreign files
+            raise CheckpointError(f"{path}: not a readable SpecGrad checkpoint ({type(e).__name__}: {e})") from None
+        if not isinstance(payload, dict) or "model" not in payload:
+            raise CheckpointError(f"{path}: expected a dict with 'config' and 'model' entries")
+        if isinstance(config, SpecGradConfig):
+            cfg = config
+        elif config is not None:
+            cfg = SpecGradConfig.from_yaml(config)
+        elif "config" in payload:
+            cfg = SpecGradConfig.from_dict(payload["config"], source=f"{path}:config")
+        else:
+            raise CheckpointError(f"{path}: no config inside the checkpoint; pass config=")
+        model = cls(cfg)
+        weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
+        load_state_strict(model, weights, str(path))
+        return model.to(device).eval()
+
+
+def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """load_state_dict that names missing/unexpected/mis-shaped keys in one error."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shaped = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or shaped:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if shaped:
+            k = shaped[0]
+            parts.append(f"shape mismatch for {k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
+        raise CheckpointError(f"{source}: weights do not match the config ({'; '.join(parts)})")
+    model.load_state_dict(state)
