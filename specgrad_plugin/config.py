@@ -141,12 +141,14 @@ class SpecGradConfig:
     def validate(self, source: str = "<config>") -> None:
         p, d, feat = self.prior, self.diffusion, self.features
         checks = [
-            (p.kind in ("specgrad", "priorgrad", "diffwave"), f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
+            (p.kind in ("specgrad", "priorgrad", "diffwave"),
+             f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
             (p.phase in ("minimum", "zero"), f"prior.phase={p.phase!r}, expected minimum|zero"),
             (0 <= p.white_mix <= 1, f"prior.white_mix={p.white_mix}, expected 0..1"),
             (0 < p.lifter_order <= feat.n_fft // 2, f"prior.lifter_order={p.lifter_order}, expected 1..n_fft/2"),
             (p.floor_db < 0, f"prior.floor_db={p.floor_db}, expected < 0 dB"),
-            (0 < d.beta_start < d.beta_end < 1, f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
+            (0 < d.beta_start < d.beta_end < 1,
+             f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
             (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (_prod(self.denoiser.upsample_scales) == feat.hop_length,

@@ -32,7 +32,7 @@ def speech_like(seconds: float, fs: int = 22050, seed: int = 0) -> np.ndarray:
             phase = 2 * np.pi * np.cumsum(f0) / fs
             src = sum(np.sin(k * phase) / k for k in range(1, int(4000 / f0.max())))
             seg = np.zeros(length)
-            for formant, bw in zip(rng.uniform([300, 900, 2200], [800, 2000, 3200]), [80, 120, 200]):
+            for formant, bw in zip(rng.uniform([300, 900, 2200], [800, 2000, 3200]), [80, 120, 200], strict=True):
                 b, a = _resonator(formant, bw, fs)
                 seg += lfilter(b, a, src)
         elif kind == "noise":

@@ -1,0 +1,54 @@
+"""Bad input to the core gives one readable error naming the value and the expectation."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from specgrad_plugin.checks import SpecGradInputError, check_audio
+from specgrad_plugin.data import read_wav
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+
+@pytest.fixture(scope="module")
+def vocoder(tiny_cfg):
+    return SpecGradVocoder(tiny_cfg).eval()
+
+
+@pytest.mark.parametrize(
+    "mel, message",
+    [
+        (torch.full((10, 80), float("nan")), "non-finite"),
+        (torch.tensor([[0.0] * 80] * 3 + [[float("inf")] * 80]), "first at frame 3"),
+        (torch.zeros(10, 64), "64 mel bands .* expected 80"),
+        (torch.zeros(80, 10), "transpose"),
+        (torch.zeros(0, 80), "empty mel"),
+        (torch.zeros(2, 3, 4, 80), "expected \\(frames, 80\\)"),
+        (torch.zeros(10, 80, dtype=torch.long), "floating-point"),
+    ],
+)
+def test_bad_mel(vocoder, mel, message):
+    with pytest.raises(SpecGradInputError, match=message):
+        vocoder(mel)
+
+
+def test_bad_audio():
+    with pytest.raises(SpecGradInputError, match="100 samples, expected at least one hop \\(256"):
+        check_audio(torch.zeros(100), 22050, 22050, 256)
+    with pytest.raises(SpecGradInputError, match="sample rate 16000 Hz, expected 22050 Hz"):
+        check_audio(torch.zeros(22050), 16000, 22050, 256)
+    with pytest.raises(SpecGradInputError, match="NaN"):
+        check_audio(torch.full((1000,), float("nan")), 22050, 22050, 256)
+
+
+def test_bad_wav_files(tmp_path):
+    sf.write(tmp_path / "rate.wav", np.zeros(4000), 16000)
+    sf.write(tmp_path / "short.wav", np.zeros(100), 22050)
+    sf.write(tmp_path / "stereo.wav", np.zeros((4000, 2)), 22050)
+    (tmp_path / "text.wav").write_text("not audio")
+    cases = {"rate": "16000 Hz, expected 22050", "short": "100 samples", "stereo": "2 channels, expected mono",
+             "text": "not a readable audio file"}
+    for name, message in cases.items():
+        with pytest.raises(SpecGradInputError, match=message) as err:
+            read_wav(tmp_path / f"{name}.wav", 22050, 256)
+        assert f"{name}.wav" in str(err.value)

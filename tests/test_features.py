@@ -1,0 +1,38 @@
+"""Features are ESPnet's LogMelFbank; K frames <-> K * 256 samples."""
+
+import pytest
+import torch
+from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+from specgrad_plugin.config import FeatureConfig
+from specgrad_plugin.features import LogMelExtractor, crop_to_hop
+
+
+def test_features_equal_espnet_logmelfbank_frames():
+    cfg = FeatureConfig()
+    wav = torch.randn(2, 50 * 256) * 0.1
+    ours = LogMelExtractor(cfg)(wav)
+    espnet, _ = LogMelFbank(fs=22050, n_fft=1024, hop_length=256, n_mels=80, fmin=80, fmax=7600)(wav)
+    assert ours.shape == (2, 50, 80)
+    assert torch.equal(ours, espnet[:, :50])  # same class, same frames; the trailing one dropped
+
+
+def test_crop_to_hop_and_frame_count():
+    wav = torch.randn(1, 1000)
+    cropped = crop_to_hop(wav, 256)
+    assert cropped.shape[-1] == 768
+    assert LogMelExtractor(FeatureConfig())(cropped).shape[1] == 3
+
+
+def test_unaligned_audio_is_rejected():
+    with pytest.raises(ValueError, match="multiple of hop"):
+        LogMelExtractor(FeatureConfig())(torch.randn(1, 1000))
+
+
+def test_mel_basis_is_the_slaney_basis_espnet_uses():
+    extractor = LogMelExtractor(FeatureConfig())
+    basis = extractor.mel_basis
+    assert basis.shape == (80, 513)
+    freqs = torch.arange(513) * 22050 / 1024
+    support = basis.sum(0) > 0
+    assert float(freqs[support].min()) >= 80 and float(freqs[support].max()) <= 7600
