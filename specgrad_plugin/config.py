@@ -160,6 +160,12 @@ class SpecGradConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
+        from specgrad_plugin.diffusion import inference_betas  # late: diffusion imports this module
+
+        try:
+            inference_betas(self.inference.schedule)
+        except ValueError as e:
+            raise ConfigError(f"{source}: inference.{e}") from None
 
 
 def _prod(values: List[int]) -> int:
