@@ -6,6 +6,7 @@ the quick-start and the tests, and holds the pieces any trainer here reuses.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -13,16 +14,26 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from specgrad_plugin.vocoder import SpecGradVocoder
 
 log = logging.getLogger("specgrad_plugin")
 
 
-def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel:
-    """EMA copy of the weights (buffers copied too): w_ema <- d w_ema + (1 - d) w."""
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+def make_ema(model: torch.nn.Module) -> torch.nn.Module:
+    """A frozen copy of ``model`` to hold the exponential moving average of its weights."""
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """w_ema <- decay * w_ema + (1 - decay) * w for parameters; buffers are copied."""
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - decay)
+    for target, source in zip(ema.buffers(), model.buffers(), strict=True):
+        target.copy_(source)
 
 
 def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -75,14 +86,13 @@ def fit(
     cfg.to_yaml(out_dir / "config.yaml")
     optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.train.lr)
     scheduler = warmup_schedule(optimizer, cfg.train.warmup_steps)
-    ema = make_ema(vocoder, cfg.train.ema_decay)
+    ema = make_ema(vocoder)
     step, skipped = 0, 0
     ckpt = out_dir / "checkpoint.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         vocoder.load_state_dict(state["model"])
-        ema.module.load_state_dict(state["ema"])
-        ema.n_averaged.fill_(state["step"])
+        ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, skipped = state["step"], state.get("skipped", 0)
@@ -90,14 +100,14 @@ def fit(
 
     def save() -> None:
         vocoder.save(ckpt, {
-            "ema": ema.module.state_dict(), "optimizer": optimizer.state_dict(),
+            "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "step": step, "skipped": skipped,
         })
 
     history: List[Dict[str, float]] = []
     device = next(vocoder.parameters()).device
     vocoder.train()
-    start = time.time()
+    start, first_step = time.time(), step
     for wav, mel in _batches(loader):
         if step >= steps:
             break
@@ -108,13 +118,13 @@ def fit(
             log.warning("step %d: non-finite loss or gradient, update skipped (%d so far)", step, skipped)
             continue
         scheduler.step()
-        ema.update_parameters(vocoder)
+        ema_update(ema, vocoder, cfg.train.ema_decay)
         step += 1
         if step % log_every == 0 or step == steps:
             stats.update(step=step, grad_norm=norm, skipped=skipped, seconds=time.time() - start)
             history.append(stats)
             log.info("step %d loss %.4f grad %.2f (%.2f s/step)", step, stats["loss"], norm,
-                     stats["seconds"] / max(len(history) * log_every, 1))
+                     stats["seconds"] / (step - first_step))
             if on_log:
                 on_log(stats)
         if step % save_every == 0:
