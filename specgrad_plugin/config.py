@@ -14,6 +14,10 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 
+# Keys of an ESPnet run's model_conf that are training-only, not part of the model.
+ESPNET_MODEL_KEYS = ("segment_frames", "prior_stats_file", "mel_stats_file")
+
+
 class ConfigError(ValueError):
     """A config file or dict that does not match :class:`SpecGradConfig`."""
 
@@ -120,6 +124,7 @@ class SpecGradConfig:
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "SpecGradConfig":
+        """A preset (sections at the top) or the config.yaml of an ESPnet run (sections in model_conf)."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
@@ -128,6 +133,9 @@ class SpecGradConfig:
                 data = yaml.safe_load(f)
             except yaml.YAMLError as e:
                 raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        if isinstance(data, dict) and "model_conf" in data:
+            data = {k: v for k, v in (data["model_conf"] or {}).items() if k not in ESPNET_MODEL_KEYS}
+            return cls.from_dict(data, source=f"{path}:model_conf")
         return cls.from_dict(data, source=str(path))
 
     def to_yaml(self, path: Union[str, Path]) -> None:

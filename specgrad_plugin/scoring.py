@@ -28,7 +28,7 @@ def mel_l1(ref: np.ndarray, gen: np.ndarray, extractor: LogMelExtractor) -> floa
     """Mean |log10 mel(ref) - log10 mel(gen)| over frames and bands."""
     ref, gen = _pair(ref, gen, extractor.cfg.hop_length)
     with torch.no_grad():
-        mels = extractor(torch.from_numpy(np.stack([ref, gen])))
+        mels = extractor(torch.from_numpy(np.stack([ref, gen])).to(extractor.mel_basis.device))
     return float((mels[0] - mels[1]).abs().mean())
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -34,6 +35,9 @@ class SpecGradVocoder(torch.nn.Module):
         self.prior = NoisePrior(cfg.prior, cfg.features, self.features.mel_basis)
         self.denoiser = Denoiser(cfg.denoiser, cfg.features.n_mels)
         self.register_buffer("train_betas", diffusion.training_betas(cfg.diffusion), persistent=False)
+        # Mean and std per band of the training mels (zeros: not collected). Inputs far
+        # from them (a normalised or natural-log mel) trigger a warning, not silence.
+        self.register_buffer("mel_stats", torch.zeros(2, cfg.features.n_mels))
 
     @property
     def fs(self) -> int:
@@ -42,6 +46,23 @@ class SpecGradVocoder(torch.nn.Module):
     @property
     def hop_length(self) -> int:
         return self.cfg.features.hop_length
+
+    def set_mel_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mel_stats.copy_(torch.stack([torch.as_tensor(mean), torch.as_tensor(std)]).float())
+
+    def warn_on_mel_range(self, mel: torch.Tensor) -> None:
+        """Warn when a (B, K, M) mel is far from the training mels (mean |z| over bands > 2)."""
+        mean, std = self.mel_stats
+        if not bool((std > 0).all()):
+            return
+        z = float(((mel.mean(dim=(0, 1)) - mean) / std).abs().mean())
+        if z > 2.0:
+            warnings.warn(
+                f"input mel mean {float(mel.mean()):.2f} is {z:.1f} std from the training mels "
+                f"(mean {float(mean.mean()):.2f}): expected a denormalised log10 mel with the model's "
+                "feature settings; the output will likely be noise",
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ training
     def training_loss(
@@ -79,6 +100,7 @@ class SpecGradVocoder(torch.nn.Module):
         """
         batched = mel.dim() == 3
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.denoiser.out.weight.device).float()
+        self.warn_on_mel_range(mel)
         betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
         generator = None
         if seed is not None:
@@ -112,9 +134,11 @@ class SpecGradVocoder(torch.nn.Module):
         device: Union[str, torch.device] = "cpu",
         use_ema: bool = True,
     ) -> "SpecGradVocoder":
-        """Load weights (the EMA copy when the checkpoint has one) and the config saved with them.
+        """Load a checkpoint of the built-in trainer (config inside) or of ESPnet's trainer
+        (``*.pth``: the config is ``config`` or the ``config.yaml`` beside it).
 
-        config: overrides the saved config (a YAML path or a SpecGradConfig).
+        Uses the EMA weights when the checkpoint has them, unless use_ema=False.
+        config: a YAML path (preset or ESPnet config.yaml) or a SpecGradConfig; overrides the saved one.
         """
         path = Path(path)
         if not path.is_file():
@@ -122,21 +146,40 @@ class SpecGradVocoder(torch.nn.Module):
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for corrupt or foreign files
-            raise CheckpointError(f"{path}: not a readable SpecGrad checkpoint ({type(e).__name__}: {e})") from None
-        if not isinstance(payload, dict) or "model" not in payload:
-            raise CheckpointError(f"{path}: expected a dict with 'config' and 'model' entries")
+            hint = " (ESPnet's training state: load latest.pth or *.best.pth)" if path.name == "checkpoint.pth" else ""
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise CheckpointError(
+                f"{path}: not a readable SpecGrad checkpoint{hint} ({type(e).__name__}: {first_line})"
+            ) from None
+        if not isinstance(payload, dict):
+            raise CheckpointError(f"{path}: expected a dict of weights, got {type(payload).__name__}")
+        weights, saved_config = _split_checkpoint(payload, use_ema, path)
         if isinstance(config, SpecGradConfig):
             cfg = config
         elif config is not None:
             cfg = SpecGradConfig.from_yaml(config)
-        elif "config" in payload:
-            cfg = SpecGradConfig.from_dict(payload["config"], source=f"{path}:config")
+        elif saved_config is not None:
+            cfg = SpecGradConfig.from_dict(saved_config, source=f"{path}:config")
+        elif (path.parent / "config.yaml").is_file():
+            cfg = SpecGradConfig.from_yaml(path.parent / "config.yaml")
         else:
-            raise CheckpointError(f"{path}: no config inside the checkpoint; pass config=")
+            raise CheckpointError(f"{path}: no config inside the checkpoint nor config.yaml beside it; pass config=")
         model = cls(cfg)
-        weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
         load_state_strict(model, weights, str(path))
         return model.to(device).eval()
+
+
+def _split_checkpoint(payload: Dict[str, Any], use_ema: bool, path: Path):
+    """(weights of a SpecGradVocoder, saved config or None) from either checkpoint layout."""
+    if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
+        weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
+        return weights, payload["config"]
+    state = payload.get("model", payload)  # ESPnet: a state dict, or checkpoint.pth's {"model": ...}
+    prefix = "ema." if use_ema and any(k.startswith("ema.") for k in state) else "vocoder."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not weights:
+        raise CheckpointError(f"{path}: no SpecGrad weights (expected 'config'+'model', or 'vocoder.*' keys)")
+    return weights, None
 
 
 def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:

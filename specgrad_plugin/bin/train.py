@@ -1,0 +1,19 @@
+"""Train SpecGrad with ESPnet's machinery: ``python -m specgrad_plugin.bin.train --help``.
+
+Accepts ESPnet's usual flags (--train_data_path_and_name_and_type wav.scp,speech,sound,
+--collect_stats, --output_dir, --config, --max_epoch, --resume, --ngpu, --seed, the
+distributed options, ...) plus the diffusion trainer's (--ema_decay, --num_samples,
+--sample_interval, --sample_schedule, --sample_seconds).
+"""
+
+from typing import Optional, Sequence
+
+from specgrad_plugin.espnet.task import SpecGradTask
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> None:
+    SpecGradTask.main(cmd=cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""ESPnetSpecGradModel: the AbsESPnetModel that ESPnet's trainer drives.
+
+It holds the vocoder, an EMA copy of it (saved in every ESPnet checkpoint, so
+``*.pth`` files carry both), and cuts random training segments from full-length
+utterances: each segment is taken with two frames of context on both sides of a
+reflect-padded clip, so its mel frames equal those of the whole clip.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from specgrad_plugin import shaping
+from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.training import ema_update, make_ema
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+# Frame energies are histogrammed on these log-spaced edges during collect-stats;
+# ESPnet sums the per-frame one-hot vectors, giving the training set's histogram.
+ENERGY_BINS = torch.logspace(-3, 2, 201)
+
+
+class ESPnetSpecGradModel(AbsESPnetModel):
+    def __init__(
+        self,
+        features: Optional[Dict[str, Any]] = None,
+        prior: Optional[Dict[str, Any]] = None,
+        diffusion: Optional[Dict[str, Any]] = None,
+        denoiser: Optional[Dict[str, Any]] = None,
+        inference: Optional[Dict[str, Any]] = None,
+        segment_frames: int = 32,
+        prior_stats_file: Optional[str] = None,
+        mel_stats_file: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        sections = dict(features=features, prior=prior, diffusion=diffusion, denoiser=denoiser, inference=inference)
+        self.cfg = SpecGradConfig.from_dict({k: v for k, v in sections.items() if v}, source="model_conf")
+        self.segment_frames = segment_frames
+        self.vocoder = SpecGradVocoder(self.cfg)
+        if prior_stats_file:
+            self.vocoder.prior.set_level_statistics(*energy_range_from_stats(prior_stats_file))
+        if mel_stats_file:
+            self.vocoder.set_mel_statistics(*mel_mean_std_from_stats(mel_stats_file))
+        self.ema = make_ema(self.vocoder)
+        self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
+        self.context = 2  # frames of context: n_fft / 2 = 2 hops
+
+    def update_ema(self, decay: float) -> None:
+        ema_update(self.ema, self.vocoder, decay)
+
+    def segments(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Random segments (train) or centred ones (eval): (B, S * hop) audio and (B, S, M) mels."""
+        hop, frames, ctx = self.cfg.features.hop_length, self.segment_frames, self.context
+        pieces = []
+        for wav, length in zip(speech, lengths.tolist(), strict=True):
+            usable = max(length - length % hop, hop)
+            clip = wav[:usable]
+            if usable < frames * hop:  # short clip: zero-pad to one segment
+                clip = torch.nn.functional.pad(clip, (0, frames * hop - usable))
+            padded = torch.nn.functional.pad(clip[None, None], (ctx * hop, ctx * hop), mode="reflect")[0, 0]
+            span = clip.shape[0] // hop - frames
+            start = int(torch.randint(0, span + 1, ())) if self.training else span // 2
+            pieces.append(padded[start * hop : (start + frames + 2 * ctx) * hop])
+        batch = torch.stack(pieces)
+        mel = self.vocoder.features(batch)[:, ctx : ctx + frames]
+        return batch[:, ctx * hop : (ctx + frames) * hop], mel
+
+    def forward(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        wav, mel = self.segments(speech, speech_lengths)
+        loss, stats = self.vocoder.training_loss(wav, mel)
+        batch = torch.tensor(speech.shape[0], device=speech.device)
+        if not torch.isfinite(loss):
+            # ESPnet's trainer then finds a non-finite gradient norm and skips the update.
+            self.nonfinite_losses += 1
+            # Every key is reported each step; ESPnet's averages skip the non-finite values.
+            nan = torch.tensor(float("nan"))
+            return force_gatherable((loss, {"loss": nan, "mse": nan, "nonfinite": torch.tensor(1.0)}, batch),
+                                    loss.device)
+        out = {k: torch.tensor(v) for k, v in stats.items()}
+        out["nonfinite"] = torch.tensor(0.0)  # averaged per epoch: the fraction of skipped steps
+        return force_gatherable((loss, out, batch), loss.device)
+
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
+        """Whole-utterance mels, and a one-hot histogram row of each frame's energy E_k."""
+        mels, lengths = [], []
+        hop = self.cfg.features.hop_length
+        for wav, length in zip(speech, speech_lengths.tolist(), strict=True):
+            usable = max(length - length % hop, hop)
+            mels.append(self.vocoder.features(wav[None, :usable])[0])
+            lengths.append(mels[-1].shape[0])
+        feats = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)
+        lens = torch.tensor(lengths, device=speech.device)
+        energy = shaping.frame_energy(feats)
+        index = torch.bucketize(energy, ENERGY_BINS.to(energy.device)).clamp(1, len(ENERGY_BINS) - 1) - 1
+        hist = torch.nn.functional.one_hot(index, len(ENERGY_BINS) - 1).float()
+        return {"feats": feats, "feats_lengths": lens, "energy_hist": hist, "energy_hist_lengths": lens}
+
+    def inference_state(self, use_ema: bool = True) -> Dict[str, torch.Tensor]:
+        """The state dict of a plain SpecGradVocoder (EMA weights by default)."""
+        return (self.ema if use_ema else self.vocoder).state_dict()
+
+
+def _load_stats(path: str, kind: str) -> Dict[str, np.ndarray]:
+    try:
+        stats = np.load(path)
+        return {k: stats[k] for k in ("count", "sum", "sum_square")}
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: not a {kind} from collect-stats ({e})") from None
+
+
+def mel_mean_std_from_stats(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and std of the training mels from collect-stats' feats_stats.npz."""
+    stats = _load_stats(path, "feats_stats.npz")
+    mean = stats["sum"] / stats["count"]
+    std = np.sqrt(np.maximum(stats["sum_square"] / stats["count"] - mean**2, 1e-12))
+    return torch.from_numpy(mean), torch.from_numpy(std)
+
+
+def energy_range_from_stats(path: str) -> Tuple[float, float]:
+    """E_min, E_max from collect-stats' energy_hist_stats.npz (the lowest and highest occupied bins)."""
+    counts = _load_stats(path, "energy_hist_stats.npz")["sum"]
+    occupied = np.nonzero(counts > 0)[0]
+    if occupied.size == 0:
+        raise ValueError(f"{path}: empty energy histogram (no frames were collected)")
+    edges = ENERGY_BINS.numpy()
+    return float(edges[occupied[0]]), float(edges[occupied[-1] + 1])

@@ -1,0 +1,155 @@
+"""SpecGradTask: an ESPnet AbsTask for training the vocoder on ``speech`` (wav.scp).
+
+    python -m specgrad_plugin.bin.train --collect_stats true ...   # feats + energy histograms
+    python -m specgrad_plugin.bin.train --config conf/train.yaml \\
+        --model_conf prior_stats_file=exp/stats/train/energy_hist_stats.npz ...
+
+``model_conf`` holds the sections of SpecGradConfig (features, prior, diffusion,
+denoiser, inference) plus ``segment_frames`` and the statistics files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import soundfile as sf
+import torch
+from espnet2.tasks.abs_task import AbsTask, optim_classes
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool, str_or_none
+
+from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+from specgrad_plugin.espnet.trainer import DiffusionTrainer
+
+
+def default_model_conf() -> Dict:
+    conf = SpecGradConfig().to_dict()
+    conf.pop("train")  # ESPnet's own options (optim, batch, grad_clip, seed) take its place
+    conf.update(segment_frames=32, prior_stats_file=None, mel_stats_file=None)
+    return conf
+
+
+class AudioChecker:
+    """ESPnet preprocess_fn: one readable error per bad utterance, before any model code."""
+
+    def __init__(self, hop_length: int) -> None:
+        self.hop_length = hop_length
+
+    def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        speech = data["speech"]
+        if speech.ndim != 1:
+            raise SpecGradInputError(f"utterance {uid}: audio of shape {speech.shape}, expected mono")
+        if speech.shape[0] < self.hop_length:
+            raise SpecGradInputError(
+                f"utterance {uid}: {speech.shape[0]} samples, expected at least one hop ({self.hop_length})"
+            )
+        if not np.isfinite(speech).all():
+            raise SpecGradInputError(f"utterance {uid}: NaN/inf samples")
+        data["speech"] = speech.astype(np.float32)
+        return data
+
+
+class SpecGradTask(AbsTask):
+    num_optimizers: int = 1
+    class_choices_list = []
+    trainer = DiffusionTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument(
+            "--model_conf",
+            action=NestedDictAction,
+            default={},
+            help="SpecGrad model, overriding --preset and the defaults key by key (e.g. prior.kind=priorgrad): "
+            "features/prior/diffusion/denoiser/inference sections, segment_frames, "
+            f"prior_stats_file (energy_hist_stats.npz), mel_stats_file (feats_stats.npz). Defaults: {default_model_conf()}",
+        )
+        group.add_argument(
+            "--preset",
+            type=str_or_none,
+            default=None,
+            help="a model preset (conf/specgrad_*.yaml): its model sections and train.segment_frames become "
+            "the defaults of --model_conf; the complete model_conf is written to config.yaml",
+        )
+        group.add_argument("--use_preprocessor", type=str2bool, default=True, help="check each utterance")
+
+    @classmethod
+    def build_collate_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Callable[[Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]]:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
+        if not args.use_preprocessor:
+            return None
+        return AudioChecker(_model_conf(args)["features"]["hop_length"])
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> ESPnetSpecGradModel:
+        conf = _model_conf(args)
+        args.model_conf = conf  # config.yaml then holds the complete model, preset resolved
+        for path, _, kind in list(getattr(args, "train_data_path_and_name_and_type", None) or []) + list(
+            getattr(args, "valid_data_path_and_name_and_type", None) or []
+        ):
+            if kind == "sound":
+                check_scp_rate(path, conf["features"]["fs"])
+        return ESPnetSpecGradModel(**conf)
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: ESPnetSpecGradModel) -> List[torch.optim.Optimizer]:
+        """Only the trained vocoder's parameters: the EMA copy is not optimised."""
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"--optim {args.optim}: expected one of {sorted(optim_classes)}")
+        return [optim_class(model.vocoder.parameters(), **args.optim_conf)]
+
+
+def _model_conf(args: argparse.Namespace) -> Dict:
+    """defaults <- --preset <- --model_conf, merged section by section (a partial section keeps the rest)."""
+    conf = default_model_conf()
+    layers = []
+    if getattr(args, "preset", None):
+        preset = SpecGradConfig.from_yaml(args.preset).to_dict()
+        preset["segment_frames"] = preset.pop("train")["segment_frames"]
+        layers.append(preset)
+    layers.append(args.model_conf or {})
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(conf.get(key), dict):
+                conf[key] = {**conf[key], **value}
+            else:
+                conf[key] = value
+    return conf
+
+
+def check_scp_rate(scp: str, fs: int) -> None:
+    """The first wav of a wav.scp must be at the model's rate (ESPnet checks the rest agree)."""
+    with open(scp, encoding="utf-8") as f:
+        first = f.readline().split(maxsplit=1)
+    if len(first) != 2:
+        raise SpecGradInputError(f"{scp}: empty or malformed wav.scp (expected 'utt_id path' lines)")
+    try:
+        rate = sf.info(first[1].strip()).samplerate
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise SpecGradInputError(f"{scp}: utterance {first[0]}: unreadable audio {first[1].strip()} ({e})") from None
+    if rate != fs:
+        raise SpecGradInputError(
+            f"{scp}: utterance {first[0]} is {rate} Hz, the model expects {fs} Hz (resample the data first)"
+        )

@@ -1,0 +1,132 @@
+"""DiffusionTrainer: ESPnet's Trainer plus what a diffusion vocoder needs.
+
+- EMA of the weights, updated after every optimiser step that ESPnet actually takes
+  (a post-step hook: steps skipped for a non-finite gradient norm never reach it);
+  it lives in the model, so every ESPnet checkpoint carries it.
+- Gradient clipping and the skip of non-finite steps are ESPnet's own (--grad_clip);
+  the model counts non-finite losses and reports their fraction as ``nonfinite``.
+- Every --sample_interval epochs, the EMA model vocodes the first --num_samples dev
+  clips with a fast schedule: wavs and spectrogram PNGs under
+  ``<output_dir>/samples/epoch<N>/``, mel-L1 and MR-STFT reported as validation
+  statistics (TensorBoard, logs, and usable as --best_model_criterion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from espnet2.train.trainer import Trainer, TrainerOptions
+from espnet2.utils.build_dataclass import build_dataclass
+
+from specgrad_plugin.data import write_wav
+from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.scoring import mel_l1, mr_stft
+
+
+@dataclass
+class DiffusionTrainerOptions(TrainerOptions):
+    ema_decay: float
+    num_samples: int
+    sample_interval: int
+    sample_schedule: str
+    sample_seconds: float
+
+
+class DiffusionTrainer(Trainer):
+    @classmethod
+    def build_options(cls, args: argparse.Namespace) -> DiffusionTrainerOptions:
+        return build_dataclass(DiffusionTrainerOptions, args)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("Diffusion trainer related")
+        group.add_argument("--ema_decay", type=float, default=0.999, help="EMA decay of the weights, per update")
+        group.add_argument("--num_samples", type=int, default=2, help="dev clips vocoded at validation (0: none)")
+        group.add_argument("--sample_interval", type=int, default=1, help="vocode dev clips every N epochs")
+        group.add_argument("--sample_schedule", type=str, default="WG-6", help="schedule of the validation samples")
+        group.add_argument("--sample_seconds", type=float, default=3.0, help="vocode at most this much of each clip")
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        decay = trainer_options.ema_decay
+        handle = optimizers[0].register_step_post_hook(lambda *_: model.update_ema(decay))
+        try:
+            super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+                        plot_attention_iter_factory, trainer_options, distributed_option)
+        finally:
+            handle.remove()
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        captured: List[Tuple[str, torch.Tensor]] = []
+
+        def keep_first(batches):
+            for utt_ids, batch in batches:
+                for uid, wav, length in zip(utt_ids, batch["speech"], batch["speech_lengths"], strict=True):
+                    if len(captured) < options.num_samples:
+                        captured.append((uid, wav[: int(length)].detach().cpu()))
+                yield utt_ids, batch
+
+        super().validate_one_epoch(model, keep_first(iterator), reporter, options, distributed_option)
+        epoch = reporter.get_epoch()
+        is_main = not distributed_option.distributed or distributed_option.dist_rank == 0
+        if not captured or not is_main or epoch % max(options.sample_interval, 1):
+            return
+        core = getattr(model, "module", model)
+        out_dir = Path(options.output_dir) / "samples" / f"epoch{epoch}"
+        scores = vocode_samples(core.ema, captured, out_dir, options.sample_schedule, options.sample_seconds)
+        # ESPnet's reporter wants every key in every step: old keys get NaN (skipped in averages).
+        row = {key: np.nan for key in reporter.stats if key not in scores}
+        reporter.register({**row, **scores}, weight=1)
+        reporter.next()
+        logging.info("epoch %d samples in %s: %s", epoch, out_dir, scores)
+
+
+@torch.no_grad()
+def vocode_samples(
+    vocoder, clips: List[Tuple[str, torch.Tensor]], out_dir: Path, schedule: str, seconds: float
+) -> Dict[str, float]:
+    """Vocode each clip's mel with ``vocoder``; write wav + PNG; return mean mel-L1 and MR-STFT."""
+    vocoder.eval()
+    hop, fs = vocoder.hop_length, vocoder.fs
+    device = next(vocoder.parameters()).device
+    l1, mr = [], []
+    for uid, wav in clips:
+        ref = crop_to_hop(wav[: int(seconds * fs)].float(), hop)
+        if ref.numel() < hop:
+            continue
+        mel = vocoder.features(ref[None].to(device))[0]
+        gen = vocoder(mel, schedule=schedule, seed=0).cpu()
+        write_wav(out_dir / f"{uid}.wav", gen, fs)
+        l1.append(mel_l1(ref.numpy(), gen.numpy(), vocoder.features))
+        mr.append(mr_stft(ref.numpy(), gen.numpy()))
+        plot_spectrograms(mel.cpu(), vocoder.features(gen[None].to(device))[0].cpu(), out_dir / f"{uid}.png", uid)
+    return {"mel_l1": float(np.mean(l1)), "mr_stft": float(np.mean(mr))} if l1 else {}
+
+
+def plot_spectrograms(reference: torch.Tensor, generated: torch.Tensor, path: Path, title: str) -> None:
+    """Reference and generated log10 mels, one above the other, written to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    low = float(reference.min())
+    for ax, mel, name in zip(axes, (reference, generated), ("reference", "SpecGrad (EMA)"), strict=True):
+        ax.imshow(mel.T.numpy(), origin="lower", aspect="auto", vmin=low, vmax=float(reference.max()))
+        ax.set_ylabel(f"{name}\nmel band")
+    axes[-1].set_xlabel("frame")
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
