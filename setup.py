@@ -3,6 +3,47 @@
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
+
+# specgrad_plugin.pth goes to the root of site-packages: Python runs its import line at
+# start-up, which lets the unmodified espnet2.bin.tts_inference load SpecGrad vocoders
+# (specgrad_plugin/autoload.py; the import costs about a millisecond).
+AUTOLOAD = "specgrad_plugin.pth"
+
+
+class BuildPyWithAutoload(build_py):
+    """Regular wheels: files at the wheel root land in site-packages."""
+
+    def run(self):
+        super().run()
+        self.copy_file(AUTOLOAD, str(Path(self.build_lib) / AUTOLOAD))
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [str(Path(self.build_lib) / AUTOLOAD)]
+
+
+class EditableWheelWithAutoload(editable_wheel):
+    """Editable installs (PEP 660) keep only what the strategy writes: add the .pth there too."""
+
+    def _select_strategy(self, name, tag, build_lib):
+        strategy = super()._select_strategy(name, tag, build_lib)
+        content = Path(AUTOLOAD).read_text()
+
+        class WithAutoload:
+            def __call__(self, wheel, files, mapping):
+                strategy(wheel, files, mapping)
+                wheel.writestr(AUTOLOAD, content)
+
+            def __enter__(self):
+                strategy.__enter__()
+                return self
+
+            def __exit__(self, *exc):
+                return strategy.__exit__(*exc)
+
+        return WithAutoload()
+
 
 version = {}
 exec((Path(__file__).parent / "specgrad_plugin" / "version.py").read_text(), version)
@@ -39,4 +80,5 @@ setup(
     packages=find_packages(include=["specgrad_plugin", "specgrad_plugin.*"]),
     install_requires=install_requires,
     extras_require={"eval": eval_requires, "test": test_requires},
+    cmdclass={"build_py": BuildPyWithAutoload, "editable_wheel": EditableWheelWithAutoload},
 )

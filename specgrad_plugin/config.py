@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
-
 # Keys of an ESPnet run's model_conf that are training-only, not part of the model.
 ESPNET_MODEL_KEYS = ("segment_frames", "prior_stats_file", "mel_stats_file")
 

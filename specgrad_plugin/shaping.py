@@ -15,10 +15,14 @@ import torch
 
 # ---------------------------------------------------------------- STFT pair (G, G+)
 def stft(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    """G: (B, N) real -> (B, F, T) complex, Hann window, centred frames (s.3)."""
+    """G: (B, N) real -> (B, F, T) complex, Hann window, centred frames (s.3).
+
+    Zero padding at the ends (not reflection): defined for any N >= 1, e.g. a
+    one-frame mel from a TTS model, and G+ removes the padding exactly.
+    """
     return torch.stft(
         x, n_fft, hop_length=hop, win_length=n_fft, window=window,
-        center=True, pad_mode="reflect", normalized=False, return_complex=True,
+        center=True, pad_mode="constant", normalized=False, return_complex=True,
     )
 
 

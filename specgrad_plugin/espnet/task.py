@@ -68,7 +68,8 @@ class SpecGradTask(AbsTask):
             default={},
             help="SpecGrad model, overriding --preset and the defaults key by key (e.g. prior.kind=priorgrad): "
             "features/prior/diffusion/denoiser/inference sections, segment_frames, "
-            f"prior_stats_file (energy_hist_stats.npz), mel_stats_file (feats_stats.npz). Defaults: {default_model_conf()}",
+            "prior_stats_file (energy_hist_stats.npz), mel_stats_file (feats_stats.npz). "
+            f"Defaults: {default_model_conf()}",
         )
         group.add_argument(
             "--preset",
@@ -78,6 +79,8 @@ class SpecGradTask(AbsTask):
             "the defaults of --model_conf; the complete model_conf is written to config.yaml",
         )
         group.add_argument("--use_preprocessor", type=str2bool, default=True, help="check each utterance")
+        # Vocoder batches are fixed-length crops: no length folding, and no attention to plot.
+        parser.set_defaults(batch_type="unsorted", num_att_plot=0)
 
     @classmethod
     def build_collate_fn(

@@ -1,0 +1,58 @@
+"""Register SpecGrad with ESPnet's TTS inference when ESPnet loads, at no start-up cost.
+
+``install()`` (run by ``import specgrad_plugin`` and by the ``specgrad_plugin.pth``
+file that installation puts in site-packages) adds one finder to ``sys.meta_path``.
+It does nothing until ``espnet2.tasks.tts`` is imported; then it lets the module load
+normally and calls ``specgrad_plugin.espnet.tts_vocoder.register`` on its TTSTask.
+Without ESPnet in use nothing else is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+TARGET = "espnet2.tasks.tts"
+
+
+class _RegisterOnImport:
+    """A meta-path finder that only decorates the loader of TARGET."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != TARGET:
+            return None
+        sys.meta_path.remove(self)  # let the regular finders locate the module
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_register(module):
+            exec_module(module)
+            _register(module)
+
+        spec.loader.exec_module = exec_and_register
+        return spec
+
+    def find_module(self, fullname, path=None):  # pragma: no cover - Python < 3.4 protocol
+        return None
+
+
+def _register(module) -> None:
+    try:
+        from specgrad_plugin.espnet.tts_vocoder import register
+    except Exception as e:  # never break ESPnet because of the plugin
+        print(f"specgrad_plugin: could not register the SpecGrad vocoder with ESPnet: {e}", file=sys.stderr)
+        return
+    register(module.TTSTask)
+
+
+def install() -> None:
+    """Idempotent. Registers at once if ESPnet's TTS task is already imported."""
+    if TARGET in sys.modules:
+        _register(sys.modules[TARGET])
+    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterOnImport())

@@ -1,0 +1,155 @@
+"""Vocode a set of utterances, in the style of espnet2.bin.tts_inference.
+
+    python -m specgrad_plugin.bin.decode --train_config exp/train/config.yaml \\
+        --model_file exp/train/valid.mel_l1.best.pth \\
+        --data_path_and_name_and_type dump/raw/dev/wav.scp,speech,sound \\
+        --output_dir exp/decode_dev --schedule WG-6
+
+Inputs: ``wav.scp`` of type ``sound`` (analysis-synthesis: the mel is computed here),
+or a feature list of denormalised log10 mels, type ``npy`` or ``kaldi_ark`` (e.g. an
+ESPnet TTS decode's ``denorm/feats.scp``). Writes ``wav/<utt>.wav`` and ``wav.scp``
+(each wav written to a temporary name, then renamed); finished wavs are skipped on a
+rerun. A bad utterance is reported on one line and listed in ``failed.txt``; the
+others still finish, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from specgrad_plugin.checks import SpecGradInputError, check_mel
+from specgrad_plugin.config import ConfigError
+from specgrad_plugin.data import read_wav, write_wav
+from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train_config", type=Path, default=None, help="config.yaml of the run (or a preset)")
+    p.add_argument("--model_file", type=Path, required=True, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
+    p.add_argument("--data_path_and_name_and_type", required=True,
+                   help="PATH,NAME,TYPE with TYPE sound (wav.scp), npy or kaldi_ark (feats.scp)")
+    p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--schedule", default=None, help="WG-3 | WG-6 | PG-6 | WG-50 | b1,b2,... (default: config's)")
+    p.add_argument("--batch_size", type=int, default=1, help="utterances vocoded together")
+    p.add_argument("--ngpu", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
+    p.add_argument("--overwrite", action="store_true", help="re-vocode utterances whose wav exists")
+    p.add_argument("--log_level", default="INFO")
+    return p
+
+
+def mel_sources(spec: str, vocoder: SpecGradVocoder) -> Tuple[List[str], Callable[[str], torch.Tensor]]:
+    """Utterance ids and a loader id -> (K, M) log10 mel, for a PATH,NAME,TYPE triple."""
+    try:
+        path, _, kind = spec.split(",")
+    except ValueError:
+        raise SpecGradInputError(f"--data_path_and_name_and_type {spec!r}: expected PATH,NAME,TYPE") from None
+    if not Path(path).is_file():
+        raise SpecGradInputError(f"{path}: file not found")
+    cfg = vocoder.cfg.features
+    if kind == "sound":
+        entries: Dict[str, str] = {}
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                parts = line.split(maxsplit=1)
+                if len(parts) != 2:
+                    raise SpecGradInputError(f"{path}:{n}: expected 'utt_id wav_path', got {line!r}")
+                entries[parts[0]] = parts[1].strip()
+
+        def load_sound(uid: str) -> torch.Tensor:
+            wav = torch.from_numpy(read_wav(entries[uid], cfg.fs, cfg.hop_length))
+            with torch.no_grad():
+                return vocoder.features(crop_to_hop(wav, cfg.hop_length)[None].to(vocoder.mel_stats.device))[0]
+
+        return list(entries), load_sound
+    if kind in ("npy", "kaldi_ark"):
+        from espnet2.train.dataset import DATA_TYPES
+
+        reader = DATA_TYPES[kind]["func"](path)
+
+        def load_feats(uid: str) -> torch.Tensor:
+            return torch.from_numpy(np.array(reader[uid], dtype=np.float32))  # a writable copy
+
+        return list(reader.keys()), load_feats
+    raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    device = "cuda" if args.ngpu > 0 else "cpu"
+    try:
+        vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
+                                                  use_ema=args.use_ema)
+        ids, load = mel_sources(args.data_path_and_name_and_type, vocoder)
+    except (ConfigError, CheckpointError, SpecGradInputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    wav_dir = args.output_dir / "wav"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    todo = [u for u in ids if args.overwrite or not (wav_dir / f"{u}.wav").is_file()]
+    if len(todo) < len(ids):
+        logging.info("skipping %d utterances already vocoded", len(ids) - len(todo))
+    failed: Dict[str, str] = {}
+    seconds_audio, seconds_spent = 0.0, 0.0
+    for start in tqdm(range(0, len(todo), args.batch_size), desc="vocoding", unit="batch"):
+        batch: List[Tuple[str, torch.Tensor]] = []
+        for uid in todo[start : start + args.batch_size]:
+            try:
+                batch.append((uid, check_mel(load(uid), vocoder.cfg.features.n_mels, name=f"utterance {uid}")[0]))
+            except SpecGradInputError as e:
+                failed[uid] = str(e)
+                logging.error("%s", e)
+            except Exception as e:  # one line per bad utterance, whatever the reader raised
+                failed[uid] = f"utterance {uid}: {type(e).__name__}: {e}"
+                logging.error("%s: %s", uid, failed[uid])
+        if not batch:
+            continue
+        frames = max(mel.shape[0] for _, mel in batch)
+        tic = time.perf_counter()
+        try:
+            # Pad with each mel's own silence level; the padding's samples are cut off below.
+            padded = torch.stack([
+                torch.nn.functional.pad(mel.float(), (0, 0, 0, frames - mel.shape[0]), value=float(mel.min()))
+                for _, mel in batch
+            ])
+            wavs = vocoder(padded, schedule=args.schedule, seed=args.seed)
+        except SpecGradInputError as e:
+            for uid, _ in batch:
+                failed[uid] = str(e)
+                logging.error("%s: %s", uid, e)
+            continue
+        seconds_spent += time.perf_counter() - tic
+        for (uid, mel), wav in zip(batch, wavs, strict=True):
+            samples = mel.shape[0] * vocoder.hop_length
+            write_wav(wav_dir / f"{uid}.wav", wav[:samples], vocoder.fs)
+            seconds_audio += samples / vocoder.fs
+    with open(args.output_dir / "wav.scp", "w", encoding="utf-8") as f:
+        for uid in ids:
+            if (wav_dir / f"{uid}.wav").is_file():
+                f.write(f"{uid} {(wav_dir / f'{uid}.wav').resolve()}\n")
+    if seconds_audio:
+        print(f"RTF {seconds_spent / seconds_audio:.3f} ({seconds_spent:.1f} s for {seconds_audio:.1f} s of audio, "
+              f"{device}, schedule {args.schedule or vocoder.cfg.inference.schedule})")
+    if failed:
+        (args.output_dir / "failed.txt").write_text("".join(f"{u} {m}\n" for u, m in failed.items()))
+        print(f"{len(failed)} of {len(ids)} utterances failed; listed in {args.output_dir / 'failed.txt'}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
