@@ -1,9 +1,12 @@
 """Objective scores of a generated waveform against its reference (thin wrappers).
 
 mel-L1 uses our own features; MR-STFT is auraloss's; PESQ (wide band, at 16 kHz)
-and STOI are the pesq and pystoi packages, used when installed (extra ``eval``).
-Griffin-Lim from the same mel, ESPnet's own implementation, is the floor any
-trained vocoder must beat.
+and STOI are the pesq and pystoi packages; MCD, log-F0 RMSE and V/UV error follow
+ESPnet's evaluate_mcd / evaluate_f0 definitions (SPTK mel-cepstrum of order 34 with
+alpha 0.45 at 22.05 kHz, WORLD F0, frames aligned by DTW on the mel-cepstra) with
+pysptk, pyworld and fastdtw. All are in the ``eval`` extra; a score whose package is
+missing is left out. Griffin-Lim from the same mel, ESPnet's own implementation, is
+the floor any trained vocoder must beat.
 """
 
 from __future__ import annotations
@@ -57,16 +60,87 @@ def stoi(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
     return float(_stoi(ref, gen, fs, extended=False))
 
 
-def score(ref: np.ndarray, gen: np.ndarray, extractor: LogMelExtractor) -> Dict[str, float]:
-    """All scores whose packages are installed."""
+# SPTK mel-cepstrum settings by sampling rate, as ESPnet's evaluate_mcd.py picks them.
+MCEP_PARAMS = {16000: (23, 0.42), 22050: (34, 0.45), 24000: (34, 0.46), 44100: (39, 0.53), 48000: (39, 0.55)}
+
+
+def mel_cepstra(x: np.ndarray, fs: int, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """(frames, order + 1) SPTK mel-cepstra of Hann-windowed frames."""
+    import pysptk
+
+    order, alpha = MCEP_PARAMS[fs]
+    x = np.pad(x.astype(np.float64), (n_fft // 2, n_fft // 2), mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft)
+    return np.stack([pysptk.sptk.mcep(f, order=order, alpha=alpha, etype=1, eps=1e-6,
+                                      ) for f in frames])
+
+
+def _dtw_path(ref_mcep: np.ndarray, gen_mcep: np.ndarray):
+    from fastdtw import fastdtw
+    from scipy.spatial.distance import euclidean
+
+    _, path = fastdtw(gen_mcep, ref_mcep, dist=euclidean)
+    return np.array(path).T  # (2, L): gen index, ref index
+
+
+def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dict[str, float]:
+    """MCD (dB), log-F0 RMSE and V/UV error on DTW-aligned frames (ESPnet's definitions)."""
+    import pyworld
+
+    ref_mcep, gen_mcep = mel_cepstra(ref, fs, hop=hop), mel_cepstra(gen, fs, hop=hop)
+    gi, ri = _dtw_path(ref_mcep, gen_mcep)
+    diff2 = np.sum((gen_mcep[gi] - ref_mcep[ri]) ** 2, axis=1)
+    out = {"mcd": float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * diff2)))}
+    period = 1000.0 * hop / fs
+    f0 = []
+    for x in (ref, gen):
+        x = x.astype(np.float64)
+        coarse, times = pyworld.dio(x, fs, f0_floor=40.0, f0_ceil=800.0, frame_period=period)
+        f0.append(pyworld.stonemask(x, coarse, times, fs))
+    n = min(len(f0[0]), len(ref_mcep)), min(len(f0[1]), len(gen_mcep))
+    keep = (ri < n[0]) & (gi < n[1])
+    ref_f0, gen_f0 = f0[0][ri[keep]], f0[1][gi[keep]]
+    voiced = (ref_f0 > 0) & (gen_f0 > 0)
+    out["log_f0_rmse"] = float(np.sqrt(np.mean((np.log(ref_f0[voiced]) - np.log(gen_f0[voiced])) ** 2))) \
+        if voiced.any() else float("nan")
+    out["vuv_error"] = float(np.mean((ref_f0 > 0) != (gen_f0 > 0)))
+    return out
+
+
+def distill_mos(gen: np.ndarray, fs: int) -> float:
+    """No-reference MOS from DistillMOS (weights inside its wheel); ImportError when not installed."""
+    import distillmos
+
+    model = _cached("distillmos", distillmos.ConvTransformerSQAModel)
+    wav = torch.from_numpy(resample_poly(gen, 16000, fs).astype(np.float32))[None]
+    with torch.no_grad():
+        return float(model(wav))
+
+
+_MODELS: Dict[str, torch.nn.Module] = {}
+
+
+def _cached(name: str, factory) -> torch.nn.Module:
+    if name not in _MODELS:
+        _MODELS[name] = factory().eval()
+    return _MODELS[name]
+
+
+def score(ref: np.ndarray, gen: np.ndarray, extractor: LogMelExtractor, heavy: bool = True) -> Dict[str, float]:
+    """All scores whose packages are installed; heavy=False skips MCD/F0 and DistillMOS."""
     fs = extractor.cfg.fs
     out = {"mel_l1": mel_l1(ref, gen, extractor)}
-    for name, fn in (("mr_stft", lambda: mr_stft(ref, gen)), ("pesq", lambda: pesq_wb(ref, gen, fs)),
-                     ("stoi", lambda: stoi(ref, gen, fs))):
+    metrics = [("mr_stft", lambda: mr_stft(ref, gen)), ("pesq", lambda: pesq_wb(ref, gen, fs)),
+               ("stoi", lambda: stoi(ref, gen, fs))]
+    if heavy:
+        metrics += [("mcd_f0", lambda: mcd_and_f0(ref, gen, fs, extractor.cfg.hop_length)),
+                    ("distillmos", lambda: distill_mos(gen, fs))]
+    for name, fn in metrics:
         try:
-            out[name] = fn()
+            value = fn()
         except ImportError:
-            pass
+            continue
+        out.update(value if isinstance(value, dict) else {name: value})
     return out
 
 

@@ -1,0 +1,108 @@
+"""Score generated wavs against references: per utterance and mean, JSON + Markdown.
+
+    python -m specgrad_plugin.bin.score --ref data/dev/wav.scp --gen exp/decode_dev --out exp/decode_dev/score
+
+--gen is a wav.scp or a folder holding one (or holding wav/<utt>.wav). Time-aligned
+pairs (analysis-synthesis) get PESQ-wb, STOI, MR-STFT, mel-L1 and the DTW metrics
+(MCD, log-F0 RMSE, V/UV error); --aligned false (TTS output against natural speech)
+keeps the DTW metrics only. DistillMOS is added when installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+from tqdm import tqdm
+
+from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.config import FeatureConfig
+from specgrad_plugin.data import read_wav
+from specgrad_plugin.features import LogMelExtractor
+from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score
+
+
+def read_scp(path: Path) -> Dict[str, str]:
+    out = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            parts = line.split(maxsplit=1)
+            if len(parts) != 2:
+                raise SpecGradInputError(f"{path}:{n}: expected 'utt_id wav_path', got {line!r}")
+            out[parts[0]] = parts[1].strip()
+    return out
+
+
+def generated_scp(gen: Path) -> Dict[str, str]:
+    if gen.is_file():
+        return read_scp(gen)
+    if (gen / "wav.scp").is_file():
+        return read_scp(gen / "wav.scp")
+    wavs = sorted((gen / "wav").glob("*.wav")) or sorted(gen.glob("*.wav"))
+    if not wavs:
+        raise SpecGradInputError(f"{gen}: no wav.scp, wav/*.wav or *.wav found")
+    return {p.stem: str(p) for p in wavs}
+
+
+def markdown_table(rows: Dict[str, Dict[str, float]], names: List[str]) -> str:
+    lines = [f"| utterance | {' | '.join(names)} |", f"|---|{'---|' * len(names)}"]
+    for uid, values in rows.items():
+        cells = " | ".join(f"{values.get(n, float('nan')):.3f}" for n in names)
+        lines.append(f"| {uid} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref", type=Path, required=True, help="reference wav.scp")
+    p.add_argument("--gen", type=Path, required=True, help="generated wav.scp or folder")
+    p.add_argument("--out", type=Path, required=True, help="folder for scores.json and scores.md")
+    p.add_argument("--aligned", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+                   help="false: generated wavs are not time-aligned with the references (TTS)")
+    p.add_argument("--fs", type=int, default=22050)
+    args = p.parse_args(argv)
+    features = FeatureConfig(fs=args.fs)
+    try:
+        ref, gen = read_scp(args.ref), generated_scp(args.gen)
+        missing = sorted(set(gen) - set(ref))
+        if missing:
+            raise SpecGradInputError(f"{args.gen}: {len(missing)} utterances have no reference in {args.ref}: "
+                                     f"{missing[:5]}")
+        if not gen:
+            raise SpecGradInputError(f"{args.gen}: no generated utterances")
+    except SpecGradInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    extractor = LogMelExtractor(features)
+    rows: Dict[str, Dict[str, float]] = {}
+    for uid in tqdm(sorted(gen), desc="scoring", unit="utt"):
+        try:
+            x = read_wav(ref[uid], args.fs, features.hop_length)
+            y = read_wav(gen[uid], args.fs, features.hop_length)
+        except SpecGradInputError as e:
+            print(f"error: utterance {uid}: {e}", file=sys.stderr)
+            return 2
+        if args.aligned:
+            rows[uid] = score(x, y, extractor)
+        else:
+            rows[uid] = mcd_and_f0(x, y, args.fs, features.hop_length)
+            try:
+                rows[uid]["distillmos"] = distill_mos(y, args.fs)
+            except ImportError:
+                pass
+    names = list(next(iter(rows.values())))
+    mean = {n: float(np.nanmean([r[n] for r in rows.values()])) for n in names}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scores.json").write_text(json.dumps({"mean": mean, "utterances": rows}, indent=2))
+    table = markdown_table({"**mean**": mean, **rows}, names)
+    (args.out / "scores.md").write_text(table)
+    print(markdown_table({f"mean of {len(rows)}": mean}, names), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
