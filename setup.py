@@ -60,12 +60,20 @@ install_requires = [
     "soundfile>=0.12",
     "pyyaml",
     "kaldiio",
+    "matplotlib",  # validation spectrogram PNGs
+    "tensorboard",  # ESPnet's trainer logs to it by default
+    "tqdm",
     "setuptools<81",
 ]
+# Objective scores (specgrad_plugin.scoring). DistillMOS, the no-reference MOS, is
+# optional: pip install --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0
 eval_requires = [
     "pesq==0.0.4",
     "pystoi==0.4.1",
     "auraloss==0.4.0",
+    "pysptk==1.0.1",
+    "pyworld==0.3.5",
+    "fastdtw==0.3.4",
 ]
 test_requires = eval_requires + ["pytest>=7", "ruff"]
 

@@ -41,6 +41,7 @@ tts_inference_args="--maxlenratio 10.0 --minlenratio 0.0"
 tts_sets="eval1"
 hf_repo=""                           # e.g. your_name/ljspeech_specgrad_tiny
 skip_upload_hf=true
+demo=false                           # true: a 12-clip offline demo, stages -1..4, ~10 min on 2 CPU cores
 
 help_message="Usage: $0 [options]
   --stage N --stop_stage M     stages to run (-1..8; default ${stage}..${stop_stage})
@@ -59,6 +60,8 @@ help_message="Usage: $0 [options]
   --tts_model_tag TAG          or a model-zoo tag (downloads)
   --hf_repo USER/NAME          Hugging Face repo for stage 8
   --skip_upload_hf true|false  stage 8 builds the folder only (${skip_upload_hf})
+  --demo true|false            quick offline demo: 12 clips (the shared LJSpeech sample, or
+                               generated speech), 2 dev + 2 eval, 200 steps, WG-3 (${demo})
 Backends: cmd.sh (SPECGRAD_BACKEND=local|slurm|sge)."
 
 log "$0 $*"
@@ -67,6 +70,14 @@ log "$0 $*"
 . ./path.sh
 . ./cmd.sh
 
+if [ "${demo}" = true ]; then
+    db_root=${dumpdir}/demo_db; num_dev=2; num_eval=2; nj=2; inference_nj=2
+    stop_stage=$(( stop_stage < 4 ? stop_stage : 4 )); tag=${tag:-demo}
+    train_args="--max_epoch 2 --num_iters_per_epoch 100 ${train_args}"
+    inference_args="--schedule WG-3 ${inference_args}"
+    export OMP_NUM_THREADS=2
+    python3 local/make_demo_db.py "${db_root}"
+fi
 [ -n "${tag}" ] || tag=$(basename "${conf}" .yaml)
 exp=${expdir}/${tag}
 stats=${expdir}/${tag}_stats
@@ -234,5 +245,8 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
             && git add -A && git commit -qm "SpecGrad ${tag}" \
             && git push -f "https://huggingface.co/${hf_repo}" HEAD:main)
     fi
+fi
+if [ "${demo}" = true ]; then
+    log "Demo done: listen to $(head -1 "${exp}/decode_eval1/wav.scp" | cut -d' ' -f2); scores in ${exp}/RESULTS.md"
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"
