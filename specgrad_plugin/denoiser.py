@@ -88,6 +88,26 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    def context_frames(self) -> int:
+        """Frames on each side that reach one output frame: the dilated stack's one-sided
+        extent, plus one frame for each upsampling layer."""
+        extent = sum(layer.dilated.dilation[0] * (layer.dilated.kernel_size[0] - 1) // 2 for layer in self.layers)
+        hop = math.prod(layer.stride[1] for layer in self.upsampler.layers)
+        return -(-extent // hop) + len(self.upsampler.layers)
+
+    def forward_chunked(self, x: torch.Tensor, mel: torch.Tensor, log_snr: torch.Tensor, chunk: int) -> torch.Tensor:
+        """The same as forward(x, upsample(mel), log_snr), computed over chunks of ``chunk``
+        frames with context on both sides: memory bounded by the chunk, not the input."""
+        hop = x.shape[-1] // mel.shape[1]
+        context, frames = self.context_frames(), mel.shape[1]
+        out = torch.empty_like(x)
+        for start in range(0, frames, chunk):
+            stop = min(frames, start + chunk)
+            lo, hi = max(0, start - context), min(frames, stop + context)
+            y = self.forward(x[:, lo * hop : hi * hop], self.upsample(mel[:, lo:hi]), log_snr)
+            out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
+        return out
+
     def upsample(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, K, M) log10 mel -> (B, M, K * hop): computed once per utterance, reused every step."""
         return self.upsampler(mel)

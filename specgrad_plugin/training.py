@@ -29,9 +29,12 @@ def make_ema(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """w_ema <- decay * w_ema + (1 - decay) * w for parameters; buffers are copied."""
-    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - decay)
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """w_ema <- d * w_ema + (1 - d) * w for parameters, buffers copied, with the usual warm-up
+    d = min(decay, (1 + step) / (10 + step)): early on the average follows the model instead of
+    staying near the initial weights (0.999 ** 200 would still be 82 % initial weights)."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - d)
     for target, source in zip(ema.buffers(), model.buffers(), strict=True):
         target.copy_(source)
 
@@ -118,7 +121,7 @@ def fit(
             log.warning("step %d: non-finite loss or gradient, update skipped (%d so far)", step, skipped)
             continue
         scheduler.step()
-        ema_update(ema, vocoder, cfg.train.ema_decay)
+        ema_update(ema, vocoder, cfg.train.ema_decay, step)
         step += 1
         if step % log_every == 0 or step == steps:
             stats.update(step=step, grad_norm=norm, skipped=skipped, seconds=time.time() - start)

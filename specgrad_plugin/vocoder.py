@@ -92,11 +92,14 @@ class SpecGradVocoder(torch.nn.Module):
         schedule: Optional[Schedule] = None,
         seed: Optional[int] = 0,
         progress=None,
+        chunk_frames: Optional[int] = None,
     ) -> torch.Tensor:
         """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform.
 
         schedule: WG-3 | WG-6 | PG-6 | WG-50 | list of betas (default: the config's).
         seed: fixes the noise draws (None: use the global RNG).
+        chunk_frames: run the denoiser in chunks of this many frames (default: the config's;
+            0: never); the noise is drawn for the whole input, so the output is the same.
         """
         batched = mel.dim() == 3
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.denoiser.out.weight.device).float()
@@ -106,9 +109,17 @@ class SpecGradVocoder(torch.nn.Module):
         if seed is not None:
             generator = torch.Generator(device=mel.device).manual_seed(int(seed))
         response = self.prior.response(mel)
-        cond = self.denoiser.upsample(mel)
+        chunk = self.cfg.inference.chunk_frames if chunk_frames is None else chunk_frames
+        if 0 < chunk < mel.shape[1]:
+            def predict(x, level):
+                return self.denoiser.forward_chunked(x, mel, level, chunk)
+        else:
+            cond = self.denoiser.upsample(mel)  # once per utterance, reused at every step
+
+            def predict(x, level):
+                return self.denoiser(x, cond, level)
         wav = diffusion.sample(
-            lambda x, level: self.denoiser(x, cond, level),
+            predict,
             lambda: self.prior.noise(response, generator),
             betas,
             progress=progress,

@@ -186,3 +186,17 @@ def test_pkl_vocoders_still_go_to_espnet(monkeypatch, tmp_path):
     with pytest.raises((ImportError, ModuleNotFoundError, ValueError, RuntimeError, FileNotFoundError)) as err:
         TTSTask.build_vocoder_from_file(None, tmp_path / "v.pkl", None, "cpu")
     assert "SpecGrad" not in str(err.value)
+
+
+def test_nonfinite_loss_is_counted_and_kept_out_of_the_averages(tiny_cfg, monkeypatch):
+    from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+
+    sections = {k: v for k, v in tiny_cfg.to_dict().items() if k != "train"}
+    model = ESPnetSpecGradModel(**sections, segment_frames=8)
+    nan = torch.tensor(float("nan"), requires_grad=True)
+    monkeypatch.setattr(model.vocoder, "training_loss", lambda wav, mel: (nan * 1.0, {"loss": float("nan")}))
+    loss, stats, _ = model(torch.randn(2, 4096) * 0.1, torch.tensor([4096, 3000]))
+    # ESPnet's trainer sees a non-finite gradient norm and skips the update (no optimizer step,
+    # so no EMA update either); the NaN stats are dropped from its averages.
+    assert not torch.isfinite(loss) and float(stats["nonfinite"]) == 1.0
+    assert int(model.nonfinite_losses) == 1 and not torch.isfinite(stats["loss"])

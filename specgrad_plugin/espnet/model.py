@@ -48,10 +48,12 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             self.vocoder.set_mel_statistics(*mel_mean_std_from_stats(mel_stats_file))
         self.ema = make_ema(self.vocoder)
         self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
+        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.context = 2  # frames of context: n_fft / 2 = 2 hops
 
     def update_ema(self, decay: float) -> None:
-        ema_update(self.ema, self.vocoder, decay)
+        ema_update(self.ema, self.vocoder, decay, int(self.ema_updates))
+        self.ema_updates += 1
 
     def segments(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Random segments (train) or centred ones (eval): (B, S * hop) audio and (B, S, M) mels."""
