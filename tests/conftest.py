@@ -10,6 +10,7 @@ import torch
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.data import read_wav, shared_data_dir
 from specgrad_plugin.synthetic import speech_like
+from specgrad_plugin.testing import make_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "conf" / "specgrad_tiny.yaml"
@@ -47,3 +48,24 @@ def speech_clips():
     """Four 4-s clips, real when available."""
     clips, _ = _clips(4, 4.0)
     return clips
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, speech_clips):
+    """Kaldi wav.scp for 3 training and 1 dev clip of 1.2 s."""
+    root = tmp_path_factory.mktemp("data")
+    clips = [c[: int(1.2 * 22050)] for c in speech_clips]
+    train_scp = make_data_dir(root / "tr", [(f"utt{i}", c) for i, c in enumerate(clips[:3])], 22050)
+    dev_scp = make_data_dir(root / "dev", [("dev0", clips[3])], 22050)
+    return train_scp, dev_scp
+
+
+def common_args(data, out):
+    """specgrad_plugin.bin.train options shared by the ESPnet tests."""
+    train_scp, dev_scp = data
+    return [
+        "--preset", str(TINY), "--ngpu", "0", "--batch_size", "2", "--num_workers", "0",
+        "--train_data_path_and_name_and_type", f"{train_scp},speech,sound",
+        "--valid_data_path_and_name_and_type", f"{dev_scp},speech,sound",
+        "--model_conf", "segment_frames=16", "--output_dir", str(out),
+    ]

@@ -12,31 +12,12 @@ import yaml
 
 from specgrad_plugin.bin import decode, train
 from specgrad_plugin.checks import SpecGradInputError
-from specgrad_plugin.testing import make_data_dir, make_tts_exp
+from specgrad_plugin.testing import make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import TINY
+from .conftest import common_args
 
 FEATS = dict(fs=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmin=80, fmax=7600)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory, speech_clips):
-    root = tmp_path_factory.mktemp("data")
-    clips = [c[: int(1.2 * 22050)] for c in speech_clips]
-    train_scp = make_data_dir(root / "tr", [(f"utt{i}", c) for i, c in enumerate(clips[:3])], 22050)
-    dev_scp = make_data_dir(root / "dev", [("dev0", clips[3])], 22050)
-    return train_scp, dev_scp
-
-
-def common_args(data, out):
-    train_scp, dev_scp = data
-    return [
-        "--preset", str(TINY), "--ngpu", "0", "--batch_size", "2", "--num_workers", "0",
-        "--train_data_path_and_name_and_type", f"{train_scp},speech,sound",
-        "--valid_data_path_and_name_and_type", f"{dev_scp},speech,sound",
-        "--model_conf", "segment_frames=16", "--output_dir", str(out),
-    ]
 
 
 @pytest.fixture(scope="module")

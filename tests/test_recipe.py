@@ -173,3 +173,24 @@ def test_tts_model_with_other_mel_settings_is_refused(full_run, tmp_path):
     )
     assert bad.returncode != 0
     assert "n_shift: TTS model 300 vs vocoder 256" in bad.stderr
+
+
+def test_multi_node_training_goes_through_the_scheduler(full_run, tmp_path):
+    recipe, db, _ = full_run
+    local = run(recipe, "--stage", "2", "--stop_stage", "2", "--db_root", str(db), "--num_nodes", "2", "--tag", "mn")
+    assert local.returncode != 0 and "needs a scheduler backend" in local.stderr + local.stdout
+    # A stand-in srun records how the slurm backend launches training.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/srun_args\n')
+    (fake / "srun").chmod(0o755)
+    env = {**os.environ, "SPECGRAD_BACKEND": "slurm", "PATH": f"{fake}:{os.environ['PATH']}"}
+    result = subprocess.run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--db_root", str(db), "--ngpu", "4",
+                             "--num_nodes", "2", "--tag", "mn"], cwd=recipe, capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    launched = (tmp_path / "srun_args").read_text()
+    for expected in ("--gres=gpu:4", "--nodes=2", "--ntasks-per-node=1", "--export=ALL", "--ngpu 4",
+                     "--dist_launcher slurm", "--multiprocessing_distributed true", "specgrad_plugin.bin.train"):
+        assert expected in launched, expected
+    assert "srun" not in launched.split("specgrad_plugin.bin.train")[1]  # launched once, not nested

@@ -126,21 +126,20 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
         --model_conf "mel_stats_file=${stats}/train/feats_stats.npz")
     _dist=()
     if [ "${num_nodes}" -gt 1 ]; then
-        # One task per node (srun); ranks rendezvous through a file on the shared exp dir.
+        # One task per node (the slurm backend's srun); each spawns ngpu ranks, which meet
+        # through a file on the shared exp dir. ESPnet reads node ranks from Slurm.
+        [ "${train_cmd}" != utils/run_local.sh ] \
+            || { log "Error: --num_nodes ${num_nodes} needs a scheduler backend (SPECGRAD_BACKEND=slurm)"; exit 1; }
         _dist=(--multiprocessing_distributed true --dist_launcher slurm
             --dist_init_method "file://$(cd "${exp}" && pwd)/.dist_init_$(date +%s)")
-        _launch=(srun --export=ALL)
     elif [ "${ngpu}" -gt 1 ]; then
-        _dist=(--multiprocessing_distributed true)
-        _launch=()
-    else
-        _launch=()
+        _dist=(--multiprocessing_distributed true)  # one process per GPU on this node
     fi
     # shellcheck disable=SC2206
     _cmd=(python3 -m specgrad_plugin.bin.train "${_opts[@]}" "${_dist[@]}" ${train_args})
-    echo "cd $(pwd) && ${cuda_cmd} --gpu ${ngpu} --num_nodes ${num_nodes} ${exp}/train.log ${_launch[*]} ${_cmd[*]}" \
+    echo "cd $(pwd) && ${cuda_cmd} --gpu ${ngpu} --num_nodes ${num_nodes} ${exp}/train.log ${_cmd[*]}" \
         > "${exp}/run_train.sh"
-    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/train.log" "${_launch[@]}" "${_cmd[@]}"
+    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/train.log" "${_cmd[@]}"
 fi
 
 decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR

@@ -5,7 +5,7 @@
 # Site options for srun: $SLURM_EXTRA_OPTS (e.g. "--partition=gpu --time=2-00:00").
 # Not exercised by the tests (no Slurm on the CI machine).
 set -u
-opts=()
+opts=(--export=ALL)
 while [ $# -gt 0 ]; do
     case "$1" in
     --gpu) [ "$2" -gt 0 ] && opts+=("--gres=gpu:$2"); shift 2 ;;
