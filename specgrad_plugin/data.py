@@ -9,6 +9,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import soundfile as sf
 import torch
+from scipy.signal import resample_poly
 
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.features import LogMelExtractor, crop_to_hop
@@ -27,20 +28,57 @@ def shared_data_dir() -> Optional[Path]:
     return None
 
 
-def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int) -> np.ndarray:
-    """Read a mono wav as float32 in [-1, 1]; errors name the file and what was expected."""
+def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample: bool = False) -> np.ndarray:
+    """Read a mono wav (any PCM/float subtype) as float32 in [-1, 1]; errors name the file and
+    what was expected. Another sample rate is an error unless resample=True."""
     path = Path(path)
     try:
         wav, fs = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise SpecGradInputError(f"{path}: not a readable audio file ({e})") from None
     if fs != expected_fs:
-        raise SpecGradInputError(f"{path}: sample rate {fs} Hz, expected {expected_fs} Hz")
+        if not resample:
+            raise SpecGradInputError(f"{path}: sample rate {fs} Hz, expected {expected_fs} Hz (or ask to resample)")
+        g = np.gcd(fs, expected_fs)
+        wav = resample_poly(wav, expected_fs // g, fs // g, axis=0).astype(np.float32)
     if wav.shape[1] != 1:
         raise SpecGradInputError(f"{path}: {wav.shape[1]} channels, expected mono")
     if wav.shape[0] < hop_length:
         raise SpecGradInputError(f"{path}: {wav.shape[0]} samples, expected at least one hop ({hop_length})")
+    if not np.isfinite(wav).all():
+        raise SpecGradInputError(f"{path}: NaN/inf samples, expected finite audio")
     return wav[:, 0]
+
+
+def check_sound_scp(scp: Union[str, Path], expected_fs: int, hop_length: int) -> int:
+    """Check every entry of a wav.scp without decoding it (header only): present, readable,
+    mono, at expected_fs, at least one hop long. Raises one error listing the bad entries."""
+    scp = Path(scp)
+    problems, count = [], 0
+    for n, line in enumerate(scp.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        count += 1
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            problems.append(f"line {n}: expected 'utt_id path', got {line!r}")
+            continue
+        uid, path = parts[0], parts[1].strip()
+        try:
+            info = sf.info(path)
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            problems.append(f"{uid}: {path} unreadable ({e})")
+            continue
+        if info.samplerate != expected_fs or info.channels != 1:
+            problems.append(f"{uid}: {info.samplerate} Hz, {info.channels} channel(s); expected {expected_fs} Hz mono")
+        elif info.frames < hop_length:
+            problems.append(f"{uid}: {info.frames} samples, expected at least one hop ({hop_length})")
+    if problems:
+        listed = "; ".join(problems[:10]) + (f"; ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise SpecGradInputError(f"{scp}: {len(problems)} of {count} utterances cannot be used: {listed}")
+    if count == 0:
+        raise SpecGradInputError(f"{scp}: no utterances")
+    return count
 
 
 def write_wav(path: Union[str, Path], wav: Union[np.ndarray, torch.Tensor], fs: int) -> None:

@@ -69,3 +69,16 @@ def common_args(data, out):
         "--valid_data_path_and_name_and_type", f"{dev_scp},speech,sound",
         "--model_conf", "segment_frames=16", "--output_dir", str(out),
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_vocoder(tmp_path_factory):
+    """A tiny-preset checkpoint (built-in format, random but non-zero output layer)."""
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    torch.manual_seed(0)
+    vocoder = SpecGradVocoder(SpecGradConfig.from_yaml(TINY))
+    torch.nn.init.normal_(vocoder.denoiser.out.weight, std=0.05)
+    path = tmp_path_factory.mktemp("vocoder") / "checkpoint.pt"
+    vocoder.save(path)
+    return path

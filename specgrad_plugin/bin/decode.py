@@ -46,11 +46,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
     p.add_argument("--overwrite", action="store_true", help="re-vocode utterances whose wav exists")
+    p.add_argument("--resample", action="store_true", help="resample wavs at another rate (default: an error)")
     p.add_argument("--log_level", default="INFO")
     return p
 
 
-def mel_sources(spec: str, vocoder: SpecGradVocoder) -> Tuple[List[str], Callable[[str], torch.Tensor]]:
+def mel_sources(
+    spec: str, vocoder: SpecGradVocoder, resample: bool = False
+) -> Tuple[List[str], Callable[[str], torch.Tensor]]:
     """Utterance ids and a loader id -> (K, M) log10 mel, for a PATH,NAME,TYPE triple."""
     try:
         path, _, kind = spec.split(",")
@@ -69,7 +72,7 @@ def mel_sources(spec: str, vocoder: SpecGradVocoder) -> Tuple[List[str], Callabl
                 entries[parts[0]] = parts[1].strip()
 
         def load_sound(uid: str) -> torch.Tensor:
-            wav = torch.from_numpy(read_wav(entries[uid], cfg.fs, cfg.hop_length))
+            wav = torch.from_numpy(read_wav(entries[uid], cfg.fs, cfg.hop_length, resample=resample))
             with torch.no_grad():
                 return vocoder.features(crop_to_hop(wav, cfg.hop_length)[None].to(vocoder.mel_stats.device))[0]
 
@@ -93,12 +96,14 @@ def main(argv=None) -> int:
     try:
         vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
                                                   use_ema=args.use_ema)
-        ids, load = mel_sources(args.data_path_and_name_and_type, vocoder)
+        ids, load = mel_sources(args.data_path_and_name_and_type, vocoder, args.resample)
     except (ConfigError, CheckpointError, SpecGradInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     wav_dir = args.output_dir / "wav"
     wav_dir.mkdir(parents=True, exist_ok=True)
+    for stale in wav_dir.glob("*.tmp"):  # left by a run killed while writing
+        stale.unlink()
     todo = [u for u in ids if args.overwrite or not (wav_dir / f"{u}.wav").is_file()]
     if len(todo) < len(ids):
         logging.info("skipping %d utterances already vocoded", len(ids) - len(todo))
@@ -110,8 +115,8 @@ def main(argv=None) -> int:
             try:
                 batch.append((uid, check_mel(load(uid), vocoder.cfg.features.n_mels, name=f"utterance {uid}")[0]))
             except SpecGradInputError as e:
-                failed[uid] = str(e)
-                logging.error("%s", e)
+                failed[uid] = str(e) if uid in str(e) else f"utterance {uid}: {e}"
+                logging.error("%s", failed[uid])
             except Exception as e:  # one line per bad utterance, whatever the reader raised
                 failed[uid] = f"utterance {uid}: {type(e).__name__}: {e}"
                 logging.error("%s: %s", uid, failed[uid])

@@ -6,13 +6,20 @@ distributed options, ...) plus the diffusion trainer's (--ema_decay, --num_sampl
 --sample_interval, --sample_schedule, --sample_seconds).
 """
 
+import sys
 from typing import Optional, Sequence
 
+from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.config import ConfigError
 from specgrad_plugin.espnet.task import SpecGradTask
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
-    SpecGradTask.main(cmd=cmd)
+    try:
+        SpecGradTask.main(cmd=cmd)
+    except (SpecGradInputError, ConfigError) as e:  # bad data or config: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import argparse
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
-import soundfile as sf
 import torch
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.collate_fn import CommonCollateFn
@@ -23,6 +22,7 @@ from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
 
@@ -111,8 +111,8 @@ class SpecGradTask(AbsTask):
         for path, _, kind in list(getattr(args, "train_data_path_and_name_and_type", None) or []) + list(
             getattr(args, "valid_data_path_and_name_and_type", None) or []
         ):
-            if kind == "sound":
-                check_scp_rate(path, conf["features"]["fs"])
+            if kind == "sound":  # every file, header only: one error listing the bad ones
+                check_sound_scp(path, conf["features"]["fs"], conf["features"]["hop_length"])
         return ESPnetSpecGradModel(**conf)
 
     @classmethod
@@ -140,19 +140,3 @@ def _model_conf(args: argparse.Namespace) -> Dict:
             else:
                 conf[key] = value
     return conf
-
-
-def check_scp_rate(scp: str, fs: int) -> None:
-    """The first wav of a wav.scp must be at the model's rate (ESPnet checks the rest agree)."""
-    with open(scp, encoding="utf-8") as f:
-        first = f.readline().split(maxsplit=1)
-    if len(first) != 2:
-        raise SpecGradInputError(f"{scp}: empty or malformed wav.scp (expected 'utt_id path' lines)")
-    try:
-        rate = sf.info(first[1].strip()).samplerate
-    except (sf.LibsndfileError, RuntimeError, OSError) as e:
-        raise SpecGradInputError(f"{scp}: utterance {first[0]}: unreadable audio {first[1].strip()} ({e})") from None
-    if rate != fs:
-        raise SpecGradInputError(
-            f"{scp}: utterance {first[0]} is {rate} Hz, the model expects {fs} Hz (resample the data first)"
-        )

@@ -1,0 +1,73 @@
+"""Bad audio through the decode CLI and the training CLI: one line each, the rest finishes."""
+
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from specgrad_plugin.bin import decode
+
+from .conftest import common_args
+
+
+def make_inputs(root, clip):
+    root.mkdir()
+    cases = {
+        "good_int16": lambda p: sf.write(p, clip, 22050, subtype="PCM_16"),
+        "good_float": lambda p: sf.write(p, clip, 22050, subtype="FLOAT"),
+        "clipped": lambda p: sf.write(p, np.clip(clip * 20, -1, 1), 22050, subtype="PCM_16"),
+        "silence": lambda p: sf.write(p, np.zeros(22050), 22050, subtype="PCM_16"),
+        "empty": lambda p: sf.write(p, np.zeros(0), 22050, subtype="PCM_16"),
+        "corrupt": lambda p: p.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 7),
+        "text": lambda p: p.write_text("this is not audio"),
+        "stereo": lambda p: sf.write(p, np.stack([clip, clip], axis=1), 22050, subtype="PCM_16"),
+        "rate16k": lambda p: sf.write(p, clip[:16000], 16000, subtype="PCM_16"),
+        "short": lambda p: sf.write(p, clip[:100], 22050, subtype="PCM_16"),
+    }
+    for name, write in cases.items():
+        write(root / f"{name}.wav")
+    lines = [f"{name} {root / f'{name}.wav'}" for name in sorted(cases)] + [f"missing {root / 'missing.wav'}"]
+    (root / "wav.scp").write_text("\n".join(sorted(lines)) + "\n")
+    return root / "wav.scp"
+
+
+EXPECTED = {
+    "corrupt": "not a readable audio file", "text": "not a readable audio file", "missing": "not a readable",
+    "stereo": "2 channels, expected mono", "rate16k": "16000 Hz, expected 22050 Hz", "short": "100 samples",
+    "empty": "0 samples",
+}
+
+
+def test_decode_reports_each_bad_wav_on_one_line(tmp_path, speech_clip, trained_vocoder):
+    scp = make_inputs(tmp_path / "in", speech_clip[:22050])
+    out = tmp_path / "out"
+    rc = decode.main(["--model_file", str(trained_vocoder), "--data_path_and_name_and_type", f"{scp},speech,sound",
+                      "--output_dir", str(out), "--schedule", "WG-3", "--batch_size", "3"])
+    assert rc == 1
+    failed = dict(line.split(" ", 1) for line in (out / "failed.txt").read_text().splitlines())
+    assert sorted(failed) == sorted(EXPECTED)
+    for uid, message in EXPECTED.items():
+        assert message in failed[uid] and uid in failed[uid], (uid, failed[uid])
+        assert "\n" not in failed[uid] and "Traceback" not in failed[uid]
+    for uid in ("good_int16", "good_float", "clipped", "silence"):
+        wav, fs = sf.read(out / "wav" / f"{uid}.wav")
+        assert fs == 22050 and len(wav) == (22050 // 256) * 256 and np.isfinite(wav).all()
+    # Another rate is vocoded only when asked.
+    assert decode.main(["--model_file", str(trained_vocoder), "--output_dir", str(out), "--resample",
+                        "--data_path_and_name_and_type", f"{scp},speech,sound", "--schedule", "WG-3"]) == 1
+    assert sf.info(out / "wav" / "rate16k.wav").frames == (22050 // 256) * 256
+
+
+def test_training_refuses_bad_wavs_before_any_work(tmp_path, speech_clip, data):
+    scp = make_inputs(tmp_path / "in", speech_clip[:22050])
+    args = common_args(data, tmp_path / "exp")
+    args[args.index("--train_data_path_and_name_and_type") + 1] = f"{scp},speech,sound"
+    result = subprocess.run([sys.executable, "-m", "specgrad_plugin.bin.train", "--collect_stats", "true", *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "Traceback" not in result.stderr
+    for uid in EXPECTED:
+        assert f"{uid}:" in error[0], uid
+    assert f"{len(EXPECTED)} of 11 utterances cannot be used" in error[0]
