@@ -7,17 +7,7 @@ set -euo pipefail
 zip=$1; out=$2; repo=$3; results=${4:-}
 [ -f "${zip}" ] || { echo "$0: ${zip} not found (run stage 7 first)" 1>&2; exit 1; }
 rm -rf "${out}"; mkdir -p "${out}"
-python3 - "${zip}" "${out}" <<'PY'
-import sys, zipfile
-from pathlib import Path
-zip_path, out = sys.argv[1], Path(sys.argv[2]).resolve()
-with zipfile.ZipFile(zip_path) as z:
-    for member in z.namelist():
-        target = (out / member).resolve()
-        if out not in target.parents:
-            sys.exit(f"{zip_path}: member {member!r} would escape {out}")
-    z.extractall(out)
-PY
+python3 -m specgrad_plugin.packing "${zip}" "${out}"  # refuses members that escape ${out}
 {
     cat <<CARD
 ---
