@@ -7,7 +7,6 @@ All log amplitudes are natural logs; the mel input is log10 (ESPnet's convention
 
 from __future__ import annotations
 
-import math
 from typing import Tuple
 
 import torch
@@ -202,7 +201,3 @@ def hann_window(n_fft: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Periodic Hann window, the one ESPnet's Stft uses."""
     return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
 
-
-def db(x: torch.Tensor) -> torch.Tensor:
-    """Power ratio to decibels."""
-    return 10.0 * torch.log10(x) if isinstance(x, torch.Tensor) else 10.0 * math.log10(x)

@@ -49,7 +49,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.ema = make_ema(self.vocoder)
         self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        self.context = 2  # frames of context: n_fft / 2 = 2 hops
+        # Frames of context a crop needs so that its mel frames see no padding: n_fft / 2 samples.
+        self.context = -(-(self.cfg.features.n_fft // 2) // self.cfg.features.hop_length)
 
     def update_ema(self, decay: float) -> None:
         ema_update(self.ema, self.vocoder, decay, int(self.ema_updates))
@@ -103,10 +104,6 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         index = torch.bucketize(energy, ENERGY_BINS.to(energy.device)).clamp(1, len(ENERGY_BINS) - 1) - 1
         hist = torch.nn.functional.one_hot(index, len(ENERGY_BINS) - 1).float()
         return {"feats": feats, "feats_lengths": lens, "energy_hist": hist, "energy_hist_lengths": lens}
-
-    def inference_state(self, use_ema: bool = True) -> Dict[str, torch.Tensor]:
-        """The state dict of a plain SpecGradVocoder (EMA weights by default)."""
-        return (self.ema if use_ema else self.vocoder).state_dict()
 
 
 def _load_stats(path: str, kind: str) -> Dict[str, np.ndarray]:
