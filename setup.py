@@ -10,6 +10,7 @@ from setuptools.command.editable_wheel import editable_wheel
 # start-up, which lets the unmodified espnet2.bin.tts_inference load SpecGrad vocoders
 # (specgrad_plugin/autoload.py; the import costs about a millisecond).
 AUTOLOAD = "specgrad_plugin.pth"
+AUTOLOAD_LINE = "import specgrad_plugin\n"  # generated here, not tracked: one line of Python
 
 
 class BuildPyWithAutoload(build_py):
@@ -17,7 +18,7 @@ class BuildPyWithAutoload(build_py):
 
     def run(self):
         super().run()
-        self.copy_file(AUTOLOAD, str(Path(self.build_lib) / AUTOLOAD))
+        (Path(self.build_lib) / AUTOLOAD).write_text(AUTOLOAD_LINE)
 
     def get_outputs(self, include_bytecode=1):
         return super().get_outputs(include_bytecode) + [str(Path(self.build_lib) / AUTOLOAD)]
@@ -28,12 +29,11 @@ class EditableWheelWithAutoload(editable_wheel):
 
     def _select_strategy(self, name, tag, build_lib):
         strategy = super()._select_strategy(name, tag, build_lib)
-        content = Path(AUTOLOAD).read_text()
 
         class WithAutoload:
             def __call__(self, wheel, files, mapping):
                 strategy(wheel, files, mapping)
-                wheel.writestr(AUTOLOAD, content)
+                wheel.writestr(AUTOLOAD, AUTOLOAD_LINE)
 
             def __enter__(self):
                 strategy.__enter__()
