@@ -29,6 +29,7 @@ from tqdm import tqdm
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_wav, write_wav
+from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
 
@@ -97,7 +98,9 @@ def main(argv=None) -> int:
         vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
                                                   use_ema=args.use_ema)
         ids, load = mel_sources(args.data_path_and_name_and_type, vocoder, args.resample)
-    except (ConfigError, CheckpointError, SpecGradInputError) as e:
+        if args.schedule:
+            inference_betas(args.schedule)
+    except (ConfigError, CheckpointError, SpecGradInputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     wav_dir = args.output_dir / "wav"
