@@ -68,8 +68,6 @@ def test_training_writes_espnet_artifacts_and_resumes(trained):
     assert not torch.equal(first[key], second[key])
     assert not torch.equal(first["ema.denoiser.input.weight"], second["ema.denoiser.input.weight"])
     assert not torch.equal(second[key], second["ema.denoiser.input.weight"])
-    log = (out / "train.log").read_text() if (out / "train.log").exists() else ""
-    assert "Error" not in log
 
 
 def test_decode_wav_scp_and_feats(tmp_path, trained, data):
