@@ -1,0 +1,152 @@
+"""Speed on this machine: SpecGrad RTF per preset, prior and schedule, against ESPnet's
+HiFiGANGenerator (V1 sizes, random weights: speed only) on the same mel; peak memory
+by input length; training steps per second. Prints Markdown tables; --out writes them.
+
+    python bench/speed.py --quick            # under a minute: tiny only, short input
+    python bench/speed.py --out docs/speed.md
+
+Systems are timed round-robin (every repeat visits each system once) and the median
+is reported, so a busy neighbour slows all systems alike; compare ratios, and only
+within one run. Peak memory is measured in a fresh child process per input length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEDULES = ["WG-3", "WG-6", "PG-6", "WG-50"]
+
+
+def test_mel(seconds: float) -> torch.Tensor:
+    """(K, 80) log10 mel of real speech when the shared sample is present, else generated."""
+    from specgrad_plugin.config import FeatureConfig
+    from specgrad_plugin.data import corpus_wavs, read_wav, shared_data_dir
+    from specgrad_plugin.features import LogMelExtractor, crop_to_hop
+    from specgrad_plugin.synthetic import speech_like
+
+    n = int(seconds * 22050)
+    root = shared_data_dir()
+    wav = read_wav(corpus_wavs(root / "ljspeech_mini")[0], 22050, 256)[:n] if root else speech_like(seconds)
+    wav = torch.from_numpy(wav)
+    if wav.numel() < n:
+        wav = wav.repeat(n // wav.numel() + 1)[:n]
+    with torch.no_grad():
+        return LogMelExtractor(FeatureConfig())(crop_to_hop(wav, 256)[None])[0]
+
+
+def specgrad(preset: str, prior: str):
+    from specgrad_plugin.config import SpecGradConfig
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    cfg = SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")
+    cfg.prior.kind = prior
+    return SpecGradVocoder(cfg).eval()
+
+
+def hifigan() -> Callable[[torch.Tensor], torch.Tensor]:
+    from espnet2.gan_tts.hifigan import HiFiGANGenerator
+
+    generator = HiFiGANGenerator().eval()  # ESPnet's defaults are the V1 sizes
+    generator.remove_weight_norm()
+    return lambda mel: generator.inference(mel)
+
+
+def time_round_robin(systems: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, float]:
+    samples: Dict[str, List[float]] = {name: [] for name in systems}
+    for _ in range(repeats):
+        for name, run in systems.items():
+            start = time.perf_counter()
+            with torch.inference_mode():
+                run()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def peak_memory_child(seconds: float, preset: str) -> float:
+    """Peak RSS (MB) of a fresh process vocoding `seconds` of mel with WG-3."""
+    code = (f"import sys, resource, torch; sys.path.insert(0, {str(REPO / 'bench')!r}); import speed; "
+            f"v = speed.specgrad({preset!r}, 'specgrad'); mel = speed.test_mel({seconds}); "
+            "torch.inference_mode()(v)(mel, schedule='WG-3'); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def training_steps_per_second(preset: str, steps: int) -> float:
+    vocoder = specgrad(preset, "specgrad").train()
+    cfg = vocoder.cfg.train
+    wav = torch.randn(cfg.batch_size, cfg.segment_frames * 256) * 0.1
+    mel = vocoder.features(wav)
+    optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.lr)
+    times = []
+    for _ in range(steps + 1):  # the first step warms up and is not counted
+        start = time.perf_counter()
+        loss, _ = vocoder.training_loss(wav, mel)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times[1:])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny preset, 1 s input, WG-3/WG-6, 1 repeat")
+    p.add_argument("--seconds", type=float, default=2.0, help="input length for the RTF tables")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--out", type=Path, default=None, help="also write the tables here (Markdown)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    presets = ["tiny"] if args.quick else ["tiny", "base"]
+    schedules = ["WG-3", "WG-6"] if args.quick else SCHEDULES
+    seconds, repeats = (1.0, 1) if args.quick else (args.seconds, args.repeats)
+    mel = test_mel(seconds)
+    audio = mel.shape[0] * 256 / 22050
+    lines = [f"# Speed on this machine ({args.threads} threads, torch {torch.__version__}, "
+             f"{audio:.2f} s input, median of {repeats})", ""]
+
+    models = {(preset, prior): specgrad(preset, prior) for preset in presets for prior in ("specgrad", "priorgrad")}
+    systems = {f"{preset} {prior} {schedule}": (lambda m=model, s=schedule: m(mel, schedule=s))
+               for (preset, prior), model in models.items() for schedule in schedules}
+    vocode = hifigan()
+    systems["HiFi-GAN V1"] = lambda: vocode(mel)
+    seconds_taken = time_round_robin(systems, repeats)
+    rtf = {name: value / audio for name, value in seconds_taken.items()}
+    lines += ["| preset | schedule | RTF specgrad | RTF priorgrad | filter overhead | x HiFi-GAN V1 |",
+              "|---|---|---|---|---|---|"]
+    for preset in presets:
+        for schedule in schedules:
+            spec, prior = rtf[f"{preset} specgrad {schedule}"], rtf[f"{preset} priorgrad {schedule}"]
+            lines.append(f"| {preset} | {schedule} | {spec:.3f} | {prior:.3f} | {100 * (spec / prior - 1):+.1f} % "
+                         f"| {spec / rtf['HiFi-GAN V1']:.1f} |")
+    lines += ["", f"HiFi-GAN V1 (ESPnet HiFiGANGenerator defaults): RTF {rtf['HiFi-GAN V1']:.3f}", ""]
+
+    if not args.quick:
+        lines += ["| input | peak RSS, tiny, WG-3 (fresh process) |", "|---|---|"]
+        for length in (5.0, 30.0, 120.0):
+            lines.append(f"| {length:.0f} s | {peak_memory_child(length, 'tiny'):.0f} MB |")
+        lines.append("")
+    lines += ["| preset | training steps / s (its batch and segment) |", "|---|---|"]
+    for preset in presets:
+        steps = 1 if preset == "base" else (2 if args.quick else 3)  # a base step takes ~1.5 min on 2 cores
+        lines.append(f"| {preset} | {training_steps_per_second(preset, steps):.3f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
