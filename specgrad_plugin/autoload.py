@@ -37,9 +37,6 @@ class _RegisterOnImport:
         spec.loader.exec_module = exec_and_register
         return spec
 
-    def find_module(self, fullname, path=None):  # pragma: no cover - Python < 3.4 protocol
-        return None
-
 
 def _register(module) -> None:
     try:

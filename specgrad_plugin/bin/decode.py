@@ -122,7 +122,7 @@ def main(argv=None) -> int:
                 logging.error("%s", failed[uid])
             except Exception as e:  # one line per bad utterance, whatever the reader raised
                 failed[uid] = f"utterance {uid}: {type(e).__name__}: {e}"
-                logging.error("%s: %s", uid, failed[uid])
+                logging.error("%s", failed[uid])
         if not batch:
             continue
         frames = max(mel.shape[0] for _, mel in batch)
@@ -151,9 +151,11 @@ def main(argv=None) -> int:
     if seconds_audio:
         print(f"RTF {seconds_spent / seconds_audio:.3f} ({seconds_spent:.1f} s for {seconds_audio:.1f} s of audio, "
               f"{device}, schedule {args.schedule or vocoder.cfg.inference.schedule})")
+    report = args.output_dir / "failed.txt"
+    report.unlink(missing_ok=True)  # a rerun that fixed everything leaves no stale list
     if failed:
-        (args.output_dir / "failed.txt").write_text("".join(f"{u} {m}\n" for u, m in failed.items()))
-        print(f"{len(failed)} of {len(ids)} utterances failed; listed in {args.output_dir / 'failed.txt'}",
+        report.write_text("".join(f"{u} {m}\n" for u, m in failed.items()))
+        print(f"{len(failed)} of {len(ids)} utterances failed; listed in {report}",
               file=sys.stderr)
         return 1
     return 0
