@@ -76,8 +76,11 @@ def fit(
     log_every: int = 10,
     save_every: int = 100,
     on_log: Optional[Callable[[Dict[str, float]], None]] = None,
+    stop_when: Optional[Callable[[int], bool]] = None,
 ) -> List[Dict[str, float]]:
     """Train to ``steps`` optimiser updates, resuming from out_dir/checkpoint.pt if present.
+
+    stop_when(step) -> True ends training early (e.g. a CPU-time budget); the state is saved.
 
     Writes out_dir/config.yaml (the exact config) and out_dir/checkpoint.pt
     (model, EMA, optimiser, scheduler, step) every save_every steps and at the end.
@@ -112,7 +115,7 @@ def fit(
     vocoder.train()
     start, first_step = time.time(), step
     for wav, mel in _batches(loader):
-        if step >= steps:
+        if step >= steps or (stop_when is not None and stop_when(step)):
             break
         loss, stats = vocoder.training_loss(wav.to(device), mel.to(device))
         norm = optimisation_step(loss, vocoder, optimizer, cfg.train.grad_clip)

@@ -1,0 +1,259 @@
+"""Equal-budget prior study: the tiny preset trained with each noise prior and filter choice.
+
+    # one training run per variant, budget in CPU core-minutes of the training loop itself
+    nice python bench/prior_study.py train --variant specgrad --marks 4,8,12,20,30,45 --out exp/prior_study
+    # final table on ljspeech_eval (never trained or tuned on) from each variant's last snapshot
+    python bench/prior_study.py final --out exp/prior_study --variants specgrad,priorgrad,diffwave
+    # Markdown tables + learning-curve plot from what the runs wrote
+    python bench/prior_study.py report --out exp/prior_study --plot docs/prior_study_curves.png
+
+Budget: every variant trains on one thread with the same seed until its training loop
+has used each mark's CPU time (time.process_time, evaluation excluded), so runs that
+share the machine stay comparable. At each mark the EMA weights are evaluated on the
+dev clips (the last --dev_clips of ljspeech_mini, never trained on): one-step
+denoising SNR at fixed training steps t (the network's x0 estimate from x_t, in dB,
+comparable across priors unlike their losses) and samples at WG-3 / WG-6 scored
+with specgrad_plugin.scoring. A stopped run resumes from its last mark; raising the
+marks continues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from specgrad_plugin import diffusion  # noqa: E402
+from specgrad_plugin.config import SpecGradConfig  # noqa: E402
+from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir  # noqa: E402
+from specgrad_plugin.features import crop_to_hop  # noqa: E402
+from specgrad_plugin.priors import level_statistics  # noqa: E402
+from specgrad_plugin.scoring import griffin_lim, score  # noqa: E402
+from specgrad_plugin.training import fit  # noqa: E402
+from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
+
+PRESET = REPO / "conf" / "specgrad_tiny.yaml"
+# Each variant differs from the preset (specgrad, -40 dB floor, white mix 0.2, minimum
+# phase, full L^-1 loss weighting) in one setting.
+VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
+    "specgrad": {},
+    "priorgrad": {"prior": {"kind": "priorgrad"}},
+    "diffwave": {"prior": {"kind": "diffwave"}},
+    "sg_zero_phase": {"prior": {"phase": "zero"}},
+    "sg_no_white": {"prior": {"white_mix": 0.0}},
+    "sg_floor_60": {"prior": {"floor_db": -60.0}},
+    "sg_half_weight": {"diffusion": {"loss_inverse_power": 0.5}},
+}
+SNR_STEPS = (5, 10, 20, 35, 50)
+log = logging.getLogger("prior_study")
+
+
+def variant_config(name: str) -> SpecGradConfig:
+    if name not in VARIANTS:
+        raise SystemExit(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}")
+    data = SpecGradConfig.from_yaml(PRESET).to_dict()
+    for section, values in VARIANTS[name].items():
+        data[section].update(values)
+    return SpecGradConfig.from_dict(data, source=f"variant {name}")
+
+
+def split_clips(dev_clips: int):
+    root = shared_data_dir()
+    if root is None:
+        raise SystemExit("no shared LJSpeech folder: set SPECGRAD_DATA to the folder holding ljspeech_mini/")
+    paths = corpus_wavs(root / "ljspeech_mini")
+    return paths[:-dev_clips], paths[-dev_clips:], corpus_wavs(root / "ljspeech_eval")
+
+
+def load_refs(paths: Sequence[Path], seconds: float, fs: int = 22050, hop: int = 256) -> List[torch.Tensor]:
+    """Clips (cropped to their first ``seconds``; 0 = whole) as hop-aligned tensors."""
+    refs = []
+    for p in paths:
+        wav = torch.from_numpy(read_wav(p, fs, hop))
+        if seconds > 0:
+            wav = wav[: int(seconds * fs)]
+        refs.append(crop_to_hop(wav, hop))
+    return refs
+
+
+@torch.inference_mode()
+def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int) -> float:
+    """SNR (dB) of x0_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t) against x0 at training step t."""
+    abar = diffusion.alpha_bars(vocoder.train_betas.cpu())[t - 1].reshape(1)
+    generator = torch.Generator().manual_seed(seed + t)
+    x0 = ref[None]
+    eps = vocoder.prior.noise(vocoder.prior.response(mel[None]), generator)
+    x_t = diffusion.add_noise(x0, eps, abar)
+    eps_hat = vocoder.denoiser(x_t, vocoder.denoiser.upsample(mel[None]), diffusion.log_snr(abar))
+    a = float(abar)
+    x0_hat = (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a)
+    return float(10 * torch.log10(x0.pow(2).sum() / (x0 - x0_hat).pow(2).sum().clamp_min(1e-12)))
+
+
+def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequence[str],
+             heavy: bool, seed: int = 1234) -> Dict[str, float]:
+    """Mean over clips of the one-step SNR at SNR_STEPS and of the scores of sampled audio."""
+    vocoder.eval()
+    totals: Dict[str, List[float]] = {}
+    for i, ref in enumerate(refs):
+        with torch.no_grad():
+            mel = vocoder.features(ref[None])[0]
+        for t in SNR_STEPS:
+            totals.setdefault(f"snr_t{t}", []).append(one_step_snr(vocoder, ref, mel, t, seed + 100 * i))
+        for schedule in schedules:
+            wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
+            for name, value in score(ref.numpy(), wav, vocoder.features, heavy=heavy).items():
+                totals.setdefault(f"{schedule}/{name}", []).append(value)
+    return {k: float(np.mean(v)) for k, v in totals.items()}
+
+
+def train(args) -> int:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = variant_config(args.variant)
+    out = args.out / args.variant
+    (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    train_paths, dev_paths, _ = split_clips(args.dev_clips)
+    vocoder = SpecGradVocoder(cfg)
+    train_set = SegmentDataset(train_paths, vocoder.features, cfg.train.segment_frames)
+    vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
+    sampler = torch.utils.data.RandomSampler(
+        train_set, replacement=True, num_samples=10**8, generator=torch.Generator().manual_seed(args.seed))
+    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler)
+    dev = load_refs(dev_paths, args.dev_seconds)
+    state_file = out / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
+    state.update(variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed,
+                 train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
+    for mark in sorted(float(m) for m in args.marks.split(",")):
+        if mark in state["marks"]:
+            continue
+        start, used = time.process_time(), state["cpu_s"]
+        limit = mark * 60 - used + start  # process_time() at which this mark's budget is spent
+        fit(vocoder, loader, steps=10**9, out_dir=out, log_every=50, save_every=10**9,
+            stop_when=lambda step, limit=limit: time.process_time() >= limit)
+        state["cpu_s"] = used + time.process_time() - start
+        ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+        shutil.copyfile(out / "checkpoint.pt", out / "snapshots" / f"cpu{mark:g}min.pt")
+        ema = SpecGradVocoder.from_checkpoint(out / "checkpoint.pt")
+        eval_start = time.time()
+        row = {"core_min": state["cpu_s"] / 60, "step": ckpt["step"], "skipped": ckpt["skipped"],
+               **evaluate(ema, dev, ["WG-3", "WG-6"], heavy=False)}
+        row["eval_s"] = time.time() - eval_start
+        with open(out / "curve.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        state["marks"].append(mark)
+        state_file.write_text(json.dumps(state, indent=1))
+        log.info("%s mark %g core-min: step %d, %s", args.variant, mark, row["step"],
+                 {k: round(v, 3) for k, v in row.items() if k.startswith(("snr_t", "WG-6/mel"))})
+    return 0
+
+
+def final(args) -> int:
+    torch.set_num_threads(args.threads)
+    _, _, eval_paths = split_clips(args.dev_clips)
+    refs = load_refs(eval_paths, 0)
+    results = {}
+    result_file = args.out / f"final_{args.tag}.json"
+    if result_file.is_file():
+        results = json.loads(result_file.read_text())
+    for name in args.variants.split(","):
+        if name in results:
+            continue
+        ckpt = args.out / name / "checkpoint.pt"
+        vocoder = SpecGradVocoder.from_checkpoint(ckpt)
+        state = json.loads((args.out / name / "state.json").read_text())
+        row = {"core_min": state["cpu_s"] / 60,
+               "step": torch.load(ckpt, map_location="cpu", weights_only=True)["step"],
+               **evaluate(vocoder, refs, args.schedules.split(","), heavy=True)}
+        results[name] = row
+        result_file.write_text(json.dumps(results, indent=1))
+        log.info("final %s: %s", name, row)
+    if "griffin_lim" not in results:
+        vocoder = SpecGradVocoder(variant_config("specgrad"))
+        scores = [score(r.numpy(), griffin_lim(vocoder.features(r[None])[0], vocoder.cfg.features),
+                        vocoder.features) for r in refs]
+        results["griffin_lim"] = {f"GL-32/{k}": float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        result_file.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def report(args) -> int:
+    curves = {}
+    for variant in VARIANTS:
+        path = args.out / variant / "curve.jsonl"
+        if path.is_file():
+            curves[variant] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = [f"snr_t{t}" for t in SNR_STEPS] + ["WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
+    print("| variant | core-min | step | " + " | ".join(keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
+    for variant, rows in curves.items():
+        for r in rows:
+            print(f"| {variant} | {r['core_min']:.1f} | {r['step']} | "
+                  + " | ".join(f"{r.get(k, float('nan')):.3f}" for k in keys) + " |")
+    for result_file in sorted(args.out.glob("final_*.json")):
+        results = json.loads(result_file.read_text())
+        cols = sorted({k for row in results.values() for k in row if "/" in k})
+        print(f"\n{result_file.name}\n\n| system | core-min | step | " + " | ".join(cols) + " |")
+        print("|---|---|---|" + "---|" * len(cols))
+        for name, row in results.items():
+            print(f"| {name} | {row.get('core_min', 0):.1f} | {row.get('step', '-')} | "
+                  + " | ".join(f"{row[c]:.3f}" if c in row else "-" for c in cols) + " |")
+    if args.plot and curves:
+        plot_curves(curves, args.plot)
+    return 0
+
+
+def plot_curves(curves, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = ["snr_t5", "snr_t20", "snr_t50", "WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, key in zip(axes.flat, panels, strict=True):
+        for variant, rows in curves.items():
+            ax.plot([r["core_min"] for r in rows], [r[key] for r in rows], marker="o",
+                    label=variant, linestyle="-" if variant in ("specgrad", "priorgrad", "diffwave") else ":")
+        ax.set_title(key + (" (dB, higher is better)" if key.startswith("snr") else " (lower is better)"))
+        ax.set_xlabel("training CPU core-minutes")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["train", "final", "report"])
+    p.add_argument("--out", type=Path, default=Path("exp/prior_study"))
+    p.add_argument("--variant", default="specgrad", help=f"train: one of {sorted(VARIANTS)}")
+    p.add_argument("--variants", default="specgrad,priorgrad,diffwave", help="final: comma-separated")
+    p.add_argument("--marks", default="4,8,12,20,30,45", help="train: CPU core-minute marks to evaluate at")
+    p.add_argument("--schedules", default="WG-3,WG-6,WG-50", help="final: sampling schedules")
+    p.add_argument("--tag", default="eval", help="final: results go to final_<tag>.json")
+    p.add_argument("--dev_clips", type=int, default=3, help="last clips of ljspeech_mini held out as dev")
+    p.add_argument("--dev_seconds", type=float, default=3.0, help="dev clips cropped to this many seconds")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", type=Path, default=None, help="report: learning-curve PNG")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return {"train": train, "final": final, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
