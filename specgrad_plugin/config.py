@@ -92,6 +92,9 @@ class InferenceConfig:
     # Longer inputs run the denoiser in chunks of this many frames (plus its receptive
     # field on each side), so memory stays bounded and the output equals the unchunked one.
     chunk_frames: int = 1000
+    # Each layer's conditioner output is computed once per utterance (not once per step)
+    # when all layers' outputs fit in this many MB; above it they are recomputed per step.
+    conditioning_cache_mb: int = 1024
 
 
 @dataclass

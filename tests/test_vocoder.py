@@ -75,3 +75,41 @@ def test_chunked_inference_matches_whole_input(tiny_cfg):
         whole = vocoder(mel, schedule="WG-3", chunk_frames=0)
         chunked = vocoder(mel, schedule="WG-3", chunk_frames=97)
         assert float((whole - chunked).abs().max()) < 1e-4 * max(float(whole.abs().max()), 1e-3)
+
+
+def test_fast_inference_path_matches_training_path(tiny_cfg):
+    """Without autograd the denoiser runs in place and, within the memory budget, takes each
+    layer's conditioner output computed once per utterance: the same function as the
+    autograd path that training uses, and the cache is used only within its budget."""
+    vocoder = SpecGradVocoder(tiny_cfg).eval()
+    for p in vocoder.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    denoiser = vocoder.denoiser
+    mel = torch.randn(1, 30, 80) * 0.5 - 3
+    x, level = torch.randn(1, 30 * 256), torch.tensor([1.5])
+    reference = denoiser(x, denoiser.upsample(mel), level)  # autograd path
+    assert reference.requires_grad
+    with torch.no_grad():
+        cached = denoiser.conditioning(mel, max_bytes=2**30)
+        uncached = denoiser.conditioning(mel, max_bytes=1)
+        assert isinstance(cached, list) and len(cached) == len(denoiser.layers)
+        assert isinstance(uncached, torch.Tensor)
+        x_before = x.clone()
+        for cond in (cached, uncached):
+            fast = denoiser(x, cond, level)
+            assert float((fast - reference).abs().max()) < 1e-5 * float(reference.abs().max())
+        assert torch.equal(x, x_before)  # the caller's input is not overwritten
+    assert isinstance(denoiser.conditioning(mel, max_bytes=2**30), torch.Tensor)  # autograd: never cached
+
+
+def test_cpu_allocator_tuning_and_opt_out(monkeypatch):
+    import platform
+
+    from specgrad_plugin import runtime
+
+    monkeypatch.setattr(runtime, "_tuned", False)
+    monkeypatch.setenv(runtime.ALLOCATOR_ENV, "default")
+    assert runtime.tune_cpu_allocator() is False
+    monkeypatch.delenv(runtime.ALLOCATOR_ENV)
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert runtime.tune_cpu_allocator() is expected
