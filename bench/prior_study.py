@@ -88,18 +88,34 @@ def load_refs(paths: Sequence[Path], seconds: float, fs: int = 22050, hop: int =
     return refs
 
 
-@torch.inference_mode()
-def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int) -> float:
-    """SNR (dB) of x0_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t) against x0 at training step t."""
+def snr_db(x0: torch.Tensor, estimate: torch.Tensor) -> float:
+    return float(10 * torch.log10(x0.pow(2).sum() / (x0 - estimate).pow(2).sum().clamp_min(1e-12)))
+
+
+def noisy_input(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int):
+    """(x0, x_t, abar_t) for one clip at training step t, with this prior's noise and a fixed seed."""
     abar = diffusion.alpha_bars(vocoder.train_betas.cpu())[t - 1].reshape(1)
     generator = torch.Generator().manual_seed(seed + t)
     x0 = ref[None]
     eps = vocoder.prior.noise(vocoder.prior.response(mel[None]), generator)
-    x_t = diffusion.add_noise(x0, eps, abar)
+    return x0, diffusion.add_noise(x0, eps, abar), abar
+
+
+@torch.inference_mode()
+def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int) -> float:
+    """SNR (dB) of x0_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t) against x0 at training step t."""
+    x0, x_t, abar = noisy_input(vocoder, ref, mel, t, seed)
     eps_hat = vocoder.denoiser(x_t, vocoder.denoiser.upsample(mel[None]), diffusion.log_snr(abar))
     a = float(abar)
-    x0_hat = (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a)
-    return float(10 * torch.log10(x0.pow(2).sum() / (x0 - x0_hat).pow(2).sum().clamp_min(1e-12)))
+    return snr_db(x0, (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a))
+
+
+@torch.inference_mode()
+def input_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int) -> float:
+    """SNR (dB) of x_t / sqrt(abar_t) against x0, the same draw as one_step_snr: what the
+    network starts from (it differs between priors, which shape and scale the noise)."""
+    x0, x_t, abar = noisy_input(vocoder, ref, mel, t, seed)
+    return snr_db(x0, x_t / math.sqrt(float(abar)))
 
 
 def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequence[str],
@@ -112,6 +128,7 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
             mel = vocoder.features(ref[None])[0]
         for t in SNR_STEPS:
             totals.setdefault(f"snr_t{t}", []).append(one_step_snr(vocoder, ref, mel, t, seed + 100 * i))
+            totals.setdefault(f"snr_in_t{t}", []).append(input_snr(vocoder, ref, mel, t, seed + 100 * i))
         for schedule in schedules:
             wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
             for name, value in score(ref.numpy(), wav, vocoder.features, heavy=heavy).items():
@@ -123,7 +140,7 @@ def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = variant_config(args.variant)
-    out = args.out / args.variant
+    out = args.out / (args.name or args.variant)
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, _ = split_clips(args.dev_clips)
     vocoder = SpecGradVocoder(cfg)
@@ -135,7 +152,7 @@ def train(args) -> int:
     dev = load_refs(dev_paths, args.dev_seconds)
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
-    state.update(variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed,
+    state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed,
                  train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
     for mark in sorted(float(m) for m in args.marks.split(",")):
         if mark in state["marks"]:
@@ -192,10 +209,8 @@ def final(args) -> int:
 
 def report(args) -> int:
     curves = {}
-    for variant in VARIANTS:
-        path = args.out / variant / "curve.jsonl"
-        if path.is_file():
-            curves[variant] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for path in sorted(args.out.glob("*/curve.jsonl"), key=lambda p: (p.parent.name not in VARIANTS, p.parent.name)):
+        curves[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     keys = [f"snr_t{t}" for t in SNR_STEPS] + ["WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
     print("| variant | core-min | step | " + " | ".join(keys) + " |")
     print("|---|---|---|" + "---|" * len(keys))
@@ -203,6 +218,22 @@ def report(args) -> int:
         for r in rows:
             print(f"| {variant} | {r['core_min']:.1f} | {r['step']} | "
                   + " | ".join(f"{r.get(k, float('nan')):.3f}" for k in keys) + " |")
+    print("\nInput SNR (dB) of x_t / sqrt(abar_t) on the dev clips, the same draws (no network involved):\n")
+    print("| variant | " + " | ".join(f"t = {t}" for t in SNR_STEPS) + " |")
+    print("|---|" + "---|" * len(SNR_STEPS))
+    _, dev_paths, _ = split_clips(args.dev_clips)
+    refs = load_refs(dev_paths, args.dev_seconds)
+    for name in curves:
+        vocoder = SpecGradVocoder.from_checkpoint(args.out / name / "checkpoint.pt")
+        values = []
+        for t in SNR_STEPS:
+            per_clip = []
+            for i, ref in enumerate(refs):
+                with torch.no_grad():
+                    mel = vocoder.features(ref[None])[0]
+                per_clip.append(input_snr(vocoder, ref, mel, t, 1234 + 100 * i))
+            values.append(float(np.mean(per_clip)))
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
     for result_file in sorted(args.out.glob("final_*.json")):
         results = json.loads(result_file.read_text())
         cols = sorted({k for row in results.values() for k in row if "/" in k})
@@ -241,6 +272,7 @@ def main(argv=None) -> int:
     p.add_argument("command", choices=["train", "final", "report"])
     p.add_argument("--out", type=Path, default=Path("exp/prior_study"))
     p.add_argument("--variant", default="specgrad", help=f"train: one of {sorted(VARIANTS)}")
+    p.add_argument("--name", default=None, help="train: run folder name (default: the variant's)")
     p.add_argument("--variants", default="specgrad,priorgrad,diffwave", help="final: comma-separated")
     p.add_argument("--marks", default="4,8,12,20,30,45", help="train: CPU core-minute marks to evaluate at")
     p.add_argument("--schedules", default="WG-3,WG-6,WG-50", help="final: sampling schedules")
