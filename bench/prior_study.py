@@ -234,10 +234,12 @@ def report(args) -> int:
                 per_clip.append(input_snr(vocoder, ref, mel, t, 1234 + 100 * i))
             values.append(float(np.mean(per_clip)))
         print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+    results = {}
     for result_file in sorted(args.out.glob("final_*.json")):
-        results = json.loads(result_file.read_text())
+        results.update(json.loads(result_file.read_text()))
+    if results:
         cols = sorted({k for row in results.values() for k in row if "/" in k})
-        print(f"\n{result_file.name}\n\n| system | core-min | step | " + " | ".join(cols) + " |")
+        print("\nFinal, on ljspeech_eval\n\n| system | core-min | step | " + " | ".join(cols) + " |")
         print("|---|---|---|" + "---|" * len(cols))
         for name, row in results.items():
             print(f"| {name} | {row.get('core_min', 0):.1f} | {row.get('step', '-')} | "
