@@ -1,0 +1,55 @@
+"""The prior study's measure (bench/prior_study.py): one-step denoising SNR at fixed t."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.synthetic import speech_like
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+STUDY = Path(__file__).resolve().parents[1] / "bench" / "prior_study.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("prior_study", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_untrained_network_gains_nothing_and_noise_grows_with_t(study):
+    """The output projection starts at zero (eps_theta = 0): the one-step estimate is then
+    x_t / sqrt(abar_t) itself, so its SNR must equal the input SNR; both fall as t grows."""
+    ref = crop_to_hop(torch.from_numpy(speech_like(1.0, 22050, seed=3)), 256)
+    for variant in ("specgrad", "diffwave"):
+        vocoder = SpecGradVocoder(study.variant_config(variant)).eval()
+        mel = vocoder.features(ref[None])[0]
+        inputs = [study.input_snr(vocoder, ref, mel, t, seed=5) for t in study.SNR_STEPS]
+        outputs = [study.one_step_snr(vocoder, ref, mel, t, seed=5) for t in study.SNR_STEPS]
+        assert outputs == pytest.approx(inputs, abs=1e-3)
+        assert all(a > b for a, b in zip(inputs[:-1], inputs[1:], strict=True))
+
+
+def test_oracle_noise_prediction_recovers_the_clip(study, monkeypatch):
+    """A denoiser that returns the true noise must give a near-perfect x0 estimate: the SNR
+    is limited only by float rounding, far above any trained model's."""
+    ref = crop_to_hop(torch.from_numpy(speech_like(1.0, 22050, seed=4)), 256)
+    vocoder = SpecGradVocoder(study.variant_config("specgrad")).eval()
+    mel = vocoder.features(ref[None])[0]
+    t = 20
+    x0, x_t, abar = study.noisy_input(vocoder, ref, mel, t, seed=9)
+    true_eps = (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
+    monkeypatch.setattr(vocoder.denoiser, "forward", lambda x, cond, level: true_eps)
+    assert study.one_step_snr(vocoder, ref, mel, t, seed=9) > 60.0
+
+
+def test_variants_differ_from_the_preset_in_one_setting(study):
+    base = study.variant_config("specgrad").to_dict()
+    for name in study.VARIANTS:
+        changed = [(s, k) for s, section in study.variant_config(name).to_dict().items()
+                   for k, v in section.items() if base[s][k] != v]
+        assert len(changed) == (0 if name == "specgrad" else 1), (name, changed)
