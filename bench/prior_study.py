@@ -27,7 +27,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -102,18 +102,22 @@ def noisy_input(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, 
 
 
 @torch.inference_mode()
-def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int) -> float:
-    """SNR (dB) of x0_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t) against x0 at training step t."""
+def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int,
+                 cond: Optional[torch.Tensor] = None) -> Tuple[float, float]:
+    """(input, output) SNR in dB at training step t, from one noise draw: x_t / sqrt(abar_t),
+    and x0_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t), each against x0.
+    cond: the upsampled mel, when the caller already has it."""
     x0, x_t, abar = noisy_input(vocoder, ref, mel, t, seed)
-    eps_hat = vocoder.denoiser(x_t, vocoder.denoiser.upsample(mel[None]), diffusion.log_snr(abar))
+    cond = vocoder.denoiser.upsample(mel[None]) if cond is None else cond
+    eps_hat = vocoder.denoiser(x_t, cond, diffusion.log_snr(abar))
     a = float(abar)
-    return snr_db(x0, (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a))
+    return snr_db(x0, x_t / math.sqrt(a)), snr_db(x0, (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a))
 
 
 @torch.inference_mode()
 def input_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor, t: int, seed: int) -> float:
-    """SNR (dB) of x_t / sqrt(abar_t) against x0, the same draw as one_step_snr: what the
-    network starts from (it differs between priors, which shape and scale the noise)."""
+    """one_step_snr's input SNR without running the network: what the network starts from
+    (it differs between priors, which shape and scale the noise)."""
     x0, x_t, abar = noisy_input(vocoder, ref, mel, t, seed)
     return snr_db(x0, x_t / math.sqrt(float(abar)))
 
@@ -126,9 +130,12 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
     for i, ref in enumerate(refs):
         with torch.no_grad():
             mel = vocoder.features(ref[None])[0]
+        with torch.no_grad():
+            cond = vocoder.denoiser.upsample(mel[None])
         for t in SNR_STEPS:
-            totals.setdefault(f"snr_t{t}", []).append(one_step_snr(vocoder, ref, mel, t, seed + 100 * i))
-            totals.setdefault(f"snr_in_t{t}", []).append(input_snr(vocoder, ref, mel, t, seed + 100 * i))
+            snr_in, snr_out = one_step_snr(vocoder, ref, mel, t, seed + 100 * i, cond)
+            totals.setdefault(f"snr_t{t}", []).append(snr_out)
+            totals.setdefault(f"snr_in_t{t}", []).append(snr_in)
         for schedule in schedules:
             wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
             for name, value in score(ref.numpy(), wav, vocoder.features, heavy=heavy).items():

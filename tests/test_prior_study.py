@@ -28,9 +28,10 @@ def test_untrained_network_gains_nothing_and_noise_grows_with_t(study):
     for variant in ("specgrad", "diffwave"):
         vocoder = SpecGradVocoder(study.variant_config(variant)).eval()
         mel = vocoder.features(ref[None])[0]
-        inputs = [study.input_snr(vocoder, ref, mel, t, seed=5) for t in study.SNR_STEPS]
-        outputs = [study.one_step_snr(vocoder, ref, mel, t, seed=5) for t in study.SNR_STEPS]
+        pairs = [study.one_step_snr(vocoder, ref, mel, t, seed=5) for t in study.SNR_STEPS]
+        inputs, outputs = [p[0] for p in pairs], [p[1] for p in pairs]
         assert outputs == pytest.approx(inputs, abs=1e-3)
+        assert inputs == pytest.approx([study.input_snr(vocoder, ref, mel, t, seed=5) for t in study.SNR_STEPS])
         assert all(a > b for a, b in zip(inputs[:-1], inputs[1:], strict=True))
 
 
@@ -44,7 +45,8 @@ def test_oracle_noise_prediction_recovers_the_clip(study, monkeypatch):
     x0, x_t, abar = study.noisy_input(vocoder, ref, mel, t, seed=9)
     true_eps = (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
     monkeypatch.setattr(vocoder.denoiser, "forward", lambda x, cond, level: true_eps)
-    assert study.one_step_snr(vocoder, ref, mel, t, seed=9) > 60.0
+    snr_in, snr_out = study.one_step_snr(vocoder, ref, mel, t, seed=9)
+    assert snr_out > 60.0 > snr_in
 
 
 def test_variants_differ_from_the_preset_in_one_setting(study):
