@@ -133,7 +133,8 @@ class Denoiser(nn.Module):
         inference this saves the conditioner's share of every step (24 % of the base
         preset's multiply-adds, 38 % of the tiny one's) - else the upsampled mel (B, M, N)."""
         cond = self.upsample(mel)
-        n_bytes = sum(2 * layer.dilated.in_channels for layer in self.layers) * cond[:, :1].numel() * 4
+        per_sample = sum(2 * layer.dilated.in_channels for layer in self.layers) * cond.element_size()
+        n_bytes = per_sample * cond[:, :1].numel()
         if torch.is_grad_enabled() or n_bytes > max_bytes:
             return cond
         return [layer.conditioner(cond) for layer in self.layers]

@@ -3,8 +3,9 @@
 Why: a diffusion vocoder allocates several (channels x samples) float tensors per
 layer and step. glibc serves allocations above its mmap threshold (at most 32 MB)
 with fresh mmaps, so every such tensor is page-faulted in and unmapped again; on
-the 2-core machine this cost the base preset 30-45 % of its inference time
-(docs/speed.md). Serving them from the heap and keeping freed memory there removes it.
+the 2-core machine it made inference 1.05-1.1x slower, and 1.8-2.5x slower together
+with the conditioner cache off (docs/speed.md). Serving them from the heap and keeping
+freed memory there removes that cost.
 """
 
 from __future__ import annotations

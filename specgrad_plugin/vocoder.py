@@ -104,7 +104,7 @@ class SpecGradVocoder(torch.nn.Module):
         batched = mel.dim() == 3
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.denoiser.out.weight.device).float()
         if mel.device.type == "cpu":
-            runtime.tune_cpu_allocator()  # 1.4-1.6x on CPU; $SPECGRAD_MALLOC=default opts out
+            runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
         self.warn_on_mel_range(mel)
         betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
         generator = None
