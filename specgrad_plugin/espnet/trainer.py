@@ -62,6 +62,13 @@ class DiffusionTrainer(Trainer):
                         plot_attention_iter_factory, trainer_options, distributed_option)
         finally:
             handle.remove()
+        if distributed_option.distributed and torch.distributed.is_initialized():
+            # ESPnet never tears its process group down. Left to interpreter exit, gloo's
+            # worker threads can still hold tensors while Python finalises, and a rank then
+            # dies with SIGABRT after training succeeded (seen once in tests/test_distributed.py).
+            # The barrier keeps a fast rank from closing its connections under a slow one.
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
 
     @classmethod
     def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
