@@ -130,7 +130,6 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
     for i, ref in enumerate(refs):
         with torch.no_grad():
             mel = vocoder.features(ref[None])[0]
-        with torch.no_grad():
             cond = vocoder.denoiser.upsample(mel[None])
         for t in SNR_STEPS:
             snr_in, snr_out = one_step_snr(vocoder, ref, mel, t, seed + 100 * i, cond)
