@@ -45,9 +45,14 @@ from specgrad_plugin.training import fit  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 PRESET = REPO / "conf" / "specgrad_tiny.yaml"
+FRAME_PRESET = REPO / "conf" / "specgrad_frame.yaml"
 # Each variant differs from the preset (specgrad, -40 dB floor, white mix 0.2, minimum
-# phase, full L^-1 loss weighting) in one setting.
+# phase, full L^-1 loss weighting) in one setting. Variants named frame* start from the
+# frame-rate preset instead (denoiser study, issue #13).
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
+    "frame": {},
+    "frame_b8": {"train": {"batch_size": 8, "segment_frames": 32}},
+    "frame_lr4": {"train": {"lr": 4.0e-4}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -63,7 +68,7 @@ log = logging.getLogger("prior_study")
 def variant_config(name: str) -> SpecGradConfig:
     if name not in VARIANTS:
         raise SystemExit(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}")
-    data = SpecGradConfig.from_yaml(PRESET).to_dict()
+    data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith("frame") else PRESET).to_dict()
     for section, values in VARIANTS[name].items():
         data[section].update(values)
     return SpecGradConfig.from_dict(data, source=f"variant {name}")
@@ -106,9 +111,9 @@ def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor,
                  cond: Optional[torch.Tensor] = None) -> Tuple[float, float]:
     """(input, output) SNR in dB at training step t, from one noise draw: x_t / sqrt(abar_t),
     and x0_hat = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t), each against x0.
-    cond: the upsampled mel, when the caller already has it."""
+    cond: the denoiser's condition(mel, response), when the caller already has it."""
     x0, x_t, abar = noisy_input(vocoder, ref, mel, t, seed)
-    cond = vocoder.denoiser.upsample(mel[None]) if cond is None else cond
+    cond = vocoder.denoiser.condition(mel[None], vocoder.prior.response(mel[None])) if cond is None else cond
     eps_hat = vocoder.denoiser(x_t, cond, diffusion.log_snr(abar))
     a = float(abar)
     return snr_db(x0, x_t / math.sqrt(a)), snr_db(x0, (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a))
@@ -130,7 +135,7 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
     for i, ref in enumerate(refs):
         with torch.no_grad():
             mel = vocoder.features(ref[None])[0]
-            cond = vocoder.denoiser.upsample(mel[None])
+            cond = vocoder.denoiser.condition(mel[None], vocoder.prior.response(mel[None]))
         for t in SNR_STEPS:
             snr_in, snr_out = one_step_snr(vocoder, ref, mel, t, seed + 100 * i, cond)
             totals.setdefault(f"snr_t{t}", []).append(snr_out)

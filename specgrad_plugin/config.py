@@ -62,15 +62,25 @@ class DiffusionConfig:
 
 @dataclass
 class DenoiserConfig:
-    """WaveNet-style denoiser (specgrad.md s.5)."""
+    """The denoiser family and its sizes (specgrad.md s.5; specgrad_plugin/denoisers/).
 
+    ``kind: wavenet`` reads the WaveNet keys, ``kind: frame`` the ``frame_*`` keys; both
+    read the level embedding's sizes."""
+
+    kind: str = "wavenet"  # wavenet | frame
+    level_embed_dim: int = 128
+    level_hidden_dim: int = 512
+    # wavenet: sample-rate gated dilated convolutions
     residual_layers: int = 30
     residual_channels: int = 64
     dilation_cycle: int = 10
     kernel_size: int = 3
-    level_embed_dim: int = 128
-    level_hidden_dim: int = 512
     upsample_scales: List[int] = field(default_factory=lambda: [16, 16])
+    # frame: ConvNeXt over STFT frames of the whitened x_t
+    frame_channels: int = 256
+    frame_layers: int = 8
+    frame_kernel: int = 7  # taps over frames of every convolution (odd)
+    frame_mlp_ratio: int = 3
 
 
 @dataclass
@@ -152,8 +162,14 @@ class SpecGradConfig:
         tmp.replace(path)
 
     def validate(self, source: str = "<config>") -> None:
-        p, d, feat = self.prior, self.diffusion, self.features
+        p, d, feat, den = self.prior, self.diffusion, self.features, self.denoiser
         checks = [
+            (den.kind in ("wavenet", "frame"), f"denoiser.kind={den.kind!r}, expected wavenet|frame"),
+            (den.frame_kernel % 2 == 1 and den.frame_kernel > 0,
+             f"denoiser.frame_kernel={den.frame_kernel}, expected an odd number of taps"),
+            (min(den.frame_channels, den.frame_layers, den.frame_mlp_ratio) > 0,
+             f"denoiser frame_channels={den.frame_channels}, frame_layers={den.frame_layers}, "
+             f"frame_mlp_ratio={den.frame_mlp_ratio}, expected positive"),
             (p.kind in ("specgrad", "priorgrad", "diffwave"),
              f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
             (p.phase in ("minimum", "zero"), f"prior.phase={p.phase!r}, expected minimum|zero"),
@@ -164,7 +180,7 @@ class SpecGradConfig:
              f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
             (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
-            (_prod(self.denoiser.upsample_scales) == feat.hop_length,
+            (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
             (feat.fmax <= feat.fs / 2 and 0 <= feat.fmin < feat.fmax,

@@ -15,7 +15,7 @@ import torch
 from specgrad_plugin import diffusion, runtime
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
-from specgrad_plugin.denoiser import Denoiser
+from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.priors import NoisePrior
 
@@ -33,7 +33,7 @@ class SpecGradVocoder(torch.nn.Module):
         self.cfg = cfg
         self.features = LogMelExtractor(cfg.features)
         self.prior = NoisePrior(cfg.prior, cfg.features, self.features.mel_basis)
-        self.denoiser = Denoiser(cfg.denoiser, cfg.features.n_mels)
+        self.denoiser = build_denoiser(cfg)
         self.register_buffer("train_betas", diffusion.training_betas(cfg.diffusion), persistent=False)
         # Mean and std per band of the training mels (zeros: not collected). Inputs far
         # from them (a normalised or natural-log mel) trigger a warning, not silence.
@@ -77,7 +77,7 @@ class SpecGradVocoder(torch.nn.Module):
         eps = self.prior.noise(response)
         abar = diffusion.sample_training_levels(wav.shape[0], self.train_betas.cpu()).to(wav.device)
         x_t = diffusion.add_noise(wav, eps, abar)
-        eps_hat = self.denoiser(x_t, self.denoiser.upsample(mel), diffusion.log_snr(abar))
+        eps_hat = self.denoiser(x_t, self.denoiser.condition(mel, response), diffusion.log_snr(abar))
         residual = self.prior.apply_inverse(eps - eps_hat, response, self.cfg.diffusion.loss_inverse_power)
         loss = diffusion.weighted_loss(residual)
         with torch.no_grad():
@@ -102,7 +102,7 @@ class SpecGradVocoder(torch.nn.Module):
             0: never); the noise is drawn for the whole input, so the output is the same.
         """
         batched = mel.dim() == 3
-        mel = check_mel(mel, self.cfg.features.n_mels).to(self.denoiser.out.weight.device).float()
+        mel = check_mel(mel, self.cfg.features.n_mels).to(self.train_betas.device).float()
         if mel.device.type == "cpu":
             runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
         self.warn_on_mel_range(mel)
@@ -114,10 +114,10 @@ class SpecGradVocoder(torch.nn.Module):
         chunk = self.cfg.inference.chunk_frames if chunk_frames is None else chunk_frames
         if 0 < chunk < mel.shape[1]:
             def predict(x, level):
-                return self.denoiser.forward_chunked(x, mel, level, chunk)
+                return self.denoiser.forward_chunked(x, mel, response, level, chunk)
         else:
             budget = self.cfg.inference.conditioning_cache_mb * 2**20
-            cond = self.denoiser.conditioning(mel, budget)  # once per utterance, reused at every step
+            cond = self.denoiser.condition(mel, response, budget)  # once per utterance, reused at every step
 
             def predict(x, level):
                 return self.denoiser(x, cond, level)

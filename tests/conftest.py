@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from specgrad_plugin.config import SpecGradConfig
@@ -15,6 +16,18 @@ from specgrad_plugin.testing import make_data_dir
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "conf" / "specgrad_tiny.yaml"
 BASE = REPO / "conf" / "specgrad_base.yaml"
+FRAME = REPO / "conf" / "specgrad_frame.yaml"
+# Small members of each denoiser family, for tests that run both through the same code.
+SMALL_FAMILIES = {
+    "wavenet": {"residual_layers": 6, "residual_channels": 8, "dilation_cycle": 6,
+                "level_embed_dim": 16, "level_hidden_dim": 16},
+    "frame": {"kind": "frame", "frame_channels": 16, "frame_layers": 2, "frame_kernel": 3,
+              "level_embed_dim": 16, "level_hidden_dim": 16},
+}
+
+
+def small_config(family: str, **sections) -> SpecGradConfig:
+    return SpecGradConfig.from_dict({"denoiser": SMALL_FAMILIES[family], **sections})
 
 
 @pytest.fixture(autouse=True)
@@ -69,6 +82,13 @@ def common_args(data, out):
         "--valid_data_path_and_name_and_type", f"{dev_scp},speech,sound",
         "--model_conf", "segment_frames=16", "--output_dir", str(out),
     ]
+
+
+def write_shape_file(scp, path):
+    """ESPnet's speech_shape ('utt_id samples'), which collect-stats would write."""
+    lines = [f"{u} {sf.info(p).frames}\n" for u, p in (line.split() for line in scp.read_text().splitlines())]
+    path.write_text("".join(lines))
+    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 import pytest
 
 from specgrad_plugin.config import ConfigError, SpecGradConfig
-from specgrad_plugin.denoiser import count_parameters
+from specgrad_plugin.denoisers import count_parameters
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import BASE, TINY
+from .conftest import BASE, FRAME, TINY
 
 
 def test_presets_sizes():
@@ -14,6 +14,8 @@ def test_presets_sizes():
     tiny = count_parameters(SpecGradVocoder(SpecGradConfig.from_yaml(TINY)).denoiser)
     assert 2.5e6 < base < 2.75e6  # DiffWave/PriorGrad base: ~2.62 M
     assert 0.35e6 < tiny < 0.45e6
+    frame = count_parameters(SpecGradVocoder(SpecGradConfig.from_yaml(FRAME)).denoiser)
+    assert 6.5e6 < frame < 7.0e6  # docs/speed.md's figures are for this size
 
 
 def test_yaml_round_trip(tmp_path):
@@ -31,6 +33,8 @@ def test_yaml_round_trip(tmp_path):
         ("prior:\n  white_mix: high\n", "white_mix' = 'high' has type str, expected float"),
         ("denoiser:\n  upsample_scales: [16, 8]\n", "expected hop_length=256"),
         ("features: [1, 2]\n", "expected a mapping"),
+        ("denoiser:\n  kind: transformer\n", "denoiser.kind='transformer', expected wavenet\\|frame"),
+        ("denoiser:\n  kind: frame\n  frame_kernel: 4\n", "frame_kernel=4, expected an odd number"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, text, message):

@@ -3,24 +3,18 @@
 import subprocess
 import sys
 
-import soundfile as sf
+import pytest
 import torch
 import yaml
 
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.testing import make_data_dir
 
-from .conftest import common_args
+from .conftest import FRAME, common_args, write_shape_file
 
 
-def write_shape_file(scp, path):
-    """ESPnet's speech_shape ('utt_id samples'), which collect-stats would write."""
-    lines = [f"{u} {sf.info(p).frames}\n" for u, p in (line.split() for line in scp.read_text().splitlines())]
-    path.write_text("".join(lines))
-    return str(path)
-
-
-def test_two_gloo_ranks_train_identically(tmp_path, speech_clips):
+@pytest.mark.parametrize("family", ["wavenet", "frame"])
+def test_two_gloo_ranks_train_identically(tmp_path, speech_clips, family):
     out = tmp_path / "exp"
     # Every batch must hold at least one utterance per rank: 4 training, 2 dev clips, batch 2.
     clips = [c[: int(1.2 * 22050)] for c in speech_clips]
@@ -33,6 +27,9 @@ def test_two_gloo_ranks_train_identically(tmp_path, speech_clips):
         "--optim_conf", "lr=0.001", "--seed", "0", "--dist_backend", "gloo", "--dist_world_size", "2",
         "--dist_init_method", f"file://{tmp_path}/init", "--multiprocessing_distributed", "false",
     ]
+    if family == "frame":
+        args = [str(FRAME) if a.endswith("specgrad_tiny.yaml") else a for a in args] + [
+            "--model_conf", "denoiser.frame_channels=32", "--model_conf", "denoiser.frame_layers=2"]
     procs = [subprocess.Popen([sys.executable, "-m", "specgrad_plugin.bin.train", *args, "--dist_rank", str(rank)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
     logs = [p.communicate(timeout=240)[0] for p in procs]

@@ -15,7 +15,7 @@ from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.testing import make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import common_args
+from .conftest import common_args, write_shape_file
 
 FEATS = dict(fs=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmin=80, fmax=7600)
 
@@ -179,3 +179,35 @@ def test_nonfinite_loss_is_counted_and_kept_out_of_the_averages(tiny_cfg, monkey
     # so no EMA update either); the NaN stats are dropped from its averages.
     assert not torch.isfinite(loss) and float(stats["nonfinite"]) == 1.0
     assert int(model.nonfinite_losses) == 1 and not torch.isfinite(stats["loss"])
+
+
+def test_frame_family_through_espnet_decode_and_text2speech(tmp_path, data):
+    """The frame preset through the same ESPnet training, decode and Text2Speech routes."""
+    from espnet2.bin.tts_inference import Text2Speech
+
+    import specgrad_plugin  # noqa: F401  (registers)
+
+    from .conftest import FRAME
+
+    out = tmp_path / "frame"
+    args = [str(FRAME) if a.endswith("specgrad_tiny.yaml") else a for a in common_args(data, out)] + [
+        "--train_shape_file", write_shape_file(data[0], tmp_path / "train_shape"),
+        "--valid_shape_file", write_shape_file(data[1], tmp_path / "valid_shape"),
+        "--model_conf", "denoiser.frame_channels=32", "--model_conf", "denoiser.frame_layers=2",
+        "--optim", "adam", "--max_epoch", "1", "--num_iters_per_epoch", "2", "--num_samples", "1",
+        "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0", "--seed", "0",
+    ]
+    train.main(args)
+    config = yaml.safe_load((out / "config.yaml").read_text())["model_conf"]
+    assert config["denoiser"]["kind"] == "frame" and config["denoiser"]["frame_channels"] == 32
+    assert (out / "samples" / "epoch1" / "dev0.wav").is_file()
+    _, dev_scp = data
+    assert decode.main(["--model_file", str(out / "latest.pth"), "--schedule", "WG-3", "--output_dir",
+                        str(tmp_path / "d"), "--data_path_and_name_and_type", f"{dev_scp},speech,sound"]) == 0
+    assert len(sf.read(tmp_path / "d" / "wav" / "dev0.wav")[0]) == (int(1.2 * 22050) // 256) * 256
+    make_tts_exp(tmp_path / "tts", FEATS)
+    tts = Text2Speech(train_config=tmp_path / "tts" / "config.yaml", model_file=tmp_path / "tts" / "model.pth",
+                      vocoder_file=out / "latest.pth", vocoder_config=out / "config.yaml",
+                      minlenratio=2.0, maxlenratio=2.0)
+    result = tts("hello world.")
+    assert result["wav"].shape[0] == result["feat_gen"].shape[0] * 256 and torch.isfinite(result["wav"]).all()

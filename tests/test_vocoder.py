@@ -7,6 +7,7 @@ import soundfile as sf
 import torch
 
 from specgrad_plugin.bin import quickstart
+from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
 
 
@@ -61,20 +62,25 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert "| specgrad |" in capsys.readouterr().out
 
 
-def test_chunked_inference_matches_whole_input(tiny_cfg):
+@pytest.mark.parametrize("family", ["wavenet", "frame"])
+def test_chunked_inference_matches_whole_input(family, tiny_cfg):
     """Long inputs are vocoded in chunks (memory bounded by the chunk); the noise is drawn for
-    the whole input and each chunk carries the network's receptive field, so nothing changes."""
-    from specgrad_plugin.config import SpecGradConfig
+    the whole input and each chunk carries the network's receptive field, so nothing changes.
+    Chunks without context must show (the test can fail)."""
+    from .conftest import FRAME, small_config
 
-    small = SpecGradConfig.from_dict({"denoiser": {"residual_layers": 6, "residual_channels": 8, "dilation_cycle": 6,
-                                                   "level_embed_dim": 16, "level_hidden_dim": 16}})
-    for cfg, seconds in ((small, 30.0), (tiny_cfg, 4.0)):
+    full = tiny_cfg if family == "wavenet" else SpecGradConfig.from_yaml(FRAME)
+    for cfg, seconds in ((small_config(family), 30.0), (full, 4.0)):
         vocoder = SpecGradVocoder(cfg).eval()
-        torch.nn.init.normal_(vocoder.denoiser.out.weight, std=0.05)
+        for p in vocoder.denoiser.parameters():
+            torch.nn.init.normal_(p, std=0.05)
         mel = torch.randn(int(seconds * 22050 / 256), 80) * 0.5 - 3
         whole = vocoder(mel, schedule="WG-3", chunk_frames=0)
         chunked = vocoder(mel, schedule="WG-3", chunk_frames=97)
         assert float((whole - chunked).abs().max()) < 1e-4 * max(float(whole.abs().max()), 1e-3)
+    vocoder.denoiser.context_frames = lambda: 0
+    short = vocoder(mel, schedule="WG-3", chunk_frames=97)
+    assert float((whole - short).abs().max()) > 1e-3 * float(whole.abs().max())
 
 
 def test_fast_inference_path_matches_training_path(tiny_cfg):
@@ -90,8 +96,8 @@ def test_fast_inference_path_matches_training_path(tiny_cfg):
     reference = denoiser(x, denoiser.upsample(mel), level)  # autograd path
     assert reference.requires_grad
     with torch.no_grad():
-        cached = denoiser.conditioning(mel, max_bytes=2**30)
-        uncached = denoiser.conditioning(mel, max_bytes=1)
+        cached = denoiser.condition(mel, cache_bytes=2**30)
+        uncached = denoiser.condition(mel, cache_bytes=1)
         assert isinstance(cached, list) and len(cached) == len(denoiser.layers)
         assert isinstance(uncached, torch.Tensor)
         x_before = x.clone()
@@ -99,7 +105,7 @@ def test_fast_inference_path_matches_training_path(tiny_cfg):
             fast = denoiser(x, cond, level)
             assert float((fast - reference).abs().max()) < 1e-5 * float(reference.abs().max())
         assert torch.equal(x, x_before)  # the caller's input is not overwritten
-    assert isinstance(denoiser.conditioning(mel, max_bytes=2**30), torch.Tensor)  # autograd: never cached
+    assert isinstance(denoiser.condition(mel, cache_bytes=2**30), torch.Tensor)  # autograd: never cached
 
 
 def test_cpu_allocator_tuning_and_opt_out(monkeypatch):

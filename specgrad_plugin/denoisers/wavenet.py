@@ -1,4 +1,4 @@
-"""The denoiser eps_theta(x_t, c, level): a DiffWave/PriorGrad-style WaveNet (s.5).
+"""The sample-rate family: a DiffWave/PriorGrad-style WaveNet eps_theta(x_t, c, level) (s.5).
 
 Residual layers of gated dilated convolutions, a 1x1 conditioner per layer fed by
 the mel upsampled to the sample rate, a noise-level embedding added before each
@@ -9,31 +9,15 @@ zero-initialised output projection (the untrained model predicts eps = 0).
 from __future__ import annotations
 
 import math
-from typing import List, Union
+from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from specgrad_plugin.config import DenoiserConfig
-
-
-class LevelEmbedding(nn.Module):
-    """Continuous noise level (log-SNR) -> (B, hidden): sinusoids, then two SiLU layers."""
-
-    def __init__(self, embed_dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        half = embed_dim // 2
-        # Frequencies 1 .. 1e-4 per unit of 100 * log-SNR: resolves 0.01 in log-SNR
-        # at the top, stays monotone over the whole [-20, 28] range at the bottom.
-        self.register_buffer("freqs", 10.0 ** (-4.0 * torch.arange(half) / max(half - 1, 1)), persistent=False)
-        self.proj1 = nn.Linear(embed_dim, hidden_dim)
-        self.proj2 = nn.Linear(hidden_dim, hidden_dim)
-
-    def forward(self, log_snr: torch.Tensor) -> torch.Tensor:
-        phase = 100.0 * log_snr.float().unsqueeze(-1) * self.freqs
-        x = torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
-        return F.silu(self.proj2(F.silu(self.proj1(x))))
+from specgrad_plugin.denoisers.base import Denoiser
+from specgrad_plugin.denoisers.level import LevelEmbedding
 
 
 class MelUpsampler(nn.Module):
@@ -85,7 +69,7 @@ class ResidualLayer(nn.Module):
         return x.add_(residual).mul_(1.0 / math.sqrt(2.0))
 
 
-class Denoiser(nn.Module):
+class WaveNetDenoiser(Denoiser):
     """eps_theta: x_t (B, N), upsampled mel (B, M, N), log-SNR (B,) -> predicted noise (B, N)."""
 
     def __init__(self, cfg: DenoiserConfig, n_mels: int) -> None:
@@ -110,39 +94,29 @@ class Denoiser(nn.Module):
         hop = math.prod(layer.stride[1] for layer in self.upsampler.layers)
         return -(-extent // hop) + len(self.upsampler.layers)
 
-    def forward_chunked(self, x: torch.Tensor, mel: torch.Tensor, log_snr: torch.Tensor, chunk: int) -> torch.Tensor:
-        """The same as forward(x, upsample(mel), log_snr), computed over chunks of ``chunk``
-        frames with context on both sides: memory bounded by the chunk, not the input."""
-        hop = x.shape[-1] // mel.shape[1]
-        context, frames = self.context_frames(), mel.shape[1]
-        out = torch.empty_like(x)
-        for start in range(0, frames, chunk):
-            stop = min(frames, start + chunk)
-            lo, hi = max(0, start - context), min(frames, stop + context)
-            y = self.forward(x[:, lo * hop : hi * hop], self.upsample(mel[:, lo:hi]), log_snr)
-            out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
-        return out
-
     def upsample(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, K, M) log10 mel -> (B, M, K * hop): computed once per utterance, reused every step."""
         return self.upsampler(mel)
 
-    def conditioning(self, mel: torch.Tensor, max_bytes: int) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def condition(
+        self, mel: torch.Tensor, response: Optional[torch.Tensor] = None, cache_bytes: int = 0
+    ) -> Union[torch.Tensor, List[torch.Tensor]]:
         """What forward() takes as cond, computed once per utterance: (B, K, M) mel -> each
-        layer's conditioner output (a list of (B, 2C, N)) when they fit in max_bytes - in
+        layer's conditioner output (a list of (B, 2C, N)) when they fit in cache_bytes - in
         inference this saves the conditioner's share of every step (24 % of the base
-        preset's multiply-adds, 38 % of the tiny one's) - else the upsampled mel (B, M, N)."""
+        preset's multiply-adds, 38 % of the tiny one's) - else the upsampled mel (B, M, N).
+        The prior's response is not used: this family sees x_t as it is."""
         cond = self.upsample(mel)
         per_sample = sum(2 * layer.dilated.in_channels for layer in self.layers) * cond.element_size()
         n_bytes = per_sample * cond[:, :1].numel()
-        if torch.is_grad_enabled() or n_bytes > max_bytes:
+        if torch.is_grad_enabled() or n_bytes > cache_bytes:
             return cond
         return [layer.conditioner(cond) for layer in self.layers]
 
     def forward(
         self, x: torch.Tensor, cond: Union[torch.Tensor, List[torch.Tensor]], log_snr: torch.Tensor
     ) -> torch.Tensor:
-        """cond: upsample(mel), or conditioning(mel, ...) (a list only without autograd)."""
+        """cond: condition(mel, ...): the upsampled mel, or (without autograd) per-layer outputs."""
         h = F.relu(self.input(x.unsqueeze(1)))
         level = self.level_embedding(log_snr)
         if torch.is_grad_enabled():
@@ -159,6 +133,3 @@ class Denoiser(nn.Module):
         h = F.relu(self.skip(skips / math.sqrt(len(self.layers))))
         return self.out(h).squeeze(1)
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

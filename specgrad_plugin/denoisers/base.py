@@ -1,0 +1,52 @@
+"""The one interface every denoiser family implements, so that the vocoder, the losses,
+the sampler, ESPnet's task and the recipe cannot tell the families apart.
+
+    cond = denoiser.condition(mel, response)   # once per utterance (or training batch)
+    eps_hat = denoiser(x_t, cond, log_snr)     # once per diffusion step
+
+mel: (B, K, M) log10 mel; response: (B, K, F) the prior's filter H = sigma * h;
+x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Denoiser(nn.Module):
+    """eps_theta(x_t, c, level). Subclasses define condition(), forward(), context_frames()."""
+
+    def condition(self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0) -> Any:
+        """What forward() takes as ``cond``: a function of the mel and the prior's response
+        only, so inference computes it once per utterance. cache_bytes: memory the family
+        may spend on precomputing per-step work (used only without autograd)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, cond: Any, log_snr: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def context_frames(self) -> int:
+        """Mel frames on each side of a frame that can change its output (receptive field)."""
+        raise NotImplementedError
+
+    def forward_chunked(
+        self, x: torch.Tensor, mel: torch.Tensor, response: torch.Tensor, log_snr: torch.Tensor, chunk: int
+    ) -> torch.Tensor:
+        """forward(x, condition(mel, response), log_snr) computed over chunks of ``chunk`` frames
+        with context_frames() of context on both sides: memory bounded by the chunk, same output."""
+        hop = x.shape[-1] // mel.shape[1]
+        context, frames = self.context_frames(), mel.shape[1]
+        out = torch.empty_like(x)
+        for start in range(0, frames, chunk):
+            stop = min(frames, start + chunk)
+            lo, hi = max(0, start - context), min(frames, stop + context)
+            y = self.forward(x[:, lo * hop : hi * hop], self.condition(mel[:, lo:hi], response[:, lo:hi]), log_snr)
+            out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
+        return out
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

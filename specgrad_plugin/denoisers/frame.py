@@ -1,0 +1,138 @@
+"""The frame-rate family: a ConvNeXt over STFT frames, working in the prior's whitened domain.
+
+The network never sees samples. x_t goes through the filter's own STFT G and is divided
+by the prior's response H (scaled so that white noise has unit variance per bin):
+
+    Y = G x_t / (c H),  c^2 = sum(window^2)
+      = sqrt(abar) S + sqrt(1 - abar) Xi,   S = G x0 / (c H),  Xi ~ G xi / c
+
+so the noise is white and of unit variance in every bin at every level, whatever the
+prior. The network predicts Xi as a time-frequency gain on Z = Y / sqrt(1 - abar) plus a
+complex residual,
+
+    Xi_hat = g * Z + R,   g = sigmoid(m + b_f - log_snr),
+
+whose starting point (m = R = 0) is the Wiener estimate of Xi for speech of per-bin
+variance exp(-b_f) in the whitened domain: the noise passes straight through where
+there is no speech (silence, high noise levels), which a plain regression of the noise
+leaves as a stationary residual. Then eps_hat = G+(c H Xi_hat), which is eps exactly
+when Xi_hat = G xi / c, so the paper's L^-1 loss weights every bin alike.
+
+Trunk: Vocos-style ConvNeXt blocks (depthwise conv over frames, pointwise MLP), with the
+noise level entering every block's LayerNorm as a scale and shift (AdaLN).
+Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D channels.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specgrad_plugin import shaping
+from specgrad_plugin.config import DenoiserConfig, FeatureConfig
+from specgrad_plugin.denoisers.base import Denoiser
+from specgrad_plugin.denoisers.level import LevelEmbedding
+
+# A fixed affine map of log10 mels (LJSpeech: about -5 .. 1) to about -1 .. 1.
+MEL_OFFSET, MEL_SCALE = 2.0, 3.0
+
+
+class AdaptiveLayerNorm(nn.Module):
+    """LayerNorm over channels whose scale and shift come from the level: (B, T, D) -> (B, T, D).
+    Zero-initialised, so it starts as a plain LayerNorm."""
+
+    def __init__(self, dim: int, level_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.modulation = nn.Linear(level_dim, 2 * dim)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.modulation(level).unsqueeze(1).chunk(2, dim=-1)
+        return self.norm(x) * (1.0 + scale) + shift
+
+
+class ConvNeXtBlock(nn.Module):
+    """x + gamma * MLP(AdaLN(depthwise_conv(x))): (B, D, T) -> (B, D, T)."""
+
+    def __init__(self, dim: int, mlp_dim: int, level_dim: int, kernel_size: int, layer_scale: float) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = AdaptiveLayerNorm(dim, level_dim)
+        self.expand = nn.Linear(dim, mlp_dim)
+        self.project = nn.Linear(mlp_dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.depthwise(x).transpose(1, 2), level)
+        y = self.project(F.gelu(self.expand(y))) * self.gamma
+        return x + y.transpose(1, 2)
+
+
+class FrameDenoiser(Denoiser):
+    """eps_theta over STFT frames: x_t (B, N), condition(mel, H), log-SNR (B,) -> (B, N)."""
+
+    def __init__(self, cfg: DenoiserConfig, features: FeatureConfig) -> None:
+        super().__init__()
+        self.n_fft, self.hop = features.n_fft, features.hop_length
+        bins, dim, kernel = self.n_fft // 2 + 1, cfg.frame_channels, cfg.frame_kernel
+        self.register_buffer("window", shaping.hann_window(self.n_fft), persistent=False)
+        self.level_embedding = LevelEmbedding(cfg.level_embed_dim, cfg.level_hidden_dim)
+        self.input = nn.Conv1d(2 * bins + features.n_mels, dim, kernel, padding=kernel // 2)
+        self.input_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(dim, cfg.frame_mlp_ratio * dim, cfg.level_hidden_dim, kernel, 1.0 / cfg.frame_layers)
+            for _ in range(cfg.frame_layers)
+        )
+        self.output_norm = AdaptiveLayerNorm(dim, cfg.level_hidden_dim)
+        # Per frame: the gain's logit m (F) and the residual R (real F, imaginary F).
+        self.out = nn.Conv1d(dim, 3 * bins, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        # b_f: minus the log speech variance per bin in the whitened domain (0 = unit variance).
+        self.gain_bias = nn.Parameter(torch.zeros(bins))
+
+    def context_frames(self) -> int:
+        """Each k-tap convolution reaches (k - 1) / 2 frames each way; the STFT and its
+        inverse each add n_fft / 2 samples (rounded up to frames) on each side, and one
+        more frame covers the chunk edge's zero padding."""
+        reach = (len(self.blocks) + 1) * (self.input.kernel_size[0] // 2)
+        return reach + 2 * (-(-self.n_fft // (2 * self.hop))) + 1
+
+    def condition(
+        self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, K, M) mel, (B, K, F) response -> the normalised mel (B, M, T) and c H (B, F, T),
+        the last frame repeated for the STFT's extra frame (as shaping.apply_filter does)."""
+        mel = torch.cat([mel, mel[:, -1:]], dim=1).transpose(1, 2)
+        response = torch.cat([response, response[:, -1:]], dim=1).transpose(1, 2)
+        scale = float(self.window.pow(2).sum().sqrt())
+        return (mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale
+
+    def whiten(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Y = G x / (c H): (B, N) -> (B, F, T) complex; white noise of unit variance per bin
+        for x = L xi. Always float32 (the STFT pair stays out of mixed precision)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return shaping.stft(x.float(), self.n_fft, self.hop, self.window) / cond[1]
+
+    def forward(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor], log_snr: torch.Tensor) -> torch.Tensor:
+        mel, scaled_response = cond
+        whitened = self.whiten(x, cond)
+        level = self.level_embedding(log_snr)
+        h = self.input(torch.cat([whitened.real, whitened.imag, mel], dim=1))
+        h = self.input_norm(h.transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            h = block(h, level)
+        h = self.out(self.output_norm(h.transpose(1, 2), level).transpose(1, 2))
+        with torch.autocast(x.device.type, enabled=False):
+            logit, real, imag = h.float().chunk(3, dim=1)
+            snr_log = log_snr.float()[:, None, None]
+            gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
+            # Z = Y / sqrt(1 - abar), and 1 / (1 - abar) = 1 + exp(log_snr)
+            z = whitened * torch.sqrt(1.0 + torch.exp(snr_log))
+            noise = gain * z + torch.complex(real, imag)
+            return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
