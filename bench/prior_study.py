@@ -53,6 +53,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "frame": {},
     "frame_b8": {"train": {"batch_size": 8, "segment_frames": 32}},
     "frame_lr4": {"train": {"lr": 4.0e-4}},
+    # issue #12: no equal-beta extra steps; 10 % of draws log-SNR-uniform down to abar 0.05
+    "frame_levels": {"diffusion": {"extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},

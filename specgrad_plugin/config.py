@@ -57,6 +57,9 @@ class DiffusionConfig:
     # covers noise levels down to min_alpha_bar (WG-3 and WG-6 go below T = 50).
     extra_steps: int = 5
     min_alpha_bar: float = 1.0e-3
+    # Share of training draws with log-SNR uniform between min_alpha_bar and the last
+    # step's level (0: none; diffusion.sample_training_levels).
+    below_share: float = 0.0
     loss_inverse_power: float = 1.0  # loss weight L^-p: 1 = the paper, 0 = plain MSE
 
 
@@ -180,6 +183,7 @@ class SpecGradConfig:
              f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
             (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
+            (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
@@ -189,12 +193,16 @@ class SpecGradConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
-        from specgrad_plugin.diffusion import inference_betas  # late: diffusion imports this module
+        from specgrad_plugin import diffusion  # late: diffusion imports this module
 
         try:
-            inference_betas(self.inference.schedule)
+            betas = diffusion.inference_betas(self.inference.schedule)
         except ValueError as e:
             raise ConfigError(f"{source}: inference.{e}") from None
+        end, trained = float(diffusion.alpha_bars(betas)[-1]), diffusion.trained_min_alpha_bar(d)
+        if end < trained * 0.999:
+            raise ConfigError(f"{source}: inference.schedule={self.inference.schedule!r} starts at abar {end:.4g}, "
+                              f"below the lowest trained level {trained:.4g} (diffusion.min_alpha_bar)")
 
 
 def _prod(values: List[int]) -> int:

@@ -3,8 +3,9 @@
 How short schedules meet the trained network (specgrad.md s.4, our decision):
 the denoiser is conditioned on the *continuous* noise level, as in WaveGrad, not on
 a step index. Training draws sqrt(abar) uniformly inside a random step interval of
-the training schedule (PriorGrad's linspace(1e-4, 0.05, 50), extended by a few steps
-of equal beta down to abar = min_alpha_bar = 1e-3). Any inference schedule - WG-3,
+the training schedule (PriorGrad's linspace(1e-4, 0.05, 50), optionally extended by a
+few steps of equal beta down to abar = min_alpha_bar), and a share of draws with
+log-SNR uniform below its last step (sample_training_levels). Any inference schedule - WG-3,
 WG-6, PG-6, WG-50 or a user list - is then used as it is: each step passes its own
 abar to the network, no mapping to fractional training steps is needed, and levels
 below the T = 50 range (WG-3 ends at abar 0.094, WG-6 at 0.19) are trained ones.
@@ -72,16 +73,39 @@ def log_snr(alpha_bar: torch.Tensor) -> torch.Tensor:
 
 
 def sample_training_levels(
-    batch: int, betas: torch.Tensor, generator: Optional[torch.Generator] = None
+    batch: int,
+    betas: torch.Tensor,
+    below_share: float = 0.0,
+    min_alpha_bar: float = 0.0,
+    generator: Optional[torch.Generator] = None,
 ) -> torch.Tensor:
-    """Continuous training levels (WaveGrad): t ~ U{1..S}, sqrt(abar) ~ U(sqrt(abar_t), sqrt(abar_{t-1})).
+    """Continuous training levels, (batch,) float64 abar values.
 
-    Returns (batch,) float64 abar values.
+    With probability 1 - below_share, WaveGrad's draw over the steps of ``betas``:
+    t ~ U{1..S}, sqrt(abar) ~ U(sqrt(abar_t), sqrt(abar_{t-1})). With probability
+    below_share, a level below the last step: log-SNR ~ U(log_snr(min_alpha_bar),
+    log_snr(abar_S)), so the loud first steps of short schedules (WG-3 starts at abar
+    0.094, WG-6 at 0.19; the T = 50 schedule ends at 0.28) get draws of their own
+    instead of one step interval among many. No such draws when abar_S <= min_alpha_bar.
     """
-    scale = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars(betas).sqrt()])
+    abar = alpha_bars(betas)
+    scale = torch.cat([torch.ones(1, dtype=torch.float64), abar.sqrt()])
     t = torch.randint(1, len(betas) + 1, (batch,), generator=generator)
     u = torch.rand(batch, generator=generator, dtype=torch.float64)
-    return (scale[t] + u * (scale[t - 1] - scale[t])).pow(2)
+    levels = (scale[t] + u * (scale[t - 1] - scale[t])).pow(2)
+    if below_share > 0 and float(abar[-1]) > min_alpha_bar:
+        pick = torch.rand(batch, generator=generator, dtype=torch.float64) < below_share
+        v = torch.rand(batch, generator=generator, dtype=torch.float64)
+        lo, hi = log_snr(torch.tensor([min_alpha_bar, float(abar[-1])])).double().tolist()
+        below = torch.sigmoid(lo + v * (hi - lo))  # abar = sigmoid(log-SNR)
+        levels = torch.where(pick, below, levels)
+    return levels
+
+
+def trained_min_alpha_bar(cfg: DiffusionConfig) -> float:
+    """The lowest abar that training draws (what an inference schedule should not go below)."""
+    end = float(alpha_bars(training_betas(cfg))[-1])
+    return min(end, cfg.min_alpha_bar) if cfg.below_share > 0 else end
 
 
 def add_noise(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:

@@ -47,29 +47,38 @@ class NoisePrior(torch.nn.Module):
         e_min, e_max = self.energy_range.tolist()
         return shaping.frame_level(logmel, e_min, e_max, self.cfg.min_level)
 
-    def shape(self, logmel: torch.Tensor) -> torch.Tensor:
-        """h_k(f), (B, K, M) -> (B, K, F) complex; ones unless the prior is specgrad."""
+    def log_shape(self, logmel: torch.Tensor) -> torch.Tensor:
+        """log h_k(f), (B, K, M) -> (B, K, F) complex (unwrapped phase); zeros unless the
+        prior is specgrad."""
         if self.cfg.kind != "specgrad":
             n_bins = self.n_fft // 2 + 1
-            return torch.ones(*logmel.shape[:-1], n_bins, dtype=torch.complex64, device=logmel.device)
-        return shaping.shaped_response(
+            return torch.zeros(*logmel.shape[:-1], n_bins, dtype=torch.complex64, device=logmel.device)
+        return shaping.shaped_log_response(
             logmel.float(), self.mel_pinv, self.lo, self.hi, self.n_fft,
             self.cfg.lifter_order, self.cfg.floor_db, self.cfg.white_mix, self.cfg.phase,
         )
 
+    def shape(self, logmel: torch.Tensor) -> torch.Tensor:
+        """h_k(f), (B, K, M) -> (B, K, F) complex; ones unless the prior is specgrad."""
+        return torch.exp(self.log_shape(logmel))
+
+    def log_response(self, logmel: torch.Tensor) -> torch.Tensor:
+        """log H_k(f) = log sigma_k + log h_k(f): (B, K, M) -> (B, K, F) complex, unwrapped phase."""
+        return torch.log(self.level(logmel.float())).unsqueeze(-1) + self.log_shape(logmel)
+
     def response(self, logmel: torch.Tensor) -> torch.Tensor:
         """H_k(f) = sigma_k h_k(f): (B, K, M) log10 mel -> (B, K, F) complex."""
-        return self.level(logmel.float()).unsqueeze(-1) * self.shape(logmel)
+        return torch.exp(self.log_response(logmel))
 
     def apply(self, x: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
         """L x for (B, K * hop) signals."""
         return shaping.apply_filter(x, response, self.n_fft, self.hop, self.window)
 
-    def apply_inverse(self, x: torch.Tensor, response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-        """L^-p x ~= G+ diag(H^-p) G x (approximate: the STFT is redundant)."""
+    def apply_inverse(self, x: torch.Tensor, log_response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+        """L^-p x ~= G+ diag(H^-p) G x (approximate: the STFT is redundant), from log H."""
         if power == 0:
             return x
-        return self.apply(x, shaping.inverse_response(response, power))
+        return self.apply(x, shaping.inverse_response(log_response, power))
 
     def noise(
         self, response: torch.Tensor, generator: Optional[torch.Generator] = None

@@ -81,18 +81,22 @@ def cepstral_envelope(log_amp: torch.Tensor, n_fft: int, order: int) -> torch.Te
     return torch.fft.rfft(cep * lifter, n=n_fft).real
 
 
-def minimum_phase(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """Minimum-phase response with magnitude exp(log_amp), by cepstral folding (s.2 step 4).
-
-    H = exp(rfft(w * irfft(log_amp))), w = [1, 2, ..., 2, 1, 0, ..., 0]: the
-    causal part of the cepstrum doubled. (..., F) real -> (..., F) complex.
-    """
+def minimum_phase_log(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """Complex log of the minimum-phase response with magnitude exp(log_amp), by cepstral
+    folding (s.2 step 4): log H = rfft(w * irfft(log_amp)), w = [1, 2, ..., 2, 1, 0, ..., 0]
+    (the causal part of the cepstrum doubled). Its imaginary part is the unwrapped phase,
+    which H^-p needs for p != 1. (..., F) real -> (..., F) complex."""
     cep = torch.fft.irfft(log_amp, n=n_fft)
     fold = torch.zeros(n_fft, dtype=cep.dtype, device=cep.device)
     fold[0] = 1.0
     fold[1 : n_fft // 2] = 2.0
     fold[n_fft // 2] = 1.0
-    return torch.exp(torch.fft.rfft(cep * fold, n=n_fft))
+    return torch.fft.rfft(cep * fold, n=n_fft)
+
+
+def minimum_phase(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """The minimum-phase response exp(minimum_phase_log(log_amp)): (..., F) -> (..., F) complex."""
+    return torch.exp(minimum_phase_log(log_amp, n_fft))
 
 
 def normalised_power(log_env: torch.Tensor, floor_db: float, white_mix: float) -> torch.Tensor:
@@ -111,13 +115,14 @@ def normalised_power(log_env: torch.Tensor, floor_db: float, white_mix: float) -
 def frame_level(
     logmel: torch.Tensor, energy_min: float, energy_max: float, min_level: float
 ) -> torch.Tensor:
-    """PriorGrad's frame level sigma_k (s.2.6).
+    """PriorGrad's frame level sigma_k (s.2.6), clipped to the training range.
 
-    E_k = sqrt(sum_b 10 ** c_kb); sigma_k = max((E_k - E_min) / (E_max - E_min), min_level).
-    (B, K, M) log10 mel -> (B, K).
+    E_k = sqrt(sum_b 10 ** c_kb); sigma_k = clip((E_k - E_min) / (E_max - E_min), min_level, 1):
+    a frame louder than the training set's loudest (a TTS model's mel, say) gets the
+    loudest noise seen in training, not louder. (B, K, M) log10 mel -> (B, K).
     """
     energy = frame_energy(logmel)
-    return ((energy - energy_min) / (energy_max - energy_min)).clamp_min(min_level)
+    return ((energy - energy_min) / (energy_max - energy_min)).clamp(min_level, 1.0)
 
 
 def frame_energy(logmel: torch.Tensor) -> torch.Tensor:
@@ -125,7 +130,7 @@ def frame_energy(logmel: torch.Tensor) -> torch.Tensor:
     return torch.pow(10.0, logmel).sum(dim=-1).sqrt()
 
 
-def shaped_response(
+def shaped_log_response(
     logmel: torch.Tensor,
     mel_pinv: torch.Tensor,
     lo: int,
@@ -136,16 +141,17 @@ def shaped_response(
     white_mix: float,
     phase: str,
 ) -> torch.Tensor:
-    """h_k(f): the unit-mean-power spectral shape of SpecGrad's noise (s.2 steps 1-6).
+    """log h_k(f): the complex log of the unit-mean-power spectral shape of SpecGrad's
+    noise (s.2 steps 1-6), minimum phase (unwrapped) or zero phase.
 
-    (B, K, M) log10 mel -> (B, K, F) complex; minimum phase or zero phase.
+    (B, K, M) log10 mel -> (B, K, F) complex; h = exp(log h).
     """
     amp = linear_amplitude(logmel, mel_pinv, lo, hi, floor_db)
     log_env = cepstral_envelope(torch.log(amp), n_fft, lifter_order)
     log_h = 0.5 * torch.log(normalised_power(log_env, floor_db, white_mix))
     if phase == "minimum":
-        return minimum_phase(log_h, n_fft)
-    return torch.complex(torch.exp(log_h), torch.zeros_like(log_h))
+        return minimum_phase_log(log_h, n_fft)
+    return torch.complex(log_h, torch.zeros_like(log_h))
 
 
 # ------------------------------------------------------------ applying L and L^-1
@@ -165,14 +171,14 @@ def apply_filter(
     return istft(spec * resp[..., :frames], n_fft, hop, window, length=x.shape[-1])
 
 
-def inverse_response(response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-    """H^-p = |H|^-p exp(-i p arg H): the response of L^-p (loss weighting, s.3).
+def inverse_response(log_response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """H^-p = exp(-p log H): the response of L^-p (loss weighting, s.3), (..., F) complex.
 
-    p = 1 gives 1/H exactly (the paper's L^-1); p = 0 gives the identity.
+    Takes the complex log of H with its unwrapped phase: exp(-i p arg H) with the wrapped
+    angle would flip the sign wherever the true phase is beyond +-pi (p = 1/2) or turn it
+    by other multiples of 2 pi p. p = 1 gives 1/H (the paper's L^-1); p = 0 the identity.
     """
-    if power == 0:
-        return torch.ones_like(response)
-    return torch.polar(response.abs().pow(-power), -power * response.angle())
+    return torch.exp(-power * log_response)
 
 
 def terminal_snr_db(

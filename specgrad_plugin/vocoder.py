@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from specgrad_plugin import diffusion, runtime
+from specgrad_plugin import diffusion, precision, runtime
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.denoisers import build_denoiser
@@ -64,24 +64,44 @@ class SpecGradVocoder(torch.nn.Module):
                 stacklevel=3,
             )
 
+    def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
+        """Warn when a schedule starts below the lowest noise level the model was trained on."""
+        end, trained = float(diffusion.alpha_bars(betas)[-1]), diffusion.trained_min_alpha_bar(self.cfg.diffusion)
+        if end < trained * 0.999:
+            name = schedule if isinstance(schedule, str) else f"{len(betas)} custom betas"
+            warnings.warn(f"schedule {name} starts at abar {end:.4g}, below the lowest trained level "
+                          f"{trained:.4g}: its first steps are outside what the network learnt", stacklevel=3)
+
     # ------------------------------------------------------------------ training
     def training_loss(
-        self, wav: torch.Tensor, mel: torch.Tensor
+        self, wav: torch.Tensor, mel: torch.Tensor, amp_dtype: Optional[torch.dtype] = None
     ) -> Tuple[torch.Tensor, Dict[str, float]]:
         """The paper's loss || L^-p (eps - eps_theta(x_t, c, abar)) ||^2 on one batch.
 
         wav: (B, K * hop) clean segments; mel: (B, K, M) their log10 mels (computed on
         the whole clip, then cropped, so that edge frames see real context).
+        amp_dtype: run the denoiser under autocast to this dtype (mixed precision); the
+        filter, the noise, the loss and everything else stay float32 (precision.py).
         """
-        response = self.prior.response(mel)
-        eps = self.prior.noise(response)
-        abar = diffusion.sample_training_levels(wav.shape[0], self.train_betas.cpu()).to(wav.device)
-        x_t = diffusion.add_noise(wav, eps, abar)
-        eps_hat = self.denoiser(x_t, self.denoiser.condition(mel, response), diffusion.log_snr(abar))
-        residual = self.prior.apply_inverse(eps - eps_hat, response, self.cfg.diffusion.loss_inverse_power)
-        loss = diffusion.weighted_loss(residual)
+        device = wav.device
+        with precision.float32_only(device):
+            wav, mel = wav.float(), mel.float()
+            log_response = self.prior.log_response(mel)
+            response = torch.exp(log_response)
+            eps = self.prior.noise(response)
+            d = self.cfg.diffusion
+            abar = diffusion.sample_training_levels(wav.shape[0], self.train_betas.cpu(), d.below_share,
+                                                    d.min_alpha_bar)
+            abar = abar.to(device)
+            x_t = diffusion.add_noise(wav, eps, abar)
+        with precision.autocast(device, amp_dtype):
+            eps_hat = self.denoiser(x_t, self.denoiser.condition(mel, response), diffusion.log_snr(abar))
+        with precision.float32_only(device):
+            error = eps - eps_hat.float()
+            residual = self.prior.apply_inverse(error, log_response, self.cfg.diffusion.loss_inverse_power)
+            loss = diffusion.weighted_loss(residual)
         with torch.no_grad():
-            plain = (eps - eps_hat).pow(2).mean()
+            plain = error.pow(2).mean()
         return loss, {"loss": float(loss.detach()), "mse": float(plain)}
 
     # ----------------------------------------------------------------- inference
@@ -107,6 +127,7 @@ class SpecGradVocoder(torch.nn.Module):
             runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
         self.warn_on_mel_range(mel)
         betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
+        self.warn_on_untrained_levels(betas, schedule)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=mel.device).manual_seed(int(seed))

@@ -1,9 +1,11 @@
 """Schedules, forward process and sampler."""
 
+import math
+
 import pytest
 import torch
 
-from specgrad_plugin import diffusion
+from specgrad_plugin import diffusion, shaping
 from specgrad_plugin.config import DiffusionConfig, SpecGradConfig
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -23,33 +25,94 @@ def test_bad_schedule_is_a_clear_error(bad):
 
 
 def test_training_levels_cover_short_schedules():
+    """Default: PriorGrad's T = 50 schedule ends at abar 0.28; 5 equal-beta steps reach 1e-3."""
     cfg = DiffusionConfig()
     betas = diffusion.training_betas(cfg)
     abar = diffusion.alpha_bars(betas)
     assert abs(float(abar[cfg.steps - 1]) - 0.28) < 0.01  # the T = 50 PriorGrad schedule
     assert abs(float(abar[-1]) - cfg.min_alpha_bar) < 1e-9
-    levels = diffusion.sample_training_levels(20000, betas, torch.Generator().manual_seed(0))
+    levels = diffusion.sample_training_levels(20000, betas, generator=torch.Generator().manual_seed(0))
     for name in ("WG-3", "WG-6"):
         lowest = float(diffusion.alpha_bars(diffusion.inference_betas(name))[-1])
         assert float(levels.min()) < lowest  # the schedule's first level was trained on
     assert float(levels.min()) >= cfg.min_alpha_bar and float(levels.max()) <= 1.0
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES, ids=str)
-def test_sampler_with_oracle_denoiser_recovers_x0(speech_clip, schedule):
+def test_levels_below_the_schedule_are_log_snr_uniform():
+    """below_share of the draws have log-SNR uniform between min_alpha_bar and the last step:
+    the share of draws in an abar interval there follows from the interval's log-SNR width."""
+    cfg = DiffusionConfig(extra_steps=0, min_alpha_bar=0.05, below_share=0.1)
+    betas = diffusion.training_betas(cfg)
+    end = float(diffusion.alpha_bars(betas)[-1])
+    levels = diffusion.sample_training_levels(400000, betas, cfg.below_share, cfg.min_alpha_bar,
+                                              torch.Generator().manual_seed(0))
+
+    def lam(a):
+        return math.log(a / (1 - a))
+
+    assert float(levels.min()) >= 0.05 - 1e-9 and diffusion.trained_min_alpha_bar(cfg) == 0.05
+    inside = float(((levels > 0.09) & (levels < 0.2)).double().mean())
+    assert inside == pytest.approx(0.1 * (lam(0.2) - lam(0.09)) / (lam(end) - lam(0.05)), abs=0.003)
+    above = float((levels >= end).double().mean())
+    assert above == pytest.approx(0.9, abs=0.003)
+
+
+def test_schedule_below_the_trained_levels_is_refused_or_warned(tiny_cfg):
+    with pytest.raises(ValueError, match="starts at abar 0.09.*below the lowest trained level 0.2"):
+        SpecGradConfig.from_dict({"diffusion": {"extra_steps": 0, "below_share": 0.0},
+                                  "inference": {"schedule": "WG-3"}})
+    cfg = SpecGradConfig.from_dict({"diffusion": {"extra_steps": 0, "below_share": 0.0},
+                                    "inference": {"schedule": "PG-6"}})
+    vocoder = SpecGradVocoder(cfg).eval()
+    with pytest.warns(UserWarning, match="schedule WG-3 starts at abar 0.09.*below the lowest trained level 0.2"):
+        vocoder(torch.randn(4, 80) - 3, schedule="WG-3")
+
+
+@pytest.mark.parametrize("schedule", ["WG-6", "PG-6", [1e-4, 0.02, 0.4, 0.8]], ids=str)
+def test_sampler_chain_has_the_forward_marginals(speech_clip, schedule):
+    """With the exact noise as eps_theta (an oracle knowing x0), each ancestral step samples
+    q(x_{t-1} | x_t, x0); started from the forward marginal at T, every x_t the network sees is
+    then distributed as the forward process: x_t - sqrt(abar_t) x0 has the power
+    (1 - abar_t) E|L z|^2 in every band. A wrong sigma_t, sigma_t = 0, white instead of shaped
+    noise or a scaled start all break this at some t."""
     vocoder = SpecGradVocoder(SpecGradConfig())
     x0 = crop_to_hop(torch.from_numpy(speech_clip[: 22050])[None], 256).double()
-    response = vocoder.prior.response(vocoder.features(x0.float()))
+    draws = 48
+    x0 = x0.expand(draws, -1)
+    response = vocoder.prior.response(vocoder.features(x0[:1].float())).expand(draws, -1, -1)
     gen = torch.Generator().manual_seed(0)
+    window = vocoder.prior.window.double()
+    bands = [(1, 24), (24, 93), (93, 372)]  # 20-500 Hz, 0.5-2 kHz, 2-8 kHz
 
-    def oracle(x, log_snr):  # the true noise of x_t given the known x0
+    def band_power(x):
+        power = shaping.stft(x, 1024, 256, window).abs().pow(2).mean(dim=(0, 2))
+        return torch.stack([power[a:b].mean() for a, b in bands])
+
+    reference = band_power(vocoder.prior.noise(response, gen).double())  # E|G L z|^2 per band
+    seen = []
+
+    def oracle(x, log_snr):
         abar = torch.sigmoid(log_snr.double()).unsqueeze(-1)
+        seen.append((float(abar[0]), band_power(x - abar.sqrt() * x0)))
         return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
 
     betas = diffusion.inference_betas(schedule)
-    out = diffusion.sample(oracle, lambda: vocoder.prior.noise(response, gen).double(), betas)
-    assert out.shape == x0.shape
-    assert float((out - x0).abs().max()) < 1e-4 * float(x0.abs().max())
+    abar_end = float(diffusion.alpha_bars(betas)[-1])
+    starts = []
+
+    def draw():  # the sampler's first draw is x_T: make it the forward marginal at abar_T
+        noise = vocoder.prior.noise(response, gen).double()
+        if not starts:
+            starts.append(True)
+            return math.sqrt(abar_end) * x0 + math.sqrt(1 - abar_end) * noise
+        return noise
+
+    out = diffusion.sample(oracle, draw, betas)
+    assert len(seen) == len(betas)
+    assert float((out - x0).abs().max()) < 1e-4 * float(x0.abs().max())  # and it ends at x0
+    for abar, power in seen:
+        ratio = power / ((1 - abar) * reference)
+        assert ((ratio - 1).abs() < 0.1).all(), (abar, ratio.tolist())
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=str)

@@ -173,7 +173,7 @@ def test_nonfinite_loss_is_counted_and_kept_out_of_the_averages(tiny_cfg, monkey
     sections = {k: v for k, v in tiny_cfg.to_dict().items() if k != "train"}
     model = ESPnetSpecGradModel(**sections, segment_frames=8)
     nan = torch.tensor(float("nan"), requires_grad=True)
-    monkeypatch.setattr(model.vocoder, "training_loss", lambda wav, mel: (nan * 1.0, {"loss": float("nan")}))
+    monkeypatch.setattr(model.vocoder, "training_loss", lambda wav, mel, *_: (nan * 1.0, {"loss": float("nan")}))
     loss, stats, _ = model(torch.randn(2, 4096) * 0.1, torch.tensor([4096, 3000]))
     # ESPnet's trainer sees a non-finite gradient norm and skips the update (no optimizer step,
     # so no EMA update either); the NaN stats are dropped from its averages.
@@ -182,7 +182,8 @@ def test_nonfinite_loss_is_counted_and_kept_out_of_the_averages(tiny_cfg, monkey
 
 
 def test_frame_family_through_espnet_decode_and_text2speech(tmp_path, data):
-    """The frame preset through the same ESPnet training, decode and Text2Speech routes."""
+    """The frame preset through the same ESPnet training (with --use_amp), decode and
+    Text2Speech routes."""
     from espnet2.bin.tts_inference import Text2Speech
 
     import specgrad_plugin  # noqa: F401  (registers)
@@ -195,6 +196,7 @@ def test_frame_family_through_espnet_decode_and_text2speech(tmp_path, data):
         "--valid_shape_file", write_shape_file(data[1], tmp_path / "valid_shape"),
         "--model_conf", "denoiser.frame_channels=32", "--model_conf", "denoiser.frame_layers=2",
         "--optim", "adam", "--max_epoch", "1", "--num_iters_per_epoch", "2", "--num_samples", "1",
+        "--use_amp", "true",  # on CPU: the denoiser under bf16 autocast (tests/test_precision.py)
         "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0", "--seed", "0",
     ]
     train.main(args)

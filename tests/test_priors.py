@@ -38,12 +38,24 @@ def test_priorgrad_prior_is_frame_level_only(mels):
     sigma = vocoder.prior.level(mel)
     assert torch.allclose(response.imag, torch.zeros_like(response.imag))
     assert torch.allclose(response.real, sigma.unsqueeze(-1).expand_as(response.real))
-    assert float(sigma.min()) >= vocoder.cfg.prior.min_level - 1e-6
     # A mel whose frames are all equal gives L xi = sigma xi exactly.
     flat = mel[:, 100:101].expand(1, 40, -1)
     xi = torch.randn(1, 40 * 256)
     out = vocoder.prior.apply(xi, vocoder.prior.response(flat))
     assert (out - vocoder.prior.level(flat)[0, 0] * xi).abs().max() < 1e-5
+
+
+def test_frame_level_follows_its_formula_and_both_clips():
+    """sigma = clip((E - E_min) / (E_max - E_min), min_level, 1), E = sqrt(sum_b 10 ** c_b),
+    on mels whose 80 bands all hold log10(a): E = sqrt(80 a), so sigma is known by hand."""
+    prior = vocoder_with("priorgrad").prior
+    prior.set_level_statistics(0.5, 2.5)
+    energies = torch.tensor([0.4, 0.7, 1.5, 2.5, 4.0])  # below E_min, low, middle, top, above E_max
+    mel = torch.log10(energies.pow(2) / 80).view(1, -1, 1).expand(1, -1, 80)
+    expected = [0.1, 0.1, 0.5, 1.0, 1.0]  # (0.7 - 0.5) / 2 = 0.1 = min_level; 4.0 clips at 1
+    assert prior.level(mel)[0].tolist() == pytest.approx(expected, abs=1e-5)
+    prior.cfg.min_level = 0.05
+    assert prior.level(mel)[0, 1] == pytest.approx(0.1, abs=1e-5) and prior.level(mel)[0, 0] == pytest.approx(0.05)
 
 
 def test_specgrad_prior_adds_only_a_unit_power_shape(mels):

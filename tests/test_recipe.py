@@ -5,6 +5,7 @@ random-weight local TTS exp for stages 5-6. Also its refusals of bad input."""
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -54,8 +55,18 @@ def workdir(tmp_path_factory, speech_clips):
     return root / "egs" / "ljspeech" / "voc_specgrad", db
 
 
+def with_this_python(env: dict, where: Path) -> dict:
+    """run.sh calls `python3`: make that the interpreter running the tests (a venv's python
+    run by path, without an activated venv, would otherwise not be the one on PATH)."""
+    shim = where / ".python_shim"
+    shim.mkdir(exist_ok=True)
+    if not (shim / "python3").exists():
+        (shim / "python3").symlink_to(sys.executable)
+    return {**env, "PATH": f"{shim}{os.pathsep}{env.get('PATH', '')}"}
+
+
 def run(recipe: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = with_this_python({**os.environ, "OMP_NUM_THREADS": "1"}, recipe)
     return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -184,7 +195,7 @@ def test_multi_node_training_goes_through_the_scheduler(full_run, tmp_path):
     fake.mkdir()
     (fake / "srun").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/srun_args\n')
     (fake / "srun").chmod(0o755)
-    env = {**os.environ, "SPECGRAD_BACKEND": "slurm", "PATH": f"{fake}:{os.environ['PATH']}"}
+    env = with_this_python({**os.environ, "SPECGRAD_BACKEND": "slurm", "PATH": f"{fake}:{os.environ['PATH']}"}, recipe)
     result = subprocess.run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--db_root", str(db), "--ngpu", "4",
                              "--num_nodes", "2", "--tag", "mn"], cwd=recipe, capture_output=True, text=True, env=env,
                             timeout=120)

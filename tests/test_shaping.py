@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,10 +37,24 @@ def test_istft_inverts_stft():
     assert (y - x).abs().max() < 1e-5
 
 
-def test_lifter_returns_known_smooth_envelope():
-    env = known_envelope()
-    out = shaping.cepstral_envelope(env, N_FFT, 24)
-    assert ((out - env) * TO_DB)[IN_BAND].abs().max() <= 0.5
+def test_lifter_keeps_exactly_the_low_quefrencies():
+    """The liftered log spectrum of sum_n a_n cos(2 pi n f / n_fft) is the part with n < r,
+    written out here as a cosine series (not through the code under test): terms at
+    quefrencies r .. n_fft / 2 are removed, all lower ones kept whole. A lifter keeping
+    every quefrency (513 points), or one too many or too few, fails."""
+    bins = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    order = 24
+    low = {n: float(a) for n, a in zip(range(order), torch.randn(order, generator=gen, dtype=torch.float64))}
+    high = {n: 0.3 for n in (order, order + 1, 60, 200, N_FFT // 2)}
+
+    def series(terms):
+        return sum(a * torch.cos(2 * math.pi * n * bins / N_FFT) for n, a in terms.items())
+
+    out = shaping.cepstral_envelope(series({**low, **high}), N_FFT, order)
+    assert (out - series(low)).abs().max() < 1e-9
+    for wrong in (order - 1, order + 1, N_FFT // 2 + 1):
+        assert (shaping.cepstral_envelope(series({**low, **high}), N_FFT, wrong) - series(low)).abs().max() > 0.1
 
 
 def test_lifter_keeps_full_dynamic_range_of_harmonic_spectrum():
@@ -70,6 +85,37 @@ def test_minimum_phase_is_not_zero_phase():
     assert response.angle().abs().max() > 0.1
 
 
+def test_fractional_inverse_follows_the_unwrapped_phase(speech_clip):
+    """H^-p for p = 1/2 (prior study's half weighting): its phase is -p times the continuous
+    (unwrapped) phase of H. With white_mix 0 and a -60 dB floor the minimum phase goes
+    beyond +-pi, where the wrapped angle would flip the sign of H^-1/2."""
+    cfg = SpecGradConfig.from_dict({"prior": {"white_mix": 0.0, "floor_db": -60.0}})
+    vocoder = SpecGradVocoder(cfg)
+    mel = vocoder.features(crop_to_hop(torch.from_numpy(speech_clip)[None], HOP))
+    log_h = vocoder.prior.log_response(mel)[0].to(torch.complex128)
+    unwrapped = torch.from_numpy(np.unwrap(torch.exp(log_h).angle().numpy(), axis=-1))
+    assert int((unwrapped.abs() > math.pi).sum()) > 100  # the case the wrapped angle gets wrong
+    half = shaping.inverse_response(log_h, 0.5)
+    expected = torch.polar(torch.exp(log_h).abs().pow(-0.5), -0.5 * unwrapped)
+    assert float(((half - expected).abs() / expected.abs()).max()) < 1e-6
+    assert torch.allclose(shaping.inverse_response(log_h, 1.0) * torch.exp(log_h), torch.ones_like(half))
+
+
+def test_filter_acts_frame_by_frame_where_the_stft_frames_lie():
+    """Response row k acts on STFT frame k, centred on sample k * hop (ESPnet's mel frame k)
+    and n_fft samples long. With H = 1 on frames < k0 and 0 from k0 on, L x equals x wherever
+    only frames < k0 reach (n <= k0 * hop - n_fft / 2) and is 0 wherever only frames >= k0
+    reach (n >= (k0 - 1) * hop + n_fft / 2). A response shifted by one frame fails both."""
+    frames, k0 = 40, 20
+    x = torch.randn(1, frames * HOP, dtype=torch.float64)
+    response = torch.zeros(1, frames, N_FFT // 2 + 1, dtype=torch.complex128)
+    response[:, :k0] = 1.0
+    y = shaping.apply_filter(x, response, N_FFT, HOP, shaping.hann_window(N_FFT, dtype=torch.float64))
+    kept, zeroed = k0 * HOP - N_FFT // 2, (k0 - 1) * HOP + N_FFT // 2
+    assert (y[0, :kept + 1] - x[0, :kept + 1]).abs().max() < 1e-9
+    assert y[0, zeroed:].abs().max() < 1e-9
+
+
 @pytest.fixture(scope="module")
 def speech_response(speech_clip):
     vocoder = SpecGradVocoder(SpecGradConfig())
@@ -81,7 +127,8 @@ def speech_response(speech_clip):
 def test_inverse_filter_undoes_filter_on_real_speech_mel(speech_response):
     vocoder, wav, mel, response = speech_response
     xi = torch.randn(4, wav.shape[-1])
-    back = vocoder.prior.apply_inverse(vocoder.prior.apply(xi, response.expand(4, -1, -1)), response.expand(4, -1, -1))
+    log_response = vocoder.prior.log_response(mel).expand(4, -1, -1)
+    back = vocoder.prior.apply_inverse(vocoder.prior.apply(xi, response.expand(4, -1, -1)), log_response)
     rel = float((back - xi).norm() / xi.norm())
     # Measured 0.08 on LJ001-0001 (and on the generated clip): the STFT is redundant, so
     # L^-1 is approximate; the bound leaves room for other clips.

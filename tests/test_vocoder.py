@@ -52,12 +52,25 @@ def test_garbage_checkpoint_is_an_error(tmp_path):
 
 
 def test_quickstart_end_to_end(tmp_path, capsys):
+    """The written wav is the trained checkpoint's vocoding of the held-out clip, and the
+    scores are those of the written files (a swapped clip, model or score would fail)."""
+    from specgrad_plugin.features import crop_to_hop
+    from specgrad_plugin.scoring import mel_l1
+
     out = tmp_path / "qs"
-    assert quickstart.main(["--steps", "3", "--max_clips", "3", "--out", str(out), "--schedule", "WG-3"]) == 0
-    wav, fs = sf.read(out / "heldout_specgrad.wav")
-    assert fs == 22050 and len(wav) % 256 == 0 and len(wav) > 0
+    argv = ["--steps", "3", "--max_clips", "3", "--out", str(out), "--schedule", "WG-3"]
+    assert quickstart.main(argv) == 0
+    wav, fs = sf.read(out / "heldout_specgrad.wav", dtype="float32")
+    vocoder = SpecGradVocoder.from_checkpoint(out / "checkpoint.pt")
+    clips, _ = quickstart.load_clips(quickstart.get_parser().parse_args(argv), vocoder.cfg)
+    ref = crop_to_hop(torch.from_numpy(clips[-1]), 256)
+    expected = vocoder(vocoder.features(ref[None])[0], schedule="WG-3", seed=0).numpy()
+    assert fs == 22050 and wav.shape == expected.shape
+    assert float(abs(wav - expected).max()) < 2.0 / 2**15  # 16-bit PCM rounding
     scores = json.loads((out / "scores.json").read_text())
-    assert scores["specgrad"]["mel_l1"] > scores["griffin_lim"]["mel_l1"]  # 3 steps cannot beat GL
+    assert scores["specgrad"]["mel_l1"] == pytest.approx(mel_l1(ref.numpy(), expected, vocoder.features), rel=1e-3)
+    gl, _ = sf.read(out / "heldout_griffin_lim.wav", dtype="float32")
+    assert scores["griffin_lim"]["mel_l1"] == pytest.approx(mel_l1(ref.numpy(), gl, vocoder.features), abs=0.01)
     assert (out / "config.yaml").is_file()
     assert "| specgrad |" in capsys.readouterr().out
 

@@ -8,6 +8,7 @@ reflect-padded clip, so its mel frames equal those of the whole clip.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -17,6 +18,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import shaping
 from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
 from specgrad_plugin.training import ema_update, make_ema
 from specgrad_plugin.vocoder import SpecGradVocoder
 
@@ -44,9 +46,13 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.vocoder = SpecGradVocoder(self.cfg)
         if prior_stats_file:
             self.vocoder.prior.set_level_statistics(*energy_range_from_stats(prior_stats_file))
+        else:
+            logging.warning("no prior_stats_file in model_conf: the frame level uses LJSpeech's energy range %s, "
+                            "not this corpus' (collect-stats writes energy_hist_stats.npz)", DEFAULT_ENERGY_RANGE)
         if mel_stats_file:
             self.vocoder.set_mel_statistics(*mel_mean_std_from_stats(mel_stats_file))
         self.ema = make_ema(self.vocoder)
+        self.amp_dtype: Optional[torch.dtype] = None  # set by DiffusionTrainer for --use_amp
         self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         # Frames of context a crop needs so that its mel frames see no padding: n_fft / 2 samples.
@@ -77,7 +83,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         wav, mel = self.segments(speech, speech_lengths)
-        loss, stats = self.vocoder.training_loss(wav, mel)
+        loss, stats = self.vocoder.training_loss(wav, mel, self.amp_dtype)
         batch = torch.tensor(speech.shape[0], device=speech.device)
         if not torch.isfinite(loss):
             # ESPnet's trainer then finds a non-finite gradient norm and skips the update.

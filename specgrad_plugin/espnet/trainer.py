@@ -5,6 +5,13 @@
   it lives in the model, so every ESPnet checkpoint carries it.
 - Gradient clipping and the skip of non-finite steps are ESPnet's own (--grad_clip);
   the model counts non-finite losses and reports their fraction as ``nonfinite``.
+- Every rank draws its own noise, levels and crops: ESPnet seeds every rank alike
+  (seed + epoch), so rank r > 0 is reseeded with seed + epoch + r * RANK_SEED_STRIDE at the
+  start of each epoch; rank 0 keeps ESPnet's stream, so one process trains as before, and
+  a resumed run redraws exactly what the uninterrupted one drew.
+- --use_amp: the denoiser runs under autocast (bf16 where the device has it, else fp16
+  with ESPnet's grad scaler); the filter, STFT pair, loss and sampler stay float32
+  (vocoder.training_loss). --allow_tf32 (default true) lets CUDA matmuls use TF32.
 - Every --sample_interval epochs, the EMA model vocodes the first --num_samples dev
   clips with a fast schedule: wavs and spectrogram PNGs under
   ``<output_dir>/samples/epoch<N>/``, mel-L1 and MR-STFT reported as validation
@@ -21,8 +28,12 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
+from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
+from espnet2.utils.types import str2bool
+
+from specgrad_plugin import precision
 
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.features import crop_to_hop
@@ -36,6 +47,12 @@ class DiffusionTrainerOptions(TrainerOptions):
     sample_interval: int
     sample_schedule: str
     sample_seconds: float
+    allow_tf32: bool
+
+
+# Rank r > 0 trains epoch e with seed + e + r * RANK_SEED_STRIDE: no two (rank, epoch) pairs
+# share a seed for runs shorter than the stride.
+RANK_SEED_STRIDE = 1_000_003
 
 
 class DiffusionTrainer(Trainer):
@@ -51,11 +68,16 @@ class DiffusionTrainer(Trainer):
         group.add_argument("--sample_interval", type=int, default=1, help="vocode dev clips every N epochs")
         group.add_argument("--sample_schedule", type=str, default="WG-6", help="schedule of the validation samples")
         group.add_argument("--sample_seconds", type=float, default=3.0, help="vocode at most this much of each clip")
+        group.add_argument("--allow_tf32", type=str2bool, default=True,
+                           help="CUDA: TF32 matmuls and convolutions (false: full float32)")
 
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
         decay = trainer_options.ema_decay
+        precision.set_tf32(trainer_options.allow_tf32)
+        device = next(model.parameters()).device
+        model.amp_dtype = precision.amp_dtype(device) if trainer_options.use_amp else None
         handle = optimizers[0].register_step_post_hook(lambda *_: model.update_ema(decay))
         try:
             super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
@@ -69,6 +91,14 @@ class DiffusionTrainer(Trainer):
             # The barrier keeps a fast rank from closing its connections under a slow one.
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
+
+    @classmethod
+    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
+                        options, distributed_option) -> bool:
+        if distributed_option.distributed and distributed_option.dist_rank > 0:
+            set_all_random_seed(rank_seed(options.seed, reporter.get_epoch(), distributed_option.dist_rank))
+        return super().train_one_epoch(model, iterator, optimizers, schedulers, scaler, reporter,
+                                       summary_writer, options, distributed_option)
 
     @classmethod
     def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
@@ -96,6 +126,11 @@ class DiffusionTrainer(Trainer):
         reporter.register({**row, **scores}, weight=1)
         reporter.next()
         logging.info("epoch %d samples in %s: %s", epoch, out_dir, scores)
+
+
+def rank_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of rank ``rank`` in ``epoch``: ESPnet's seed + epoch, offset per rank."""
+    return seed + epoch + rank * RANK_SEED_STRIDE
 
 
 @torch.no_grad()

@@ -42,6 +42,7 @@ tts_sets="eval1"
 hf_repo=""                           # e.g. your_name/ljspeech_specgrad_tiny
 skip_upload_hf=true
 demo=false                           # true: a 12-clip offline demo, stages -1..4, ~10 min on 2 CPU cores
+shared=false                         # true: the shared clips (ljspeech_mini + ljspeech_eval as eval1)
 
 help_message="Usage: $0 [options]
   --stage N --stop_stage M     stages to run (-1..8; default ${stage}..${stop_stage})
@@ -62,6 +63,8 @@ help_message="Usage: $0 [options]
   --skip_upload_hf true|false  stage 8 builds the folder only (${skip_upload_hf})
   --demo true|false            quick offline demo: 12 clips (the shared LJSpeech sample, or
                                generated speech), 2 dev + 2 eval, 200 steps, WG-3 (${demo})
+  --shared true|false          train on the shared clips: ljspeech_mini (29 train, 3 dev) and
+                               ljspeech_eval as eval1 (\$SPECGRAD_DATA or ../shared/data) (${shared})
 Backends: cmd.sh (SPECGRAD_BACKEND=local|slurm|sge)."
 
 log "$0 $*"
@@ -77,6 +80,10 @@ if [ "${demo}" = true ]; then
     inference_args="--schedule WG-3 ${inference_args}"
     export OMP_NUM_THREADS=2
     python3 local/make_demo_db.py "${db_root}"
+fi
+if [ "${shared}" = true ]; then
+    db_root=${dumpdir}/shared_db; num_dev=3; num_eval=5; nj=$(( nj < 3 ? nj : 3 ))
+    python3 local/make_shared_db.py "${db_root}"
 fi
 [ -n "${tag}" ] || tag=$(basename "${conf}" .yaml)
 exp=${expdir}/${tag}
