@@ -34,7 +34,6 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import str2bool
 
 from specgrad_plugin import precision
-
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.scoring import mel_l1, mr_stft
