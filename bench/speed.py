@@ -4,6 +4,7 @@ by input length; training steps per second. Prints Markdown tables; --out writes
 
     python bench/speed.py --quick            # under a minute: tiny only, short input
     python bench/speed.py --out docs/speed.md
+    python bench/speed.py --families         # denoiser families: frame vs tiny WaveNet vs HiFi-GAN
 
 Systems are timed round-robin (every repeat visits each system once) and the median
 is reported, so a busy neighbour slows all systems alike; compare ratios, and only
@@ -149,6 +150,55 @@ def training_steps_per_second(preset: str, steps: int) -> float:
     return 1.0 / statistics.median(times[1:])
 
 
+def families_tables(presets: List[str], lengths: List[float], repeats: int, threads: int,
+                    train_steps: int) -> List[str]:
+    """Denoiser families (issue #13): RTF at WG-3 / WG-6 against HiFi-GAN V1 (weight norm
+    removed, as deployed) on each input length, round-robin in one process; then training
+    throughput in audio-seconds per CPU-second (one thread, process time, each preset's own
+    batch and segment)."""
+    from specgrad_plugin.denoisers import count_parameters
+
+    models = {preset: specgrad(preset, "specgrad") for preset in presets}
+    vocode = hifigan()
+    lines = [f"Inference, {threads} threads, median of {repeats} round-robin runs (RTF = seconds per audio-second)",
+             "", "| input | system | RTF | x HiFi-GAN V1 |", "|---|---|---|---|"]
+    for length in lengths:
+        mel = test_mel(length)
+        audio = mel.shape[0] * 256 / 22050
+        systems = {f"{preset} WG-{n}": (lambda m=model, s=f"WG-{n}", x=mel: m(x, schedule=s))
+                   for preset, model in models.items() for n in (3, 6)}
+        systems["HiFi-GAN V1"] = lambda x=mel: vocode(x)
+        taken = time_round_robin(systems, repeats)
+        for name, value in taken.items():
+            lines.append(f"| {audio:.2f} s | {name} | {value / audio:.3f} | {value / taken['HiFi-GAN V1']:.2f} |")
+    lines += ["", "Training, 1 thread: audio-seconds of crops per CPU-second (median of "
+              f"{train_steps} steps after one warm-up)", "",
+              "| preset | denoiser parameters | batch x segment | CPU-s per step | audio-s per CPU-s |",
+              "|---|---|---|---|---|"]
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for preset in presets:
+        vocoder = specgrad(preset, "specgrad").train()
+        cfg = vocoder.cfg.train
+        wav = torch.randn(cfg.batch_size, cfg.segment_frames * 256) * 0.1
+        mel = vocoder.features(wav)
+        optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.lr)
+        times = []
+        for _ in range(train_steps + 1):
+            start = time.process_time()
+            loss, _ = vocoder.training_loss(wav, mel)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            times.append(time.process_time() - start)
+        step = statistics.median(times[1:])
+        audio = cfg.batch_size * cfg.segment_frames * 256 / 22050
+        lines.append(f"| {preset} | {count_parameters(vocoder.denoiser) / 1e6:.2f} M | {cfg.batch_size} x "
+                     f"{cfg.segment_frames * 256} | {step:.3f} | {audio / step:.1f} |")
+    torch.set_num_threads(threads_before)
+    return lines + [""]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny preset, 1 s input, WG-3/WG-6, 1 repeat")
@@ -158,8 +208,17 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None, help="also write the tables here (Markdown)")
     p.add_argument("--train_presets", default=None,
                    help="presets to time training for (default: those benchmarked; a base step needs ~7 GB)")
+    p.add_argument("--families", action="store_true",
+                   help="only the denoiser-family tables: frame vs tiny WaveNet vs HiFi-GAN, 1 s and 5 s inputs")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.families:
+        text = "\n".join([f"# Denoiser families on this machine (torch {torch.__version__})", ""]
+                         + families_tables(["frame", "tiny"], [1.0, 5.0], args.repeats, args.threads, 5)) + "\n"
+        print(text)
+        if args.out:
+            args.out.write_text(text)
+        return 0
     presets = ["tiny"] if args.quick else ["tiny", "base"]
     schedules = ["WG-3", "WG-6"] if args.quick else SCHEDULES
     seconds, repeats = (1.0, 1) if args.quick else (args.seconds, args.repeats)

@@ -2,9 +2,11 @@
 
 ``install()`` (run by ``import specgrad_plugin`` and by the ``specgrad_plugin.pth``
 file that installation puts in site-packages) adds one finder to ``sys.meta_path``.
-It does nothing until ``espnet2.tasks.tts`` is imported; then it lets the module load
-normally and calls ``specgrad_plugin.espnet.tts_vocoder.register`` on its TTSTask.
-Without ESPnet in use nothing else is imported.
+It does nothing until ``espnet2.tasks.tts`` or ``espnet2.bin.tts_inference`` is
+imported; then it lets the module load normally and calls
+``specgrad_plugin.espnet.tts_vocoder.register`` on it (the vocoder loader of TTSTask,
+the ``specgrad/`` vocoder tags of Text2Speech). Without ESPnet in use nothing else is
+imported.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-TARGET = "espnet2.tasks.tts"
+TARGETS = ("espnet2.tasks.tts", "espnet2.bin.tts_inference")
 
 
 class _RegisterOnImport:
-    """A meta-path finder that only decorates the loader of TARGET."""
+    """A meta-path finder that only decorates the loaders of TARGETS."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != TARGET:
+        if fullname not in TARGETS:
             return None
         sys.meta_path.remove(self)  # let the regular finders locate the module
         try:
@@ -44,12 +46,15 @@ def _register(module) -> None:
     except Exception as e:  # never break ESPnet because of the plugin
         print(f"specgrad_plugin: could not register the SpecGrad vocoder with ESPnet: {e}", file=sys.stderr)
         return
-    register(module.TTSTask)
+    register(module)
 
 
 def install() -> None:
-    """Idempotent. Registers at once if ESPnet's TTS task is already imported."""
-    if TARGET in sys.modules:
-        _register(sys.modules[TARGET])
-    elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
+    """Idempotent. Registers at once with the targets already imported."""
+    for name in TARGETS:
+        if name in sys.modules:
+            _register(sys.modules[name])
+    if not all(name in sys.modules for name in TARGETS) and not any(
+        isinstance(f, _RegisterOnImport) for f in sys.meta_path
+    ):
         sys.meta_path.insert(0, _RegisterOnImport())

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 # Keys of an ESPnet run's model_conf that are training-only, not part of the model.
-ESPNET_MODEL_KEYS = ("segment_frames", "prior_stats_file", "mel_stats_file")
+ESPNET_MODEL_KEYS = ("segment_frames", "prior_stats_file", "mel_stats_file", "init_from")
 
 
 class ConfigError(ValueError):

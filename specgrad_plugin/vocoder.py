@@ -162,6 +162,15 @@ class SpecGradVocoder(torch.nn.Module):
         tmp.replace(path)
 
     @classmethod
+    def from_pretrained(cls, name: str = "ljspeech", device: Union[str, torch.device] = "cpu") -> "SpecGradVocoder":
+        """A model shipped with the package, by name ("ljspeech" or "specgrad/ljspeech"); offline.
+        Unknown names raise pretrained.UnknownModelError listing the shipped ones."""
+        from specgrad_plugin import pretrained
+
+        weights, config = pretrained.resolve(name)
+        return cls.from_checkpoint(weights, config=config, device=device)
+
+    @classmethod
     def from_checkpoint(
         cls,
         path: Union[str, Path],

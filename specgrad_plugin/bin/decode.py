@@ -4,6 +4,7 @@
         --model_file exp/train/valid.mel_l1.best.pth \\
         --data_path_and_name_and_type dump/raw/dev/wav.scp,speech,sound \\
         --output_dir exp/decode_dev --schedule WG-6
+    python -m specgrad_plugin.bin.decode --model_tag specgrad/ljspeech ...   # the shipped model
 
 Inputs: ``wav.scp`` of type ``sound`` (analysis-synthesis: the mel is computed here),
 or a feature list of denormalised log10 mels, type ``npy`` or ``kaldi_ark`` (e.g. an
@@ -37,7 +38,9 @@ from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train_config", type=Path, default=None, help="config.yaml of the run (or a preset)")
-    p.add_argument("--model_file", type=Path, required=True, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model_file", type=Path, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
+    model.add_argument("--model_tag", help="a model shipped with the package: specgrad/ljspeech (or ljspeech)")
     p.add_argument("--data_path_and_name_and_type", required=True,
                    help="PATH,NAME,TYPE with TYPE sound (wav.scp), npy or kaldi_ark (feats.scp)")
     p.add_argument("--output_dir", type=Path, required=True)
@@ -95,8 +98,11 @@ def main(argv=None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     device = "cuda" if args.ngpu > 0 else "cpu"
     try:
-        vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
-                                                  use_ema=args.use_ema)
+        if args.model_tag:
+            vocoder = SpecGradVocoder.from_pretrained(args.model_tag, device=device)
+        else:
+            vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
+                                                      use_ema=args.use_ema)
         ids, load = mel_sources(args.data_path_and_name_and_type, vocoder, args.resample)
         if args.schedule:
             inference_betas(args.schedule)

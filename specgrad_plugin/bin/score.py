@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.data import read_wav
 from specgrad_plugin.features import LogMelExtractor
+from specgrad_plugin.plotting import plot_spectrograms
 from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score
 
 
@@ -64,6 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--aligned", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
                    help="false: generated wavs are not time-aligned with the references (TTS)")
     p.add_argument("--fs", type=int, default=22050)
+    p.add_argument("--plot", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+                   help="aligned: write <out>/<utt>.png, reference vs generated log-mel")
     args = p.parse_args(argv)
     features = FeatureConfig(fs=args.fs)
     try:
@@ -88,6 +92,12 @@ def main(argv=None) -> int:
             return 2
         if args.aligned:
             rows[uid] = score(x, y, extractor)
+            if args.plot:
+                with torch.no_grad():
+                    n = min(len(x), len(y)) // features.hop_length * features.hop_length
+                    mels = [extractor(torch.from_numpy(w[:n])[None])[0] for w in (x, y)]
+                args.out.mkdir(parents=True, exist_ok=True)
+                plot_spectrograms(*mels, args.out / f"{uid}.png", uid)
         else:
             rows[uid] = mcd_and_f0(x, y, args.fs, features.hop_length)
             try:

@@ -1,4 +1,4 @@
-"""ESPnet's TTS inference with SpecGrad available as --vocoder_file.
+"""ESPnet's TTS inference with SpecGrad available as --vocoder_file or --vocoder_tag specgrad/<name>.
 
     python -m specgrad_plugin.bin.tts_inference --train_config tts/config.yaml \\
         --model_file tts/model.pth --data_path_and_name_and_type data/text,text,text \\
@@ -9,14 +9,17 @@ The same as ``python -m espnet2.bin.tts_inference`` (which also works once the
 plugin is installed), with the registration made explicit.
 """
 
-from specgrad_plugin.espnet.tts_vocoder import register
+import sys
+
+from specgrad_plugin.espnet.tts_vocoder import expand_vocoder_tag, register
 
 
 def main(cmd=None) -> None:
-    register()
-    from espnet2.bin.tts_inference import main as espnet_main
+    import espnet2.bin.tts_inference as tts_inference
 
-    espnet_main(cmd)
+    register()
+    register(tts_inference)
+    tts_inference.main(expand_vocoder_tag(list(sys.argv[1:] if cmd is None else cmd)))
 
 
 if __name__ == "__main__":

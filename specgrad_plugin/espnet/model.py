@@ -38,6 +38,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         segment_frames: int = 32,
         prior_stats_file: Optional[str] = None,
         mel_stats_file: Optional[str] = None,
+        init_from: Optional[str] = None,
     ) -> None:
         super().__init__()
         sections = dict(features=features, prior=prior, diffusion=diffusion, denoiser=denoiser, inference=inference)
@@ -51,12 +52,28 @@ class ESPnetSpecGradModel(AbsESPnetModel):
                             "not this corpus' (collect-stats writes energy_hist_stats.npz)", DEFAULT_ENERGY_RANGE)
         if mel_stats_file:
             self.vocoder.set_mel_statistics(*mel_mean_std_from_stats(mel_stats_file))
+        if init_from:
+            self.load_initial_weights(init_from)
         self.ema = make_ema(self.vocoder)
         self.amp_dtype: Optional[torch.dtype] = None  # set by DiffusionTrainer for --use_amp
         self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         # Frames of context a crop needs so that its mel frames see no padding: n_fft / 2 samples.
         self.context = -(-(self.cfg.features.n_fft // 2) // self.cfg.features.hop_length)
+
+    def load_initial_weights(self, source: str) -> None:
+        """Fine-tuning: start from a shipped model (specgrad/<name>) or a checkpoint's EMA
+        weights, its level and mel statistics included (the noise levels it learnt with).
+        The architecture must match model_conf (an error names the differing weights)."""
+        from specgrad_plugin import pretrained
+        from specgrad_plugin.vocoder import load_state_strict
+
+        if pretrained.is_tag(source):
+            start = SpecGradVocoder.from_pretrained(source)
+        else:
+            start = SpecGradVocoder.from_checkpoint(source)
+        load_state_strict(self.vocoder, start.state_dict(), f"model_conf init_from={source}")
+        logging.info("initialised from %s", source)
 
     def update_ema(self, decay: float) -> None:
         ema_update(self.ema, self.vocoder, decay, int(self.ema_updates))

@@ -5,7 +5,8 @@
         --model_conf prior_stats_file=exp/stats/train/energy_hist_stats.npz ...
 
 ``model_conf`` holds the sections of SpecGradConfig (features, prior, diffusion,
-denoiser, inference) plus ``segment_frames`` and the statistics files.
+denoiser, inference) plus ``segment_frames``, the statistics files and ``init_from``
+(fine-tuning: a shipped model's tag, specgrad/<name>, or a checkpoint).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from specgrad_plugin.espnet.trainer import DiffusionTrainer
 def default_model_conf() -> Dict:
     conf = SpecGradConfig().to_dict()
     conf.pop("train")  # ESPnet's own options (optim, batch, grad_clip, seed) take its place
-    conf.update(segment_frames=32, prior_stats_file=None, mel_stats_file=None)
+    conf.update(segment_frames=32, prior_stats_file=None, mel_stats_file=None, init_from=None)
     return conf
 
 

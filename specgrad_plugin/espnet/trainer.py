@@ -36,6 +36,7 @@ from espnet2.utils.types import str2bool
 from specgrad_plugin import precision
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.plotting import plot_spectrograms
 from specgrad_plugin.scoring import mel_l1, mr_stft
 
 
@@ -166,26 +167,6 @@ def vocode_samples(
         write_wav(out_dir / f"{uid}.wav", gen, fs)
         l1.append(mel_l1(ref.numpy(), gen.numpy(), vocoder.features))
         mr.append(mr_stft(ref.numpy(), gen.numpy()))
-        plot_spectrograms(mel.cpu(), vocoder.features(gen[None].to(device))[0].cpu(), out_dir / f"{uid}.png", uid)
+        plot_spectrograms(mel.cpu(), vocoder.features(gen[None].to(device))[0].cpu(), out_dir / f"{uid}.png", uid,
+                          "SpecGrad (EMA)")
     return {"mel_l1": float(np.mean(l1)), "mr_stft": float(np.mean(mr))} if l1 else {}
-
-
-def plot_spectrograms(reference: torch.Tensor, generated: torch.Tensor, path: Path, title: str) -> None:
-    """Reference and generated log10 mels, one above the other, written to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    low = float(reference.min())
-    for ax, mel, name in zip(axes, (reference, generated), ("reference", "SpecGrad (EMA)"), strict=True):
-        ax.imshow(mel.T.numpy(), origin="lower", aspect="auto", vmin=low, vmax=float(reference.max()))
-        ax.set_ylabel(f"{name}\nmel band")
-    axes[-1].set_xlabel("frame")
-    fig.suptitle(title)
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)

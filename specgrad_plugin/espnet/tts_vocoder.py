@@ -3,20 +3,25 @@
 ESPnet has no vocoder registry: ``TTSTask.build_vocoder_from_file`` knows
 Griffin-Lim and ParallelWaveGAN ``.pkl`` files only. ``register()`` wraps it so
 that SpecGrad checkpoints load and every other file falls through to ESPnet's
-own code unchanged. ``specgrad_plugin.autoload`` calls it when
-``espnet2.tasks.tts`` is first imported, so the unmodified
-``python -m espnet2.bin.tts_inference --vocoder_file <ours>`` works after install.
+own code unchanged, and adds the ``specgrad/<name>`` vocoder tags of the models
+shipped in the package (ESPnet itself accepts only ``parallel_wavegan/`` tags).
+``specgrad_plugin.autoload`` calls it when ``espnet2.tasks.tts`` or
+``espnet2.bin.tts_inference`` is first imported, so the unmodified
+``python -m espnet2.bin.tts_inference --vocoder_file <ours>`` (or ``--vocoder_tag
+specgrad/ljspeech``) works after install.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 import yaml
 
+from specgrad_plugin import pretrained
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -94,10 +99,25 @@ def load_tts_vocoder(
     return SpecGradTTSVocoder(vocoder).to(device)
 
 
-def register(tts_task=None) -> None:
+def register(module=None) -> None:
+    """Hook SpecGrad into an ESPnet module (idempotent): espnet2.tasks.tts (the default) gets
+    a vocoder loader that knows our checkpoints; espnet2.bin.tts_inference gets the
+    ``specgrad/<name>`` vocoder tags of the shipped models."""
+    if module is None:
+        import espnet2.tasks.tts as module
+    if hasattr(module, "TTSTask"):
+        register_loader(module.TTSTask)
+        main = sys.modules.get("__main__")
+        if getattr(getattr(main, "__spec__", None), "name", None) == "espnet2.bin.tts_inference":
+            # `python -m espnet2.bin.tts_inference` runs the module as __main__, which no import
+            # hook reaches: its --vocoder_tag specgrad/<name> becomes the shipped files instead.
+            sys.argv[1:] = expand_vocoder_tag(sys.argv[1:])
+    if hasattr(module, "Text2Speech"):
+        register_tags(module.Text2Speech)
+
+
+def register_loader(tts_task) -> None:
     """Wrap ``TTSTask.build_vocoder_from_file`` (idempotent)."""
-    if tts_task is None:
-        from espnet2.tasks.tts import TTSTask as tts_task
     original = tts_task.build_vocoder_from_file
     if getattr(original, "_specgrad", False):
         return
@@ -109,3 +129,40 @@ def register(tts_task=None) -> None:
 
     build_vocoder_from_file._specgrad = True
     tts_task.build_vocoder_from_file = classmethod(build_vocoder_from_file)
+
+
+def register_tags(text2speech) -> None:
+    """Wrap ``Text2Speech.from_pretrained`` so that vocoder_tag="specgrad/<name>" loads a shipped
+    model; every other tag goes to ESPnet unchanged (idempotent)."""
+    original = text2speech.from_pretrained
+    if getattr(original, "_specgrad", False):
+        return
+
+    def from_pretrained(model_tag=None, vocoder_tag=None, **kwargs):
+        if vocoder_tag is not None and pretrained.is_tag(vocoder_tag):
+            weights, config = pretrained.resolve(vocoder_tag)
+            kwargs.update(vocoder_file=weights, vocoder_config=config)
+            vocoder_tag = None
+        return original(model_tag=model_tag, vocoder_tag=vocoder_tag, **kwargs)
+
+    from_pretrained._specgrad = True
+    text2speech.from_pretrained = staticmethod(from_pretrained)
+
+
+def expand_vocoder_tag(argv: List[str]) -> List[str]:
+    """Command-line form of register_tags: '--vocoder_tag specgrad/<name>' (or '=...') ->
+    '--vocoder_file <model.pth> --vocoder_config <config.yaml>'; other arguments unchanged."""
+    out, i = [], 0
+    while i < len(argv):
+        arg, value, step = argv[i], None, 1
+        if arg == "--vocoder_tag" and i + 1 < len(argv):
+            value, step = argv[i + 1], 2
+        elif arg.startswith("--vocoder_tag="):
+            value = arg.split("=", 1)[1]
+        if value is not None and pretrained.is_tag(value):
+            weights, config = pretrained.resolve(value)
+            out += ["--vocoder_file", str(weights), "--vocoder_config", str(config)]
+        else:
+            out += argv[i : i + step]
+        i += step
+    return out

@@ -30,6 +30,7 @@ resume=true
 train_args=""
 inference_args=""                    # e.g. "--schedule WG-3 --batch_size 4"
 inference_model=valid.mel_l1.best.pth
+pretrained=""                        # e.g. ljspeech: stages 3-4 use the model shipped with the plugin
 num_dev=250
 num_eval=250
 dumpdir=dump
@@ -55,6 +56,9 @@ help_message="Usage: $0 [options]
   --train_args \"...\"           extra options for specgrad_plugin.bin.train
   --inference_args \"...\"       extra options for specgrad_plugin.bin.decode
   --inference_model NAME       checkpoint in exp/<tag> to decode with (${inference_model})
+  --pretrained NAME            stages 3-4 decode with the model shipped in the plugin (specgrad/NAME)
+                               when exp/<tag> holds no trained model; to fine-tune it first, use
+                               --conf conf/finetune_specgrad_ljspeech.yaml (what --demo does)
   --num_dev N --num_eval N     held-out clips (${num_dev} / ${num_eval})
   --dumpdir DIR --expdir DIR   (${dumpdir} / ${expdir})
   --tts_exp DIR                ESPnet TTS exp for stages 5-6 (config.yaml + model .pth)
@@ -76,8 +80,13 @@ log "$0 $*"
 if [ "${demo}" = true ]; then
     db_root=${dumpdir}/demo_db; num_dev=2; num_eval=2; nj=2; inference_nj=2
     stop_stage=$(( stop_stage < 4 ? stop_stage : 4 )); tag=${tag:-demo}
-    train_args="--max_epoch 2 --num_iters_per_epoch 100 ${train_args}"
-    inference_args="--schedule WG-3 ${inference_args}"
+    if python3 -c "from specgrad_plugin import pretrained; pretrained.resolve('ljspeech')" 2>/dev/null; then
+        # The shipped LJSpeech model, fine-tuned for 50 steps on the demo clips, then decoded.
+        pretrained=${pretrained:-ljspeech}; conf=conf/finetune_specgrad_ljspeech.yaml
+    else
+        train_args="--max_epoch 2 --num_iters_per_epoch 100 ${train_args}"
+        inference_args="--schedule WG-3 ${inference_args}"
+    fi
     export OMP_NUM_THREADS=2
     python3 local/make_demo_db.py "${db_root}"
 fi
@@ -152,11 +161,14 @@ fi
 decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR
     local src=$1 name=$2 type=$3 out=$4
     local n=$(( inference_nj < $(wc -l < "${src}") ? inference_nj : $(wc -l < "${src}") ))
+    local _model="--model_file ${exp}/${inference_model} --train_config ${exp}/config.yaml"
+    if [ -n "${pretrained}" ] && [ ! -f "${exp}/${inference_model}" ]; then
+        _model="--model_tag specgrad/${pretrained}"  # not fine-tuned here: the shipped model as it is
+    fi
     utils/split_scp.sh "${src}" "${out}/split" "${n}"
     # shellcheck disable=SC2086
     ${decode_cmd} JOB=1:"${n}" "${out}/log/decode.JOB.log" \
-        python3 -m specgrad_plugin.bin.decode --model_file "${exp}/${inference_model}" \
-            --train_config "${exp}/config.yaml" --ngpu 0 \
+        python3 -m specgrad_plugin.bin.decode ${_model} --ngpu 0 \
             --data_path_and_name_and_type "${out}/split/JOB.scp,${name},${type}" \
             --output_dir "${out}/output.JOB" ${inference_args}
     cat "${out}"/output.*/wav.scp | LC_ALL=C sort > "${out}/wav.scp"
@@ -179,7 +191,10 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
     {
         echo "# ${tag}: analysis-synthesis on LJSpeech"
         echo
-        echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); model: ${exp}/${inference_model}; inference_args: '${inference_args}'"
+        if [ -f "${exp}/${inference_model}" ]; then _what="${exp}/${inference_model}"; else _what="specgrad/${pretrained} (shipped)"; fi
+        [ -z "${pretrained}" ] || [ ! -f "${exp}/${inference_model}" ] || _what+=", fine-tuned from specgrad/${pretrained}"
+        echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); model: ${_what}; inference_args: '${inference_args}'"
+        echo "- vocoded wavs: ${exp}/decode_<set>/output.*/wav/; reference vs generated log-mel PNGs: ${exp}/decode_<set>/score/"
         echo "- specgrad_plugin $(python3 -c 'import specgrad_plugin; print(specgrad_plugin.__version__)'),"\
              "espnet $(python3 -c 'import espnet; print(espnet.__version__)'), torch $(python3 -c 'import torch; print(torch.__version__)')"
         for set in dev eval1; do
@@ -188,6 +203,8 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
         done
     } > "${exp}/RESULTS.md"
     cat "${exp}/RESULTS.md"
+    _mean=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['mean']; print(', '.join(f'{k} {m[k]:.3f}' for k in ('pesq', 'stoi', 'mel_l1', 'vuv_error') if k in m))" "${exp}/decode_eval1/score/scores.json")
+    log "Done: eval1 ($(wc -l < "${data}/eval1/wav.scp") utterances) vocoded by ${_what}: ${_mean}. Wavs and spectrograms: ${exp}/decode_eval1/, table: ${exp}/RESULTS.md"
 fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then

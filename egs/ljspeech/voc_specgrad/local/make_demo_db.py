@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """make_demo_db.py OUT [N]: a small LJSpeech-format folder for ./run.sh --demo true.
 
-Takes the first N clips of the shared LJSpeech sample ($SPECGRAD_DATA/ljspeech_mini,
-or ../shared/data beside the repository) when present, else writes N generated
-speech-like clips, so the demo runs offline on any machine.
+With the shared LJSpeech sample ($SPECGRAD_DATA, or ../shared/data beside the
+repository): N - 4 clips of ljspeech_mini to train on, then its last two clips
+(LJ001-0031, 0032: dev, never trained on by the shipped model either) and the first two
+of ljspeech_eval (LJ050-0029, 0030: eval1, never trained or tuned on), so that with
+``--num_dev 2 --num_eval 2`` the demo scores clips no model here has seen. Without it,
+N generated speech-like clips, so the demo runs offline on any machine.
 """
 
 import shutil
@@ -24,13 +27,17 @@ def main(out: str, n: int = 12) -> int:
     (tmp / "wavs").mkdir(parents=True)
     shared = shared_data_dir()
     if shared is not None:
-        src = shared / "ljspeech_mini"
-        wavs = corpus_wavs(src)[:n]
-        meta = {line.split("|", 1)[0]: line for line in (src / "metadata.csv").read_text(encoding="utf-8").splitlines()}
+        mini, held_out = corpus_wavs(shared / "ljspeech_mini"), corpus_wavs(shared / "ljspeech_eval")
+        wavs = mini[: n - 4] + mini[-2:] + held_out[:2]  # sorted by id: train, dev, eval1
+        meta = {}
+        for src in (shared / "ljspeech_mini", shared / "ljspeech_eval"):
+            for line in (src / "metadata.csv").read_text(encoding="utf-8").splitlines():
+                meta[line.split("|", 1)[0]] = line
         for wav in wavs:
             shutil.copy(wav, tmp / "wavs" / wav.name)
         (tmp / "metadata.csv").write_text("".join(meta[w.stem] + "\n" for w in wavs), encoding="utf-8")
-        origin = f"{len(wavs)} LJSpeech clips from {src}"
+        origin = (f"{len(wavs)} LJSpeech clips from {shared}: {n - 4} to train on, dev {mini[-2].stem} "
+                  f"{mini[-1].stem}, eval1 {held_out[0].stem} {held_out[1].stem}")
     else:
         lines = []
         for i in range(n):

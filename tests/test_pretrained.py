@@ -1,0 +1,103 @@
+"""The model shipped in the package: loaded by name, by ESPnet's vocoder tags, by decode, packed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from specgrad_plugin import pretrained
+from specgrad_plugin.bin import decode
+from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.scoring import mel_l1
+from specgrad_plugin.testing import make_data_dir, make_tts_exp
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+from .test_espnet import FEATS, _tts_inference
+
+PACK = Path(__file__).resolve().parents[1] / "egs" / "ljspeech" / "voc_specgrad" / "local" / "pack.py"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return SpecGradVocoder.from_pretrained("ljspeech")
+
+
+def test_shipped_model_loads_by_name_and_vocodes_a_clip(shipped, speech_clip):
+    """Its output is far closer to the clip than an untrained model's (same config, same
+    draws): broken, missing or mis-loaded weights would not be."""
+    assert pretrained.names() == ["ljspeech"] and shipped.cfg.denoiser.kind == "frame"
+    assert SpecGradVocoder.from_pretrained("specgrad/ljspeech").state_dict().keys() == shipped.state_dict().keys()
+    ref = crop_to_hop(torch.from_numpy(speech_clip[: 3 * 22050]), 256)
+    mel = shipped.features(ref[None])[0]
+    wav = shipped(mel, schedule="WG-6")
+    assert wav.shape == ref.shape and torch.isfinite(wav).all()
+    untrained = SpecGradVocoder(shipped.cfg).eval()
+    untrained.load_state_dict({k: v for k, v in shipped.state_dict().items() if not k.startswith("denoiser.")},
+                              strict=False)
+    ours = mel_l1(ref.numpy(), wav.numpy(), shipped.features)
+    baseline = mel_l1(ref.numpy(), untrained(mel, schedule="WG-6").numpy(), shipped.features)
+    assert ours < 0.5 * baseline, (ours, baseline)
+
+
+def test_unknown_name_lists_the_shipped_ones():
+    with pytest.raises(pretrained.UnknownModelError, match="'vctk' is not shipped; available: ljspeech"):
+        SpecGradVocoder.from_pretrained("vctk")
+
+
+def test_text2speech_takes_the_specgrad_tag_and_leaves_other_tags_to_espnet(tmp_path):
+    from espnet2.bin.tts_inference import Text2Speech
+
+    import specgrad_plugin  # noqa: F401  (registers)
+
+    make_tts_exp(tmp_path / "tts", FEATS)
+    tts = {"train_config": tmp_path / "tts" / "config.yaml", "model_file": tmp_path / "tts" / "model.pth"}
+    text2speech = Text2Speech.from_pretrained(vocoder_tag="specgrad/ljspeech", minlenratio=2.0, maxlenratio=2.0,
+                                              **tts)
+    out = text2speech("hello world.")
+    assert out["wav"].shape[0] == out["feat_gen"].shape[0] * 256
+    with pytest.raises(ValueError, match="foo/bar is unsupported format"):
+        Text2Speech.from_pretrained(vocoder_tag="foo/bar", **tts)
+    with pytest.raises(ImportError):  # ESPnet's own route: it needs the parallel_wavegan package
+        Text2Speech.from_pretrained(vocoder_tag="parallel_wavegan/ljspeech_hifigan.v1", **tts)
+    with pytest.raises(pretrained.UnknownModelError, match="specgrad/vctk"):
+        Text2Speech.from_pretrained(vocoder_tag="specgrad/vctk", **tts)
+
+
+def test_unmodified_tts_inference_cli_takes_the_specgrad_tag(tmp_path):
+    make_tts_exp(tmp_path / "tts", FEATS)
+    result = _tts_inference(tmp_path / "tts", tmp_path / "o", ["--vocoder_tag", "specgrad/ljspeech"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech/model.pth" in result.stderr
+    assert sf.read(tmp_path / "o" / "wav" / "utt1.wav")[1] == 22050
+
+
+def test_decode_takes_the_shipped_model(tmp_path, speech_clip):
+    scp = make_data_dir(tmp_path / "d", [("a", speech_clip[: 22050])], 22050)
+    assert decode.main(["--model_tag", "specgrad/ljspeech", "--data_path_and_name_and_type", f"{scp},speech,sound",
+                        "--output_dir", str(tmp_path / "o")]) == 0
+    assert len(sf.read(tmp_path / "o" / "wav" / "a.wav")[0]) == (22050 // 256) * 256
+    assert decode.main(["--model_tag", "nope", "--data_path_and_name_and_type", f"{scp},speech,sound",
+                        "--output_dir", str(tmp_path / "p")]) == 2
+
+
+def test_packed_zip_of_the_shipped_model_loads(tmp_path, shipped):
+    from espnet2.tasks.tts import TTSTask
+    from espnet_model_zoo.downloader import ModelDownloader
+
+    import specgrad_plugin  # noqa: F401
+
+    weights, config = pretrained.resolve("ljspeech")
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(config.read_text())
+    packed = tmp_path / "ljspeech.zip"
+    done = subprocess.run([sys.executable, str(PACK), str(exp), str(weights), str(packed)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    unpacked = ModelDownloader(tmp_path / "zoo").download_and_unpack(str(packed))
+    vocoder = TTSTask.build_vocoder_from_file(unpacked["vocoder_config"], unpacked["vocoder_file"], None, "cpu")
+    mel = torch.randn(6, 80) - 3
+    assert torch.equal(vocoder(mel), shipped(mel))
