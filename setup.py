@@ -86,6 +86,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["specgrad_plugin", "specgrad_plugin.*"]),
+    # the models shipped with the package (specgrad_plugin/pretrained/<name>/)
+    package_data={"specgrad_plugin": ["pretrained/*/model.pth", "pretrained/*/config.yaml", "pretrained/*/README.md"]},
     install_requires=install_requires,
     extras_require={"eval": eval_requires, "test": test_requires},
     cmdclass={"build_py": BuildPyWithAutoload, "editable_wheel": EditableWheelWithAutoload},
