@@ -1,0 +1,28 @@
+"""bench/gpu_check.py, the prepared GPU check, runs end to end on the CPU so it cannot rot."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+CHECK = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+
+
+def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
+    spec = importlib.util.spec_from_file_location("gpu_check", CHECK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "gc"
+    assert module.main(["--device", "cpu", "--minutes", "0.2", "--presets", "frame", "--train_preset", "frame",
+                        "--timing_steps", "1", "--eval_clips", "1", "--eval_seconds", "1", "--rtf_seconds", "1",
+                        "--out", str(out)]) == 0
+    result = json.loads(Path(f"{out}.json").read_text())
+    assert [r["amp"] for r in result["training_speed"]] == ["fp32/tf32", "bfloat16"]  # CPU autocast: bf16
+    for row in result["training_speed"]:  # 16 crops of 64 frames per step
+        assert abs(row["audio_s_per_s"] / row["steps_per_s"] - 16 * 64 * 256 / 22050) < 1e-6
+    run = result["fixed_time_run"]
+    assert run["steps"] >= 1 and run["preset"] == "frame"
+    assert all(math.isfinite(v) for v in [*run["WG-6"].values(), *run["griffin_lim"].values()])
+    assert [r["system"] for r in result["inference"]] == ["frame WG-3", "frame WG-6", "HiFi-GAN V1"]
+    table = Path(f"{out}.md").read_text()
+    assert table.startswith("# GPU check: CPU") and "| Griffin-Lim (32 it.) |" in table
