@@ -212,18 +212,30 @@ def final(args) -> int:
         result_file.write_text(json.dumps(results, indent=1))
         log.info("final %s: %s", name, row)
     if "griffin_lim" not in results:
-        vocoder = SpecGradVocoder(variant_config("specgrad"))
-        scores = [score(r.numpy(), griffin_lim(vocoder.features(r[None])[0], vocoder.cfg.features),
-                        vocoder.features) for r in refs]
-        results["griffin_lim"] = {f"GL-32/{k}": float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        results["griffin_lim"] = griffin_lim_scores(refs, heavy=True)
         result_file.write_text(json.dumps(results, indent=1))
     return 0
+
+
+def griffin_lim_scores(refs: List[torch.Tensor], heavy: bool) -> Dict[str, float]:
+    """ESPnet's Griffin-Lim (32 iterations) from each clip's own mel: the floor, as GL-32/<metric>."""
+    vocoder = SpecGradVocoder(variant_config("specgrad"))
+    scores = [score(r.numpy(), griffin_lim(vocoder.features(r[None])[0], vocoder.cfg.features),
+                    vocoder.features, heavy=heavy) for r in refs]
+    return {f"GL-32/{k}": float(np.mean([s[k] for s in scores])) for k in scores[0]}
 
 
 def report(args) -> int:
     curves = {}
     for path in sorted(args.out.glob("*/curve.jsonl"), key=lambda p: (p.parent.name not in VARIANTS, p.parent.name)):
+        if args.runs and path.parent.name not in args.runs.split(","):
+            continue
         curves[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for spec in args.extra_curve or []:  # NAME=PATH:SCALE, a stored curve with its core-minutes scaled
+        name, rest = spec.split("=", 1)
+        path, scale = rest.rsplit(":", 1)
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        curves[name] = [{**r, "core_min": r["core_min"] * float(scale)} for r in rows]
     keys = [f"snr_t{t}" for t in SNR_STEPS] + ["WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
     print("| variant | core-min | step | " + " | ".join(keys) + " |")
     print("|---|---|---|" + "---|" * len(keys))
@@ -237,6 +249,8 @@ def report(args) -> int:
     _, dev_paths, _ = split_clips(args.dev_clips)
     refs = load_refs(dev_paths, args.dev_seconds)
     for name in curves:
+        if not (args.out / name / "checkpoint.pt").is_file():
+            continue  # a stored curve without its run
         vocoder = SpecGradVocoder.from_checkpoint(args.out / name / "checkpoint.pt")
         values = []
         for t in SNR_STEPS:
@@ -258,26 +272,35 @@ def report(args) -> int:
             print(f"| {name} | {row.get('core_min', 0):.1f} | {row.get('step', '-')} | "
                   + " | ".join(f"{row[c]:.3f}" if c in row else "-" for c in cols) + " |")
     if args.plot and curves:
-        plot_curves(curves, args.plot)
+        plot_curves(curves, args.plot, griffin_lim_scores(refs, heavy=False),
+                    args.panels.split(",") if args.panels else None)
     return 0
 
 
-def plot_curves(curves, path: Path) -> None:
+def plot_curves(curves, path: Path, floor: Optional[Dict[str, float]] = None,
+                panels: Optional[List[str]] = None) -> None:
+    """Each run's dev curve against core-minutes; floor: Griffin-Lim's dev scores (GL-32/<metric>),
+    drawn as a line on the panels of the same metric."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = ["snr_t5", "snr_t20", "snr_t50", "WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
+    panels = panels or ["snr_t5", "snr_t20", "snr_t50", "WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, key in zip(axes.flat, panels, strict=True):
         for variant, rows in curves.items():
             ax.plot([r["core_min"] for r in rows], [r[key] for r in rows], marker="o",
-                    label=variant, linestyle="-" if variant in ("specgrad", "priorgrad", "diffwave") else ":")
-        ax.set_title(key + (" (dB, higher is better)" if key.startswith("snr") else " (lower is better)"))
+                    label=variant, linestyle=":" if variant.startswith("sg_") else "-")
+        metric = key.split("/")[-1]
+        if floor and f"GL-32/{metric}" in floor:
+            ax.axhline(floor[f"GL-32/{metric}"], color="black", linestyle="--", label="Griffin-Lim (32 it.)")
+        higher = key.startswith("snr") or metric in ("stoi", "pesq")
+        ax.set_title(key + (" (dB)" if key.startswith("snr") else "") + (", higher is better" if higher
+                                                                          else ", lower is better"))
         ax.set_xlabel("training CPU core-minutes")
         ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=8)
+    axes.flat[panels.index("WG-6/mel_l1") if "WG-6/mel_l1" in panels else 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
@@ -297,6 +320,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", type=Path, default=None, help="report: learning-curve PNG")
+    p.add_argument("--panels", default=None, help="report: the plot's six metrics (comma-separated)")
+    p.add_argument("--runs", default=None, help="report: only these runs of --out (comma-separated)")
+    p.add_argument("--extra_curve", action="append",
+                   help="report: NAME=PATH:SCALE, a stored curve.jsonl with its core-minutes multiplied by SCALE")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     return {"train": train, "final": final, "report": report}[args.command](args)

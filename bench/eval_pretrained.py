@@ -1,0 +1,63 @@
+"""Score a shipped model (or any checkpoint) on ljspeech_eval beside Griffin-Lim: the model card's table.
+
+    python bench/eval_pretrained.py --name ljspeech --out specgrad_plugin/pretrained/ljspeech/scores.json
+    python bench/eval_pretrained.py --checkpoint exp/.../valid.mel_l1.best.pth --out /tmp/scores.json
+
+Whole ljspeech_eval clips (never trained or tuned on), fixed sampling seeds, every metric of
+specgrad_plugin.scoring (bench/prior_study.py's evaluate), WG-3 and WG-6 by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+import prior_study  # noqa: E402
+
+from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
+
+COLUMNS = ("mel_l1", "mr_stft", "pesq", "stoi", "mcd", "vuv_error", "log_f0_rmse")
+
+
+def table(result: dict, schedules) -> str:
+    cols = [c for c in COLUMNS if any(f"{s}/{c}" in result for s in schedules)]
+    lines = ["| system | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for s in schedules:
+        lines.append(f"| SpecGrad {s} | " + " | ".join(f"{result.get(f'{s}/{c}', float('nan')):.3f}" for c in cols)
+                     + " |")
+    lines.append("| Griffin-Lim (32 it.) | " + " | ".join(
+        f"{result.get(f'GL-32/{c}', float('nan')):.3f}" for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="a shipped model (ljspeech)")
+    which.add_argument("--checkpoint", type=Path)
+    p.add_argument("--schedules", default="WG-3,WG-6")
+    p.add_argument("--out", type=Path, required=True, help="scores JSON; the Markdown table goes beside it (.md)")
+    args = p.parse_args(argv)
+    vocoder = (SpecGradVocoder.from_pretrained(args.name) if args.name
+               else SpecGradVocoder.from_checkpoint(args.checkpoint))
+    _, _, eval_paths = prior_study.split_clips(3)
+    refs = prior_study.load_refs(eval_paths, 0)
+    schedules = args.schedules.split(",")
+    result = {"clips": [p.stem for p in eval_paths],
+              **prior_study.evaluate(vocoder, refs, schedules, heavy=True),
+              **prior_study.griffin_lim_scores(refs, heavy=True)}
+    args.out.write_text(json.dumps(result, indent=1))
+    text = table(result, schedules)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
