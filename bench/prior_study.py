@@ -50,10 +50,9 @@ FRAME_PRESET = REPO / "conf" / "specgrad_frame.yaml"
 # phase, full L^-1 loss weighting) in one setting. Variants named frame* start from the
 # frame-rate preset instead (denoiser study, issue #13).
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
-    "frame": {},
-    "frame_b8": {"train": {"batch_size": 8, "segment_frames": 32}},
-    "frame_lr4": {"train": {"lr": 4.0e-4}},
-    # issue #12: no equal-beta extra steps; 10 % of draws log-SNR-uniform down to abar 0.05
+    # the denoiser study ran with the training levels of the WaveNet presets (5 equal-beta
+    # steps down to abar 1e-3); issue #12's levels (now the frame preset's) are frame_levels
+    "frame": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0}},
     "frame_levels": {"diffusion": {"extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
