@@ -133,21 +133,27 @@ def inference_settings_table(preset: str, seconds: float, repeats: int, threads:
     return lines + [""]
 
 
-def training_steps_per_second(preset: str, steps: int) -> float:
+def training_step_seconds(preset: str, steps: int, clock=time.perf_counter) -> float:
+    """Median seconds per optimiser step of ``preset`` (its batch and segment) by ``clock``;
+    the first step warms up and is not counted."""
     vocoder = specgrad(preset, "specgrad").train()
     cfg = vocoder.cfg.train
     wav = torch.randn(cfg.batch_size, cfg.segment_frames * 256) * 0.1
     mel = vocoder.features(wav)
     optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.lr)
     times = []
-    for _ in range(steps + 1):  # the first step warms up and is not counted
-        start = time.perf_counter()
+    for _ in range(steps + 1):
+        start = clock()
         loss, _ = vocoder.training_loss(wav, mel)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        times.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(times[1:])
+        times.append(clock() - start)
+    return statistics.median(times[1:])
+
+
+def training_steps_per_second(preset: str, steps: int) -> float:
+    return 1.0 / training_step_seconds(preset, steps)
 
 
 def families_tables(presets: List[str], lengths: List[float], repeats: int, threads: int,
@@ -156,6 +162,7 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
     removed, as deployed) on each input length, round-robin in one process; then training
     throughput in audio-seconds per CPU-second (one thread, process time, each preset's own
     batch and segment)."""
+    from specgrad_plugin.config import SpecGradConfig
     from specgrad_plugin.denoisers import count_parameters
 
     models = {preset: specgrad(preset, "specgrad") for preset in presets}
@@ -178,23 +185,12 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
     threads_before = torch.get_num_threads()
     torch.set_num_threads(1)
     for preset in presets:
-        vocoder = specgrad(preset, "specgrad").train()
-        cfg = vocoder.cfg.train
-        wav = torch.randn(cfg.batch_size, cfg.segment_frames * 256) * 0.1
-        mel = vocoder.features(wav)
-        optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.lr)
-        times = []
-        for _ in range(train_steps + 1):
-            start = time.process_time()
-            loss, _ = vocoder.training_loss(wav, mel)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            times.append(time.process_time() - start)
-        step = statistics.median(times[1:])
-        audio = cfg.batch_size * cfg.segment_frames * 256 / 22050
-        lines.append(f"| {preset} | {count_parameters(vocoder.denoiser) / 1e6:.2f} M | {cfg.batch_size} x "
-                     f"{cfg.segment_frames * 256} | {step:.3f} | {audio / step:.1f} |")
+        cfg = SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")
+        step = training_step_seconds(preset, train_steps, time.process_time)
+        audio = cfg.train.batch_size * cfg.train.segment_frames * 256 / 22050
+        parameters = count_parameters(specgrad(preset, "specgrad").denoiser)
+        lines.append(f"| {preset} | {parameters / 1e6:.2f} M | {cfg.train.batch_size} x "
+                     f"{cfg.train.segment_frames * 256} | {step:.3f} | {audio / step:.1f} |")
     torch.set_num_threads(threads_before)
     return lines + [""]
 
