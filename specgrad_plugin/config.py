@@ -108,6 +108,8 @@ class InferenceConfig:
     # Each layer's conditioner output is computed once per utterance (not once per step)
     # when all layers' outputs fit in this many MB; above it they are recomputed per step.
     conditioning_cache_mb: int = 1024
+    # CUDA: TF32 matmuls and convolutions in inference (false: full float32)
+    allow_tf32: bool = True
 
 
 @dataclass

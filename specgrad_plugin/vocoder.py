@@ -125,6 +125,8 @@ class SpecGradVocoder(torch.nn.Module):
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.train_betas.device).float()
         if mel.device.type == "cpu":
             runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
+        elif mel.device.type == "cuda":
+            precision.set_tf32(self.cfg.inference.allow_tf32)
         self.warn_on_mel_range(mel)
         betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
         self.warn_on_untrained_levels(betas, schedule)
