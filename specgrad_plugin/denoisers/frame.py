@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specgrad_plugin import shaping
+from specgrad_plugin import precision, shaping
 from specgrad_plugin.config import DenoiserConfig, FeatureConfig
 from specgrad_plugin.denoisers.base import Denoiser
 from specgrad_plugin.denoisers.level import LevelEmbedding
@@ -116,7 +116,7 @@ class FrameDenoiser(Denoiser):
     def whiten(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Y = G x / (c H): (B, N) -> (B, F, T) complex; white noise of unit variance per bin
         for x = L xi. Always float32 (the STFT pair stays out of mixed precision)."""
-        with torch.autocast(x.device.type, enabled=False):
+        with precision.float32_only(x.device):
             return shaping.stft(x.float(), self.n_fft, self.hop, self.window) / cond[1]
 
     def forward(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor], log_snr: torch.Tensor) -> torch.Tensor:
@@ -128,7 +128,7 @@ class FrameDenoiser(Denoiser):
         for block in self.blocks:
             h = block(h, level)
         h = self.out(self.output_norm(h.transpose(1, 2), level).transpose(1, 2))
-        with torch.autocast(x.device.type, enabled=False):
+        with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
             snr_log = log_snr.float()[:, None, None]
             gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
