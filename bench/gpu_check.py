@@ -1,7 +1,7 @@
 """One prepared GPU check (issue #15): what our users' GPUs do with SpecGrad, in one short run.
 
     python bench/gpu_check.py --out docs/gpu_check          # on one GPU: under 8 minutes
-    python bench/gpu_check.py --device cpu --minutes 0.05 --presets frame --train_preset frame \\
+    python bench/gpu_check.py --device cpu --minutes 0.2 --presets frame --train_preset frame \\
         --timing_steps 1 --eval_clips 1 --eval_seconds 1 --rtf_seconds 1 --out /tmp/gc   # the test
 
 1. Training speed per preset (the presets' own batch and segment), float32 (TF32 matmuls)

@@ -13,7 +13,7 @@ def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "gc"
-    assert module.main(["--device", "cpu", "--minutes", "0.05", "--presets", "frame", "--train_preset", "frame",
+    assert module.main(["--device", "cpu", "--minutes", "0.2", "--presets", "frame", "--train_preset", "frame",
                         "--timing_steps", "1", "--eval_clips", "1", "--eval_seconds", "1", "--rtf_seconds", "1",
                         "--out", str(out)]) == 0
     result = json.loads(Path(f"{out}.json").read_text())
