@@ -72,6 +72,9 @@ def test_unmodified_tts_inference_cli_takes_the_specgrad_tag(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech/model.pth" in result.stderr
     assert sf.read(tmp_path / "o" / "wav" / "utt1.wav")[1] == 22050
+    unknown = _tts_inference(tmp_path / "tts", tmp_path / "u", ["--vocoder_tag", "specgrad/vctk"])
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "error: --vocoder_tag: pretrained SpecGrad model 'specgrad/vctk' is not shipped" in unknown.stderr
 
 
 def test_decode_takes_the_shipped_model(tmp_path, speech_clip):

@@ -111,7 +111,11 @@ def register(module=None) -> None:
         if getattr(getattr(main, "__spec__", None), "name", None) == "espnet2.bin.tts_inference":
             # `python -m espnet2.bin.tts_inference` runs the module as __main__, which no import
             # hook reaches: its --vocoder_tag specgrad/<name> becomes the shipped files instead.
-            sys.argv[1:] = expand_vocoder_tag(sys.argv[1:])
+            try:
+                sys.argv[1:] = expand_vocoder_tag(sys.argv[1:])
+            except pretrained.UnknownModelError as e:  # the command line's error: one line, no traceback
+                print(f"error: --vocoder_tag: {e}", file=sys.stderr)
+                raise SystemExit(2) from None
     if hasattr(module, "Text2Speech"):
         register_tags(module.Text2Speech)
 
