@@ -201,10 +201,10 @@ class SpecGradConfig:
             betas = diffusion.inference_betas(self.inference.schedule)
         except ValueError as e:
             raise ConfigError(f"{source}: inference.{e}") from None
-        end, trained = float(diffusion.alpha_bars(betas)[-1]), diffusion.trained_min_alpha_bar(d)
-        if end < trained * 0.999:
-            raise ConfigError(f"{source}: inference.schedule={self.inference.schedule!r} starts at abar {end:.4g}, "
-                              f"below the lowest trained level {trained:.4g} (diffusion.min_alpha_bar)")
+        problem = diffusion.untrained_start(betas, d)
+        if problem:
+            raise ConfigError(f"{source}: inference.schedule={self.inference.schedule!r} {problem} "
+                              "(diffusion.min_alpha_bar)")
 
 
 def _prod(values: List[int]) -> int:

@@ -108,6 +108,14 @@ def trained_min_alpha_bar(cfg: DiffusionConfig) -> float:
     return min(end, cfg.min_alpha_bar) if cfg.below_share > 0 else end
 
 
+def untrained_start(betas: torch.Tensor, cfg: DiffusionConfig) -> Optional[str]:
+    """Why a schedule's first level (abar_S) is below the lowest trained one, or None if it is not."""
+    end, trained = float(alpha_bars(betas)[-1]), trained_min_alpha_bar(cfg)
+    if end >= trained * 0.999:  # tolerance: WG-3 ends within rounding of a trained level
+        return None
+    return f"starts at abar {end:.4g}, below the lowest trained level {trained:.4g}"
+
+
 def add_noise(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
     """Forward process x_t = sqrt(abar) x0 + sqrt(1 - abar) eps (s.3). x0, eps: (B, N); abar: (B,)."""
     abar = alpha_bar.to(x0.dtype).unsqueeze(-1)

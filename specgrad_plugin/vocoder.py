@@ -66,11 +66,11 @@ class SpecGradVocoder(torch.nn.Module):
 
     def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
         """Warn when a schedule starts below the lowest noise level the model was trained on."""
-        end, trained = float(diffusion.alpha_bars(betas)[-1]), diffusion.trained_min_alpha_bar(self.cfg.diffusion)
-        if end < trained * 0.999:
+        problem = diffusion.untrained_start(betas, self.cfg.diffusion)
+        if problem:
             name = schedule if isinstance(schedule, str) else f"{len(betas)} custom betas"
-            warnings.warn(f"schedule {name} starts at abar {end:.4g}, below the lowest trained level "
-                          f"{trained:.4g}: its first steps are outside what the network learnt", stacklevel=3)
+            warnings.warn(f"schedule {name} {problem}: its first steps are outside what the network learnt",
+                          stacklevel=3)
 
     # ------------------------------------------------------------------ training
     def training_loss(
