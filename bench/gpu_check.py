@@ -169,21 +169,25 @@ def inference_rtf(presets: List[str], device: torch.device, seconds: float, repe
 
 
 def markdown(result: Dict) -> str:
+    """The parts finished so far, one table each."""
     lines = [f"# GPU check: {result['device']}", "", f"torch {result['torch']}, {result['date']}; "
-             f"TF32 {'on' if result['tf32'] else 'off'} for float32.", "",
-             "| preset | precision | steps/s | audio-s/s |", "|---|---|---|---|"]
-    lines += [f"| {r['preset']} | {r['amp']} | {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.1f} |"
-              for r in result["training_speed"]]
-    run = result["fixed_time_run"]
-    keys = [k for k in ("mel_l1", "mr_stft", "pesq", "stoi") if k in run["WG-6"]]
-    lines += ["", f"Fixed-time run: {run['preset']}, {run['minutes']:g} min with AMP, {run['steps']} steps, "
-              f"EMA scored on {result['eval_clips']} ljspeech_eval clips", "",
-              "| system | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
-              f"| {run['preset']} WG-6 | " + " | ".join(f"{run['WG-6'][k]:.3f}" for k in keys) + " |",
-              "| Griffin-Lim (32 it.) | " + " | ".join(f"{run['griffin_lim'][k]:.3f}" for k in keys) + " |",
-              "", f"Inference, {result['rtf_seconds']:g} s input", "",
-              "| system | RTF | x HiFi-GAN V1 |", "|---|---|---|"]
-    lines += [f"| {r['system']} | {r['rtf']:.4f} | {r['x_hifigan']:.2f} |" for r in result["inference"]]
+             f"TF32 {'on' if result['tf32'] else 'off'} for float32.", ""]
+    if "training_speed" in result:
+        lines += ["| preset | precision | steps/s | audio-s/s |", "|---|---|---|---|"]
+        lines += [f"| {r['preset']} | {r['amp']} | {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.1f} |"
+                  for r in result["training_speed"]]
+    if "fixed_time_run" in result:
+        run = result["fixed_time_run"]
+        keys = [k for k in ("mel_l1", "mr_stft", "pesq", "stoi") if k in run["WG-6"]]
+        lines += ["", f"Fixed-time run: {run['preset']}, {run['minutes']:g} min with AMP, {run['steps']} steps, "
+                  f"EMA scored on {result['eval_clips']} ljspeech_eval clips", "",
+                  "| system | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
+                  f"| {run['preset']} WG-6 | " + " | ".join(f"{run['WG-6'][k]:.3f}" for k in keys) + " |",
+                  "| Griffin-Lim (32 it.) | " + " | ".join(f"{run['griffin_lim'][k]:.3f}" for k in keys) + " |"]
+    if "inference" in result:
+        lines += ["", f"Inference, {result['rtf_seconds']:g} s input", "",
+                  "| system | RTF | x HiFi-GAN V1 |", "|---|---|---|"]
+        lines += [f"| {r['system']} | {r['rtf']:.4f} | {r['x_hifigan']:.2f} |" for r in result["inference"]]
     return "\n".join(lines) + "\n"
 
 
@@ -214,13 +218,18 @@ def main(argv=None) -> int:
     result = {"device": name, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "tf32": args.tf32,
               "eval_clips": len(eval_clips), "rtf_seconds": args.rtf_seconds}
     started = time.perf_counter()
-    result["training_speed"] = training_speed(presets, device, args.timing_steps, train_clips)
-    result["fixed_time_run"] = fixed_time_run(args.train_preset, device, args.minutes, train_clips, eval_clips)
-    result["inference"] = inference_rtf(presets, device, args.rtf_seconds, 3)
-    result["wall_s"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{args.out}.json").write_text(json.dumps(result, indent=1))
-    Path(f"{args.out}.md").write_text(markdown(result))
+    parts = (("training_speed", lambda: training_speed(presets, device, args.timing_steps, train_clips)),
+             ("fixed_time_run", lambda: fixed_time_run(args.train_preset, device, args.minutes, train_clips,
+                                                       eval_clips)),
+             ("inference", lambda: inference_rtf(presets, device, args.rtf_seconds, 3)))
+    for key, part in parts:
+        result[key] = part()
+        result["wall_s"] = time.perf_counter() - started
+        # written after every part: a run stopped by its time limit keeps the parts it finished
+        Path(f"{args.out}.json").write_text(json.dumps(result, indent=1))
+        Path(f"{args.out}.md").write_text(markdown(result))
+        print(f"[{result['wall_s']:.0f} s] {key} done", flush=True)
     print(markdown(result))
     return 0
 

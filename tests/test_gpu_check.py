@@ -26,3 +26,14 @@ def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
     assert [r["system"] for r in result["inference"]] == ["frame WG-3", "frame WG-6", "HiFi-GAN V1"]
     table = Path(f"{out}.md").read_text()
     assert table.startswith("# GPU check: CPU") and "| Griffin-Lim (32 it.) |" in table
+
+
+def test_gpu_check_tables_show_the_parts_a_cut_short_run_finished():
+    spec = importlib.util.spec_from_file_location("gpu_check", CHECK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = {"device": "X", "torch": "t", "date": "d", "tf32": True, "eval_clips": 5, "rtf_seconds": 5.0,
+              "training_speed": [{"preset": "base", "amp": "bfloat16", "steps_per_s": 2.0, "audio_s_per_s": 9.5}]}
+    table = module.markdown(result)
+    assert "| base | bfloat16 | 2.00 | 9.5 |" in table
+    assert "Fixed-time run" not in table and "Inference" not in table
