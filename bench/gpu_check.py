@@ -91,7 +91,7 @@ class Trainer:
         self.scaler.update()
         ema_update(self.ema, self.vocoder, self.cfg.train.ema_decay, self.steps)
         self.steps += 1
-        return float(loss)
+        return float(loss.detach())
 
 
 def training_speed(presets: List[str], device: torch.device, steps: int, train_clips) -> List[Dict]:

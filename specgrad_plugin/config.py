@@ -17,6 +17,17 @@ import yaml
 ESPNET_MODEL_KEYS = ("segment_frames", "prior_stats_file", "mel_stats_file", "init_from")
 
 
+def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``train`` section an ESPnet run's config.yaml implies: its crops, batch, learning
+    rate, clipping, EMA and seed, so that a model exported from the run records how it was
+    trained (and a continued run given it as --preset crops the same way)."""
+    conf = run.get("model_conf") or {}
+    values = {"segment_frames": conf.get("segment_frames"), "batch_size": run.get("batch_size"),
+              "lr": (run.get("optim_conf") or {}).get("lr"), "grad_clip": run.get("grad_clip"),
+              "ema_decay": run.get("ema_decay"), "seed": run.get("seed")}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 class ConfigError(ValueError):
     """A config file or dict that does not match :class:`SpecGradConfig`."""
 
@@ -154,8 +165,9 @@ class SpecGradConfig:
             except yaml.YAMLError as e:
                 raise ConfigError(f"{path}: not valid YAML ({e})") from None
         if isinstance(data, dict) and "model_conf" in data:
-            data = {k: v for k, v in (data["model_conf"] or {}).items() if k not in ESPNET_MODEL_KEYS}
-            return cls.from_dict(data, source=f"{path}:model_conf")
+            model = {k: v for k, v in (data["model_conf"] or {}).items() if k not in ESPNET_MODEL_KEYS}
+            model["train"] = espnet_train_section(data)
+            return cls.from_dict(model, source=f"{path}:model_conf")
         return cls.from_dict(data, source=str(path))
 
     def to_yaml(self, path: Union[str, Path]) -> None:

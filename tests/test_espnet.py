@@ -1,5 +1,6 @@
 """Training through ESPnet's CLI, decoding, and pairing with an ESPnet TTS model."""
 
+import argparse
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import soundfile as sf
 import torch
 import yaml
 
+from specgrad_plugin import pretrained
 from specgrad_plugin.bin import decode, train
+from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.testing import make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -213,3 +216,17 @@ def test_frame_family_through_espnet_decode_and_text2speech(tmp_path, data):
                       minlenratio=2.0, maxlenratio=2.0)
     result = tts("hello world.")
     assert result["wav"].shape[0] == result["feat_gen"].shape[0] * 256 and torch.isfinite(result["wav"]).all()
+
+
+def test_a_run_exported_as_a_preset_records_and_continues_its_training(tmp_path, trained):
+    """The shipped config.yaml comes from an ESPnet run: its train section must be the run's
+    (crops, batch, lr, clipping, seed), not the built-in trainer's defaults, so that a run
+    continued with it as --preset cuts the same crops."""
+    _, out, _ = trained
+    model = SpecGradVocoder.from_checkpoint(out / "latest.pth")
+    train_cfg = model.cfg.train
+    assert (train_cfg.segment_frames, train_cfg.batch_size, train_cfg.lr) == (16, 2, 0.001)
+    assert (train_cfg.grad_clip, train_cfg.seed) == (1.0, 0)
+    exported = pretrained.export(model, tmp_path / "shipped")
+    conf = task_module._model_conf(argparse.Namespace(preset=exported.parent / "config.yaml", model_conf={}))
+    assert conf["segment_frames"] == 16
