@@ -54,6 +54,9 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # steps down to abar 1e-3); issue #12's levels (now the frame preset's) are frame_levels
     "frame": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0}},
     "frame_levels": {"diffusion": {"extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1}},
+    # FreGrad's auxiliary MR-STFT loss (0.1 x, on x0_hat) on the study's frame variant
+    "frame_aux_stft": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
+                                     "aux_stft_weight": 0.1}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -117,7 +120,7 @@ def one_step_snr(vocoder: SpecGradVocoder, ref: torch.Tensor, mel: torch.Tensor,
     cond = vocoder.denoiser.condition(mel[None], vocoder.prior.response(mel[None])) if cond is None else cond
     eps_hat = vocoder.denoiser(x_t, cond, diffusion.log_snr(abar))
     a = float(abar)
-    return snr_db(x0, x_t / math.sqrt(a)), snr_db(x0, (x_t - math.sqrt(1 - a) * eps_hat) / math.sqrt(a))
+    return snr_db(x0, x_t / math.sqrt(a)), snr_db(x0, diffusion.predicted_clean(x_t, eps_hat, abar))
 
 
 @torch.inference_mode()

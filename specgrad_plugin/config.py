@@ -72,6 +72,10 @@ class DiffusionConfig:
     # step's level (0: none; diffusion.sample_training_levels).
     below_share: float = 0.0
     loss_inverse_power: float = 1.0  # loss weight L^-p: 1 = the paper, 0 = plain MSE
+    # Weight of an auxiliary multi-resolution STFT loss (auraloss, the MR-STFT metric's
+    # settings) on the predicted x0, FreGrad's 0.1; applied to draws at or above the
+    # linear schedule's last level, the range FreGrad trains it on (0: off, the paper).
+    aux_stft_weight: float = 0.0
 
 
 @dataclass
@@ -198,6 +202,7 @@ class SpecGradConfig:
             (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
+            (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
             (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),

@@ -122,6 +122,13 @@ def add_noise(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor) -> t
     return abar.sqrt() * x0 + (1.0 - abar).clamp_min(0).sqrt() * eps
 
 
+def predicted_clean(x_t: torch.Tensor, eps_hat: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """The x0 that a noise estimate implies, add_noise solved for x0 (s.3):
+    x0_hat = (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar). x_t, eps_hat: (B, N); abar: (B,)."""
+    abar = alpha_bar.to(x_t.dtype).unsqueeze(-1)
+    return (x_t - (1.0 - abar).clamp_min(0).sqrt() * eps_hat) / abar.sqrt()
+
+
 def weighted_loss(residual_whitened: torch.Tensor) -> torch.Tensor:
     """|| L^-1 (eps - eps_theta) ||^2 averaged over samples (s.3); the input is already L^-p applied."""
     return residual_whitened.pow(2).mean()

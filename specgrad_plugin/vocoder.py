@@ -38,6 +38,11 @@ class SpecGradVocoder(torch.nn.Module):
         # Mean and std per band of the training mels (zeros: not collected). Inputs far
         # from them (a normalised or natural-log mel) trigger a warning, not silence.
         self.register_buffer("mel_stats", torch.zeros(2, cfg.features.n_mels))
+        self.mr_stft = None  # FreGrad's auxiliary loss (diffusion.aux_stft_weight): no parameters
+        if cfg.diffusion.aux_stft_weight > 0:
+            import auraloss
+
+            self.mr_stft = auraloss.freq.MultiResolutionSTFTLoss()
 
     @property
     def fs(self) -> int:
@@ -100,9 +105,24 @@ class SpecGradVocoder(torch.nn.Module):
             error = eps - eps_hat.float()
             residual = self.prior.apply_inverse(error, log_response, self.cfg.diffusion.loss_inverse_power)
             loss = diffusion.weighted_loss(residual)
+            stats = {}
+            if d.aux_stft_weight > 0:
+                aux = self.aux_stft_loss(wav, diffusion.predicted_clean(x_t, eps_hat.float(), abar), abar)
+                stats["aux_stft"] = float(aux.detach())
+                loss = loss + d.aux_stft_weight * aux
         with torch.no_grad():
             plain = error.pow(2).mean()
-        return loss, {"loss": float(loss.detach()), "mse": float(plain)}
+        return loss, {"loss": float(loss.detach()), "mse": float(plain), **stats}
+
+    def aux_stft_loss(self, wav: torch.Tensor, x0_hat: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+        """auraloss's MR-STFT distance between x0_hat and the clean crops, on the draws at or
+        above the linear schedule's last level (below it x0_hat is mostly amplified noise:
+        x_t / sqrt(abar) at abar = 1e-3 is 31x the input); zero when the batch has none."""
+        d = self.cfg.diffusion
+        keep = abar >= float(diffusion.alpha_bars(self.train_betas[: d.steps])[-1])
+        if not bool(keep.any()):
+            return x0_hat.sum() * 0.0
+        return self.mr_stft(x0_hat[keep].unsqueeze(1), wav[keep].unsqueeze(1))
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()

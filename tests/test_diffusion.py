@@ -139,3 +139,11 @@ def test_forward_process_matches_definition():
     xt = diffusion.add_noise(x0, eps, abar)
     expected = abar.float().sqrt()[:, None] * x0 + (1 - abar.float()).sqrt()[:, None] * eps
     assert torch.allclose(xt, expected, atol=1e-6)
+
+
+def test_predicted_clean_inverts_the_forward_process():
+    x0, eps = torch.randn(3, 1000), torch.randn(3, 1000)
+    abar = torch.tensor([0.99, 0.3, 1e-3], dtype=torch.float64)
+    assert torch.allclose(diffusion.predicted_clean(diffusion.add_noise(x0, eps, abar), eps, abar), x0, atol=1e-3)
+    wrong = diffusion.predicted_clean(diffusion.add_noise(x0, eps, abar), 0.9 * eps, abar)
+    assert not torch.allclose(wrong[1:], x0[1:], atol=1e-2)

@@ -2,6 +2,7 @@
 
 import torch
 
+from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.data import SegmentDataset
 from specgrad_plugin.training import ema_update, make_ema, optimisation_step
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -44,3 +45,38 @@ def test_non_finite_loss_skips_the_update(tiny_cfg):
     loss = vocoder.denoiser.out.weight.sum() * float("nan")
     assert optimisation_step(loss, vocoder, optimizer, grad_clip=1.0) is None
     assert all(torch.equal(before[k], v) for k, v in vocoder.state_dict().items())
+
+
+
+def test_aux_stft_loss_is_fregrads_on_x0_hat_and_skips_draws_below_the_schedule(tiny_cfg, speech_clip, monkeypatch):
+    import auraloss
+
+    from specgrad_plugin import diffusion
+
+    data = tiny_cfg.to_dict()
+    data["diffusion"]["aux_stft_weight"] = 0.1
+    with_aux = SpecGradVocoder(SpecGradConfig.from_dict(data))
+    plain = SpecGradVocoder(tiny_cfg)
+    plain.load_state_dict(with_aux.state_dict())  # the aux loss adds nothing to the state
+    wav = torch.from_numpy(speech_clip[: 4 * 32 * 256]).reshape(4, -1)
+    mel = with_aux.features(wav)
+    abar_end = float(diffusion.alpha_bars(with_aux.train_betas[: tiny_cfg.diffusion.steps])[-1])
+    draws = {"levels": torch.tensor([0.9, 0.5, abar_end / 2, 1e-3], dtype=torch.float64)}  # 2 above, 2 below
+    monkeypatch.setattr(diffusion, "sample_training_levels", lambda batch, *a, **k: draws["levels"][:batch])
+    captured = {}
+    original = diffusion.predicted_clean
+    monkeypatch.setattr(diffusion, "predicted_clean", lambda *a: captured.setdefault("x0_hat", original(*a)))
+
+    def losses(vocoder, n=4):
+        torch.manual_seed(7)
+        with torch.no_grad():
+            return vocoder.training_loss(wav[:n], mel[:n])
+
+    loss, stats = losses(with_aux)
+    base, _ = losses(plain)
+    expected = float(auraloss.freq.MultiResolutionSTFTLoss()(captured["x0_hat"][:2, None], wav[:2, None]))
+    assert abs(stats["aux_stft"] - expected) < 1e-4 * expected
+    assert abs(float(loss) - (float(base) + 0.1 * expected)) < 1e-5
+    draws["levels"] = draws["levels"][2:]  # only draws below the schedule's end: no auxiliary term
+    loss, stats = losses(with_aux, 2)
+    assert stats["aux_stft"] == 0.0 and float(loss) == float(losses(plain, 2)[0])
