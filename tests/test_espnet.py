@@ -13,8 +13,8 @@ import yaml
 
 from specgrad_plugin import pretrained
 from specgrad_plugin.bin import decode, train
-from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.testing import make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
 
