@@ -2,8 +2,10 @@
 
     python bench/eval_pretrained.py --name ljspeech --out specgrad_plugin/pretrained/ljspeech/scores.json
     python bench/eval_pretrained.py --checkpoint exp/.../valid.mel_l1.best.pth --out /tmp/scores.json
+    python bench/eval_pretrained.py --checkpoint exp/.../latest.pth --split dev --out /tmp/dev.json  # to choose
 
-Whole ljspeech_eval clips (never trained or tuned on), fixed sampling seeds, every metric of
+Whole ljspeech_eval clips (never trained or tuned on; --split dev: the 3 held-out
+ljspeech_mini clips, for choosing a checkpoint), fixed sampling seeds, every metric of
 specgrad_plugin.scoring (bench/prior_study.py's evaluate), WG-3 and WG-6 by default.
 """
 
@@ -42,11 +44,14 @@ def main(argv=None) -> int:
     which.add_argument("--name", help="a shipped model (ljspeech)")
     which.add_argument("--checkpoint", type=Path)
     p.add_argument("--schedules", default="WG-3,WG-6")
+    p.add_argument("--split", choices=("eval", "dev"), default="eval",
+                   help="eval: ljspeech_eval (report); dev: the held-out ljspeech_mini clips (choose)")
     p.add_argument("--out", type=Path, required=True, help="scores JSON; the Markdown table goes beside it (.md)")
     args = p.parse_args(argv)
     vocoder = (SpecGradVocoder.from_pretrained(args.name) if args.name
                else SpecGradVocoder.from_checkpoint(args.checkpoint))
-    _, _, eval_paths = prior_study.split_clips(3)
+    _, dev_paths, eval_paths = prior_study.split_clips(3)
+    eval_paths = dev_paths if args.split == "dev" else eval_paths
     refs = prior_study.load_refs(eval_paths, 0)
     schedules = args.schedules.split(",")
     result = {"clips": [p.stem for p in eval_paths],
