@@ -104,3 +104,19 @@ def test_packed_zip_of_the_shipped_model_loads(tmp_path, shipped):
     vocoder = TTSTask.build_vocoder_from_file(unpacked["vocoder_config"], unpacked["vocoder_file"], None, "cpu")
     mel = torch.randn(6, 80) - 3
     assert torch.equal(vocoder(mel), shipped(mel))
+
+
+def test_ship_pretrained_writes_the_folder_or_leaves_it_as_it_was(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ship_pretrained", PACK.parent / "ship_pretrained.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    checkpoint = pretrained.resolve("ljspeech")[0]
+    assert ship.main(str(checkpoint), "again", root=tmp_path) == 0
+    shipped = {f: (tmp_path / "again" / f).read_bytes() for f in ("model.pth", "config.yaml")}
+    assert SpecGradVocoder.from_checkpoint(tmp_path / "again" / "model.pth").cfg.denoiser.kind == "frame"
+    monkeypatch.setattr(ship, "LIMIT_MB", 1)  # over the cap: an error, and the shipped files untouched
+    assert ship.main(str(checkpoint), "again", root=tmp_path) == 1
+    assert {f: (tmp_path / "again" / f).read_bytes() for f in shipped} == shipped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no scratch folder left behind

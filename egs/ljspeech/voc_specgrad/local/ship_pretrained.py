@@ -6,7 +6,9 @@ EMA weights, the denoiser in float16) and config.yaml; the model card (README.md
 is written by hand from bench/eval_pretrained.py's table. Refuses files over 25 MB.
 """
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from specgrad_plugin import pretrained
@@ -15,15 +17,20 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 LIMIT_MB = 25
 
 
-def main(checkpoint: str, name: str = "ljspeech") -> int:
+def main(checkpoint: str, name: str = "ljspeech", root: Path = pretrained.ROOT) -> int:
     vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
-    path = pretrained.export(vocoder, pretrained.ROOT / name)
-    size = path.stat().st_size / 2**20
-    if size > LIMIT_MB:
-        path.unlink()
-        print(f"error: {path}: {size:.1f} MB, over the {LIMIT_MB} MB the package ships", file=sys.stderr)
-        return 1
-    print(f"{path}: {size:.1f} MB from {Path(checkpoint).resolve()}")
+    folder = Path(root) / name
+    with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
+        path = pretrained.export(vocoder, Path(scratch))
+        size = path.stat().st_size / 2**20
+        if size > LIMIT_MB:
+            print(f"error: {checkpoint}: exports to {size:.1f} MB, over the {LIMIT_MB} MB the package ships; "
+                  f"{folder} left as it was", file=sys.stderr)
+            return 1
+        folder.mkdir(parents=True, exist_ok=True)
+        for written in ("config.yaml", "model.pth"):  # model.pth last: it is what loaders look for
+            os.replace(Path(scratch) / written, folder / written)
+    print(f"{folder / 'model.pth'}: {size:.1f} MB from {Path(checkpoint).resolve()}")
     return 0
 
 
