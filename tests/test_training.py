@@ -47,7 +47,6 @@ def test_non_finite_loss_skips_the_update(tiny_cfg):
     assert all(torch.equal(before[k], v) for k, v in vocoder.state_dict().items())
 
 
-
 def test_aux_stft_loss_is_fregrads_on_x0_hat_and_skips_draws_below_the_schedule(tiny_cfg, speech_clip, monkeypatch):
     import auraloss
 
@@ -77,6 +76,15 @@ def test_aux_stft_loss_is_fregrads_on_x0_hat_and_skips_draws_below_the_schedule(
     expected = float(auraloss.freq.MultiResolutionSTFTLoss()(captured["x0_hat"][:2, None], wav[:2, None]))
     assert abs(stats["aux_stft"] - expected) < 1e-4 * expected
     assert abs(float(loss) - (float(base) + 0.1 * expected)) < 1e-5
+    assert not torch.allclose(captured["x0_hat"], wav, atol=1e-3)  # from the network's eps_hat, not the true eps
+    monkeypatch.setattr(diffusion, "predicted_clean", original)  # the capture above returns its first value
+    grads = []
+    for vocoder in (with_aux, plain):  # the auxiliary term trains the denoiser (not detached)
+        vocoder.zero_grad()
+        torch.manual_seed(7)
+        vocoder.training_loss(wav, mel)[0].backward()
+        grads.append(torch.cat([p.grad.flatten() for p in vocoder.denoiser.parameters() if p.grad is not None]))
+    assert not torch.allclose(grads[0], grads[1])
     draws["levels"] = draws["levels"][2:]  # only draws below the schedule's end: no auxiliary term
     loss, stats = losses(with_aux, 2)
     assert stats["aux_stft"] == 0.0 and float(loss) == float(losses(plain, 2)[0])
