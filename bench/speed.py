@@ -162,7 +162,6 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
     removed, as deployed) on each input length, round-robin in one process; then training
     throughput in audio-seconds per CPU-second (one thread, process time, each preset's own
     batch and segment)."""
-    from specgrad_plugin.config import SpecGradConfig
     from specgrad_plugin.denoisers import count_parameters
 
     models = {preset: specgrad(preset, "specgrad") for preset in presets}
@@ -185,10 +184,10 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
     threads_before = torch.get_num_threads()
     torch.set_num_threads(1)
     for preset in presets:
-        cfg = SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")
+        cfg = models[preset].cfg
         step = training_step_seconds(preset, train_steps, time.process_time)
         audio = cfg.train.batch_size * cfg.train.segment_frames * 256 / 22050
-        parameters = count_parameters(specgrad(preset, "specgrad").denoiser)
+        parameters = count_parameters(models[preset].denoiser)
         lines.append(f"| {preset} | {parameters / 1e6:.2f} M | {cfg.train.batch_size} x "
                      f"{cfg.train.segment_frames * 256} | {step:.3f} | {audio / step:.1f} |")
     torch.set_num_threads(threads_before)
