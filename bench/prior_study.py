@@ -57,6 +57,9 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # FreGrad's auxiliary MR-STFT loss (0.1 x, on x0_hat) on the study's frame variant
     "frame_aux_stft": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
                                      "aux_stft_weight": 0.1}},
+    # crops at any sample with their own mel, not on the clips' frame grid (issue #14)
+    "frame_any_sample": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
+                         "train": {"any_sample_crops": True}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -159,7 +162,7 @@ def train(args) -> int:
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, _ = split_clips(args.dev_clips)
     vocoder = SpecGradVocoder(cfg)
-    train_set = SegmentDataset(train_paths, vocoder.features, cfg.train.segment_frames)
+    train_set = SegmentDataset(train_paths, vocoder.features, cfg.train.segment_frames, cfg.train.any_sample_crops)
     vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
     sampler = torch.utils.data.RandomSampler(
         train_set, replacement=True, num_samples=10**8, generator=torch.Generator().manual_seed(args.seed))

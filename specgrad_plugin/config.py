@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 # Keys of an ESPnet run's model_conf that are training-only, not part of the model.
-ESPNET_MODEL_KEYS = ("segment_frames", "prior_stats_file", "mel_stats_file", "init_from")
+ESPNET_MODEL_KEYS = ("segment_frames", "any_sample_crops", "prior_stats_file", "mel_stats_file", "init_from")
 
 
 def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
@@ -22,7 +22,8 @@ def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
     rate, clipping, EMA and seed, so that a model exported from the run records how it was
     trained (and a continued run given it as --preset crops the same way)."""
     conf = run.get("model_conf") or {}
-    values = {"segment_frames": conf.get("segment_frames"), "batch_size": run.get("batch_size"),
+    values = {"segment_frames": conf.get("segment_frames"), "any_sample_crops": conf.get("any_sample_crops"),
+              "batch_size": run.get("batch_size"),
               "lr": (run.get("optim_conf") or {}).get("lr"), "grad_clip": run.get("grad_clip"),
               "ema_decay": run.get("ema_decay"), "seed": run.get("seed")}
     return {k: v for k, v in values.items() if v is not None}
@@ -106,6 +107,10 @@ class TrainConfig:
     """Optimiser and data settings of the built-in trainer."""
 
     segment_frames: int = 32  # random crops of this many mel frames (x hop samples)
+    # true: a crop starts at any sample and its mel is computed from it (as Vocos does), so
+    # the STFT frame grid falls on the audio in every one of hop positions; false: crops
+    # start on the whole clip's mel frame grid, and each frame is seen in one position only
+    any_sample_crops: bool = False
     batch_size: int = 8
     lr: float = 2.0e-4
     warmup_steps: int = 200

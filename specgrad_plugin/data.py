@@ -106,11 +106,38 @@ def corpus_wavs(root: Union[str, Path]) -> List[Path]:
     return paths
 
 
+def mel_context_frames(n_fft: int, hop_length: int) -> int:
+    """Frames of audio a crop needs on each side so that its mel frames see no padding (n_fft / 2 samples)."""
+    return -(-(n_fft // 2) // hop_length)
+
+
+def crop_start(samples: int, frames: int, hop: int, any_sample: bool, training: bool = True) -> int:
+    """Where a frames * hop crop of a clip of ``samples`` (>= frames * hop) starts: uniformly at
+    any sample or on the frame grid in training, the middle frame-grid position otherwise."""
+    span = samples - frames * hop
+    if not training:
+        return (span // hop // 2) * hop
+    if any_sample:
+        return int(torch.randint(0, span + 1, ()))
+    return int(torch.randint(0, span // hop + 1, ())) * hop
+
+
+def crop_with_context(clip: torch.Tensor, start: int, frames: int, hop: int, context: int) -> torch.Tensor:
+    """clip[start - context * hop : start + (frames + context) * hop], reflect-padded at the clip's
+    ends as a centred STFT pads them: (N,) -> ((frames + 2 context) * hop,). The mel of this
+    piece, less ``context`` frames each side, is the crop's mel, wherever the crop starts."""
+    pad = context * hop
+    padded = torch.nn.functional.pad(clip[None, None], (pad, pad), mode="reflect")[0, 0]
+    return padded[start : start + (frames + 2 * context) * hop]
+
+
 class SegmentDataset(torch.utils.data.Dataset):
     """Random (segment_frames * hop)-sample crops with their mel frames.
 
-    The mel is computed once on each whole clip and cropped with the audio, so
-    edge frames of a crop see real context rather than reflection padding.
+    The mel of a crop is the whole clip's (edge frames see real context rather than
+    padding). With any_sample=False crops start on the clip's frame grid and take its
+    mel frames; with any_sample=True they start at any sample and their mel is computed
+    from the crop and its context.
     """
 
     def __init__(
@@ -118,10 +145,14 @@ class SegmentDataset(torch.utils.data.Dataset):
         clips: Sequence[Union[np.ndarray, str, Path]],
         extractor: LogMelExtractor,
         segment_frames: int,
+        any_sample: bool = False,
     ) -> None:
         cfg = extractor.cfg
+        self.extractor = extractor
         self.segment_frames = segment_frames
+        self.any_sample = any_sample
         self.hop = cfg.hop_length
+        self.context = mel_context_frames(cfg.n_fft, cfg.hop_length)
         self.items: List[Tuple[torch.Tensor, torch.Tensor]] = []
         for clip in clips:
             wav = read_wav(clip, cfg.fs, cfg.hop_length) if isinstance(clip, (str, Path)) else clip
@@ -139,9 +170,14 @@ class SegmentDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
         wav, mel = self.items[index]
-        start = int(torch.randint(0, mel.shape[0] - self.segment_frames + 1, ()))
-        stop = start + self.segment_frames
-        return wav[start * self.hop : stop * self.hop], mel[start:stop]
+        frames, hop, ctx = self.segment_frames, self.hop, self.context
+        start = crop_start(wav.shape[0], frames, hop, self.any_sample)
+        if not self.any_sample:
+            return wav[start : start + frames * hop], mel[start // hop : start // hop + frames]
+        piece = crop_with_context(wav, start, frames, hop, ctx)
+        with torch.no_grad():
+            crop_mel = self.extractor(piece[None])[0, ctx : ctx + frames]
+        return piece[ctx * hop : (ctx + frames) * hop], crop_mel
 
     def mels(self) -> List[torch.Tensor]:
         return [mel for _, mel in self.items]

@@ -3,7 +3,8 @@
 It holds the vocoder, an EMA copy of it (saved in every ESPnet checkpoint, so
 ``*.pth`` files carry both), and cuts random training segments from full-length
 utterances: each segment is taken with two frames of context on both sides of a
-reflect-padded clip, so its mel frames equal those of the whole clip.
+reflect-padded clip, so its mel frames equal those of the whole clip on its frame grid
+(``any_sample_crops``: a segment may start at any sample, its mel computed from it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import shaping
 from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
 from specgrad_plugin.training import ema_update, make_ema
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -36,6 +38,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         denoiser: Optional[Dict[str, Any]] = None,
         inference: Optional[Dict[str, Any]] = None,
         segment_frames: int = 32,
+        any_sample_crops: bool = False,
         prior_stats_file: Optional[str] = None,
         mel_stats_file: Optional[str] = None,
         init_from: Optional[str] = None,
@@ -44,6 +47,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         sections = dict(features=features, prior=prior, diffusion=diffusion, denoiser=denoiser, inference=inference)
         self.cfg = SpecGradConfig.from_dict({k: v for k, v in sections.items() if v}, source="model_conf")
         self.segment_frames = segment_frames
+        self.any_sample_crops = any_sample_crops
         self.vocoder = SpecGradVocoder(self.cfg)
         if prior_stats_file:
             self.vocoder.prior.set_level_statistics(*energy_range_from_stats(prior_stats_file))
@@ -58,8 +62,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.amp_dtype: Optional[torch.dtype] = None  # set by DiffusionTrainer for --use_amp
         self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        # Frames of context a crop needs so that its mel frames see no padding: n_fft / 2 samples.
-        self.context = -(-(self.cfg.features.n_fft // 2) // self.cfg.features.hop_length)
+        self.context = mel_context_frames(self.cfg.features.n_fft, self.cfg.features.hop_length)
 
     def load_initial_weights(self, source: str) -> None:
         """Fine-tuning: start from a shipped model (specgrad/<name>) or a checkpoint's EMA
@@ -88,10 +91,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             clip = wav[:usable]
             if usable < frames * hop:  # short clip: zero-pad to one segment
                 clip = torch.nn.functional.pad(clip, (0, frames * hop - usable))
-            padded = torch.nn.functional.pad(clip[None, None], (ctx * hop, ctx * hop), mode="reflect")[0, 0]
-            span = clip.shape[0] // hop - frames
-            start = int(torch.randint(0, span + 1, ())) if self.training else span // 2
-            pieces.append(padded[start * hop : (start + frames + 2 * ctx) * hop])
+            start = crop_start(clip.shape[0], frames, hop, self.any_sample_crops, self.training)
+            pieces.append(crop_with_context(clip, start, frames, hop, ctx))
         batch = torch.stack(pieces)
         mel = self.vocoder.features(batch)[:, ctx : ctx + frames]
         return batch[:, ctx * hop : (ctx + frames) * hop], mel

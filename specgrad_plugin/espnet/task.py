@@ -5,7 +5,7 @@
         --model_conf prior_stats_file=exp/stats/train/energy_hist_stats.npz ...
 
 ``model_conf`` holds the sections of SpecGradConfig (features, prior, diffusion,
-denoiser, inference) plus ``segment_frames``, the statistics files and ``init_from``
+denoiser, inference) plus ``segment_frames``, ``any_sample_crops``, the statistics files and ``init_from``
 (fine-tuning: a shipped model's tag, specgrad/<name>, or a checkpoint).
 """
 
@@ -31,7 +31,7 @@ from specgrad_plugin.espnet.trainer import DiffusionTrainer
 def default_model_conf() -> Dict:
     conf = SpecGradConfig().to_dict()
     conf.pop("train")  # ESPnet's own options (optim, batch, grad_clip, seed) take its place
-    conf.update(segment_frames=32, prior_stats_file=None, mel_stats_file=None, init_from=None)
+    conf.update(segment_frames=32, any_sample_crops=False, prior_stats_file=None, mel_stats_file=None, init_from=None)
     return conf
 
 
@@ -68,7 +68,7 @@ class SpecGradTask(AbsTask):
             action=NestedDictAction,
             default={},
             help="SpecGrad model, overriding --preset and the defaults key by key (e.g. prior.kind=priorgrad): "
-            "features/prior/diffusion/denoiser/inference sections, segment_frames, "
+            "features/prior/diffusion/denoiser/inference sections, segment_frames, any_sample_crops, "
             "prior_stats_file (energy_hist_stats.npz), mel_stats_file (feats_stats.npz). "
             f"Defaults: {default_model_conf()}",
         )
@@ -76,7 +76,8 @@ class SpecGradTask(AbsTask):
             "--preset",
             type=str_or_none,
             default=None,
-            help="a model preset (conf/specgrad_*.yaml): its model sections and train.segment_frames become "
+            help="a model preset (conf/specgrad_*.yaml): its model sections, train.segment_frames and "
+            "train.any_sample_crops become "
             "the defaults of --model_conf; the complete model_conf is written to config.yaml",
         )
         group.add_argument("--use_preprocessor", type=str2bool, default=True, help="check each utterance")
@@ -131,7 +132,8 @@ def _model_conf(args: argparse.Namespace) -> Dict:
     layers = []
     if getattr(args, "preset", None):
         preset = SpecGradConfig.from_yaml(args.preset).to_dict()
-        preset["segment_frames"] = preset.pop("train")["segment_frames"]
+        train = preset.pop("train")
+        preset.update(segment_frames=train["segment_frames"], any_sample_crops=train["any_sample_crops"])
         layers.append(preset)
     layers.append(args.model_conf or {})
     for layer in layers:

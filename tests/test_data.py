@@ -1,0 +1,88 @@
+"""Training crops: where they start, and that their mel is the mel of the audio they hold."""
+
+import argparse
+
+import torch
+
+from specgrad_plugin.config import FeatureConfig, SpecGradConfig, espnet_train_section
+from specgrad_plugin.data import SegmentDataset, crop_start, crop_with_context, mel_context_frames
+from specgrad_plugin.espnet import task as task_module
+from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+from specgrad_plugin.features import LogMelExtractor
+
+HOP, FRAMES = 256, 16
+
+
+def locate(crop: torch.Tensor, clip: torch.Tensor) -> int:
+    """The sample offset of crop inside clip (crops are exact slices)."""
+    windows = clip.unfold(0, crop.shape[0], 1)
+    hits = torch.nonzero((windows == crop).all(dim=1)).flatten()
+    assert hits.numel() == 1
+    return int(hits[0])
+
+
+def test_context_crop_mel_equals_the_whole_clip_mel_at_every_grid_start(speech_clip):
+    """At the clip's edges as well: the reflect padding is the one a centred STFT uses."""
+    extractor = LogMelExtractor(FeatureConfig())
+    clip = torch.as_tensor(speech_clip[: 40 * HOP])
+    whole = extractor(clip[None])[0]
+    ctx = mel_context_frames(1024, HOP)
+    assert ctx == 2
+    for frame in (0, 1, 11, 40 - FRAMES):
+        piece = crop_with_context(clip, frame * HOP, FRAMES, HOP, ctx)
+        assert piece.shape == ((FRAMES + 2 * ctx) * HOP,)
+        mel = extractor(piece[None])[0, ctx : ctx + FRAMES]
+        torch.testing.assert_close(mel, whole[frame : frame + FRAMES], atol=1e-4, rtol=0)
+
+
+def test_crop_start_grid_any_sample_and_centre():
+    torch.manual_seed(0)
+    samples = 40 * HOP + 100
+    grid = {crop_start(samples, FRAMES, HOP, any_sample=False) for _ in range(300)}
+    anywhere = {crop_start(samples, FRAMES, HOP, any_sample=True) for _ in range(300)}
+    assert all(s % HOP == 0 for s in grid) and max(grid) <= samples - FRAMES * HOP
+    assert sum(s % HOP != 0 for s in anywhere) > 250
+    assert min(anywhere) >= 0 and max(anywhere) <= samples - FRAMES * HOP
+    assert max(anywhere) > samples - FRAMES * HOP - 60  # the tail past the last grid start is reachable
+    assert crop_start(samples, FRAMES, HOP, any_sample=True, training=False) == 12 * HOP
+
+
+def test_any_sample_crops_hold_audio_off_the_grid_and_its_own_mel(speech_clip):
+    extractor = LogMelExtractor(FeatureConfig())
+    clip = torch.as_tensor(speech_clip[: 2 * 22050])
+    torch.manual_seed(1)
+    for any_sample in (False, True):
+        data = SegmentDataset([clip.numpy()], extractor, FRAMES, any_sample=any_sample)
+        offsets = []
+        for _ in range(12):
+            wav, mel = data[0]
+            start = locate(wav, clip)
+            offsets.append(start % HOP)
+            # the mel of this crop is the mel a clip starting at this sample would have
+            shifted = clip[start - 2 * HOP : start + (FRAMES + 2) * HOP] if start >= 2 * HOP else None
+            if shifted is not None and shifted.shape[0] == (FRAMES + 4) * HOP:
+                expected = extractor(shifted[None])[0, 2 : 2 + FRAMES]
+                torch.testing.assert_close(mel, expected, atol=1e-4, rtol=0)
+        assert (max(offsets) > 0) == any_sample
+
+
+def test_espnet_model_any_sample_crops_from_preset_to_crops_and_back(tmp_path, tiny_cfg, speech_clip):
+    """The switch travels --preset -> model_conf -> the model's crops -> the exported train section."""
+    assert task_module._model_conf(argparse.Namespace(preset=None, model_conf={}))["any_sample_crops"] is False
+    preset = SpecGradConfig.from_dict({**tiny_cfg.to_dict(), "train": {"any_sample_crops": True}})
+    preset.to_yaml(tmp_path / "preset.yaml")
+    conf = task_module._model_conf(argparse.Namespace(preset=tmp_path / "preset.yaml", model_conf={}))
+    assert conf["any_sample_crops"] is True
+    model = ESPnetSpecGradModel(**{k: v for k, v in conf.items() if v is not None}).train()
+    model.segment_frames = FRAMES
+    clip = torch.as_tensor(speech_clip[: 2 * 22050])
+    torch.manual_seed(2)
+    wav, mel = model.segments(clip.expand(6, -1), torch.full((6,), clip.shape[0]))
+    starts = [locate(w, clip) for w in wav]
+    assert any(s % HOP for s in starts)
+    for w, m, s in zip(wav, mel, starts, strict=True):
+        if s >= 2 * HOP and s + (FRAMES + 2) * HOP <= clip.shape[0]:
+            expected = model.vocoder.features(clip[None, s - 2 * HOP : s + (FRAMES + 2) * HOP])[0, 2 : 2 + FRAMES]
+            torch.testing.assert_close(m, expected, atol=1e-4, rtol=0)
+    run = {"model_conf": {"segment_frames": FRAMES, "any_sample_crops": True}, "batch_size": 4}
+    assert espnet_train_section(run)["any_sample_crops"] is True
