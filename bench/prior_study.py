@@ -60,6 +60,9 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # crops at any sample with their own mel, not on the clips' frame grid (issue #14)
     "frame_any_sample": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
                          "train": {"any_sample_crops": True}},
+    # and wider: 352 channels is the widest frame model under the 25 MB shipping cap (float16)
+    "frame_any_sample_352": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
+                             "train": {"any_sample_crops": True}, "denoiser": {"frame_channels": 352}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
