@@ -71,6 +71,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "sg_floor_60": {"prior": {"floor_db": -60.0}},
     "sg_half_weight": {"diffusion": {"loss_inverse_power": 0.5}},
 }
+# What a variant is compared with, where it is not "frame" (frame*) or "specgrad" (the rest).
+REFERENCES = {"frame_any_sample_352": "frame_any_sample"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 

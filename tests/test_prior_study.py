@@ -51,9 +51,10 @@ def test_oracle_noise_prediction_recovers_the_clip(study, monkeypatch):
 
 def test_variants_differ_from_their_reference_in_one_choice(study):
     """WaveNet variants change one setting of the specgrad run; frame variants change one
-    section of the frame run (the training levels are three keys of one choice)."""
+    section of the frame run, or of the variant they are compared with (the training
+    levels are three keys of one choice)."""
     for name in study.VARIANTS:
-        reference = "frame" if name.startswith("frame") else "specgrad"
+        reference = study.REFERENCES.get(name, "frame" if name.startswith("frame") else "specgrad")
         base = study.variant_config(reference).to_dict()
         changed = [(s, k) for s, section in study.variant_config(name).to_dict().items()
                    for k, v in section.items() if base[s][k] != v]
