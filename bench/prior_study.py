@@ -52,11 +52,13 @@ FRAME_PRESET = REPO / "conf" / "specgrad_frame.yaml"
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # the denoiser study ran with the training levels of the WaveNet presets (5 equal-beta
     # steps down to abar 1e-3); issue #12's levels (now the frame preset's) are frame_levels
-    "frame": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0}},
-    "frame_levels": {"diffusion": {"extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1}},
+    "frame": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
+              "train": {"any_sample_crops": False}},
+    "frame_levels": {"diffusion": {"extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1},
+                     "train": {"any_sample_crops": False}},
     # FreGrad's auxiliary MR-STFT loss (0.1 x, on x0_hat) on the study's frame variant
     "frame_aux_stft": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
-                                     "aux_stft_weight": 0.1}},
+                                     "aux_stft_weight": 0.1}, "train": {"any_sample_crops": False}},
     # crops at any sample with their own mel, not on the clips' frame grid (issue #14)
     "frame_any_sample": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
                          "train": {"any_sample_crops": True}},
