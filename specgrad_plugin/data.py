@@ -148,7 +148,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         any_sample: bool = False,
     ) -> None:
         cfg = extractor.cfg
-        self.extractor = extractor
+        # its own CPU extractor: the caller's may move to a GPU with the model it belongs to
+        self.extractor = LogMelExtractor(cfg)
         self.segment_frames = segment_frames
         self.any_sample = any_sample
         self.hop = cfg.hop_length

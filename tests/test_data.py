@@ -66,6 +66,16 @@ def test_any_sample_crops_hold_audio_off_the_grid_and_its_own_mel(speech_clip):
         assert (max(offsets) > 0) == any_sample
 
 
+def test_any_sample_crops_do_not_follow_the_model_to_another_device(speech_clip):
+    """gpu_check builds the dataset from vocoder.features, then moves the vocoder to the GPU
+    (here: to float64, which a CPU machine can check: the crops stay float32 CPU tensors)."""
+    extractor = LogMelExtractor(FeatureConfig())
+    data = SegmentDataset([speech_clip[: 22050]], extractor, FRAMES, any_sample=True)
+    extractor.double()
+    wav, mel = data[0]
+    assert wav.dtype == mel.dtype == torch.float32 and mel.device.type == "cpu" and mel.shape == (FRAMES, 80)
+
+
 def test_espnet_model_any_sample_crops_from_preset_to_crops_and_back(tmp_path, tiny_cfg, speech_clip):
     """The switch travels --preset -> model_conf -> the model's crops -> the exported train section."""
     assert task_module._model_conf(argparse.Namespace(preset=None, model_conf={}))["any_sample_crops"] is False
