@@ -127,6 +127,9 @@ def crop_with_context(clip: torch.Tensor, start: int, frames: int, hop: int, con
     ends as a centred STFT pads them: (N,) -> ((frames + 2 context) * hop,). The mel of this
     piece, less ``context`` frames each side, is the crop's mel, wherever the crop starts."""
     pad = context * hop
+    lo, hi = start - pad, start + (frames + context) * hop
+    if lo >= 0 and hi <= clip.shape[-1]:  # inside the clip: a slice, no copy of the whole clip
+        return clip[lo:hi]
     padded = torch.nn.functional.pad(clip[None, None], (pad, pad), mode="reflect")[0, 0]
     return padded[start : start + (frames + 2 * context) * hop]
 
