@@ -14,7 +14,9 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 # Keys of an ESPnet run's model_conf that are training-only, not part of the model.
-ESPNET_MODEL_KEYS = ("segment_frames", "any_sample_crops", "prior_stats_file", "mel_stats_file", "init_from")
+# The train-section keys an ESPnet run carries in its model_conf (the model cuts the crops).
+ESPNET_CROP_KEYS = ("segment_frames", "any_sample_crops")
+ESPNET_MODEL_KEYS = ESPNET_CROP_KEYS + ("prior_stats_file", "mel_stats_file", "init_from")
 
 
 def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
@@ -22,8 +24,7 @@ def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
     rate, clipping, EMA and seed, so that a model exported from the run records how it was
     trained (and a continued run given it as --preset crops the same way)."""
     conf = run.get("model_conf") or {}
-    values = {"segment_frames": conf.get("segment_frames"), "any_sample_crops": conf.get("any_sample_crops"),
-              "batch_size": run.get("batch_size"),
+    values = {**{k: conf.get(k) for k in ESPNET_CROP_KEYS}, "batch_size": run.get("batch_size"),
               "lr": (run.get("optim_conf") or {}).get("lr"), "grad_clip": run.get("grad_clip"),
               "ema_decay": run.get("ema_decay"), "seed": run.get("seed")}
     return {k: v for k, v in values.items() if v is not None}

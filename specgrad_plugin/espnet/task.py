@@ -22,7 +22,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import SpecGradInputError
-from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
@@ -30,9 +30,14 @@ from specgrad_plugin.espnet.trainer import DiffusionTrainer
 
 def default_model_conf() -> Dict:
     conf = SpecGradConfig().to_dict()
-    conf.pop("train")  # ESPnet's own options (optim, batch, grad_clip, seed) take its place
-    conf.update(segment_frames=32, any_sample_crops=False, prior_stats_file=None, mel_stats_file=None, init_from=None)
+    # ESPnet's own options (optim, batch, grad_clip, seed) take the train section's place, but its crops
+    conf.update(crop_conf(conf.pop("train")), prior_stats_file=None, mel_stats_file=None, init_from=None)
     return conf
+
+
+def crop_conf(train: Dict) -> Dict:
+    """The keys of a train section that go to model_conf: the model cuts the crops."""
+    return {k: train[k] for k in ESPNET_CROP_KEYS}
 
 
 class AudioChecker:
@@ -132,8 +137,7 @@ def _model_conf(args: argparse.Namespace) -> Dict:
     layers = []
     if getattr(args, "preset", None):
         preset = SpecGradConfig.from_yaml(args.preset).to_dict()
-        train = preset.pop("train")
-        preset.update(segment_frames=train["segment_frames"], any_sample_crops=train["any_sample_crops"])
+        preset.update(crop_conf(preset.pop("train")))
         layers.append(preset)
     layers.append(args.model_conf or {})
     for layer in layers:
