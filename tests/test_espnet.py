@@ -18,7 +18,7 @@ from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.testing import make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import common_args, write_shape_file
+from .conftest import REPO, common_args, write_shape_file
 
 FEATS = dict(fs=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmin=80, fmax=7600)
 
@@ -230,3 +230,41 @@ def test_a_run_exported_as_a_preset_records_and_continues_its_training(tmp_path,
     exported = pretrained.export(model, tmp_path / "shipped")
     conf = task_module._model_conf(argparse.Namespace(preset=exported.parent / "config.yaml", model_conf={}))
     assert conf["segment_frames"] == 16
+
+
+def test_small_corpus_merged_into_one_batch_is_reported(tmp_path, data, caplog):
+    """3 clips at --batch_size 2: ESPnet's sampler makes one batch of 3 (3 crops per update)."""
+    stats = tmp_path / "stats"
+    train.main(common_args(data, stats) + ["--collect_stats", "true"])
+    args = common_args(data, tmp_path / "train") + [
+        "--train_shape_file", str(stats / "train" / "speech_shape"),
+        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
+        "--num_iters_per_epoch", "1", "--max_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
+    ]
+    with caplog.at_level("WARNING"):
+        train.main(args)
+    assert any("batch(es) of up to 3" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("batch_size, expect_warning", [(16, True), (14, False), (8, False)])
+def test_merged_batches_warning_follows_espnet_sampler(tmp_path, batch_size, expect_warning):
+    from espnet2.samplers.unsorted_batch_sampler import UnsortedBatchSampler
+
+    shapes = tmp_path / "speech_shape"
+    shapes.write_text("".join(f"utt{i:02d} {100000 + i}\n" for i in range(29)))  # the shared corpus' size
+    sizes = [len(b) for b in UnsortedBatchSampler(batch_size, str(shapes))]
+    message = task_module.warn_on_merged_batches(sizes, batch_size)
+    assert (message is not None) == expect_warning
+    if expect_warning:
+        assert "of up to 29" in message
+
+
+def test_frame_recipe_config_gets_its_batch_size_on_the_shared_corpus(tmp_path):
+    """The recipe's frame config must not fall into one 29-crop batch on the 29 shared clips."""
+    from espnet2.samplers.unsorted_batch_sampler import UnsortedBatchSampler
+
+    conf = yaml.safe_load((REPO / "egs/ljspeech/voc_specgrad/conf/train_specgrad_frame.yaml").read_text())
+    shapes = tmp_path / "speech_shape"
+    shapes.write_text("".join(f"utt{i:02d} {100000 + i}\n" for i in range(29)))
+    sizes = [len(b) for b in UnsortedBatchSampler(conf["batch_size"], str(shapes))]
+    assert task_module.warn_on_merged_batches(sizes, conf["batch_size"]) is None

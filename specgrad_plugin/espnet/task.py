@@ -12,6 +12,7 @@ denoiser, inference) plus ``segment_frames``, ``any_sample_crops``, the statisti
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -129,6 +130,28 @@ class SpecGradTask(AbsTask):
         if optim_class is None:
             raise ValueError(f"--optim {args.optim}: expected one of {sorted(optim_classes)}")
         return [optim_class(model.vocoder.parameters(), **args.optim_conf)]
+
+    @classmethod
+    def build_sequence_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str):
+        factory = super().build_sequence_iter_factory(args, iter_options, mode)
+        if mode == "train" and iter_options.batch_type in ("unsorted", "sorted", "folded"):
+            warn_on_merged_batches([len(b) for b in factory.sampler.generate(0)], iter_options.batch_size)
+        return factory
+
+
+def warn_on_merged_batches(sizes: List[int], batch_size: int) -> Optional[str]:
+    """ESPnet's samplers spread a corpus' remainder over len // batch_size batches, so a
+    corpus of fewer than 2 * batch_size utterances becomes one batch of all of them; the
+    model cuts one crop per utterance, so each update then has that many crops, not
+    batch_size (the shipped model's run: 29 instead of 16). Returns the warning, if any."""
+    largest = max(sizes, default=0)
+    if largest <= 1.25 * batch_size:
+        return None
+    message = (f"--batch_size {batch_size}: ESPnet's sampler made {len(sizes)} batch(es) of up to {largest} "
+               f"utterances (one crop each per update); a corpus this small gets batch_size crops only with "
+               f"a batch_size that divides it into batches of about that size")
+    logging.warning(message)
+    return message
 
 
 def _model_conf(args: argparse.Namespace) -> Dict:
