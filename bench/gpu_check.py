@@ -63,7 +63,7 @@ class Trainer:
     def __init__(self, preset: str, device: torch.device, amp: bool, train_clips: List[np.ndarray]) -> None:
         cfg = SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")
         self.vocoder = SpecGradVocoder(cfg)
-        data = SegmentDataset(train_clips, self.vocoder.features, cfg.train.segment_frames, cfg.train.any_sample_crops)
+        data = SegmentDataset.for_training(train_clips, self.vocoder.features, cfg.train)
         self.vocoder.prior.set_level_statistics(*level_statistics(data.mels()))
         self.vocoder.to(device).train()
         self.loader = iter(torch.utils.data.DataLoader(

@@ -65,6 +65,9 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # and wider: 352 channels is the widest frame model under the 25 MB shipping cap (float16)
     "frame_any_sample_352": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
                              "train": {"any_sample_crops": True}, "denoiser": {"frame_channels": 352}},
+    # and Kaldi-style speed perturbation (x0.9, x1.1 copies of every training clip): more F0s
+    "frame_any_sample_speed": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
+                               "train": {"any_sample_crops": True, "speed_factors": [0.9, 1.0, 1.1]}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -74,7 +77,7 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "sg_half_weight": {"diffusion": {"loss_inverse_power": 0.5}},
 }
 # What a variant is compared with, where it is not "frame" (frame*) or "specgrad" (the rest).
-REFERENCES = {"frame_any_sample_352": "frame_any_sample"}
+REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 
@@ -169,7 +172,7 @@ def train(args) -> int:
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, _ = split_clips(args.dev_clips)
     vocoder = SpecGradVocoder(cfg)
-    train_set = SegmentDataset(train_paths, vocoder.features, cfg.train.segment_frames, cfg.train.any_sample_crops)
+    train_set = SegmentDataset.for_training(train_paths, vocoder.features, cfg.train)
     vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
     sampler = torch.utils.data.RandomSampler(
         train_set, replacement=True, num_samples=10**8, generator=torch.Generator().manual_seed(args.seed))

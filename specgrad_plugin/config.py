@@ -112,6 +112,9 @@ class TrainConfig:
     # the STFT frame grid falls on the audio in every one of hop positions; false: crops
     # start on the whole clip's mel frame grid, and each frame is seen in one position only
     any_sample_crops: bool = False
+    # Kaldi-style speed perturbation: each training clip is also resampled by these factors
+    # (1.1: 10 % faster and higher), which moves F0 and formants; [1.0]: the clips as they are
+    speed_factors: List[float] = field(default_factory=lambda: [1.0])
     batch_size: int = 8
     lr: float = 2.0e-4
     warmup_steps: int = 200
@@ -212,6 +215,9 @@ class SpecGradConfig:
             (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
+            (len(self.train.speed_factors) > 0
+             and all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.train.speed_factors),
+             f"train.speed_factors={self.train.speed_factors}, expected a list of factors in 0.5..2"),
             (feat.fmax <= feat.fs / 2 and 0 <= feat.fmin < feat.fmax,
              f"features fmin={feat.fmin}, fmax={feat.fmax}, expected 0 <= fmin < fmax <= fs/2"),
         ]

@@ -106,6 +106,16 @@ def corpus_wavs(root: Union[str, Path]) -> List[Path]:
     return paths
 
 
+def speed_perturb(wav: np.ndarray, factor: float) -> np.ndarray:
+    """Play (N,) audio ``factor`` times faster: resampled to about N / factor samples, so
+    pitch and formants rise by ``factor`` (Kaldi's speed perturbation, sox ``speed``)."""
+    if factor == 1.0:
+        return wav
+    up, down = 1000, int(round(1000 * factor))
+    g = np.gcd(up, down)
+    return resample_poly(wav, up // g, down // g).astype(np.float32)
+
+
 def mel_context_frames(n_fft: int, hop_length: int) -> int:
     """Frames of audio a crop needs on each side so that its mel frames see no padding (n_fft / 2 samples)."""
     return -(-(n_fft // 2) // hop_length)
@@ -140,7 +150,8 @@ class SegmentDataset(torch.utils.data.Dataset):
     The mel of a crop is the whole clip's (edge frames see real context rather than
     padding). With any_sample=False crops start on the clip's frame grid and take its
     mel frames; with any_sample=True they start at any sample and their mel is computed
-    from the crop and its context.
+    from the crop and its context. speed_factors: every clip is also kept resampled by
+    each factor (speed_perturb); [1.0] keeps the clips as they are.
     """
 
     def __init__(
@@ -149,6 +160,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         extractor: LogMelExtractor,
         segment_frames: int,
         any_sample: bool = False,
+        speed_factors: Sequence[float] = (1.0,),
     ) -> None:
         cfg = extractor.cfg
         # its own CPU extractor: the caller's may move to a GPU with the model it belongs to
@@ -158,9 +170,9 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.hop = cfg.hop_length
         self.context = mel_context_frames(cfg.n_fft, cfg.hop_length)
         self.items: List[Tuple[torch.Tensor, torch.Tensor]] = []
-        for clip in clips:
+        for clip, factor in ((c, f) for c in clips for f in speed_factors):
             wav = read_wav(clip, cfg.fs, cfg.hop_length) if isinstance(clip, (str, Path)) else clip
-            wav = torch.as_tensor(np.asarray(wav, dtype=np.float32))
+            wav = torch.as_tensor(speed_perturb(np.asarray(wav, dtype=np.float32), float(factor)))
             short = segment_frames * self.hop - wav.shape[-1]
             if short > 0:
                 wav = torch.nn.functional.pad(wav, (0, short))
@@ -168,6 +180,11 @@ class SegmentDataset(torch.utils.data.Dataset):
             with torch.no_grad():
                 mel = extractor(wav.unsqueeze(0))[0]
             self.items.append((wav, mel))
+
+    @classmethod
+    def for_training(cls, clips, extractor: LogMelExtractor, train) -> "SegmentDataset":
+        """The crops a config's train section asks for (segment_frames, any_sample_crops, speed_factors)."""
+        return cls(clips, extractor, train.segment_frames, train.any_sample_crops, train.speed_factors)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -2,10 +2,12 @@
 
 import argparse
 
+import numpy as np
+import pytest
 import torch
 
-from specgrad_plugin.config import FeatureConfig, SpecGradConfig, espnet_train_section
-from specgrad_plugin.data import SegmentDataset, crop_start, crop_with_context, mel_context_frames
+from specgrad_plugin.config import ConfigError, FeatureConfig, SpecGradConfig, espnet_train_section
+from specgrad_plugin.data import SegmentDataset, crop_start, crop_with_context, mel_context_frames, speed_perturb
 from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.features import LogMelExtractor
@@ -96,3 +98,34 @@ def test_espnet_model_any_sample_crops_from_preset_to_crops_and_back(tmp_path, t
             torch.testing.assert_close(m, expected, atol=1e-4, rtol=0)
     run = {"model_conf": {"segment_frames": FRAMES, "any_sample_crops": True}, "batch_size": 4}
     assert espnet_train_section(run)["any_sample_crops"] is True
+
+
+def test_speed_perturbation_moves_pitch_and_length_by_the_factor():
+    fs = 22050
+    t = torch.arange(fs) / fs
+    tone = torch.sin(2 * torch.pi * 200.0 * t).numpy()
+    for factor in (0.9, 1.1):
+        faster = speed_perturb(tone, factor)
+        assert abs(len(faster) - fs / factor) <= 1
+        spectrum = np.abs(np.fft.rfft(faster * np.hanning(len(faster))))
+        peak_hz = np.argmax(spectrum) * fs / len(faster)
+        assert abs(peak_hz - 200.0 * factor) < 2.0, (factor, peak_hz)
+    assert speed_perturb(tone, 1.0) is tone
+
+
+def test_dataset_keeps_every_clip_at_every_speed(speech_clip):
+    extractor = LogMelExtractor(FeatureConfig())
+    clip = speech_clip[: 22050]
+    train = SpecGradConfig.from_dict({"train": {"segment_frames": FRAMES, "speed_factors": [0.9, 1.0, 1.1]}}).train
+    data = SegmentDataset.for_training([clip], extractor, train)
+    lengths = [wav.shape[0] for wav, _ in data.items]
+    assert len(data) == 3
+    assert lengths[1] == len(clip) // HOP * HOP
+    assert lengths[0] > lengths[1] > lengths[2]  # slower is longer
+
+
+def test_speed_factors_out_of_range_are_a_config_error():
+    with pytest.raises(ConfigError, match="speed_factors"):
+        SpecGradConfig.from_dict({"train": {"speed_factors": [0.1]}})
+    with pytest.raises(ConfigError, match="speed_factors"):
+        SpecGradConfig.from_dict({"train": {"speed_factors": []}})

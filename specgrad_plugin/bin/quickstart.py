@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     logging.info("data: %s; training on %d, holding out 1", origin, len(clips) - 1)
 
     vocoder = SpecGradVocoder(cfg)
-    train_set = SegmentDataset(clips[:-1], vocoder.features, cfg.train.segment_frames, cfg.train.any_sample_crops)
+    train_set = SegmentDataset.for_training(clips[:-1], vocoder.features, cfg.train)
     vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
     # Sampling with replacement fills every batch even from a handful of clips.
     sampler = torch.utils.data.RandomSampler(train_set, replacement=True, num_samples=cfg.train.batch_size * args.steps)
