@@ -24,9 +24,12 @@ def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
     rate, clipping, EMA and seed, so that a model exported from the run records how it was
     trained (and a continued run given it as --preset crops the same way)."""
     conf = run.get("model_conf") or {}
+    scheduler = run.get("scheduler_conf") or {}
+    # warmuplr / warmupsteplr name it; piecewiselinearwarmuplr's last point ends it
+    warmup = scheduler.get("warmup_steps", (scheduler.get("warmup_steps_list") or [None])[-1])
     values = {**{k: conf.get(k) for k in ESPNET_CROP_KEYS}, "batch_size": run.get("batch_size"),
-              "lr": (run.get("optim_conf") or {}).get("lr"), "grad_clip": run.get("grad_clip"),
-              "ema_decay": run.get("ema_decay"), "seed": run.get("seed")}
+              "lr": (run.get("optim_conf") or {}).get("lr"), "warmup_steps": warmup,
+              "grad_clip": run.get("grad_clip"), "ema_decay": run.get("ema_decay"), "seed": run.get("seed")}
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -129,3 +129,11 @@ def test_speed_factors_out_of_range_are_a_config_error():
         SpecGradConfig.from_dict({"train": {"speed_factors": [0.1]}})
     with pytest.raises(ConfigError, match="speed_factors"):
         SpecGradConfig.from_dict({"train": {"speed_factors": []}})
+
+
+def test_train_section_records_the_warm_up_of_each_espnet_scheduler():
+    for scheduler_conf, expected in (({"warmup_steps": 100, "steps_per_epoch": 500}, 100),
+                                     ({"warmup_steps_list": [0, 250], "warmup_lr_list": [0.0, 1e-3]}, 250)):
+        run = {"model_conf": {"segment_frames": FRAMES}, "scheduler_conf": scheduler_conf}
+        assert espnet_train_section(run)["warmup_steps"] == expected
+    assert "warmup_steps" not in espnet_train_section({"model_conf": {}})
