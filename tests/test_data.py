@@ -137,3 +137,11 @@ def test_train_section_records_the_warm_up_of_each_espnet_scheduler():
         run = {"model_conf": {"segment_frames": FRAMES}, "scheduler_conf": scheduler_conf}
         assert espnet_train_section(run)["warmup_steps"] == expected
     assert "warmup_steps" not in espnet_train_section({"model_conf": {}})
+
+
+def test_espnet_route_refuses_a_preset_with_speed_perturbation(tmp_path):
+    """The ESPnet model does not perturb speed: a preset that asks for it must not train without it."""
+    preset = SpecGradConfig.from_dict({"train": {"speed_factors": [0.9, 1.0, 1.1]}})
+    preset.to_yaml(tmp_path / "preset.yaml")
+    with pytest.raises(ConfigError, match="speed_factors"):
+        task_module._model_conf(argparse.Namespace(preset=tmp_path / "preset.yaml", model_conf={}))

@@ -23,7 +23,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import SpecGradInputError
-from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig
+from specgrad_plugin.config import ESPNET_CROP_KEYS, ConfigError, SpecGradConfig
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
@@ -143,7 +143,7 @@ def warn_on_merged_batches(sizes: List[int], batch_size: int) -> Optional[str]:
     """ESPnet's samplers spread a corpus' remainder over len // batch_size batches, so a
     corpus of fewer than 2 * batch_size utterances becomes one batch of all of them; the
     model cuts one crop per utterance, so each update then has that many crops, not
-    batch_size (the shipped model's run: 29 instead of 16). Returns the warning, if any."""
+    batch_size (the recipe run shipped in sessions 4-6: 29 instead of 16). Returns the warning, if any."""
     largest = max(sizes, default=0)
     if largest <= 1.25 * batch_size:
         return None
@@ -159,7 +159,12 @@ def _model_conf(args: argparse.Namespace) -> Dict:
     conf = default_model_conf()
     layers = []
     if getattr(args, "preset", None):
-        preset = SpecGradConfig.from_yaml(args.preset).to_dict()
+        preset_cfg = SpecGradConfig.from_yaml(args.preset)
+        if preset_cfg.train.speed_factors != [1.0]:
+            raise ConfigError(
+                f"{args.preset}: train.speed_factors={preset_cfg.train.speed_factors}, expected [1.0]: the ESPnet "
+                f"trainer does not perturb speed (the built-in trainer does)")
+        preset = preset_cfg.to_dict()
         preset.update(crop_conf(preset.pop("train")))
         layers.append(preset)
     layers.append(args.model_conf or {})
