@@ -15,7 +15,7 @@ import yaml
 
 # Keys of an ESPnet run's model_conf that are training-only, not part of the model.
 # The train-section keys an ESPnet run carries in its model_conf (the model cuts the crops).
-ESPNET_CROP_KEYS = ("segment_frames", "any_sample_crops")
+ESPNET_CROP_KEYS = ("segment_frames", "any_sample_crops", "speed_factors")
 ESPNET_MODEL_KEYS = ESPNET_CROP_KEYS + ("prior_stats_file", "mel_stats_file", "init_from")
 
 

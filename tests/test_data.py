@@ -139,9 +139,25 @@ def test_train_section_records_the_warm_up_of_each_espnet_scheduler():
     assert "warmup_steps" not in espnet_train_section({"model_conf": {}})
 
 
-def test_espnet_route_refuses_a_preset_with_speed_perturbation(tmp_path):
-    """The ESPnet model does not perturb speed: a preset that asks for it must not train without it."""
-    preset = SpecGradConfig.from_dict({"train": {"speed_factors": [0.9, 1.0, 1.1]}})
+def test_espnet_model_crops_speed_perturbed_clips_from_the_preset(tmp_path, tiny_cfg, speech_clip):
+    """speed_factors travel --preset -> model_conf -> the model: training crops are slices of
+    the clip played at a drawn speed, with that audio's mel; eval crops are not perturbed."""
+    preset = SpecGradConfig.from_dict({**tiny_cfg.to_dict(), "train": {"speed_factors": [1.1], "any_sample_crops": True}})
     preset.to_yaml(tmp_path / "preset.yaml")
-    with pytest.raises(ConfigError, match="speed_factors"):
-        task_module._model_conf(argparse.Namespace(preset=tmp_path / "preset.yaml", model_conf={}))
+    conf = task_module._model_conf(argparse.Namespace(preset=tmp_path / "preset.yaml", model_conf={}))
+    assert conf["speed_factors"] == [1.1]
+    model = ESPnetSpecGradModel(**{k: v for k, v in conf.items() if v is not None}).train()
+    model.segment_frames = FRAMES
+    clip = torch.as_tensor(speech_clip[: 2 * 22050])
+    faster = torch.as_tensor(speed_perturb(clip.numpy(), 1.1))
+    wav, mel = model.segments(clip.expand(3, -1), torch.full((3,), clip.shape[0]))
+    for w, m in zip(wav, mel, strict=True):
+        s = locate(w, faster)
+        if s >= 2 * HOP and s + (FRAMES + 2) * HOP <= faster.shape[0]:
+            expected = model.vocoder.features(faster[None, s - 2 * HOP : s + (FRAMES + 2) * HOP])[0, 2 : 2 + FRAMES]
+            torch.testing.assert_close(m, expected, atol=1e-4, rtol=0)
+    model.eval()
+    wav, _ = model.segments(clip[None], torch.tensor([clip.shape[0]]))
+    locate(wav[0], clip)
+    model.speed_factors = [0.9, 1.0, 1.1]
+    assert {model.draw_speed() for _ in range(60)} == {0.9, 1.0, 1.1}

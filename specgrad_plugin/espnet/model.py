@@ -4,13 +4,15 @@ It holds the vocoder, an EMA copy of it (saved in every ESPnet checkpoint, so
 ``*.pth`` files carry both), and cuts random training segments from full-length
 utterances: each segment is taken with two frames of context on both sides of a
 reflect-padded clip, so its mel frames equal those of the whole clip on its frame grid
-(``any_sample_crops``: a segment may start at any sample, its mel computed from it).
+(``any_sample_crops``: a segment may start at any sample, its mel computed from it;
+``speed_factors``: in training each utterance is first played at one of these speeds,
+drawn uniformly, as the built-in trainer's SegmentDataset keeps a copy at each).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -19,7 +21,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import shaping
 from specgrad_plugin.config import SpecGradConfig
-from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames
+from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames, speed_perturb
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
 from specgrad_plugin.training import ema_update, make_ema
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -39,6 +41,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         inference: Optional[Dict[str, Any]] = None,
         segment_frames: int = 32,
         any_sample_crops: bool = False,
+        speed_factors: Optional[List[float]] = None,
         prior_stats_file: Optional[str] = None,
         mel_stats_file: Optional[str] = None,
         init_from: Optional[str] = None,
@@ -48,6 +51,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.cfg = SpecGradConfig.from_dict({k: v for k, v in sections.items() if v}, source="model_conf")
         self.segment_frames = segment_frames
         self.any_sample_crops = any_sample_crops
+        self.speed_factors = [float(f) for f in (speed_factors or [1.0])]
         self.vocoder = SpecGradVocoder(self.cfg)
         if prior_stats_file:
             self.vocoder.prior.set_level_statistics(*energy_range_from_stats(prior_stats_file))
@@ -82,11 +86,21 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         ema_update(self.ema, self.vocoder, decay, int(self.ema_updates))
         self.ema_updates += 1
 
+    def draw_speed(self) -> float:
+        """One of speed_factors, uniformly; no random draw when there is one (crops stay as before)."""
+        if len(self.speed_factors) == 1:
+            return self.speed_factors[0]
+        return self.speed_factors[int(torch.randint(len(self.speed_factors), ()))]
+
     def segments(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Random segments (train) or centred ones (eval): (B, S * hop) audio and (B, S, M) mels."""
         hop, frames, ctx = self.cfg.features.hop_length, self.segment_frames, self.context
         pieces = []
         for wav, length in zip(speech, lengths.tolist(), strict=True):
+            factor = self.draw_speed() if self.training else 1.0
+            if factor != 1.0:
+                wav = torch.from_numpy(speed_perturb(wav[:length].detach().cpu().numpy(), factor)).to(wav)
+                length = wav.shape[0]
             usable = max(length - length % hop, hop)
             clip = wav[:usable]
             if usable < frames * hop:  # short clip: zero-pad to one segment

@@ -5,7 +5,7 @@
         --model_conf prior_stats_file=exp/stats/train/energy_hist_stats.npz ...
 
 ``model_conf`` holds the sections of SpecGradConfig (features, prior, diffusion,
-denoiser, inference) plus ``segment_frames``, ``any_sample_crops``, the statistics files and ``init_from``
+denoiser, inference) plus ``segment_frames``, ``any_sample_crops``, ``speed_factors``, the statistics files and ``init_from``
 (fine-tuning: a shipped model's tag, specgrad/<name>, or a checkpoint).
 """
 
@@ -23,7 +23,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import SpecGradInputError
-from specgrad_plugin.config import ESPNET_CROP_KEYS, ConfigError, SpecGradConfig
+from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
@@ -159,12 +159,7 @@ def _model_conf(args: argparse.Namespace) -> Dict:
     conf = default_model_conf()
     layers = []
     if getattr(args, "preset", None):
-        preset_cfg = SpecGradConfig.from_yaml(args.preset)
-        if preset_cfg.train.speed_factors != [1.0]:
-            raise ConfigError(
-                f"{args.preset}: train.speed_factors={preset_cfg.train.speed_factors}, expected [1.0]: the ESPnet "
-                f"trainer does not perturb speed (the built-in trainer does)")
-        preset = preset_cfg.to_dict()
+        preset = SpecGradConfig.from_yaml(args.preset).to_dict()
         preset.update(crop_conf(preset.pop("train")))
         layers.append(preset)
     layers.append(args.model_conf or {})
