@@ -142,7 +142,8 @@ def test_train_section_records_the_warm_up_of_each_espnet_scheduler():
 def test_espnet_model_crops_speed_perturbed_clips_from_the_preset(tmp_path, tiny_cfg, speech_clip):
     """speed_factors travel --preset -> model_conf -> the model: training crops are slices of
     the clip played at a drawn speed, with that audio's mel; eval crops are not perturbed."""
-    preset = SpecGradConfig.from_dict({**tiny_cfg.to_dict(), "train": {"speed_factors": [1.1], "any_sample_crops": True}})
+    train = {"speed_factors": [1.1], "any_sample_crops": True}
+    preset = SpecGradConfig.from_dict({**tiny_cfg.to_dict(), "train": train})
     preset.to_yaml(tmp_path / "preset.yaml")
     conf = task_module._model_conf(argparse.Namespace(preset=tmp_path / "preset.yaml", model_conf={}))
     assert conf["speed_factors"] == [1.1]

@@ -5,8 +5,8 @@
         --model_conf prior_stats_file=exp/stats/train/energy_hist_stats.npz ...
 
 ``model_conf`` holds the sections of SpecGradConfig (features, prior, diffusion,
-denoiser, inference) plus ``segment_frames``, ``any_sample_crops``, ``speed_factors``, the statistics files and ``init_from``
-(fine-tuning: a shipped model's tag, specgrad/<name>, or a checkpoint).
+denoiser, inference) plus the crop keys (``segment_frames``, ``any_sample_crops``,
+``speed_factors``), the statistics files and ``init_from`` (fine-tuning: a shipped model's tag, specgrad/<name>, or a checkpoint).
 """
 
 from __future__ import annotations
