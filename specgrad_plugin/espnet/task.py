@@ -6,7 +6,8 @@
 
 ``model_conf`` holds the sections of SpecGradConfig (features, prior, diffusion,
 denoiser, inference) plus the crop keys (``segment_frames``, ``any_sample_crops``,
-``speed_factors``), the statistics files and ``init_from`` (fine-tuning: a shipped model's tag, specgrad/<name>, or a checkpoint).
+``speed_factors``), the statistics files and ``init_from`` (fine-tuning: a shipped
+model's tag, specgrad/<name>, or a checkpoint).
 """
 
 from __future__ import annotations
