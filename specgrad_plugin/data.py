@@ -39,8 +39,7 @@ def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample
     if fs != expected_fs:
         if not resample:
             raise SpecGradInputError(f"{path}: sample rate {fs} Hz, expected {expected_fs} Hz (or ask to resample)")
-        g = np.gcd(fs, expected_fs)
-        wav = resample_poly(wav, expected_fs // g, fs // g, axis=0).astype(np.float32)
+        wav = resample(wav, fs, expected_fs)
     if wav.shape[1] != 1:
         raise SpecGradInputError(f"{path}: {wav.shape[1]} channels, expected mono")
     if wav.shape[0] < hop_length:
@@ -111,9 +110,13 @@ def speed_perturb(wav: np.ndarray, factor: float) -> np.ndarray:
     pitch and formants rise by ``factor`` (Kaldi's speed perturbation, sox ``speed``)."""
     if factor == 1.0:
         return wav
-    up, down = 1000, int(round(1000 * factor))
-    g = np.gcd(up, down)
-    return resample_poly(wav, up // g, down // g).astype(np.float32)
+    return resample(wav, int(round(1000 * factor)), 1000)
+
+
+def resample(wav: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """Polyphase resampling of (N,) or (N, C) audio from rate ``orig`` to ``new``, float32."""
+    g = np.gcd(orig, new)
+    return resample_poly(wav, new // g, orig // g, axis=0).astype(np.float32)
 
 
 def mel_context_frames(n_fft: int, hop_length: int) -> int:

@@ -246,13 +246,18 @@ def test_small_corpus_merged_into_one_batch_is_reported(tmp_path, data, caplog):
     assert any("batch(es) of up to 3" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("batch_size, expect_warning", [(16, True), (14, False), (8, False)])
-def test_merged_batches_warning_follows_espnet_sampler(tmp_path, batch_size, expect_warning):
+def shared_corpus_batch_sizes(tmp_path, batch_size):
+    """The batch sizes ESPnet's unsorted sampler makes of 29 utterances (the shared corpus)."""
     from espnet2.samplers.unsorted_batch_sampler import UnsortedBatchSampler
 
     shapes = tmp_path / "speech_shape"
-    shapes.write_text("".join(f"utt{i:02d} {100000 + i}\n" for i in range(29)))  # the shared corpus' size
-    sizes = [len(b) for b in UnsortedBatchSampler(batch_size, str(shapes))]
+    shapes.write_text("".join(f"utt{i:02d} {100000 + i}\n" for i in range(29)))
+    return [len(b) for b in UnsortedBatchSampler(batch_size, str(shapes))]
+
+
+@pytest.mark.parametrize("batch_size, expect_warning", [(16, True), (14, False), (8, False)])
+def test_merged_batches_warning_follows_espnet_sampler(tmp_path, batch_size, expect_warning):
+    sizes = shared_corpus_batch_sizes(tmp_path, batch_size)
     message = task_module.warn_on_merged_batches(sizes, batch_size)
     assert (message is not None) == expect_warning
     if expect_warning:
@@ -261,10 +266,6 @@ def test_merged_batches_warning_follows_espnet_sampler(tmp_path, batch_size, exp
 
 def test_frame_recipe_config_gets_its_batch_size_on_the_shared_corpus(tmp_path):
     """The recipe's frame config must not fall into one 29-crop batch on the 29 shared clips."""
-    from espnet2.samplers.unsorted_batch_sampler import UnsortedBatchSampler
-
     conf = yaml.safe_load((REPO / "egs/ljspeech/voc_specgrad/conf/train_specgrad_frame.yaml").read_text())
-    shapes = tmp_path / "speech_shape"
-    shapes.write_text("".join(f"utt{i:02d} {100000 + i}\n" for i in range(29)))
-    sizes = [len(b) for b in UnsortedBatchSampler(conf["batch_size"], str(shapes))]
+    sizes = shared_corpus_batch_sizes(tmp_path, conf["batch_size"])
     assert task_module.warn_on_merged_batches(sizes, conf["batch_size"]) is None
