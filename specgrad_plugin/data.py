@@ -39,7 +39,7 @@ def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample
     if fs != expected_fs:
         if not resample:
             raise SpecGradInputError(f"{path}: sample rate {fs} Hz, expected {expected_fs} Hz (or ask to resample)")
-        wav = resample(wav, fs, expected_fs)
+        wav = resample_audio(wav, fs, expected_fs)
     if wav.shape[1] != 1:
         raise SpecGradInputError(f"{path}: {wav.shape[1]} channels, expected mono")
     if wav.shape[0] < hop_length:
@@ -110,10 +110,10 @@ def speed_perturb(wav: np.ndarray, factor: float) -> np.ndarray:
     pitch and formants rise by ``factor`` (Kaldi's speed perturbation, sox ``speed``)."""
     if factor == 1.0:
         return wav
-    return resample(wav, int(round(1000 * factor)), 1000)
+    return resample_audio(wav, int(round(1000 * factor)), 1000)
 
 
-def resample(wav: np.ndarray, orig: int, new: int) -> np.ndarray:
+def resample_audio(wav: np.ndarray, orig: int, new: int) -> np.ndarray:
     """Polyphase resampling of (N,) or (N, C) audio from rate ``orig`` to ``new``, float32."""
     g = np.gcd(orig, new)
     return resample_poly(wav, new // g, orig // g, axis=0).astype(np.float32)
