@@ -68,6 +68,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # and Kaldi-style speed perturbation (x0.9, x1.1 copies of every training clip): more F0s
     "frame_any_sample_speed": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
                                "train": {"any_sample_crops": True, "speed_factors": [0.9, 1.0, 1.1]}},
+    # and the loss weighted over frequency by the mel scale's density (the dev errors that
+    # cost PESQ and V/UV are below 1 kHz: docs/denoisers.md, "Where the error is")
+    "frame_any_sample_melloss": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
+                                               "loss_band_weighting": "mel"}, "train": {"any_sample_crops": True}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -77,7 +81,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "sg_half_weight": {"diffusion": {"loss_inverse_power": 0.5}},
 }
 # What a variant is compared with, where it is not "frame" (frame*) or "specgrad" (the rest).
-REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample"}
+REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample",
+              "frame_any_sample_melloss": "frame_any_sample"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 

@@ -74,11 +74,16 @@ class NoisePrior(torch.nn.Module):
         """L x for (B, K * hop) signals."""
         return shaping.apply_filter(x, response, self.n_fft, self.hop, self.window)
 
-    def apply_inverse(self, x: torch.Tensor, log_response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-        """L^-p x ~= G+ diag(H^-p) G x (approximate: the STFT is redundant), from log H."""
-        if power == 0:
+    def apply_inverse(
+        self, x: torch.Tensor, log_response: torch.Tensor, power: float = 1.0,
+        band_gain: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """L^-p x ~= G+ diag(H^-p) G x (approximate: the STFT is redundant), from log H.
+        band_gain: (F,) real gains per bin applied with H^-p (the square roots of loss weights)."""
+        if power == 0 and band_gain is None:
             return x
-        return self.apply(x, shaping.inverse_response(log_response, power))
+        inverse = shaping.inverse_response(log_response, power)
+        return self.apply(x, inverse if band_gain is None else inverse * band_gain)
 
     def noise(
         self, response: torch.Tensor, generator: Optional[torch.Generator] = None

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from specgrad_plugin import diffusion, precision, runtime
+from specgrad_plugin import diffusion, precision, runtime, shaping
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.denoisers import build_denoiser
@@ -35,6 +35,11 @@ class SpecGradVocoder(torch.nn.Module):
         self.prior = NoisePrior(cfg.prior, cfg.features, self.features.mel_basis)
         self.denoiser = build_denoiser(cfg)
         self.register_buffer("train_betas", diffusion.training_betas(cfg.diffusion), persistent=False)
+        # sqrt of the loss's weights over frequency (diffusion.loss_band_weighting); None: flat
+        band_gain = None
+        if cfg.diffusion.loss_band_weighting == "mel":
+            band_gain = shaping.mel_density_weights(cfg.features.n_fft, cfg.features.fs).sqrt()
+        self.register_buffer("loss_band_gain", band_gain, persistent=False)
         # Mean and std per band of the training mels (zeros: not collected). Inputs far
         # from them (a normalised or natural-log mel) trigger a warning, not silence.
         self.register_buffer("mel_stats", torch.zeros(2, cfg.features.n_mels))
@@ -103,7 +108,7 @@ class SpecGradVocoder(torch.nn.Module):
             eps_hat = self.denoiser(x_t, self.denoiser.condition(mel, response), diffusion.log_snr(abar))
         with precision.float32_only(device):
             error = eps - eps_hat.float()
-            residual = self.prior.apply_inverse(error, log_response, self.cfg.diffusion.loss_inverse_power)
+            residual = self.prior.apply_inverse(error, log_response, d.loss_inverse_power, self.loss_band_gain)
             loss = diffusion.weighted_loss(residual)
             stats = {}
             if d.aux_stft_weight > 0:

@@ -152,3 +152,45 @@ def test_long_term_spectrum_of_shaped_noise_follows_response(speech_response):
     expected = response[0].abs().pow(2).mean(dim=0) * window.pow(2).sum()
     err_db = 10 * torch.log10(measured / expected)[IN_BAND]
     assert err_db.abs().max() < 1.0, float(err_db.abs().max())
+
+
+def test_mel_loss_weights_follow_the_mel_scale_density():
+    weights = shaping.mel_density_weights(N_FFT, FS)
+    assert weights.shape == FREQS.shape
+    assert float(weights.mean()) == pytest.approx(1.0, rel=1e-5)
+    assert bool((weights[1:] < weights[:-1]).all())
+    # d mel / df = 1 / (700 + f): DC against Nyquist
+    assert float(weights[0] / weights[-1]) == pytest.approx((700 + FS / 2) / 700, rel=1e-4)
+
+
+@pytest.mark.parametrize("freq", [172.265625, 689.0625, 5512.5])  # on STFT bins 8, 32, 256
+def test_band_weighted_inverse_scales_a_tone_by_its_bin_weight(speech_response, freq):
+    vocoder, wav, mel, _ = speech_response
+    t = torch.arange(wav.shape[-1]) / FS
+    tone = torch.sin(2 * math.pi * freq * t)[None]
+    log_response = vocoder.prior.log_response(mel)
+    weights = shaping.mel_density_weights(N_FFT, FS)
+    flat = vocoder.prior.apply_inverse(tone, log_response)
+    weighted = vocoder.prior.apply_inverse(tone, log_response, band_gain=weights.sqrt())
+    # the loss (squared residual) of an error that is one tone grows by that bin's weight
+    ratio = float(weighted.pow(2).mean() / flat.pow(2).mean())
+    assert ratio == pytest.approx(float(weights[int(round(freq * N_FFT / FS))]), rel=0.02)
+    # and power 0 with a band gain still weights (it is not the identity)
+    plain = vocoder.prior.apply_inverse(tone, log_response, power=0.0, band_gain=weights.sqrt())
+    assert float(plain.pow(2).mean() / tone.pow(2).mean()) == pytest.approx(ratio, rel=0.02)
+
+
+def test_training_loss_uses_the_configured_band_weighting(speech_response):
+    _, wav, mel, _ = speech_response
+    losses = {}
+    for weighting in ("flat", "mel"):
+        cfg = SpecGradConfig()
+        cfg.diffusion.loss_band_weighting = weighting
+        torch.manual_seed(0)
+        vocoder = SpecGradVocoder(cfg)
+        segment = wav[:, : 32 * HOP]
+        torch.manual_seed(1)
+        losses[weighting] = vocoder.training_loss(segment, vocoder.features(segment)[:, :32])[1]
+    # same draws (the plain noise MSE is equal), different weighting of the same error
+    assert losses["mel"]["mse"] == pytest.approx(losses["flat"]["mse"], rel=1e-6)
+    assert losses["mel"]["loss"] != pytest.approx(losses["flat"]["loss"], rel=1e-3)
