@@ -166,8 +166,9 @@ class SegmentDataset(torch.utils.data.Dataset):
         speed_factors: Sequence[float] = (1.0,),
     ) -> None:
         cfg = extractor.cfg
-        # its own CPU extractor: the caller's may move to a GPU with the model it belongs to
-        self.extractor = LogMelExtractor(cfg)
+        # any-sample crops need their own CPU extractor (the caller's may move to a GPU with
+        # the model it belongs to); grid crops take the clip's mel frames
+        self.extractor = LogMelExtractor(cfg) if any_sample else None
         self.segment_frames = segment_frames
         self.any_sample = any_sample
         self.hop = cfg.hop_length
