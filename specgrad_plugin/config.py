@@ -107,6 +107,10 @@ class DenoiserConfig:
     frame_layers: int = 8
     frame_kernel: int = 7  # taps over frames of every convolution (odd)
     frame_mlp_ratio: int = 3
+    # true: the network sees and predicts each bin's STFT with the phase advance of the bin's
+    # own frequency removed (exp(-2 pi i k t hop / n_fft)), so a steady harmonic is a slowly
+    # turning value instead of one turning by k * 90 degrees per frame (hop = n_fft / 4)
+    frame_phase_demodulation: bool = False
 
 
 @dataclass

@@ -171,6 +171,17 @@ def apply_filter(
     return istft(spec * resp[..., :frames], n_fft, hop, window, length=x.shape[-1])
 
 
+def bin_phase_advance(n_bins: int, frames: int, n_fft: int, hop: int) -> torch.Tensor:
+    """exp(2 pi i k t hop / n_fft): (F, T) complex, the phase that frame t of :func:`stft`
+    adds to a sinusoid at the centre of bin k. Multiplying by its conjugate demodulates each
+    bin; it repeats every n_fft / gcd(hop, n_fft) frames (4 at 75 % overlap)."""
+    k = torch.arange(n_bins, dtype=torch.float64)[:, None]
+    t = torch.arange(frames, dtype=torch.float64)[None, :]
+    # (k t hop) mod n_fft first: exact in float64, then a small angle in float32
+    angle = 2 * torch.pi * torch.remainder(k * t * hop, n_fft) / n_fft
+    return torch.polar(torch.ones_like(angle), angle).to(torch.complex64)
+
+
 def inverse_response(log_response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     """H^-p = exp(-p log H): the response of L^-p (loss weighting, s.3), (..., F) complex.
 

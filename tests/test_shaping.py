@@ -194,3 +194,14 @@ def test_training_loss_uses_the_configured_band_weighting(speech_response):
     # same draws (the plain noise MSE is equal), different weighting of the same error
     assert losses["mel"]["mse"] == pytest.approx(losses["flat"]["mse"], rel=1e-6)
     assert losses["mel"]["loss"] != pytest.approx(losses["flat"]["loss"], rel=1e-3)
+
+
+def test_bin_phase_advance_makes_a_steady_bin_centred_tone_constant():
+    k = 37
+    t = torch.arange(40 * HOP, dtype=torch.float64) / FS
+    tone = torch.cos(2 * math.pi * (k * FS / N_FFT) * t + 0.3).float()[None]
+    spec = shaping.stft(tone, N_FFT, HOP, shaping.hann_window(N_FFT))[0, k, 4:-4]  # frames away from the ends
+    advance = shaping.bin_phase_advance(N_FFT // 2 + 1, 41, N_FFT, HOP)[k, 4:-4]
+    assert float(spec.angle().diff().abs().max()) > 1.0  # turns by k * 90 degrees a frame
+    demodulated = spec * advance.conj()
+    assert float((demodulated - demodulated[0]).abs().max()) < 1e-3 * float(demodulated.abs().max())

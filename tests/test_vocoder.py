@@ -132,3 +132,22 @@ def test_cpu_allocator_tuning_and_opt_out(monkeypatch):
     monkeypatch.delenv(runtime.ALLOCATOR_ENV)
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert runtime.tune_cpu_allocator() is expected
+
+
+def test_phase_demodulated_frame_model_chunks_exactly():
+    """With frame_phase_demodulation the network's input depends on each frame's index mod 4;
+    chunks start on multiples of 4 frames, so chunked output equals the whole input's. Chunks
+    that start anywhere must show (the test can fail)."""
+    from .conftest import SMALL_FAMILIES
+
+    cfg = SpecGradConfig.from_dict({"denoiser": {**SMALL_FAMILIES["frame"], "frame_phase_demodulation": True}})
+    vocoder = SpecGradVocoder(cfg).eval()
+    for p in vocoder.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    mel = torch.randn(400, 80) * 0.5 - 3
+    whole = vocoder(mel, schedule="WG-3", chunk_frames=0)
+    chunked = vocoder(mel, schedule="WG-3", chunk_frames=97)
+    assert float((whole - chunked).abs().max()) < 1e-4 * float(whole.abs().max())
+    vocoder.denoiser.chunk_alignment = lambda: 1
+    unaligned = vocoder(mel, schedule="WG-3", chunk_frames=97)
+    assert float((whole - unaligned).abs().max()) > 1e-3 * float(whole.abs().max())

@@ -32,17 +32,21 @@ class Denoiser(nn.Module):
         """Mel frames on each side of a frame that can change its output (receptive field)."""
         raise NotImplementedError
 
+    def chunk_alignment(self) -> int:
+        """forward_chunked starts every chunk's context on a multiple of this many frames."""
+        return 1
+
     def forward_chunked(
         self, x: torch.Tensor, mel: torch.Tensor, response: torch.Tensor, log_snr: torch.Tensor, chunk: int
     ) -> torch.Tensor:
         """forward(x, condition(mel, response), log_snr) computed over chunks of ``chunk`` frames
         with context_frames() of context on both sides: memory bounded by the chunk, same output."""
         hop = x.shape[-1] // mel.shape[1]
-        context, frames = self.context_frames(), mel.shape[1]
+        context, frames, align = self.context_frames(), mel.shape[1], self.chunk_alignment()
         out = torch.empty_like(x)
         for start in range(0, frames, chunk):
             stop = min(frames, start + chunk)
-            lo, hi = max(0, start - context), min(frames, stop + context)
+            lo, hi = max(0, start - context) // align * align, min(frames, stop + context)
             y = self.forward(x[:, lo * hop : hi * hop], self.condition(mel[:, lo:hi], response[:, lo:hi]), log_snr)
             out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
         return out

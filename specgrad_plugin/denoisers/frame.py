@@ -25,6 +25,7 @@ Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
@@ -95,6 +96,12 @@ class FrameDenoiser(Denoiser):
         nn.init.zeros_(self.out.bias)
         # b_f: minus the log speech variance per bin in the whitened domain (0 = unit variance).
         self.gain_bias = nn.Parameter(torch.zeros(bins))
+        self.demodulate = cfg.frame_phase_demodulation
+
+    def chunk_alignment(self) -> int:
+        """Chunks must start on multiples of this many frames: the demodulating phase repeats
+        every n_fft / gcd(hop, n_fft) frames, so aligned chunks see the utterance's own."""
+        return self.n_fft // math.gcd(self.hop, self.n_fft) if self.demodulate else 1
 
     def context_frames(self) -> int:
         """Each k-tap convolution reaches (k - 1) / 2 frames each way; the STFT and its
@@ -123,7 +130,12 @@ class FrameDenoiser(Denoiser):
         mel, scaled_response = cond
         whitened = self.whiten(x, cond)
         level = self.level_embedding(log_snr)
-        h = self.input(torch.cat([whitened.real, whitened.imag, mel], dim=1))
+        seen = whitened
+        if self.demodulate:
+            advance = shaping.bin_phase_advance(whitened.shape[1], whitened.shape[2], self.n_fft, self.hop)
+            advance = advance.to(whitened.device)
+            seen = whitened * advance.conj()
+        h = self.input(torch.cat([seen.real, seen.imag, mel], dim=1))
         h = self.input_norm(h.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             h = block(h, level)
@@ -134,5 +146,8 @@ class FrameDenoiser(Denoiser):
             gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
             # Z = Y / sqrt(1 - abar), and 1 / (1 - abar) = 1 + exp(log_snr)
             z = whitened * torch.sqrt(1.0 + torch.exp(snr_log))
-            noise = gain * z + torch.complex(real, imag)
+            residual = torch.complex(real, imag)
+            if self.demodulate:
+                residual = residual * advance
+            noise = gain * z + residual
             return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
