@@ -1,6 +1,7 @@
 """Where a vocoder's error is: put the reference's STFT back in one band (or only its
 magnitude, or only its phase) and score again. A band whose swap lifts PESQ / V/UV the
-most is where the model loses them. Dev clips only (ljspeech_mini's last 3, whole).
+most is where the model loses them. ljspeech_mini's last 3 clips (dev), or its first 3
+(training clips: is the error a generalisation gap or one the model makes on its own data?).
 
     python bench/band_swap.py                              # the shipped model, WG-6
     python bench/band_swap.py --model exp/<tag>/21epoch.pth --table docs/band_swap.md
@@ -62,6 +63,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="ljspeech", help="a shipped name or a checkpoint path")
     p.add_argument("--schedule", default="WG-6")
+    p.add_argument("--clips", choices=("dev", "train"), default="dev", help="dev: the last 3 clips; train: the first 3")
     p.add_argument("--seed", type=int, default=1234, help="sampling seed of the first clip (+i for clip i)")
     p.add_argument("--table", type=Path, default=None, help="also write the table here (.md; .json beside it)")
     args = p.parse_args()
@@ -71,12 +73,13 @@ def main() -> None:
     else:
         vocoder = SpecGradVocoder.from_pretrained(args.model)
     vocoder.eval()
-    _, dev_paths, _ = split_clips(3)
+    train_paths, dev_paths, _ = split_clips(3)
+    paths = dev_paths if args.clips == "dev" else train_paths[:3]
     fs = vocoder.fs
     window = shaping.hann_window(N_FFT)
     freqs = torch.arange(N_FFT // 2 + 1) * fs / N_FFT
     totals: Dict[str, Dict[str, list]] = {}
-    for i, ref in enumerate(load_refs(dev_paths, 0, fs, vocoder.hop_length)):
+    for i, ref in enumerate(load_refs(paths, 0, fs, vocoder.hop_length)):
         gen = vocoder(vocoder.features(ref[None])[0], args.schedule, seed=args.seed + i)
         n = min(len(gen), len(ref))
         g_spec, r_spec = (shaping.stft(x[:n][None], N_FFT, HOP, window)[0] for x in (gen, ref))
@@ -86,8 +89,8 @@ def main() -> None:
             for metric in METRICS:
                 totals.setdefault(name, {}).setdefault(metric, []).append(scores[metric])
     means = {name: {m: float(np.mean(v)) for m, v in by.items()} for name, by in totals.items()}
-    lines = [f"Model {args.model}, {args.schedule}, seeds {args.seed}+i, dev clips "
-             f"{', '.join(p.stem for p in dev_paths)} (whole); STFT {N_FFT}/{HOP}.", "",
+    lines = [f"Model {args.model}, {args.schedule}, seeds {args.seed}+i, clips "
+             f"{', '.join(p.stem for p in paths)} ({args.clips}, whole); STFT {N_FFT}/{HOP}.", "",
              "| output | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
     lines += [f"| {name} | " + " | ".join(f"{row[m]:.3f}" for m in METRICS) + " |" for name, row in means.items()]
     text = "\n".join(lines) + "\n"
