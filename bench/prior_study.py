@@ -69,9 +69,12 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "frame_any_sample_speed": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
                                "train": {"any_sample_crops": True, "speed_factors": [0.9, 1.0, 1.1]}},
     # and the loss weighted over frequency by the mel scale's density (the dev errors that
-    # cost PESQ and V/UV are below 1 kHz: docs/denoisers.md, "Where the error is")
+    # cost PESQ and V/UV are below 1 kHz: docs/low_band.md)
     "frame_any_sample_melloss": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
                                                "loss_band_weighting": "mel"}, "train": {"any_sample_crops": True}},
+    # ... by the ERB-rate scale's density instead: twice the mel weights below 500 Hz
+    "frame_any_sample_erbloss": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
+                                               "loss_band_weighting": "erb"}, "train": {"any_sample_crops": True}},
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
     "frame_any_sample_demod": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
                                "train": {"any_sample_crops": True}, "denoiser": {"frame_phase_demodulation": True}},
@@ -85,7 +88,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
 }
 # What a variant is compared with, where it is not "frame" (frame*) or "specgrad" (the rest).
 REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample",
-              "frame_any_sample_melloss": "frame_any_sample", "frame_any_sample_demod": "frame_any_sample"}
+              "frame_any_sample_melloss": "frame_any_sample", "frame_any_sample_demod": "frame_any_sample",
+              "frame_any_sample_erbloss": "frame_any_sample"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 

@@ -77,8 +77,9 @@ class DiffusionConfig:
     # step's level (0: none; diffusion.sample_training_levels).
     below_share: float = 0.0
     loss_inverse_power: float = 1.0  # loss weight L^-p: 1 = the paper, 0 = plain MSE
-    # Weights over frequency on top of L^-p: flat (the paper: every bin alike) or mel (the
-    # mel scale's density, 1 / (700 + f), unit mean: ~5x below 500 Hz, ~0.4x above 8 kHz).
+    # Weights over frequency on top of L^-p: flat (the paper: every bin alike), mel (the mel
+    # scale's density, 1 / (700 + f), unit mean: ~5x below 500 Hz, ~0.4x above 8 kHz) or erb
+    # (the ERB-rate scale's, 1 / (229 + f): ~9x below 500 Hz, ~0.2x above 8 kHz).
     loss_band_weighting: str = "flat"
     # Weight of an auxiliary multi-resolution STFT loss (auraloss, the MR-STFT metric's
     # settings) on the predicted x0, FreGrad's 0.1; applied to draws at or above the
@@ -222,8 +223,8 @@ class SpecGradConfig:
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
-            (d.loss_band_weighting in ("flat", "mel"),
-             f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel"),
+            (d.loss_band_weighting in ("flat", "mel", "erb"),
+             f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),

@@ -192,15 +192,21 @@ def inverse_response(log_response: torch.Tensor, power: float = 1.0) -> torch.Te
     return torch.exp(-power * log_response)
 
 
-def mel_density_weights(n_fft: int, fs: int) -> torch.Tensor:
-    """Per-bin loss weights proportional to the mel scale's density, d mel / df ~ 1 / (700 + f)
-    (mel = 2595 log10(1 + f / 700)), at the F = n_fft // 2 + 1 bin centres, unit mean.
+# Corner frequencies (Hz) of two auditory scales, both of the form a log(1 + f / corner):
+# mel = 2595 log10(1 + f / 700); ERB-rate = 21.4 log10(1 + 0.00437 f) (Glasberg & Moore 1990).
+SCALE_CORNERS_HZ = {"mel": 700.0, "erb": 1.0 / 0.00437}
+
+
+def scale_density_weights(n_fft: int, fs: int, scale: str) -> torch.Tensor:
+    """Per-bin loss weights proportional to an auditory scale's density, d scale / df ~
+    1 / (corner + f) (scale: mel | erb, SCALE_CORNERS_HZ), at the F = n_fft // 2 + 1 bin
+    centres, unit mean: (F,).
 
     The paper's L^-1 loss weights every bin alike, so the band below 1 kHz (where F0 and
-    the first harmonics are) gets 9 % of it at 22.05 kHz; these weights give it 31 %.
+    the first harmonics are) gets 9 % of it at 22.05 kHz; mel weights give it 31 %, ERB 47 %.
     """
     freqs = torch.linspace(0.0, fs / 2, n_fft // 2 + 1)
-    density = 1.0 / (700.0 + freqs)
+    density = 1.0 / (SCALE_CORNERS_HZ[scale] + freqs)
     return density / density.mean()
 
 

@@ -36,9 +36,9 @@ class SpecGradVocoder(torch.nn.Module):
         self.denoiser = build_denoiser(cfg)
         self.register_buffer("train_betas", diffusion.training_betas(cfg.diffusion), persistent=False)
         # sqrt of the loss's weights over frequency (diffusion.loss_band_weighting); None: flat
-        band_gain = None
-        if cfg.diffusion.loss_band_weighting == "mel":
-            band_gain = shaping.mel_density_weights(cfg.features.n_fft, cfg.features.fs).sqrt()
+        band_gain, scale = None, cfg.diffusion.loss_band_weighting
+        if scale != "flat":
+            band_gain = shaping.scale_density_weights(cfg.features.n_fft, cfg.features.fs, scale).sqrt()
         self.register_buffer("loss_band_gain", band_gain, persistent=False)
         # Mean and std per band of the training mels (zeros: not collected). Inputs far
         # from them (a normalised or natural-log mel) trigger a warning, not silence.

@@ -35,7 +35,7 @@ def test_yaml_round_trip(tmp_path):
         ("features: [1, 2]\n", "expected a mapping"),
         ("denoiser:\n  kind: transformer\n", "denoiser.kind='transformer', expected wavenet\\|frame"),
         ("denoiser:\n  kind: frame\n  frame_kernel: 4\n", "frame_kernel=4, expected an odd number"),
-        ("diffusion:\n  loss_band_weighting: bark\n", "loss_band_weighting='bark', expected flat\\|mel"),
+        ("diffusion:\n  loss_band_weighting: bark\n", "loss_band_weighting='bark', expected flat\\|mel\\|erb"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, text, message):

@@ -154,13 +154,14 @@ def test_long_term_spectrum_of_shaped_noise_follows_response(speech_response):
     assert err_db.abs().max() < 1.0, float(err_db.abs().max())
 
 
-def test_mel_loss_weights_follow_the_mel_scale_density():
-    weights = shaping.mel_density_weights(N_FFT, FS)
+@pytest.mark.parametrize("scale, corner", [("mel", 700.0), ("erb", 228.8)])
+def test_loss_weights_follow_the_auditory_scale_density(scale, corner):
+    weights = shaping.scale_density_weights(N_FFT, FS, scale)
     assert weights.shape == FREQS.shape
     assert float(weights.mean()) == pytest.approx(1.0, rel=1e-5)
     assert bool((weights[1:] < weights[:-1]).all())
-    # d mel / df = 1 / (700 + f): DC against Nyquist
-    assert float(weights[0] / weights[-1]) == pytest.approx((700 + FS / 2) / 700, rel=1e-4)
+    # d scale / df ~ 1 / (corner + f): DC against Nyquist
+    assert float(weights[0] / weights[-1]) == pytest.approx((corner + FS / 2) / corner, rel=1e-3)
 
 
 @pytest.mark.parametrize("freq", [172.265625, 689.0625, 5512.5])  # on STFT bins 8, 32, 256
@@ -169,7 +170,7 @@ def test_band_weighted_inverse_scales_a_tone_by_its_bin_weight(speech_response, 
     t = torch.arange(wav.shape[-1]) / FS
     tone = torch.sin(2 * math.pi * freq * t)[None]
     log_response = vocoder.prior.log_response(mel)
-    weights = shaping.mel_density_weights(N_FFT, FS)
+    weights = shaping.scale_density_weights(N_FFT, FS, "mel")
     flat = vocoder.prior.apply_inverse(tone, log_response)
     weighted = vocoder.prior.apply_inverse(tone, log_response, band_gain=weights.sqrt())
     # the loss (squared residual) of an error that is one tone grows by that bin's weight
@@ -183,7 +184,7 @@ def test_band_weighted_inverse_scales_a_tone_by_its_bin_weight(speech_response, 
 def test_training_loss_uses_the_configured_band_weighting(speech_response):
     _, wav, mel, _ = speech_response
     losses = {}
-    for weighting in ("flat", "mel"):
+    for weighting in ("flat", "mel", "erb"):
         cfg = SpecGradConfig()
         cfg.diffusion.loss_band_weighting = weighting
         torch.manual_seed(0)
@@ -192,8 +193,10 @@ def test_training_loss_uses_the_configured_band_weighting(speech_response):
         torch.manual_seed(1)
         losses[weighting] = vocoder.training_loss(segment, vocoder.features(segment)[:, :32])[1]
     # same draws (the plain noise MSE is equal), different weighting of the same error
-    assert losses["mel"]["mse"] == pytest.approx(losses["flat"]["mse"], rel=1e-6)
-    assert losses["mel"]["loss"] != pytest.approx(losses["flat"]["loss"], rel=1e-3)
+    for weighting in ("mel", "erb"):
+        assert losses[weighting]["mse"] == pytest.approx(losses["flat"]["mse"], rel=1e-6)
+        assert losses[weighting]["loss"] != pytest.approx(losses["flat"]["loss"], rel=1e-3)
+    assert losses["mel"]["loss"] != pytest.approx(losses["erb"]["loss"], rel=1e-3)
 
 
 def test_bin_phase_advance_makes_a_steady_bin_centred_tone_constant():
