@@ -49,35 +49,35 @@ FRAME_PRESET = REPO / "conf" / "specgrad_frame.yaml"
 # Each variant differs from the preset (specgrad, -40 dB floor, white mix 0.2, minimum
 # phase, full L^-1 loss weighting) in one setting. Variants named frame* start from the
 # frame-rate preset instead (denoiser study, issue #13).
+# The frame variants' diffusion settings: the WaveNet presets' training levels (5 equal-beta
+# steps down to abar 1e-3) and the paper's flat loss weighting, whatever the preset says now.
+STUDY_DIFFUSION = {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0, "loss_band_weighting": "flat"}
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
-    # the denoiser study ran with the training levels of the WaveNet presets (5 equal-beta
-    # steps down to abar 1e-3); issue #12's levels (now the frame preset's) are frame_levels
-    "frame": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
-              "train": {"any_sample_crops": False}},
-    "frame_levels": {"diffusion": {"extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1},
+    # the denoiser study ran with STUDY_DIFFUSION; issue #12's levels (now the frame
+    # preset's) are frame_levels
+    "frame": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": False}},
+    "frame_levels": {"diffusion": {**STUDY_DIFFUSION, "extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1},
                      "train": {"any_sample_crops": False}},
     # FreGrad's auxiliary MR-STFT loss (0.1 x, on x0_hat) on the study's frame variant
-    "frame_aux_stft": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
-                                     "aux_stft_weight": 0.1}, "train": {"any_sample_crops": False}},
+    "frame_aux_stft": {"diffusion": {**STUDY_DIFFUSION, "aux_stft_weight": 0.1}, "train": {"any_sample_crops": False}},
     # crops at any sample with their own mel, not on the clips' frame grid (issue #14)
-    "frame_any_sample": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
-                         "train": {"any_sample_crops": True}},
+    "frame_any_sample": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True}},
     # and wider: 352 channels is the widest frame model under the 25 MB shipping cap (float16)
-    "frame_any_sample_352": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
-                             "train": {"any_sample_crops": True}, "denoiser": {"frame_channels": 352}},
+    "frame_any_sample_352": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
+                             "denoiser": {"frame_channels": 352}},
     # and Kaldi-style speed perturbation (x0.9, x1.1 copies of every training clip): more F0s
-    "frame_any_sample_speed": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
+    "frame_any_sample_speed": {"diffusion": STUDY_DIFFUSION,
                                "train": {"any_sample_crops": True, "speed_factors": [0.9, 1.0, 1.1]}},
     # and the loss weighted over frequency by the mel scale's density (the dev errors that
     # cost PESQ and V/UV are below 1 kHz: docs/low_band.md)
-    "frame_any_sample_melloss": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
-                                               "loss_band_weighting": "mel"}, "train": {"any_sample_crops": True}},
+    "frame_any_sample_melloss": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
+                                 "train": {"any_sample_crops": True}},
     # ... by the ERB-rate scale's density instead: twice the mel weights below 500 Hz
-    "frame_any_sample_erbloss": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0,
-                                               "loss_band_weighting": "erb"}, "train": {"any_sample_crops": True}},
+    "frame_any_sample_erbloss": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "erb"},
+                                 "train": {"any_sample_crops": True}},
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
-    "frame_any_sample_demod": {"diffusion": {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0},
-                               "train": {"any_sample_crops": True}, "denoiser": {"frame_phase_demodulation": True}},
+    "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
+                               "denoiser": {"frame_phase_demodulation": True}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
