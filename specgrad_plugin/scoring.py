@@ -46,11 +46,16 @@ def mr_stft(ref: np.ndarray, gen: np.ndarray) -> float:
 
 
 def pesq_wb(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
-    from pesq import pesq
+    """PESQ wide-band at 16 kHz; NaN where PESQ is undefined (under 1/4 s, or no speech
+    detected in the reference), so a short or silent clip does not stop a run."""
+    from pesq import PesqError, pesq
 
     ref, gen = _pair(ref, gen, 1)
     ref16, gen16 = (resample_poly(x, 16000, fs).astype(np.float32) for x in (ref, gen))
-    return float(pesq(16000, ref16, gen16, "wb"))
+    try:
+        return float(pesq(16000, ref16, gen16, "wb"))
+    except PesqError:
+        return float("nan")
 
 
 def stoi(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:

@@ -37,7 +37,7 @@ def trained(tmp_path_factory, data):
         "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
         "--optim", "adam", "--optim_conf", "lr=0.001", "--grad_clip", "1.0", "--num_iters_per_epoch", "2",
         "--num_samples", "1", "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0",
-        "--best_model_criterion", "valid,mel_l1,min", "--seed", "0",
+        "--best_model_criterion", "valid,pesq,max", "valid,mel_l1,min", "--seed", "0",
     ]
     train.main(args + ["--max_epoch", "1"])
     first = torch.load(out / "1epoch.pth", weights_only=True)
@@ -60,7 +60,7 @@ def test_collect_stats_gives_mel_and_level_statistics(trained):
 def test_training_writes_espnet_artifacts_and_resumes(trained):
     _, out, first = trained
     for name in ("config.yaml", "checkpoint.pth", "1epoch.pth", "2epoch.pth", "latest.pth",
-                 "valid.mel_l1.best.pth", "samples/epoch2/dev0.wav", "samples/epoch2/dev0.png"):
+                 "valid.pesq.best.pth", "valid.mel_l1.best.pth", "samples/epoch2/dev0.wav", "samples/epoch2/dev0.png"):
         assert (out / name).exists(), name
     assert list((out / "tensorboard" / "valid").iterdir())
     config = yaml.safe_load((out / "config.yaml").read_text())
@@ -269,3 +269,20 @@ def test_frame_recipe_config_gets_its_batch_size_on_the_shared_corpus(tmp_path):
     conf = yaml.safe_load((REPO / "egs/ljspeech/voc_specgrad/conf/train_specgrad_frame.yaml").read_text())
     sizes = shared_corpus_batch_sizes(tmp_path, conf["batch_size"])
     assert task_module.warn_on_merged_batches(sizes, conf["batch_size"]) is None
+
+
+def test_validation_samples_report_pesq_where_it_is_defined(tmp_path, speech_clip):
+    """PESQ is undefined under 1/4 s: such a clip leaves it out of the mean instead of
+    stopping the training run; with no clip long enough the key is absent."""
+    from specgrad_plugin.espnet.trainer import vocode_samples
+
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config("frame")).eval()
+    clip = torch.from_numpy(speech_clip)
+    both = vocode_samples(vocoder, [("long", clip[:22050]), ("short", clip[:4096])], tmp_path / "a", "WG-3", 1.0)
+    long_only = vocode_samples(vocoder, [("long", clip[:22050])], tmp_path / "b", "WG-3", 1.0)
+    assert 1.0 <= both["pesq"] <= 4.6 and both["pesq"] == pytest.approx(long_only["pesq"])
+    assert both["mel_l1"] != pytest.approx(long_only["mel_l1"])  # the short clip is in the other means
+    short_only = vocode_samples(vocoder, [("short", clip[:4096])], tmp_path / "c", "WG-3", 1.0)
+    assert "pesq" not in short_only and {"mel_l1", "stoi"} <= set(short_only)

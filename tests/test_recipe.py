@@ -48,7 +48,9 @@ def make_db(root: Path, clips, fs: int = 22050) -> Path:
 def workdir(tmp_path_factory, speech_clips):
     """A copy of the recipe beside a link to the presets, as in the repository."""
     root = tmp_path_factory.mktemp("recipe")
-    shutil.copytree(RECIPE, root / "egs" / "ljspeech" / "voc_specgrad", symlinks=True)
+    # the recipe's own files only: a working copy's outputs (.gitignore) must not leak in
+    outputs = shutil.ignore_patterns("data", "dump", "exp", "downloads", ".python_shim")
+    shutil.copytree(RECIPE, root / "egs" / "ljspeech" / "voc_specgrad", symlinks=True, ignore=outputs)
     (root / "conf").symlink_to(REPO / "conf")
     clips = [c[: int(1.0 * 22050)] for c in speech_clips] * 2
     db = make_db(root / "db" / "LJSpeech-1.1", clips)
@@ -119,10 +121,12 @@ def test_recipe_runs_all_stages(full_run):
     assert (recipe / "data" / "tr_no_dev" / "wav.scp").read_text().count("\n") == 6
     assert (recipe / "exp" / "train_specgrad_tiny_stats" / "train" / "energy_hist_stats.npz").is_file()
     assert (exp / "run_train.sh").is_file() and (exp / "valid.mel_l1.best.pth").exists()
+    assert (exp / "valid.pesq.best.pth").exists()  # what stages 3-4 decode with by default
     for set_ in ("dev", "eval1"):
         wavs = (exp / f"decode_{set_}" / "wav.scp").read_text().splitlines()
         assert len(wavs) == 1 and sf.info(wavs[0].split()[1]).samplerate == 22050
     results = (exp / "RESULTS.md").read_text()
+    assert "model: exp/train_specgrad_tiny/valid.pesq.best.pth" in results
     for metric in ("mcd", "log_f0_rmse", "pesq", "stoi", "mr_stft"):
         assert metric in results
     assert "TTS eval1" in results

@@ -1,7 +1,7 @@
 """Vocode a set of utterances, in the style of espnet2.bin.tts_inference.
 
     python -m specgrad_plugin.bin.decode --train_config exp/train/config.yaml \\
-        --model_file exp/train/valid.mel_l1.best.pth \\
+        --model_file exp/train/valid.pesq.best.pth \\
         --data_path_and_name_and_type dump/raw/dev/wav.scp,speech,sound \\
         --output_dir exp/decode_dev --schedule WG-6
     python -m specgrad_plugin.bin.decode --model_tag specgrad/ljspeech ...   # the shipped model

@@ -2,7 +2,7 @@
 
     python -m specgrad_plugin.bin.tts_inference --train_config tts/config.yaml \\
         --model_file tts/model.pth --data_path_and_name_and_type data/text,text,text \\
-        --output_dir out --vocoder_file exp/train/valid.mel_l1.best.pth \\
+        --output_dir out --vocoder_file exp/train/valid.pesq.best.pth \\
         --vocoder_config exp/train/config.yaml
 
 The same as ``python -m espnet2.bin.tts_inference`` (which also works once the

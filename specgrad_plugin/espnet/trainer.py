@@ -37,7 +37,7 @@ from specgrad_plugin import precision
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.plotting import plot_spectrograms
-from specgrad_plugin.scoring import mel_l1, mr_stft
+from specgrad_plugin.scoring import score
 
 
 @dataclass
@@ -153,11 +153,13 @@ def check_ranks_agree(model: torch.nn.Module, epoch: int) -> None:
 def vocode_samples(
     vocoder, clips: List[Tuple[str, torch.Tensor]], out_dir: Path, schedule: str, seconds: float
 ) -> Dict[str, float]:
-    """Vocode each clip's mel with ``vocoder``; write wav + PNG; return mean mel-L1 and MR-STFT."""
+    """Vocode each clip's mel with ``vocoder``; write wav + PNG; return mean mel-L1, MR-STFT,
+    and PESQ and STOI where their packages are installed (the checkpoint criteria: mel-L1
+    can rise while PESQ and voicing improve, docs/low_band.md)."""
     vocoder.eval()
     hop, fs = vocoder.hop_length, vocoder.fs
     device = next(vocoder.parameters()).device
-    l1, mr = [], []
+    rows = []
     for uid, wav in clips:
         ref = crop_to_hop(wav[: int(seconds * fs)].float(), hop)
         if ref.numel() < hop:
@@ -165,8 +167,9 @@ def vocode_samples(
         mel = vocoder.features(ref[None].to(device))[0]
         gen = vocoder(mel, schedule=schedule, seed=0).cpu()
         write_wav(out_dir / f"{uid}.wav", gen, fs)
-        l1.append(mel_l1(ref.numpy(), gen.numpy(), vocoder.features))
-        mr.append(mr_stft(ref.numpy(), gen.numpy()))
+        rows.append(score(ref.numpy(), gen.numpy(), vocoder.features, heavy=False))
         plot_spectrograms(mel.cpu(), vocoder.features(gen[None].to(device))[0].cpu(), out_dir / f"{uid}.png", uid,
                           "SpecGrad (EMA)")
-    return {"mel_l1": float(np.mean(l1)), "mr_stft": float(np.mean(mr))} if l1 else {}
+    # NaN: PESQ undefined on that clip (too short, or silent)
+    finite = {key: [row[key] for row in rows if np.isfinite(row[key])] for key in rows[0]} if rows else {}
+    return {key: float(np.mean(values)) for key, values in finite.items() if values}

@@ -29,7 +29,7 @@ num_nodes=1
 resume=true
 train_args=""
 inference_args=""                    # e.g. "--schedule WG-3 --batch_size 4"
-inference_model=valid.mel_l1.best.pth
+inference_model=""                   # default: valid.pesq.best.pth (valid.mel_l1.best.pth without pesq)
 pretrained=""                        # e.g. ljspeech: stages 3-4 use the model shipped with the plugin
 num_dev=250
 num_eval=250
@@ -55,7 +55,8 @@ help_message="Usage: $0 [options]
   --resume true|false          continue training from exp/<tag>/checkpoint.pth (${resume})
   --train_args \"...\"           extra options for specgrad_plugin.bin.train
   --inference_args \"...\"       extra options for specgrad_plugin.bin.decode
-  --inference_model NAME       checkpoint in exp/<tag> to decode with (${inference_model})
+  --inference_model NAME       checkpoint in exp/<tag> to decode with (default: valid.pesq.best.pth,
+                               or valid.mel_l1.best.pth where pesq is not installed)
   --pretrained NAME            stages 3-4 decode with the model shipped in the plugin (specgrad/NAME)
                                when exp/<tag> holds no trained model; to fine-tune it first, use
                                --conf conf/finetune_specgrad_ljspeech.yaml (what --demo does)
@@ -156,6 +157,15 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
     echo "cd $(pwd) && ${cuda_cmd} --gpu ${ngpu} --num_nodes ${num_nodes} ${exp}/train.log ${_cmd[*]}" \
         > "${exp}/run_train.sh"
     ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/train.log" "${_cmd[@]}"
+fi
+
+# The checkpoint stages 3, 4 and 7 use: the best validation PESQ (mel-L1 rises while PESQ
+# and voicing still improve: docs/low_band.md), else the best mel-L1 (pesq not installed).
+if [ -z "${inference_model}" ]; then
+    inference_model=valid.pesq.best.pth
+    if [ ! -e "${exp}/${inference_model}" ] && [ -e "${exp}/valid.mel_l1.best.pth" ]; then
+        inference_model=valid.mel_l1.best.pth
+    fi
 fi
 
 decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR
