@@ -203,7 +203,7 @@ def scale_density_weights(n_fft: int, fs: int, scale: str) -> torch.Tensor:
     centres, unit mean: (F,).
 
     The paper's L^-1 loss weights every bin alike, so the band below 1 kHz (where F0 and
-    the first harmonics are) gets 9 % of it at 22.05 kHz; mel weights give it 31 %, ERB 47 %.
+    the first harmonics are) gets 9 % of it at 22.05 kHz; mel weights give it 31 %, ERB 44 %.
     """
     freqs = torch.linspace(0.0, fs / 2, n_fft // 2 + 1)
     density = 1.0 / (SCALE_CORNERS_HZ[scale] + freqs)
