@@ -45,6 +45,45 @@ def trained(tmp_path_factory, data):
     return stats, out, first
 
 
+def test_best_model_criteria_skip_epochs_without_their_key(tmp_path, data, trained):
+    """--sample_interval 2: epochs 1 and 3 have no sample scores. ESPnet ranked every epoch
+    and died with KeyError after saving epoch 2; the best links now rank only epochs 2 and 4
+    (the same path as a run resumed after valid.pesq was added to its criteria)."""
+    stats = trained[0]
+    out = tmp_path / "train"
+    train.main(common_args(data, out) + [
+        "--train_shape_file", str(stats / "train" / "speech_shape"),
+        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
+        "--num_iters_per_epoch", "1", "--max_epoch", "3", "--num_samples", "1", "--sample_interval", "2",
+        "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0",
+        "--best_model_criterion", "valid,mel_l1,min", "valid,loss,min", "--keep_nbest_models", "1",
+    ])
+    assert (out / "valid.mel_l1.best.pth").resolve().name == "2epoch.pth"
+    assert (out / "3epoch.pth").exists() and (out / "samples/epoch2").is_dir()
+    assert not (out / "samples/epoch1").exists() and not (out / "samples/epoch3").exists()
+
+
+def test_ranking_leaves_out_epochs_without_a_finite_value():
+    from espnet2.train.reporter import Reporter
+
+    from specgrad_plugin.espnet.trainer import ranking_only_reported_epochs
+
+    reporter = Reporter()
+    for epoch, values in enumerate([{"loss": 1.0}, {"loss": 0.5, "pesq": 1.5}, {"loss": 0.7, "pesq": np.nan},
+                                    {"loss": 0.5, "pesq": 1.7}], start=1):
+        reporter.set_epoch(epoch)
+        with reporter.observe("valid") as sub:
+            sub.register(values)
+            sub.next()
+    with pytest.raises(KeyError):
+        reporter.get_best_epoch("valid", "pesq", "max")  # ESPnet's own ranking
+    with ranking_only_reported_epochs():
+        assert reporter.sort_epochs("valid", "pesq", "max") == [4, 2]
+        assert reporter.sort_epochs("valid", "loss", "min") == [2, 4, 3, 1]  # ties keep epoch order
+    with pytest.raises(KeyError):
+        reporter.get_best_epoch("valid", "pesq", "max")  # restored after training
+
+
 def test_collect_stats_gives_mel_and_level_statistics(trained):
     stats, out, _ = trained
     mel = np.load(stats / "train" / "feats_stats.npz")

@@ -16,12 +16,16 @@
   clips with a fast schedule: wavs and spectrogram PNGs under
   ``<output_dir>/samples/epoch<N>/``, mel-L1 and MR-STFT reported as validation
   statistics (TensorBoard, logs, and usable as --best_model_criterion).
+- --best_model_criterion ranks only the epochs that report the key (epochs skipped by
+  --sample_interval, or trained before a criterion was added, have none).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -29,6 +33,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
+from espnet2.train.reporter import Reporter
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import str2bool
@@ -80,8 +85,9 @@ class DiffusionTrainer(Trainer):
         model.amp_dtype = precision.amp_dtype(device) if trainer_options.use_amp else None
         handle = optimizers[0].register_step_post_hook(lambda *_: model.update_ema(decay))
         try:
-            super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-                        plot_attention_iter_factory, trainer_options, distributed_option)
+            with ranking_only_reported_epochs():
+                super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+                            plot_attention_iter_factory, trainer_options, distributed_option)
         finally:
             handle.remove()
         if distributed_option.distributed and torch.distributed.is_initialized():
@@ -126,6 +132,32 @@ class DiffusionTrainer(Trainer):
         reporter.register({**row, **scores}, weight=1)
         reporter.next()
         logging.info("epoch %d samples in %s: %s", epoch, out_dir, scores)
+
+
+@contextlib.contextmanager
+def ranking_only_reported_epochs():
+    """While training, ESPnet ranks epochs for --best_model_criterion (best links, n-best
+    pruning, averaging) over epochs that have a finite value of the key, not over all.
+
+    ESPnet checks only the current epoch for the key, then reads it from every epoch, and
+    raises KeyError where one lacks it. Epochs lack the sample keys when --sample_interval
+    skips them, when PESQ is undefined on every sample clip, or when a run is resumed after
+    a criterion was added (valid.pesq, session 8): the run died after saving each epoch.
+    """
+    original = Reporter.sort_epochs_and_values
+
+    def sort_reported(self: Reporter, key: str, key2: str, mode: str) -> List[Tuple[int, float]]:
+        if mode not in ("min", "max"):
+            raise ValueError(f"best_model_criterion mode must be min or max, got {mode!r}")
+        values = [(epoch, float(stats[key][key2])) for epoch, stats in self.stats.items()
+                  if key2 in stats.get(key, {}) and math.isfinite(float(stats[key][key2]))]
+        return sorted(values, key=lambda pair: pair[1], reverse=mode == "max")  # stable: ties keep epoch order
+
+    Reporter.sort_epochs_and_values = sort_reported
+    try:
+        yield
+    finally:
+        Reporter.sort_epochs_and_values = original
 
 
 def rank_seed(seed: int, epoch: int, rank: int) -> int:
