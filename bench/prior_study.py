@@ -75,6 +75,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # ... by the ERB-rate scale's density instead: twice the mel weights below 500 Hz
     "frame_any_sample_erbloss": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "erb"},
                                  "train": {"any_sample_crops": True}},
+    # melloss plus a second, narrower trunk (128 channels) of its own for the bins below 1 kHz
+    "frame_any_sample_melloss_low": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
+                                     "train": {"any_sample_crops": True},
+                                     "denoiser": {"frame_low_band_hz": 1000.0}},
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
     "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
                                "denoiser": {"frame_phase_demodulation": True}},

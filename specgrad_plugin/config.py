@@ -112,6 +112,10 @@ class DenoiserConfig:
     # own frequency removed (exp(-2 pi i k t hop / n_fft)), so a steady harmonic is a slowly
     # turning value instead of one turning by k * 90 degrees per frame (hop = n_fft / 4)
     frame_phase_demodulation: bool = False
+    # > 0: a second trunk of frame_low_band_channels (frame_layers deep) for the bins below
+    # this frequency, where the remaining error is (docs/low_band.md); 0: none
+    frame_low_band_hz: float = 0.0
+    frame_low_band_channels: int = 128
 
 
 @dataclass
@@ -211,6 +215,9 @@ class SpecGradConfig:
             (min(den.frame_channels, den.frame_layers, den.frame_mlp_ratio) > 0,
              f"denoiser frame_channels={den.frame_channels}, frame_layers={den.frame_layers}, "
              f"frame_mlp_ratio={den.frame_mlp_ratio}, expected positive"),
+            (0 <= den.frame_low_band_hz <= feat.fs / 2 and den.frame_low_band_channels > 0,
+             f"denoiser frame_low_band_hz={den.frame_low_band_hz}, frame_low_band_channels="
+             f"{den.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
             (p.kind in ("specgrad", "priorgrad", "diffwave"),
              f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
             (p.phase in ("minimum", "zero"), f"prior.phase={p.phase!r}, expected minimum|zero"),

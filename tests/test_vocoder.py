@@ -151,3 +151,32 @@ def test_phase_demodulated_frame_model_chunks_exactly():
     vocoder.denoiser.chunk_alignment = lambda: 1
     unaligned = vocoder(mel, schedule="WG-3", chunk_frames=97)
     assert float((whole - unaligned).abs().max()) > 1e-3 * float(whole.abs().max())
+
+
+def test_low_band_trunk_starts_silent_and_acts_only_below_its_cutoff():
+    """frame_low_band_hz: the second trunk's output starts at zero (the model is the one
+    without it), and once trained it changes eps_hat only below its cutoff (1 kHz here; the
+    inverse STFT spreads a few bins, not kHz)."""
+    from specgrad_plugin import shaping
+
+    from .conftest import SMALL_FAMILIES
+
+    plain = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": SMALL_FAMILIES["frame"]})).eval()
+    cfg = SpecGradConfig.from_dict({"denoiser": {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
+                                                 "frame_low_band_channels": 8}})
+    low = SpecGradVocoder(cfg).eval()
+    trunk = [p for name, p in low.denoiser.low_band.named_parameters() if not name.startswith("out.")]
+    for p in list(plain.denoiser.parameters()) + trunk:
+        torch.nn.init.normal_(p, std=0.05)
+    low.load_state_dict(plain.state_dict(), strict=False)  # everything but the low trunk
+    assert low.denoiser.low_band.bins == 47  # bins 0 .. 46: up to 1000 Hz at 22050 Hz, n_fft 1024
+    mel = torch.randn(1, 40, 80) * 0.5 - 3
+    x, level = torch.randn(1, 40 * 256), torch.tensor([0.5])
+    with torch.no_grad():
+        cond = plain.denoiser.condition(mel, plain.prior.response(mel))
+        base = plain.denoiser(x, cond, level)
+        assert torch.allclose(low.denoiser(x, cond, level), base, atol=1e-6)  # zero output at the start
+        torch.nn.init.normal_(low.denoiser.low_band.out.weight, std=0.05)
+        change = shaping.stft(low.denoiser(x, cond, level) - base, 1024, 256, shaping.hann_window(1024)).abs()
+    below, above = change[:, :47].pow(2).sum(), change[:, 60:].pow(2).sum()
+    assert below > 0 and above < 1e-3 * below

@@ -74,26 +74,56 @@ class ConvNeXtBlock(nn.Module):
         return x + y.transpose(1, 2)
 
 
+def build_trunk(module: nn.Module, in_channels: int, out_channels: int, dim: int, layers: int, kernel: int,
+                mlp_ratio: int, level_dim: int) -> None:
+    """Give ``module`` a ConvNeXt trunk (in_channels -> dim -> out_channels per frame) as the
+    attributes input, input_norm, blocks, output_norm, out: the main trunk keeps the state
+    dict keys of every shipped checkpoint this way. The output starts at zero."""
+    module.input = nn.Conv1d(in_channels, dim, kernel, padding=kernel // 2)
+    module.input_norm = nn.LayerNorm(dim, eps=1e-6)
+    module.blocks = nn.ModuleList(
+        ConvNeXtBlock(dim, mlp_ratio * dim, level_dim, kernel, 1.0 / layers) for _ in range(layers)
+    )
+    module.output_norm = AdaptiveLayerNorm(dim, level_dim)
+    module.out = nn.Conv1d(dim, out_channels, 1)
+    nn.init.zeros_(module.out.weight)
+    nn.init.zeros_(module.out.bias)
+
+
+def run_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """A trunk made by build_trunk: (B, in_channels, T), level (B, L) -> (B, out_channels, T)."""
+    h = module.input_norm(module.input(x).transpose(1, 2)).transpose(1, 2)
+    for block in module.blocks:
+        h = block(h, level)
+    return module.out(module.output_norm(h.transpose(1, 2), level).transpose(1, 2))
+
+
+class LowBandTrunk(nn.Module):
+    """A second, narrower trunk that sees and predicts only the bins below frame_low_band_hz
+    (F0 and the first harmonics, where the error is: docs/low_band.md): (B, 2 F_low + M, T)
+    -> (B, 3 F_low, T), added to the main trunk's output for those bins."""
+
+    def __init__(self, bins: int, n_mels: int, cfg: DenoiserConfig) -> None:
+        super().__init__()
+        self.bins = bins
+        build_trunk(self, 2 * bins + n_mels, 3 * bins, cfg.frame_low_band_channels, cfg.frame_layers,
+                    cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
+
+
 class FrameDenoiser(Denoiser):
     """eps_theta over STFT frames: x_t (B, N), condition(mel, H), log-SNR (B,) -> (B, N)."""
 
     def __init__(self, cfg: DenoiserConfig, features: FeatureConfig) -> None:
         super().__init__()
         self.n_fft, self.hop = features.n_fft, features.hop_length
-        bins, dim, kernel = self.n_fft // 2 + 1, cfg.frame_channels, cfg.frame_kernel
+        bins = self.n_fft // 2 + 1
         self.register_buffer("window", shaping.hann_window(self.n_fft), persistent=False)
         self.level_embedding = LevelEmbedding(cfg.level_embed_dim, cfg.level_hidden_dim)
-        self.input = nn.Conv1d(2 * bins + features.n_mels, dim, kernel, padding=kernel // 2)
-        self.input_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.blocks = nn.ModuleList(
-            ConvNeXtBlock(dim, cfg.frame_mlp_ratio * dim, cfg.level_hidden_dim, kernel, 1.0 / cfg.frame_layers)
-            for _ in range(cfg.frame_layers)
-        )
-        self.output_norm = AdaptiveLayerNorm(dim, cfg.level_hidden_dim)
         # Per frame: the gain's logit m (F) and the residual R (real F, imaginary F).
-        self.out = nn.Conv1d(dim, 3 * bins, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        build_trunk(self, 2 * bins + features.n_mels, 3 * bins, cfg.frame_channels, cfg.frame_layers,
+                    cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
+        low_bins = int(cfg.frame_low_band_hz * self.n_fft / features.fs) + 1 if cfg.frame_low_band_hz > 0 else 0
+        self.low_band = LowBandTrunk(min(low_bins, bins), features.n_mels, cfg) if low_bins else None
         # b_f: minus the log speech variance per bin in the whitened domain (0 = unit variance).
         self.gain_bias = nn.Parameter(torch.zeros(bins))
         self.demodulate = cfg.frame_phase_demodulation
@@ -135,13 +165,16 @@ class FrameDenoiser(Denoiser):
             advance = shaping.bin_phase_advance(whitened.shape[1], whitened.shape[2], self.n_fft, self.hop)
             advance = advance.to(whitened.device)
             seen = whitened * advance.conj()
-        h = self.input(torch.cat([seen.real, seen.imag, mel], dim=1))
-        h = self.input_norm(h.transpose(1, 2)).transpose(1, 2)
-        for block in self.blocks:
-            h = block(h, level)
-        h = self.out(self.output_norm(h.transpose(1, 2), level).transpose(1, 2))
+        h = run_trunk(self, torch.cat([seen.real, seen.imag, mel], dim=1), level)
+        if self.low_band is not None:
+            low = seen[:, : self.low_band.bins]
+            low = run_trunk(self.low_band, torch.cat([low.real, low.imag, mel], dim=1), level)
         with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
+            if self.low_band is not None:
+                above = (0, 0, 0, h.shape[1] // 3 - self.low_band.bins)  # the low trunk adds nothing above
+                logit, real, imag = (part + F.pad(extra, above)
+                                     for part, extra in zip((logit, real, imag), low.float().chunk(3, dim=1)))
             snr_log = log_snr.float()[:, None, None]
             gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
             # Z = Y / sqrt(1 - abar), and 1 / (1 - abar) = 1 + exp(log_snr)
