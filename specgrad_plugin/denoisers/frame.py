@@ -173,8 +173,9 @@ class FrameDenoiser(Denoiser):
             logit, real, imag = h.float().chunk(3, dim=1)
             if self.low_band is not None:
                 above = (0, 0, 0, h.shape[1] // 3 - self.low_band.bins)  # the low trunk adds nothing above
+                extras = low.float().chunk(3, dim=1)
                 logit, real, imag = (part + F.pad(extra, above)
-                                     for part, extra in zip((logit, real, imag), low.float().chunk(3, dim=1), strict=True))
+                                     for part, extra in zip((logit, real, imag), extras, strict=True))
             snr_log = log_snr.float()[:, None, None]
             gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
             # Z = Y / sqrt(1 - abar), and 1 / (1 - abar) = 1 + exp(log_snr)
