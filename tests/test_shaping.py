@@ -189,6 +189,11 @@ def test_training_loss_uses_the_configured_band_weighting(speech_response):
         cfg.diffusion.loss_band_weighting = weighting
         torch.manual_seed(0)
         vocoder = SpecGradVocoder(cfg)
+        # the profile that reaches the loss is the named scale's (the tone test checks its use)
+        if weighting == "flat":
+            assert vocoder.loss_band_gain is None
+        else:
+            assert torch.equal(vocoder.loss_band_gain, shaping.scale_density_weights(N_FFT, FS, weighting).sqrt())
         segment = wav[:, : 32 * HOP]
         torch.manual_seed(1)
         losses[weighting] = vocoder.training_loss(segment, vocoder.features(segment)[:, :32])[1]
