@@ -325,3 +325,29 @@ def test_validation_samples_report_pesq_where_it_is_defined(tmp_path, speech_cli
     assert both["mel_l1"] != pytest.approx(long_only["mel_l1"])  # the short clip is in the other means
     short_only = vocode_samples(vocoder, [("short", clip[:4096])], tmp_path / "c", "WG-3", 1.0)
     assert "pesq" not in short_only and {"mel_l1", "stoi"} <= set(short_only)
+
+
+def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_path):
+    """model_conf init_from may lack only the low-band trunk's weights: the grown model starts
+    as the checkpoint's function. Any other missing weight is still an error naming it."""
+    from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+
+    from .conftest import SMALL_FAMILIES, small_config
+
+    source = SpecGradVocoder(small_config("frame"))
+    for p in source.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    source.save(tmp_path / "start.pt")
+    sections = source.cfg.to_dict()
+    sections.pop("train")
+    grown = ESPnetSpecGradModel(**{**sections, "denoiser": {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
+                                                            "frame_low_band_channels": 8}},
+                                init_from=str(tmp_path / "start.pt"))
+    assert grown.vocoder.denoiser.low_band is not None
+    mel = torch.randn(30, 80) * 0.5 - 3
+    with torch.no_grad():
+        expected = source.eval()(mel, schedule="WG-3", seed=0)
+        assert torch.allclose(grown.vocoder.eval()(mel, schedule="WG-3", seed=0), expected, atol=1e-5)
+    deeper = {**SMALL_FAMILIES["frame"], "frame_layers": 3}
+    with pytest.raises(Exception, match="missing keys"):
+        ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))

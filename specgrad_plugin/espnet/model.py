@@ -29,6 +29,9 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 # Frame energies are histogrammed on these log-spaced edges during collect-stats;
 # ESPnet sums the per-frame one-hot vectors, giving the training set's histogram.
 ENERGY_BINS = torch.logspace(-3, 2, 201)
+# Weights that init_from may lack: modules whose output starts at zero (the frame family's
+# low-band trunk), so a trained model grows by them and starts as the same function.
+GROWABLE = ("denoiser.low_band.",)
 
 
 class ESPnetSpecGradModel(AbsESPnetModel):
@@ -71,7 +74,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
     def load_initial_weights(self, source: str) -> None:
         """Fine-tuning: start from a shipped model (specgrad/<name>) or a checkpoint's EMA
         weights, its level and mel statistics included (the noise levels it learnt with).
-        The architecture must match model_conf (an error names the differing weights)."""
+        The architecture must match model_conf (an error names the differing weights), but
+        for GROWABLE modules that model_conf adds."""
         from specgrad_plugin import pretrained
         from specgrad_plugin.vocoder import load_state_strict
 
@@ -79,8 +83,12 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             start = SpecGradVocoder.from_pretrained(source)
         else:
             start = SpecGradVocoder.from_checkpoint(source)
-        load_state_strict(self.vocoder, start.state_dict(), f"model_conf init_from={source}")
-        logging.info("initialised from %s", source)
+        state, own = start.state_dict(), self.vocoder.state_dict()
+        # A model may also grow by modules whose output starts at zero: it starts as the same function.
+        grown = {key: value for key, value in own.items() if key not in state and key.startswith(GROWABLE)}
+        load_state_strict(self.vocoder, {**state, **grown}, f"model_conf init_from={source}")
+        logging.info("initialised from %s%s", source,
+                     f"; new and silent at the start: {sorted({k.split('.')[1] for k in grown})}" if grown else "")
 
     def update_ema(self, decay: float) -> None:
         ema_update(self.ema, self.vocoder, decay, int(self.ema_updates))
