@@ -351,3 +351,25 @@ def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_pa
     deeper = {**SMALL_FAMILIES["frame"], "frame_layers": 3}
     with pytest.raises(Exception, match="missing keys"):
         ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))
+
+
+def test_resuming_with_another_architecture_names_the_cause(tmp_path, data, trained):
+    """A run resumed after its preset changed (the frame preset's low-band trunk) stops with
+    an error naming the checkpoint, the differing weights and the flag, not torch's."""
+    import shutil
+
+    from specgrad_plugin.vocoder import CheckpointError
+
+    stats, out, _ = trained
+    run = tmp_path / "train"
+    shutil.copytree(out, run, symlinks=True)
+    args = common_args(data, run) + [
+        "--train_shape_file", str(stats / "train" / "speech_shape"),
+        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
+        "--model_conf", f"prior_stats_file={stats / 'train' / 'energy_hist_stats.npz'}",
+        "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
+        "--optim", "adam", "--num_iters_per_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
+        "--model_conf", "denoiser.residual_layers=3", "--max_epoch", "3", "--resume", "true",
+    ]
+    with pytest.raises(CheckpointError, match=r"checkpoint.pth: cannot resume.*frame_low_band_hz=0"):
+        train.main(args)

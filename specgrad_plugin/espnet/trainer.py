@@ -43,6 +43,7 @@ from specgrad_plugin.data import write_wav
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.plotting import plot_spectrograms
 from specgrad_plugin.scoring import score
+from specgrad_plugin.vocoder import CheckpointError
 
 
 @dataclass
@@ -97,6 +98,25 @@ class DiffusionTrainer(Trainer):
             # The barrier keeps a fast rank from closing its connections under a slow one.
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
+
+    @staticmethod
+    def resume(checkpoint, model, *args, **kwargs) -> None:
+        """ESPnet's resume, with an error that names the differing weights and the likely
+        cause when the model built now does not match the run's checkpoint."""
+        try:
+            Trainer.resume(checkpoint, model, *args, **kwargs)
+        except RuntimeError as e:
+            if "state_dict" not in str(e):
+                raise
+            saved = set(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+            own = set(model.state_dict())
+            raise CheckpointError(
+                f"{checkpoint}: cannot resume: the model built from this run's config and --model_conf is not the "
+                f"checkpoint's (missing {sorted(saved - own)[:3]}, new {sorted(own - saved)[:3]}). Resume with the "
+                f"settings the run started with; frame runs started before the preset's low-band trunk need "
+                f"--model_conf denoiser.frame_low_band_hz=0. ESPnet has already rewritten config.yaml beside it "
+                f"with this config: a resume with the run's own settings writes it back."
+            ) from None
 
     @classmethod
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
