@@ -23,6 +23,16 @@ from .conftest import REPO, common_args, write_shape_file
 FEATS = dict(fs=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmin=80, fmax=7600)
 
 
+def run_args(data, out, stats):
+    """common_args plus the shape files and statistics that collect-stats wrote to stats."""
+    return common_args(data, out) + [
+        "--train_shape_file", str(stats / "train" / "speech_shape"),
+        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
+        "--model_conf", f"prior_stats_file={stats / 'train' / 'energy_hist_stats.npz'}",
+        "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
+    ]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data):
     """collect-stats, then one epoch, then --resume to a second one."""
@@ -30,11 +40,7 @@ def trained(tmp_path_factory, data):
     stats = root / "stats"
     train.main(common_args(data, stats) + ["--collect_stats", "true"])
     out = root / "train"
-    args = common_args(data, out) + [
-        "--train_shape_file", str(stats / "train" / "speech_shape"),
-        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
-        "--model_conf", f"prior_stats_file={stats / 'train' / 'energy_hist_stats.npz'}",
-        "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
+    args = run_args(data, out, stats) + [
         "--optim", "adam", "--optim_conf", "lr=0.001", "--grad_clip", "1.0", "--num_iters_per_epoch", "2",
         "--num_samples", "1", "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0",
         "--best_model_criterion", "valid,pesq,max", "valid,mel_l1,min", "--seed", "0",
@@ -47,13 +53,11 @@ def trained(tmp_path_factory, data):
 
 def test_best_model_criteria_skip_epochs_without_their_key(tmp_path, data, trained):
     """--sample_interval 2: epochs 1 and 3 have no sample scores. ESPnet ranked every epoch
-    and died with KeyError after saving epoch 2; the best links now rank only epochs 2 and 4
-    (the same path as a run resumed after valid.pesq was added to its criteria)."""
+    and died with KeyError after saving epoch 2; the best links now rank only epoch 2 (the
+    same path as a run resumed after valid.pesq was added to its criteria)."""
     stats = trained[0]
     out = tmp_path / "train"
-    train.main(common_args(data, out) + [
-        "--train_shape_file", str(stats / "train" / "speech_shape"),
-        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
+    train.main(run_args(data, out, stats) + [
         "--num_iters_per_epoch", "1", "--max_epoch", "3", "--num_samples", "1", "--sample_interval", "2",
         "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0",
         "--best_model_criterion", "valid,mel_l1,min", "valid,loss,min", "--keep_nbest_models", "1",
@@ -363,11 +367,7 @@ def test_resuming_with_another_architecture_names_the_cause(tmp_path, data, trai
     stats, out, _ = trained
     run = tmp_path / "train"
     shutil.copytree(out, run, symlinks=True)
-    args = common_args(data, run) + [
-        "--train_shape_file", str(stats / "train" / "speech_shape"),
-        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
-        "--model_conf", f"prior_stats_file={stats / 'train' / 'energy_hist_stats.npz'}",
-        "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
+    args = run_args(data, run, stats) + [
         "--optim", "adam", "--num_iters_per_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
         "--model_conf", "denoiser.residual_layers=3", "--max_epoch", "3", "--resume", "true",
     ]
