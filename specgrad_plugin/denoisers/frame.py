@@ -19,7 +19,9 @@ leaves as a stationary residual. Then eps_hat = G+(c H Xi_hat), which is eps exa
 when Xi_hat = G xi / c, so the paper's L^-1 loss weights every bin alike.
 
 Trunk: Vocos-style ConvNeXt blocks (depthwise conv over frames, pointwise MLP), with the
-noise level entering every block's LayerNorm as a scale and shift (AdaLN).
+noise level entering every block's LayerNorm as a scale and shift (AdaLN). With
+frame_low_band_hz > 0 a second, narrower trunk sees only the bins below it and adds its own
+m and R there (the error of the single trunk is below 1 kHz: docs/low_band.md).
 Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D channels.
 """
 
