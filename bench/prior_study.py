@@ -52,6 +52,8 @@ FRAME_PRESET = REPO / "conf" / "specgrad_frame.yaml"
 # The frame variants' diffusion settings: the WaveNet presets' training levels (5 equal-beta
 # steps down to abar 1e-3) and the paper's flat loss weighting, whatever the preset says now.
 STUDY_DIFFUSION = {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0, "loss_band_weighting": "flat"}
+# ... and one trunk: the frame preset's low-band trunk (session 9) only where a variant names it.
+STUDY_FRAME_DENOISER = {"frame_low_band_hz": 0.0}
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # the denoiser study ran with STUDY_DIFFUSION; issue #12's levels (now the frame
     # preset's) are frame_levels
@@ -93,7 +95,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
 # What a variant is compared with, where it is not "frame" (frame*) or "specgrad" (the rest).
 REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample",
               "frame_any_sample_melloss": "frame_any_sample", "frame_any_sample_demod": "frame_any_sample",
-              "frame_any_sample_erbloss": "frame_any_sample"}
+              "frame_any_sample_erbloss": "frame_any_sample",
+              "frame_any_sample_melloss_low": "frame_any_sample_melloss"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 
@@ -102,6 +105,8 @@ def variant_config(name: str) -> SpecGradConfig:
     if name not in VARIANTS:
         raise SystemExit(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}")
     data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith("frame") else PRESET).to_dict()
+    if name.startswith("frame"):
+        data["denoiser"].update(STUDY_FRAME_DENOISER)
     for section, values in VARIANTS[name].items():
         data[section].update(values)
     return SpecGradConfig.from_dict(data, source=f"variant {name}")

@@ -64,3 +64,11 @@ def test_variants_differ_from_their_reference_in_one_choice(study):
             assert len(changed) == 1, (name, changed)
         else:
             assert changed and len({s for s, _ in changed}) == 1, (name, changed)
+
+
+def test_frame_variants_keep_the_single_trunk_they_ran_with(study):
+    """The frame preset gained the low-band trunk after most variants ran: only the variant
+    that names it may build it, whatever the preset says now."""
+    for name in study.VARIANTS:
+        if name.startswith("frame"):
+            assert study.variant_config(name).denoiser.frame_low_band_hz == (1000.0 if name.endswith("_low") else 0.0)
