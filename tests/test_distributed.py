@@ -63,7 +63,8 @@ def test_two_ranks_train_identically_draw_their_own_noise_and_resume_exactly(tmp
     every rank alike; each rank must still draw its own levels (and with them noise and
     crops, from the same stream), or W ranks see no more samples than one. A run stopped
     after epoch 1 and resumed draws what the uninterrupted run drew, to the last bit."""
-    small = ["--model_conf", "denoiser.frame_channels=32", "--model_conf", "denoiser.frame_layers=2"]
+    small = ["--model_conf", "denoiser.frame_channels=32", "--model_conf", "denoiser.frame_layers=2",
+             "--model_conf", "denoiser.frame_low_band_channels=16"]
 
     def args(out, init):
         base = two_rank_args(tmp_path, speech_clips, out, init)

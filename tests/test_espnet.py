@@ -241,6 +241,7 @@ def test_frame_family_through_espnet_decode_and_text2speech(tmp_path, data):
         "--train_shape_file", write_shape_file(data[0], tmp_path / "train_shape"),
         "--valid_shape_file", write_shape_file(data[1], tmp_path / "valid_shape"),
         "--model_conf", "denoiser.frame_channels=32", "--model_conf", "denoiser.frame_layers=2",
+        "--model_conf", "denoiser.frame_low_band_channels=16",
         "--optim", "adam", "--max_epoch", "1", "--num_iters_per_epoch", "2", "--num_samples", "1",
         "--use_amp", "true",  # on CPU: the denoiser under bf16 autocast (tests/test_precision.py)
         "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0", "--seed", "0",
