@@ -353,8 +353,10 @@ def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_pa
     with torch.no_grad():
         expected = source.eval()(mel, schedule="WG-3", seed=0)
         assert torch.allclose(grown.vocoder.eval()(mel, schedule="WG-3", seed=0), expected, atol=1e-5)
+    from specgrad_plugin.vocoder import CheckpointError
+
     deeper = {**SMALL_FAMILIES["frame"], "frame_layers": 3}
-    with pytest.raises(Exception, match="missing keys"):
+    with pytest.raises(CheckpointError, match="missing keys"):
         ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))
 
 
