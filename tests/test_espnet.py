@@ -361,8 +361,8 @@ def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_pa
 
 
 def test_resuming_with_another_architecture_names_the_cause(tmp_path, data, trained):
-    """A run resumed after its preset changed (the frame preset's low-band trunk) stops with
-    an error naming the checkpoint, the differing weights and the flag, not torch's."""
+    """A run resumed with another architecture stops with an error naming the checkpoint and the
+    differing weights, not torch's; the frame flag only where the low-band trunk differs."""
     import shutil
 
     from specgrad_plugin.vocoder import CheckpointError
@@ -374,5 +374,16 @@ def test_resuming_with_another_architecture_names_the_cause(tmp_path, data, trai
         "--optim", "adam", "--num_iters_per_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
         "--model_conf", "denoiser.residual_layers=3", "--max_epoch", "3", "--resume", "true",
     ]
-    with pytest.raises(CheckpointError, match=r"checkpoint.pth: cannot resume.*frame_low_band_hz=0"):
+    with pytest.raises(CheckpointError, match=r"checkpoint.pth: cannot resume.*missing \[.*denoiser\.layers\.") as error:
         train.main(args)
+    assert "frame_low_band_hz" not in str(error.value)
+
+
+def test_resume_error_names_the_low_band_flag_only_when_that_trunk_differs():
+    from specgrad_plugin.espnet.trainer import architecture_mismatch
+
+    saved = {"vocoder.denoiser.input.weight", "vocoder.gain_bias"}
+    grown = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.low_band.out.weight"})
+    assert "new ['vocoder.denoiser.low_band.out.weight']" in grown and "frame_low_band_hz=0" in grown
+    deeper = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.blocks.8.dw.weight"})
+    assert "blocks.8" in deeper and "frame_low_band_hz" not in deeper

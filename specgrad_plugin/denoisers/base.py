@@ -10,7 +10,7 @@ x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Tuple
 
 import torch
 from torch import nn
@@ -31,6 +31,11 @@ class Denoiser(nn.Module):
     def context_frames(self) -> int:
         """Mel frames on each side of a frame that can change its output (receptive field)."""
         raise NotImplementedError
+
+    def silent_at_start(self) -> Tuple[str, ...]:
+        """Names of submodules whose output starts at zero: a trained model may grow by them
+        (init_from lacks their weights) and still start as the same function."""
+        return ()
 
     def chunk_alignment(self) -> int:
         """forward_chunked starts every chunk's context on a multiple of this many frames."""

@@ -130,6 +130,9 @@ class FrameDenoiser(Denoiser):
         self.gain_bias = nn.Parameter(torch.zeros(bins))
         self.demodulate = cfg.frame_phase_demodulation
 
+    def silent_at_start(self) -> Tuple[str, ...]:
+        return ("low_band",) if self.low_band is not None else ()  # its output layer is zero-initialised
+
     def chunk_alignment(self) -> int:
         """Chunks must start on multiples of this many frames: the demodulating phase repeats
         every n_fft / gcd(hop, n_fft) frames, so aligned chunks see the utterance's own."""

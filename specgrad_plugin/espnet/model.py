@@ -29,9 +29,6 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 # Frame energies are histogrammed on these log-spaced edges during collect-stats;
 # ESPnet sums the per-frame one-hot vectors, giving the training set's histogram.
 ENERGY_BINS = torch.logspace(-3, 2, 201)
-# Weights that init_from may lack: modules whose output starts at zero (the frame family's
-# low-band trunk), so a trained model grows by them and starts as the same function.
-GROWABLE = ("denoiser.low_band.",)
 
 
 class ESPnetSpecGradModel(AbsESPnetModel):
@@ -75,7 +72,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         """Fine-tuning: start from a shipped model (specgrad/<name>) or a checkpoint's EMA
         weights, its level and mel statistics included (the noise levels it learnt with).
         The architecture must match model_conf (an error names the differing weights), but
-        for GROWABLE modules that model_conf adds."""
+        for modules that model_conf adds and whose output starts at zero (Denoiser.silent_at_start)."""
         from specgrad_plugin import pretrained
         from specgrad_plugin.vocoder import load_state_strict
 
@@ -85,7 +82,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             start = SpecGradVocoder.from_checkpoint(source)
         state, own = start.state_dict(), self.vocoder.state_dict()
         # A model may also grow by modules whose output starts at zero: it starts as the same function.
-        grown = {key: value for key, value in own.items() if key not in state and key.startswith(GROWABLE)}
+        growable = tuple(f"denoiser.{name}." for name in self.vocoder.denoiser.silent_at_start())
+        grown = {key: value for key, value in own.items() if key not in state and key.startswith(growable)}
         load_state_strict(self.vocoder, {**state, **grown}, f"model_conf init_from={source}")
         logging.info("initialised from %s%s", source,
                      f"; new and silent at the start: {sorted({k.split('.')[1] for k in grown})}" if grown else "")

@@ -28,7 +28,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Set, Tuple
 
 import numpy as np
 import torch
@@ -109,14 +109,7 @@ class DiffusionTrainer(Trainer):
             if "state_dict" not in str(e):
                 raise
             saved = set(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
-            own = set(model.state_dict())
-            raise CheckpointError(
-                f"{checkpoint}: cannot resume: the model built from this run's config and --model_conf is not the "
-                f"checkpoint's (missing {sorted(saved - own)[:3]}, new {sorted(own - saved)[:3]}). Resume with the "
-                f"settings the run started with; frame runs started before the preset's low-band trunk need "
-                f"--model_conf denoiser.frame_low_band_hz=0. ESPnet has already rewritten config.yaml beside it "
-                f"with this config: a resume with the run's own settings writes it back."
-            ) from None
+            raise CheckpointError(architecture_mismatch(checkpoint, saved, set(model.state_dict()))) from None
 
     @classmethod
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
@@ -225,3 +218,15 @@ def vocode_samples(
     # NaN: PESQ undefined on that clip (too short, or silent)
     finite = {key: [row[key] for row in rows if np.isfinite(row[key])] for key in rows[0]} if rows else {}
     return {key: float(np.mean(values)) for key, values in finite.items() if values}
+
+
+def architecture_mismatch(checkpoint, saved: Set[str], own: Set[str]) -> str:
+    """The resume error: the checkpoint, the differing weights, and the flag when the frame
+    preset's low-band trunk (the one architecture change a preset has made) is the cause."""
+    hint = ""
+    if any(".low_band." in key for key in saved ^ own):
+        hint = "; frame runs started before the preset's low-band trunk need --model_conf denoiser.frame_low_band_hz=0"
+    return (f"{checkpoint}: cannot resume: the model built from this run's config and --model_conf is not the "
+            f"checkpoint's (missing {sorted(saved - own)[:3]}, new {sorted(own - saved)[:3]}). Resume with the "
+            f"settings the run started with{hint}. ESPnet has already rewritten config.yaml beside it with this "
+            f"config: a resume with the run's own settings writes it back.")
