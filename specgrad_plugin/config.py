@@ -235,6 +235,8 @@ class SpecGradConfig:
             (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
+            (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,
+             f"train.segment_frames={self.train.segment_frames}, expected a whole number of frames >= 1"),
             (len(self.train.speed_factors) > 0
              and all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.train.speed_factors),
              f"train.speed_factors={self.train.speed_factors}, expected a list of factors in 0.5..2"),

@@ -374,7 +374,7 @@ def test_resuming_with_another_architecture_names_the_cause(tmp_path, data, trai
         "--optim", "adam", "--num_iters_per_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
         "--model_conf", "denoiser.residual_layers=3", "--max_epoch", "3", "--resume", "true",
     ]
-    with pytest.raises(CheckpointError, match=r"checkpoint.pth: cannot resume.*missing \[.*denoiser\.layers\.") as error:
+    with pytest.raises(CheckpointError, match=r"checkpoint.pth: cannot resume.*missing \[.*\.layers\.") as error:
         train.main(args)
     assert "frame_low_band_hz" not in str(error.value)
 
@@ -387,3 +387,22 @@ def test_resume_error_names_the_low_band_flag_only_when_that_trunk_differs():
     assert "new ['vocoder.denoiser.low_band.out.weight']" in grown and "frame_low_band_hz=0" in grown
     deeper = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.blocks.8.dw.weight"})
     assert "blocks.8" in deeper and "frame_low_band_hz" not in deeper
+
+
+@pytest.mark.parametrize("crops, message", [
+    ({"speed_factors": [3.0]}, r"model_conf: train.speed_factors=\[3.0\], expected a list of factors in 0.5..2"),
+    ({"segment_frames": 0}, r"model_conf: train.segment_frames=0, expected a whole number of frames >= 1"),
+])
+def test_model_conf_crop_keys_are_checked_as_the_train_section(crops, message):
+    """The crop keys of model_conf take the train section's defaults and checks (one place):
+    a bad value stops the run before training, naming model_conf and the key."""
+    from specgrad_plugin.config import ConfigError, TrainConfig
+    from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+
+    from .conftest import SMALL_FAMILIES
+
+    model = ESPnetSpecGradModel(denoiser=SMALL_FAMILIES["frame"])
+    assert (model.segment_frames, model.any_sample_crops, model.speed_factors) == (
+        TrainConfig.segment_frames, TrainConfig.any_sample_crops, TrainConfig().speed_factors)
+    with pytest.raises(ConfigError, match=message):
+        ESPnetSpecGradModel(denoiser=SMALL_FAMILIES["frame"], **crops)

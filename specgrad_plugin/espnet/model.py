@@ -20,7 +20,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import shaping
-from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.config import SpecGradConfig, TrainConfig
 from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames, speed_perturb
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
 from specgrad_plugin.training import ema_update, make_ema
@@ -39,19 +39,24 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         diffusion: Optional[Dict[str, Any]] = None,
         denoiser: Optional[Dict[str, Any]] = None,
         inference: Optional[Dict[str, Any]] = None,
-        segment_frames: int = 32,
-        any_sample_crops: bool = False,
-        speed_factors: Optional[List[float]] = None,
+        segment_frames: int = TrainConfig.segment_frames,
+        any_sample_crops: bool = TrainConfig.any_sample_crops,
+        speed_factors: Optional[List[float]] = None,  # None: TrainConfig's
         prior_stats_file: Optional[str] = None,
         mel_stats_file: Optional[str] = None,
         init_from: Optional[str] = None,
     ) -> None:
         super().__init__()
         sections = dict(features=features, prior=prior, diffusion=diffusion, denoiser=denoiser, inference=inference)
-        self.cfg = SpecGradConfig.from_dict({k: v for k, v in sections.items() if v}, source="model_conf")
-        self.segment_frames = segment_frames
-        self.any_sample_crops = any_sample_crops
-        self.speed_factors = [float(f) for f in (speed_factors or [1.0])]
+        crops = dict(segment_frames=segment_frames, any_sample_crops=any_sample_crops)
+        if speed_factors is not None:
+            crops["speed_factors"] = speed_factors
+        # the crop keys are the train section's: its defaults and its checks, in one place
+        self.cfg = SpecGradConfig.from_dict({**{k: v for k, v in sections.items() if v}, "train": crops},
+                                            source="model_conf")
+        self.segment_frames = self.cfg.train.segment_frames
+        self.any_sample_crops = self.cfg.train.any_sample_crops
+        self.speed_factors = [float(f) for f in self.cfg.train.speed_factors]
         self.vocoder = SpecGradVocoder(self.cfg)
         if prior_stats_file:
             self.vocoder.prior.set_level_statistics(*energy_range_from_stats(prior_stats_file))
