@@ -1,0 +1,56 @@
+"""The ESPnet model's construction: crop keys checked as the train section, a trained model
+grown by a silent module through init_from, and the resume error's wording."""
+
+import pytest
+import torch
+
+from specgrad_plugin.config import ConfigError, TrainConfig
+from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+from specgrad_plugin.espnet.trainer import architecture_mismatch
+from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
+
+from .conftest import SMALL_FAMILIES, small_config
+
+
+def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_path):
+    """model_conf init_from may lack only the low-band trunk's weights: the grown model starts
+    as the checkpoint's function. Any other missing weight is still an error naming it."""
+    source = SpecGradVocoder(small_config("frame"))
+    for p in source.denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    source.save(tmp_path / "start.pt")
+    sections = source.cfg.to_dict()
+    sections.pop("train")
+    grown = ESPnetSpecGradModel(**{**sections, "denoiser": {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
+                                                            "frame_low_band_channels": 8}},
+                                init_from=str(tmp_path / "start.pt"))
+    assert grown.vocoder.denoiser.low_band is not None
+    mel = torch.randn(30, 80) * 0.5 - 3
+    with torch.no_grad():
+        expected = source.eval()(mel, schedule="WG-3", seed=0)
+        assert torch.allclose(grown.vocoder.eval()(mel, schedule="WG-3", seed=0), expected, atol=1e-5)
+    deeper = {**SMALL_FAMILIES["frame"], "frame_layers": 3}
+    with pytest.raises(CheckpointError, match="missing keys"):
+        ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))
+
+
+def test_resume_error_names_the_low_band_flag_only_when_that_trunk_differs():
+    saved = {"vocoder.denoiser.input.weight", "vocoder.gain_bias"}
+    grown = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.low_band.out.weight"})
+    assert "new ['vocoder.denoiser.low_band.out.weight']" in grown and "frame_low_band_hz=0" in grown
+    deeper = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.blocks.8.dw.weight"})
+    assert "blocks.8" in deeper and "frame_low_band_hz" not in deeper
+
+
+@pytest.mark.parametrize("crops, message", [
+    ({"speed_factors": [3.0]}, r"model_conf: train.speed_factors=\[3.0\], expected a list of factors in 0.5..2"),
+    ({"segment_frames": 0}, r"model_conf: train.segment_frames=0, expected a whole number of frames >= 1"),
+])
+def test_model_conf_crop_keys_are_checked_as_the_train_section(crops, message):
+    """The crop keys of model_conf take the train section's defaults and checks (one place):
+    a bad value stops the run before training, naming model_conf and the key."""
+    model = ESPnetSpecGradModel(denoiser=SMALL_FAMILIES["frame"])
+    assert (model.segment_frames, model.any_sample_crops, model.speed_factors) == (
+        TrainConfig.segment_frames, TrainConfig.any_sample_crops, TrainConfig().speed_factors)
+    with pytest.raises(ConfigError, match=message):
+        ESPnetSpecGradModel(denoiser=SMALL_FAMILIES["frame"], **crops)
