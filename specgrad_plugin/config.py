@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
+from specgrad_plugin import diffusion
+
 # Keys of an ESPnet run's model_conf that are training-only, not part of the model.
 # The train-section keys an ESPnet run carries in its model_conf (the model cuts the crops).
 ESPNET_CROP_KEYS = ("segment_frames", "any_sample_crops", "speed_factors")
@@ -246,8 +248,6 @@ class SpecGradConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
-        from specgrad_plugin import diffusion  # late: diffusion imports this module
-
         try:
             betas = diffusion.inference_betas(self.inference.schedule)
         except ValueError as e:

@@ -14,11 +14,12 @@ The network sees the level as log-SNR = log(abar / (1 - abar)).
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Union
 
 import torch
 
-from specgrad_plugin.config import DiffusionConfig
+if TYPE_CHECKING:  # annotations only: config imports this module to check schedules
+    from specgrad_plugin.config import DiffusionConfig
 
 NAMED_SCHEDULES = {
     "WG-3": [3e-4, 6e-2, 9e-1],
