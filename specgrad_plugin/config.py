@@ -15,10 +15,11 @@ import yaml
 
 from specgrad_plugin import diffusion
 
-# Keys of an ESPnet run's model_conf that are training-only, not part of the model.
 # The train-section keys an ESPnet run carries in its model_conf (the model cuts the crops).
 ESPNET_CROP_KEYS = ("segment_frames", "any_sample_crops", "speed_factors")
-ESPNET_MODEL_KEYS = ESPNET_CROP_KEYS + ("prior_stats_file", "mel_stats_file", "init_from")
+# The keys of an ESPnet run's model_conf that are not model sections: training-only
+# settings, left out when the run's config.yaml is read as a model config.
+ESPNET_TRAINING_ONLY_KEYS = ESPNET_CROP_KEYS + ("prior_stats_file", "mel_stats_file", "init_from")
 
 
 def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
@@ -195,7 +196,7 @@ class SpecGradConfig:
             except yaml.YAMLError as e:
                 raise ConfigError(f"{path}: not valid YAML ({e})") from None
         if isinstance(data, dict) and "model_conf" in data:
-            model = {k: v for k, v in (data["model_conf"] or {}).items() if k not in ESPNET_MODEL_KEYS}
+            model = {k: v for k, v in (data["model_conf"] or {}).items() if k not in ESPNET_TRAINING_ONLY_KEYS}
             model["train"] = espnet_train_section(data)
             return cls.from_dict(model, source=f"{path}:model_conf")
         return cls.from_dict(data, source=str(path))
