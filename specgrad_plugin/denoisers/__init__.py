@@ -11,8 +11,6 @@ from specgrad_plugin.denoisers.base import Denoiser, count_parameters
 from specgrad_plugin.denoisers.frame import FrameDenoiser
 from specgrad_plugin.denoisers.wavenet import WaveNetDenoiser
 
-FAMILIES = {"wavenet": WaveNetDenoiser, "frame": FrameDenoiser}
-
 
 def build_denoiser(cfg: SpecGradConfig) -> Denoiser:
     """The denoiser that ``cfg.denoiser.kind`` names (the config is validated beforehand)."""
@@ -21,4 +19,4 @@ def build_denoiser(cfg: SpecGradConfig) -> Denoiser:
     return WaveNetDenoiser(cfg.denoiser, cfg.features.n_mels)
 
 
-__all__ = ["Denoiser", "FAMILIES", "FrameDenoiser", "WaveNetDenoiser", "build_denoiser", "count_parameters"]
+__all__ = ["Denoiser", "FrameDenoiser", "WaveNetDenoiser", "build_denoiser", "count_parameters"]
