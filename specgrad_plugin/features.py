@@ -51,7 +51,3 @@ class LogMelExtractor(torch.nn.Module):
             )
         mel, _ = self.fbank(wav)
         return mel[:, :-1]
-
-    def parameters_for_tts(self) -> dict:
-        """The settings an ESPnet TTS model reports via ``feats_extract.get_parameters()``."""
-        return self.fbank.get_parameters()
