@@ -86,8 +86,10 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["specgrad_plugin", "specgrad_plugin.*"]),
-    # the models shipped with the package (specgrad_plugin/pretrained/<name>/)
-    package_data={"specgrad_plugin": ["pretrained/*/model.pth", "pretrained/*/config.yaml", "pretrained/*/README.md"]},
+    # the model presets, and the models shipped with the package (specgrad_plugin/pretrained/<name>/:
+    # weights, config, model card and the scores it cites)
+    package_data={"specgrad_plugin": ["presets/*.yaml", "pretrained/*/model.pth", "pretrained/*/config.yaml",
+                                      "pretrained/*/*.md", "pretrained/*/*.json", "pretrained/*/*.png"]},
     install_requires=install_requires,
     extras_require={"eval": eval_requires, "test": test_requires},
     cmdclass={"build_py": BuildPyWithAutoload, "editable_wheel": EditableWheelWithAutoload},

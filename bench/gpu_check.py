@@ -61,7 +61,7 @@ class Trainer:
     """One preset's optimiser step, float32 or AMP, on crops of the training clips."""
 
     def __init__(self, preset: str, device: torch.device, amp: bool, train_clips: List[np.ndarray]) -> None:
-        cfg = SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")
+        cfg = SpecGradConfig.from_preset(preset)
         self.vocoder = SpecGradVocoder(cfg)
         data = SegmentDataset.for_training(train_clips, self.vocoder.features, cfg.train)
         self.vocoder.prior.set_level_statistics(*level_statistics(data.mels()))
@@ -144,7 +144,7 @@ def inference_rtf(presets: List[str], device: torch.device, seconds: float, repe
     clip = clip.repeat(n // clip.numel() + 1)[:n]
     systems = {}
     for preset in presets:
-        model = SpecGradVocoder(SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")).to(device).eval()
+        model = SpecGradVocoder(SpecGradConfig.from_preset(preset)).to(device).eval()
         mel = model.features(clip[None].to(device))[0]
         for schedule in ("WG-3", "WG-6"):
             systems[f"{preset} {schedule}"] = lambda m=model, s=schedule, x=mel: m(x, schedule=s)

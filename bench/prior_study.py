@@ -35,7 +35,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from specgrad_plugin import diffusion  # noqa: E402
+from specgrad_plugin import diffusion, presets  # noqa: E402
 from specgrad_plugin.config import SpecGradConfig  # noqa: E402
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir  # noqa: E402
 from specgrad_plugin.features import crop_to_hop  # noqa: E402
@@ -44,8 +44,8 @@ from specgrad_plugin.scoring import griffin_lim, score  # noqa: E402
 from specgrad_plugin.training import fit  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
-PRESET = REPO / "conf" / "specgrad_tiny.yaml"
-FRAME_PRESET = REPO / "conf" / "specgrad_frame.yaml"
+PRESET = presets.resolve("tiny")
+FRAME_PRESET = presets.resolve("frame")
 # Each variant differs from the preset (specgrad, -40 dB floor, white mix 0.2, minimum
 # phase, full L^-1 loss weighting) in one setting. Variants named frame* start from the
 # frame-rate preset instead (denoiser study, issue #13).

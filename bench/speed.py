@@ -49,7 +49,7 @@ def specgrad(preset: str, prior: str):
     from specgrad_plugin.config import SpecGradConfig
     from specgrad_plugin.vocoder import SpecGradVocoder
 
-    cfg = SpecGradConfig.from_yaml(REPO / "conf" / f"specgrad_{preset}.yaml")
+    cfg = SpecGradConfig.from_preset(preset)
     cfg.prior.kind = prior
     return SpecGradVocoder(cfg).eval()
 

@@ -1,6 +1,6 @@
 """One config object for a SpecGrad model, saved with every checkpoint.
 
-The YAML presets in ``conf/`` are this structure written out; loading is strict:
+The YAML presets in ``specgrad_plugin/presets/`` are this structure written out; loading is strict:
 an unknown key is an error naming the key and the file, never silently ignored.
 """
 
@@ -200,6 +200,17 @@ class SpecGradConfig:
             model["train"] = espnet_train_section(data)
             return cls.from_dict(model, source=f"{path}:model_conf")
         return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_preset(cls, preset: Union[str, Path]) -> "SpecGradConfig":
+        """A shipped preset by name ('frame', 'base', 'tiny'), a shipped model's config by tag
+        ('specgrad/ljspeech') or a YAML file (:meth:`from_yaml`)."""
+        from specgrad_plugin import presets
+
+        try:
+            return cls.from_yaml(presets.resolve(preset))
+        except presets.UnknownPresetError as e:
+            raise ConfigError(str(e)) from None
 
     def to_yaml(self, path: Union[str, Path]) -> None:
         path = Path(path)

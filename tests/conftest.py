@@ -14,9 +14,10 @@ from specgrad_plugin.synthetic import speech_like
 from specgrad_plugin.testing import make_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "conf" / "specgrad_tiny.yaml"
-BASE = REPO / "conf" / "specgrad_base.yaml"
-FRAME = REPO / "conf" / "specgrad_frame.yaml"
+PRESETS = REPO / "specgrad_plugin" / "presets"
+TINY = PRESETS / "tiny.yaml"
+BASE = PRESETS / "base.yaml"
+FRAME = PRESETS / "frame.yaml"
 # Small members of each denoiser family, for tests that run both through the same code.
 SMALL_FAMILIES = {
     "wavenet": {"residual_layers": 6, "residual_channels": 8, "dilation_cycle": 6,

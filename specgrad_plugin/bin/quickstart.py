@@ -1,6 +1,6 @@
-"""Quick start: train the tiny preset briefly, vocode a held-out clip, write it and score it.
+"""Quick start: train a preset (tiny by default) briefly, vocode a held-out clip, write it and score it.
 
-    python -m specgrad_plugin.bin.quickstart [--data DIR] [--steps 200] [--out exp/quickstart]
+    python -m specgrad_plugin.bin.quickstart [--preset tiny] [--data DIR] [--steps 200] [--out exp/quickstart]
 
 Uses real LJSpeech clips when found ($SPECGRAD_DATA/ljspeech_mini or --data, an
 LJSpeech-layout folder), else generated speech-like signals. The last clip is held
@@ -29,12 +29,11 @@ from specgrad_plugin.synthetic import speech_like
 from specgrad_plugin.training import fit
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-PRESETS = Path(__file__).resolve().parents[2] / "conf"
-
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--conf", type=Path, default=PRESETS / "specgrad_tiny.yaml", help="model preset (YAML)")
+    p.add_argument("--preset", "--conf", dest="preset", default="tiny",
+                   help="model preset: frame, base, tiny (specgrad_plugin/presets) or a YAML file")
     p.add_argument("--data", type=Path, default=None, help="LJSpeech-layout folder (default: shared ljspeech_mini)")
     p.add_argument("--max_clips", type=int, default=16, help="clips to load (the last is held out)")
     p.add_argument("--steps", type=int, default=200, help="optimiser updates")
@@ -62,7 +61,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(args.seed)
     try:
-        cfg = SpecGradConfig.from_yaml(args.conf)
+        cfg = SpecGradConfig.from_preset(args.preset)
         clips, origin = load_clips(args, cfg)
     except (ConfigError, SpecGradInputError) as e:
         print(f"error: {e}", file=sys.stderr)

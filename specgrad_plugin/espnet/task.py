@@ -83,7 +83,8 @@ class SpecGradTask(AbsTask):
             "--preset",
             type=str_or_none,
             default=None,
-            help="a model preset (conf/specgrad_*.yaml): its model sections, train.segment_frames and "
+            help="a model preset: a name (frame, base, tiny: specgrad_plugin/presets), a shipped model's "
+            "tag (specgrad/ljspeech) or a YAML file; its model sections, train.segment_frames and "
             "train.any_sample_crops become "
             "the defaults of --model_conf; the complete model_conf is written to config.yaml",
         )
@@ -160,7 +161,7 @@ def _model_conf(args: argparse.Namespace) -> Dict:
     conf = default_model_conf()
     layers = []
     if getattr(args, "preset", None):
-        preset = SpecGradConfig.from_yaml(args.preset).to_dict()
+        preset = SpecGradConfig.from_preset(args.preset).to_dict()
         preset.update(crop_conf(preset.pop("train")))
         layers.append(preset)
     layers.append(args.model_conf or {})
