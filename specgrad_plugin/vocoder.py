@@ -190,8 +190,9 @@ class SpecGradVocoder(torch.nn.Module):
 
     @classmethod
     def from_pretrained(cls, name: str = "ljspeech", device: Union[str, torch.device] = "cpu") -> "SpecGradVocoder":
-        """A model shipped with the package, by name ("ljspeech" or "specgrad/ljspeech"); offline.
-        Unknown names raise pretrained.UnknownModelError listing the shipped ones."""
+        """A model shipped with the package, by name, offline: "ljspeech" (the latest version) or
+        a version, "ljspeech-v1", each also with the "specgrad/" prefix; pretrained.available()
+        lists them. Unknown names raise pretrained.UnknownModelError listing the shipped ones."""
         from specgrad_plugin import pretrained
 
         weights, config = pretrained.resolve(name)

@@ -28,7 +28,7 @@ def shipped():
 def test_shipped_model_loads_by_name_and_vocodes_a_clip(shipped, speech_clip):
     """Its output is far closer to the clip than an untrained model's (same config, same
     draws): broken, missing or mis-loaded weights would not be."""
-    assert pretrained.names() == ["ljspeech"] and shipped.cfg.denoiser.kind == "frame"
+    assert shipped.cfg.denoiser.kind == "frame"
     assert SpecGradVocoder.from_pretrained("specgrad/ljspeech").state_dict().keys() == shipped.state_dict().keys()
     ref = crop_to_hop(torch.from_numpy(speech_clip[: 3 * 22050]), 256)
     mel = shipped.features(ref[None])[0]
@@ -43,8 +43,24 @@ def test_shipped_model_loads_by_name_and_vocodes_a_clip(shipped, speech_clip):
 
 
 def test_unknown_name_lists_the_shipped_ones():
-    with pytest.raises(pretrained.UnknownModelError, match="'vctk' is not shipped; available: ljspeech"):
+    with pytest.raises(pretrained.UnknownModelError, match="'vctk' is not shipped; available: ljspeech, ljspeech-v1 "):
         SpecGradVocoder.from_pretrained("vctk")
+    with pytest.raises(pretrained.UnknownModelError, match="'specgrad/ljspeech-v0' is not shipped"):
+        pretrained.resolve("specgrad/ljspeech-v0")
+
+
+def test_unversioned_name_is_the_latest_version():
+    """Each name resolves to its own folder; the unversioned one to the newest version's."""
+    assert pretrained.available() == ["ljspeech", "ljspeech-v1"]
+    latest = max(pretrained.MODELS, key=lambda name: pretrained.MODELS[name].released)
+    assert pretrained.version_of("specgrad/ljspeech") == latest == "ljspeech-v1"
+    weights, config = pretrained.resolve("specgrad/ljspeech-v1")
+    assert (weights, config) == pretrained.resolve("ljspeech") and weights.parent.name == "ljspeech"
+    assert (weights.parent / "README.md").is_file()  # its model card
+    listing = subprocess.run([sys.executable, "-m", "specgrad_plugin.pretrained"], capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr
+    assert [line.split(":")[0] for line in listing.stdout.splitlines()] == ["specgrad/ljspeech", "specgrad/ljspeech-v1"]
+    assert "released 2026-11-28" in listing.stdout
 
 
 def test_text2speech_takes_the_specgrad_tag_and_leaves_other_tags_to_espnet(tmp_path):

@@ -40,7 +40,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--train_config", type=Path, default=None, help="config.yaml of the run (or a preset)")
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--model_file", type=Path, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
-    model.add_argument("--model_tag", help="a model shipped with the package: specgrad/ljspeech (or ljspeech)")
+    model.add_argument("--model_tag", help="a model shipped with the package: specgrad/ljspeech (the latest) or a "
+                       "version, specgrad/ljspeech-v1; python -m specgrad_plugin.pretrained lists them")
     p.add_argument("--data_path_and_name_and_type", required=True,
                    help="PATH,NAME,TYPE with TYPE sound (wav.scp), npy or kaldi_ark (feats.scp)")
     p.add_argument("--output_dir", type=Path, required=True)

@@ -3,6 +3,11 @@
     SpecGradVocoder.from_pretrained("ljspeech")            # or "specgrad/ljspeech"
     Text2Speech.from_pretrained(..., vocoder_tag="specgrad/ljspeech")   # after import specgrad_plugin
     python -m espnet2.bin.tts_inference ... --vocoder_tag specgrad/ljspeech
+    python -m specgrad_plugin.pretrained                   # lists the shipped names
+
+Every model has a versioned name (``ljspeech-v1``) whose weights never change once
+shipped; the unversioned name (``ljspeech``) is the latest version. Pin the versioned
+name to keep the same vocoder across package upgrades. CHANGELOG.md lists the versions.
 
 Each model is a folder here: ``model.pth`` (config + EMA weights, the denoiser stored in
 float16 to stay small; loaded as float32), ``config.yaml`` (the same config, for
@@ -11,6 +16,7 @@ float16 to stay small; loaded as float32), ``config.yaml`` (the same config, for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -18,33 +24,63 @@ import torch
 
 ROOT = Path(__file__).resolve().parent
 TAG_PREFIX = "specgrad/"
-# name -> one line for listings
-MODELS: Dict[str, str] = {
-    "ljspeech": "LJSpeech (22.05 kHz, 80-band log10 mel of ESPnet's LJSpeech TTS recipes), frame-rate denoiser",
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    folder: str  # the model's folder in this package
+    released: str  # YYYY-MM-DD
+    summary: str  # one line for listings
+
+
+# versioned name -> model. A version's weights never change: a new version gets its own
+# name and folder (ljspeech-v2/), and LATEST points its unversioned name at it.
+MODELS: Dict[str, ShippedModel] = {
+    "ljspeech-v1": ShippedModel(
+        "ljspeech", "2026-11-28",
+        "LJSpeech (22.05 kHz, 80-band log10 mel of ESPnet's LJSpeech TTS recipes), frame-rate denoiser"),
 }
+# unversioned name -> its latest version
+LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v1"}
 
 
 class UnknownModelError(ValueError):
     """A pretrained name that is not shipped."""
 
 
-def names() -> List[str]:
-    return sorted(MODELS)
+def available() -> List[str]:
+    """Every name ``resolve`` takes (also with the ``specgrad/`` prefix): unversioned and versioned."""
+    return sorted([*LATEST, *MODELS])
+
+
+def describe() -> List[str]:
+    """One line per shipped name, for listings."""
+    latest = [f"{TAG_PREFIX}{name}: the latest version, {TAG_PREFIX}{version}"
+              for name, version in sorted(LATEST.items())]
+    return latest + [f"{TAG_PREFIX}{name}: {model.summary}, released {model.released}"
+                     for name, model in sorted(MODELS.items())]
 
 
 def is_tag(tag: str) -> bool:
     return isinstance(tag, str) and tag.startswith(TAG_PREFIX)
 
 
-def resolve(name: str) -> Tuple[Path, Path]:
-    """'ljspeech' or 'specgrad/ljspeech' -> (model.pth, config.yaml) of the shipped model."""
+def version_of(name: str) -> str:
+    """'ljspeech', 'specgrad/ljspeech', 'ljspeech-v1' ... -> the versioned name ('ljspeech-v1')."""
     key = name[len(TAG_PREFIX):] if is_tag(name) else name
+    key = LATEST.get(key, key)
     if key not in MODELS:
         raise UnknownModelError(
-            f"pretrained SpecGrad model {name!r} is not shipped; available: "
-            + ", ".join(f"{n} ({TAG_PREFIX}{n})" for n in names())
+            f"pretrained SpecGrad model {name!r} is not shipped; available: {', '.join(available())} "
+            f"(each also as {TAG_PREFIX}<name>; unversioned names are the latest version)"
         )
-    folder = ROOT / key
+    return key
+
+
+def resolve(name: str) -> Tuple[Path, Path]:
+    """A shipped name ('ljspeech', 'ljspeech-v1', with or without 'specgrad/') ->
+    (model.pth, config.yaml) of that model."""
+    folder = ROOT / MODELS[version_of(name)].folder
     weights, config = folder / "model.pth", folder / "config.yaml"
     if not weights.is_file() or not config.is_file():
         raise UnknownModelError(f"{folder}: the package lacks this model's files (model.pth, config.yaml)")
