@@ -29,11 +29,13 @@ def make_ema(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int, warmup: bool = True) -> None:
     """w_ema <- d * w_ema + (1 - d) * w for parameters, buffers copied, with the usual warm-up
     d = min(decay, (1 + step) / (10 + step)): early on the average follows the model instead of
-    staying near the initial weights (0.999 ** 200 would still be 82 % initial weights)."""
-    d = min(decay, (1.0 + step) / (10.0 + step))
+    staying near the initial weights (0.999 ** 200 would still be 82 % initial weights).
+    warmup=False: d = decay from the first step, for an average that starts from trained
+    weights (fine-tuning), which are worth staying near."""
+    d = min(decay, (1.0 + step) / (10.0 + step)) if warmup else decay
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1.0 - d)
     for target, source in zip(ema.buffers(), model.buffers(), strict=True):
         target.copy_(source)

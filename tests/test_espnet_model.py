@@ -54,3 +54,23 @@ def test_model_conf_crop_keys_are_checked_as_the_train_section(crops, message):
         TrainConfig.segment_frames, TrainConfig.any_sample_crops, TrainConfig().speed_factors)
     with pytest.raises(ConfigError, match=message):
         ESPnetSpecGradModel(denoiser=SMALL_FAMILIES["frame"], **crops)
+
+
+@pytest.mark.parametrize("from_trained", [True, False])
+def test_ema_continues_from_init_from_weights_without_warm_up(tmp_path, from_trained):
+    """Fine-tuning from trained weights: the EMA's first update keeps decay 0.999 of them (the
+    warm-up's 0.1 would make the average of a 50-step fine-tuning its last few raw steps).
+    From scratch the warm-up stays: the first update keeps 0.1 of the initial weights."""
+    source = SpecGradVocoder(small_config("frame"))
+    source.save(tmp_path / "start.pt")
+    sections = source.cfg.to_dict()
+    sections.pop("train")
+    model = ESPnetSpecGradModel(**sections, init_from=str(tmp_path / "start.pt") if from_trained else None)
+    start = [p.detach().clone() for p in model.vocoder.parameters()]
+    with torch.no_grad():
+        for p in model.vocoder.parameters():
+            p.add_(1.0)  # one "update" that moves every weight by 1
+    model.update_ema(0.999)
+    kept = 0.999 if from_trained else 0.1
+    for old, averaged in zip(start, model.ema.parameters(), strict=True):
+        assert torch.allclose(averaged, old + (1.0 - kept), atol=1e-5)

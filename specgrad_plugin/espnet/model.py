@@ -68,6 +68,9 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         if init_from:
             self.load_initial_weights(init_from)
         self.ema = make_ema(self.vocoder)
+        # From trained weights the average continues from them: no warm-up, which would make
+        # the "EMA" of a short fine-tuning little more than its last raw steps.
+        self.ema_warmup = not init_from
         self.amp_dtype: Optional[torch.dtype] = None  # set by DiffusionTrainer for --use_amp
         self.register_buffer("nonfinite_losses", torch.zeros((), dtype=torch.long))
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
@@ -94,7 +97,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
                      f"; new and silent at the start: {sorted({k.split('.')[1] for k in grown})}" if grown else "")
 
     def update_ema(self, decay: float) -> None:
-        ema_update(self.ema, self.vocoder, decay, int(self.ema_updates))
+        ema_update(self.ema, self.vocoder, decay, int(self.ema_updates), warmup=self.ema_warmup)
         self.ema_updates += 1
 
     def draw_speed(self) -> float:
