@@ -67,25 +67,43 @@ def test_best_model_criteria_skip_epochs_without_their_key(tmp_path, data, train
     assert not (out / "samples/epoch1").exists() and not (out / "samples/epoch3").exists()
 
 
-def test_ranking_leaves_out_epochs_without_a_finite_value():
+def reporter_with(epochs):
     from espnet2.train.reporter import Reporter
 
-    from specgrad_plugin.espnet.trainer import ranking_only_reported_epochs
-
     reporter = Reporter()
-    for epoch, values in enumerate([{"loss": 1.0}, {"loss": 0.5, "pesq": 1.5}, {"loss": 0.7, "pesq": np.nan},
-                                    {"loss": 0.5, "pesq": 1.7}], start=1):
+    for epoch, values in enumerate(epochs, start=1):
         reporter.set_epoch(epoch)
         with reporter.observe("valid") as sub:
             sub.register(values)
             sub.next()
+    return reporter
+
+
+def test_ranking_leaves_out_epochs_without_the_key_and_puts_non_finite_ones_last():
+    from specgrad_plugin.espnet.trainer import ranking_only_reported_epochs
+
+    reporter = reporter_with([{"loss": 1.0}, {"loss": 0.5, "pesq": 1.5}, {"loss": 0.7, "pesq": np.nan},
+                              {"loss": 0.5, "pesq": 1.7}])
     with pytest.raises(KeyError):
         reporter.get_best_epoch("valid", "pesq", "max")  # ESPnet's own ranking
     with ranking_only_reported_epochs():
-        assert reporter.sort_epochs("valid", "pesq", "max") == [4, 2]
+        assert reporter.sort_epochs("valid", "pesq", "max") == [4, 2, 3]
+        assert reporter.get_best_epoch("valid", "pesq", "max") == 4
         assert reporter.sort_epochs("valid", "loss", "min") == [2, 4, 3, 1]  # ties keep epoch order
     with pytest.raises(KeyError):
         reporter.get_best_epoch("valid", "pesq", "max")  # restored after training
+
+
+def test_ranking_when_the_first_epochs_value_is_nan():
+    """PESQ undefined on every sample clip of epoch 1: ESPnet asks for the best epoch (an
+    empty ranking was an IndexError); it is epoch 1 until an epoch has a finite value."""
+    from specgrad_plugin.espnet.trainer import ranking_only_reported_epochs
+
+    reporter = reporter_with([{"loss": 1.0, "pesq": np.nan}])
+    with ranking_only_reported_epochs():
+        assert reporter.get_best_epoch("valid", "pesq", "max") == 1
+        reporter = reporter_with([{"loss": 1.0, "pesq": np.nan}, {"loss": 0.9, "pesq": 1.2}])
+        assert reporter.get_best_epoch("valid", "pesq", "max") == 2
 
 
 def test_collect_stats_gives_mel_and_level_statistics(trained):

@@ -150,12 +150,15 @@ class DiffusionTrainer(Trainer):
 @contextlib.contextmanager
 def ranking_only_reported_epochs():
     """While training, ESPnet ranks epochs for --best_model_criterion (best links, n-best
-    pruning, averaging) over epochs that have a finite value of the key, not over all.
+    pruning, averaging) over the epochs that report the key, not over all: those with a
+    finite value by value, then those with NaN or inf in epoch order.
 
     ESPnet checks only the current epoch for the key, then reads it from every epoch, and
     raises KeyError where one lacks it. Epochs lack the sample keys when --sample_interval
     skips them, when PESQ is undefined on every sample clip, or when a run is resumed after
-    a criterion was added (valid.pesq, session 8): the run died after saving each epoch.
+    a criterion (valid.pesq) was added; ESPnet's own ranking stops such a run after saving.
+    Non-finite epochs stay in the ranking, last: ESPnet takes the best epoch as the
+    ranking's first entry, which must exist when the current epoch reports the key.
     """
     original = Reporter.sort_epochs_and_values
 
@@ -163,8 +166,10 @@ def ranking_only_reported_epochs():
         if mode not in ("min", "max"):
             raise ValueError(f"best_model_criterion mode must be min or max, got {mode!r}")
         values = [(epoch, float(stats[key][key2])) for epoch, stats in self.stats.items()
-                  if key2 in stats.get(key, {}) and math.isfinite(float(stats[key][key2]))]
-        return sorted(values, key=lambda pair: pair[1], reverse=mode == "max")  # stable: ties keep epoch order
+                  if key2 in stats.get(key, {})]
+        finite = [pair for pair in values if math.isfinite(pair[1])]
+        ranked = sorted(finite, key=lambda pair: pair[1], reverse=mode == "max")  # stable: ties keep epoch order
+        return ranked + [pair for pair in values if not math.isfinite(pair[1])]
 
     Reporter.sort_epochs_and_values = sort_reported
     try:
