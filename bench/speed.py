@@ -46,9 +46,11 @@ def test_mel(seconds: float) -> torch.Tensor:
 
 
 def specgrad(preset: str, prior: str):
+    from specgrad_plugin import runtime
     from specgrad_plugin.config import SpecGradConfig
     from specgrad_plugin.vocoder import SpecGradVocoder
 
+    runtime.tune_cpu_allocator()  # as the command-line tools do; $SPECGRAD_MALLOC=default opts out
     cfg = SpecGradConfig.from_preset(preset)
     cfg.prior.kind = prior
     return SpecGradVocoder(cfg).eval()

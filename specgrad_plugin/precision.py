@@ -8,7 +8,8 @@ put ~0.4 % of noise into every weighted residual.
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import torch
 
@@ -25,6 +26,28 @@ def set_tf32(enabled: bool) -> None:
     """TF32 for CUDA matmuls and cuDNN convolutions (no effect on CPU)."""
     torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
     torch.backends.cudnn.allow_tf32 = bool(enabled)
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool) -> Iterator[None]:
+    """set_tf32(enabled) for the block only: the previous flags are back after it, so a library
+    call does not switch other models in the process. Flags that a caller set through torch's
+    newer fp32_precision API cannot be read as allow_tf32 (torch raises); they are left alone."""
+    wanted = bool(enabled)
+    flags = (torch.backends.cuda.matmul, torch.backends.cudnn)
+    try:
+        before = [f.allow_tf32 for f in flags]
+    except RuntimeError:
+        before = [wanted] * len(flags)
+    # only the flags that differ are written: a write mixes torch's two APIs (see above)
+    changed = [f for f, value in zip(flags, before, strict=True) if value != wanted]
+    for f in changed:
+        f.allow_tf32 = wanted
+    try:
+        yield
+    finally:
+        for f in changed:
+            f.allow_tf32 = not wanted
 
 
 def autocast(device: torch.device, dtype: Optional[torch.dtype]):

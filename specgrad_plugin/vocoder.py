@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from specgrad_plugin import diffusion, precision, runtime, shaping
+from specgrad_plugin import diffusion, precision, shaping
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.denoisers import build_denoiser
@@ -145,36 +145,34 @@ class SpecGradVocoder(torch.nn.Module):
         seed: fixes the noise draws (None: use the global RNG).
         chunk_frames: run the denoiser in chunks of this many frames (default: the config's;
             0: never); the noise is drawn for the whole input, so the output is the same.
+        TF32 (CUDA) follows inference.allow_tf32 during the call; the process' flags are restored.
         """
         batched = mel.dim() == 3
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.train_betas.device).float()
-        if mel.device.type == "cpu":
-            runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
-        elif mel.device.type == "cuda":
-            precision.set_tf32(self.cfg.inference.allow_tf32)
         self.warn_on_mel_range(mel)
         betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
         self.warn_on_untrained_levels(betas, schedule)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=mel.device).manual_seed(int(seed))
-        response = self.prior.response(mel)
-        chunk = self.cfg.inference.chunk_frames if chunk_frames is None else chunk_frames
-        if 0 < chunk < mel.shape[1]:
-            def predict(x, level):
-                return self.denoiser.forward_chunked(x, mel, response, level, chunk)
-        else:
-            budget = self.cfg.inference.conditioning_cache_mb * 2**20
-            cond = self.denoiser.condition(mel, response, budget)  # once per utterance, reused at every step
+        with precision.tf32(self.cfg.inference.allow_tf32):  # this call's setting, not the process'
+            response = self.prior.response(mel)
+            chunk = self.cfg.inference.chunk_frames if chunk_frames is None else chunk_frames
+            if 0 < chunk < mel.shape[1]:
+                def predict(x, level):
+                    return self.denoiser.forward_chunked(x, mel, response, level, chunk)
+            else:
+                budget = self.cfg.inference.conditioning_cache_mb * 2**20
+                cond = self.denoiser.condition(mel, response, budget)  # once per utterance, reused at every step
 
-            def predict(x, level):
-                return self.denoiser(x, cond, level)
-        wav = diffusion.sample(
-            predict,
-            lambda: self.prior.noise(response, generator),
-            betas,
-            progress=progress,
-        )
+                def predict(x, level):
+                    return self.denoiser(x, cond, level)
+            wav = diffusion.sample(
+                predict,
+                lambda: self.prior.noise(response, generator),
+                betas,
+                progress=progress,
+            )
         wav = wav.clamp(-1.0, 1.0)
         return wav if batched else wav[0]
 

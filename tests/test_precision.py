@@ -1,5 +1,8 @@
 """Mixed precision: only the denoiser runs in bf16/fp16; the filter, STFT pair and loss stay float32."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -60,3 +63,41 @@ def test_amp_dtype_and_tf32_switch():
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
     finally:
         precision.set_tf32(before)
+
+
+def _tf32_flags():
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+@pytest.mark.parametrize("allow_tf32", [True, False])
+def test_vocoding_uses_the_configs_tf32_and_restores_the_process_flags(allow_tf32):
+    """Text2Speech runs its TTS model in the same process: a vocoder call must not leave TF32
+    switched for it. The flags are process-wide (also on a CPU-only build), so this runs anywhere."""
+    vocoder = SpecGradVocoder(small_config("frame", inference={"allow_tf32": allow_tf32})).eval()
+    seen = []
+    vocoder.denoiser.register_forward_pre_hook(lambda module, args: seen.append(_tf32_flags()))
+    before = _tf32_flags()
+    try:
+        precision.set_tf32(not allow_tf32)
+        vocoder(torch.full((8, 80), -2.0), schedule="WG-3")
+        assert seen and set(seen) == {(allow_tf32, allow_tf32)}
+        assert _tf32_flags() == (not allow_tf32, not allow_tf32)
+        with pytest.raises(RuntimeError, match="inside"):  # restored on the way out of an error too
+            with precision.tf32(allow_tf32):
+                raise RuntimeError("inside")
+        assert _tf32_flags() == (not allow_tf32, not allow_tf32)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_tf32_set_through_torchs_newer_api_is_left_alone():
+    """allow_tf32 cannot be read (torch raises) once a caller used fp32_precision; the vocoder
+    then keeps the caller's choice instead of failing. A fresh process: the state is global."""
+    code = ("import torch; from specgrad_plugin import precision\n"
+            "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
+            "with precision.tf32(False):\n"
+            "    inside = torch.backends.cuda.matmul.fp32_precision\n"
+            "print(inside, torch.backends.cuda.matmul.fp32_precision)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["tf32", "tf32"]

@@ -134,6 +134,25 @@ def test_cpu_allocator_tuning_and_opt_out(monkeypatch):
     assert runtime.tune_cpu_allocator() is expected
 
 
+def test_allocator_tuning_is_left_to_the_command_line_tools(monkeypatch, tmp_path, tiny_cfg, speech_clip):
+    """glibc's malloc settings are process-wide: vocoding as a library leaves them alone, the
+    project's own command-line tools set them."""
+    from specgrad_plugin import runtime
+    from specgrad_plugin.bin import decode
+    from specgrad_plugin.testing import make_data_dir
+
+    calls = []
+    monkeypatch.setattr(runtime, "tune_cpu_allocator", lambda: calls.append("tuned") or True)
+    vocoder = SpecGradVocoder(tiny_cfg)
+    vocoder(torch.full((8, 80), -2.0), schedule="WG-3")
+    assert calls == []
+    vocoder.save(tmp_path / "c.pt")
+    scp = make_data_dir(tmp_path / "d", [("a", speech_clip[: 8 * 256])], 22050)
+    assert decode.main(["--model_file", str(tmp_path / "c.pt"), "--schedule", "WG-3", "--output_dir",
+                        str(tmp_path / "o"), "--data_path_and_name_and_type", f"{scp},speech,sound"]) == 0
+    assert calls == ["tuned"]
+
+
 def test_phase_demodulated_frame_model_chunks_exactly():
     """With frame_phase_demodulation the network's input depends on each frame's index mod 4;
     chunks start on multiples of 4 frames, so chunked output equals the whole input's. Chunks

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from specgrad_plugin import runtime
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_wav, write_wav
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     device = "cuda" if args.ngpu > 0 else "cpu"
+    runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
     try:
         if args.model_tag:
             vocoder = SpecGradVocoder.from_pretrained(args.model_tag, device=device)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from specgrad_plugin import runtime
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir, write_wav
@@ -59,6 +60,7 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(os.cpu_count() or 1)
+    runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
     torch.manual_seed(args.seed)
     try:
         cfg = SpecGradConfig.from_preset(args.preset)

@@ -9,12 +9,14 @@ distributed options, ...) plus the diffusion trainer's (--ema_decay, --num_sampl
 import sys
 from typing import Optional, Sequence
 
+from specgrad_plugin import runtime
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.espnet.task import SpecGradTask
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
+    runtime.tune_cpu_allocator()  # the validation samples; $SPECGRAD_MALLOC=default opts out
     try:
         SpecGradTask.main(cmd=cmd)
     except (SpecGradInputError, ConfigError) as e:  # bad data or config: one line, no traceback

@@ -11,6 +11,7 @@ plugin is installed), with the registration made explicit.
 
 import sys
 
+from specgrad_plugin import runtime
 from specgrad_plugin.espnet.tts_vocoder import expand_vocoder_tag, register
 
 
@@ -19,6 +20,7 @@ def main(cmd=None) -> None:
 
     register()
     register(tts_inference)
+    runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
     tts_inference.main(expand_vocoder_tag(list(sys.argv[1:] if cmd is None else cmd)))
 
 
