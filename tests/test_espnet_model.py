@@ -1,5 +1,5 @@
 """The ESPnet model's construction: crop keys checked as the train section, a trained model
-grown by a silent module through init_from, and the resume error's wording."""
+grown by a silent module through init_from, the resume error's wording; its training mels."""
 
 import pytest
 import torch
@@ -74,3 +74,17 @@ def test_ema_continues_from_init_from_weights_without_warm_up(tmp_path, from_tra
     kept = 0.999 if from_trained else 0.1
     for old, averaged in zip(start, model.ema.parameters(), strict=True):
         assert torch.allclose(averaged, old + (1.0 - kept), atol=1e-5)
+
+
+def test_training_mels_are_float32_inside_espnet_autocast(speech_clip):
+    """ESPnet's --use_amp runs forward and collect_feats under autocast (bf16 on CPU here, as on
+    recent GPUs): the mels must equal the float32 ones, not be rounded; one clip is padded."""
+    model = ESPnetSpecGradModel(denoiser=SMALL_FAMILIES["frame"], segment_frames=16).eval()
+    speech = torch.from_numpy(speech_clip[: 2 * 40 * 256]).view(2, -1).clone()
+    speech[1, 20 * 256 :] = 0.0
+    lengths = torch.tensor([40 * 256, 20 * 256])
+    feats, (_, segment_mel) = model.collect_feats(speech, lengths)["feats"], model.segments(speech, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats_amp, (_, segment_mel_amp) = model.collect_feats(speech, lengths)["feats"], model.segments(speech, lengths)
+    assert feats_amp.dtype == segment_mel_amp.dtype == torch.float32
+    assert torch.equal(feats_amp, feats) and torch.equal(segment_mel_amp, segment_mel)

@@ -19,7 +19,7 @@ import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
-from specgrad_plugin import shaping
+from specgrad_plugin import precision, shaping
 from specgrad_plugin.config import SpecGradConfig, TrainConfig
 from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames, speed_perturb
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
@@ -106,6 +106,13 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             return self.speed_factors[0]
         return self.speed_factors[int(torch.randint(len(self.speed_factors), ()))]
 
+    def mel(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, K * hop) audio -> (B, K, M) log10 mel in float32, also inside ESPnet's --use_amp
+        autocast: bf16 would round the training mels, and fp16 underflows the log's floor
+        (1e-10) to -inf on padded audio."""
+        with precision.float32_only(wav.device):
+            return self.vocoder.features(wav.float())
+
     def segments(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Random segments (train) or centred ones (eval): (B, S * hop) audio and (B, S, M) mels."""
         hop, frames, ctx = self.cfg.features.hop_length, self.segment_frames, self.context
@@ -122,7 +129,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             start = crop_start(clip.shape[0], frames, hop, self.any_sample_crops, self.training)
             pieces.append(crop_with_context(clip, start, frames, hop, ctx))
         batch = torch.stack(pieces)
-        mel = self.vocoder.features(batch)[:, ctx : ctx + frames]
+        mel = self.mel(batch)[:, ctx : ctx + frames]
         return batch[:, ctx * hop : (ctx + frames) * hop], mel
 
     def forward(
@@ -148,7 +155,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         hop = self.cfg.features.hop_length
         for wav, length in zip(speech, speech_lengths.tolist(), strict=True):
             usable = max(length - length % hop, hop)
-            mels.append(self.vocoder.features(wav[None, :usable])[0])
+            mels.append(self.mel(wav[None, :usable])[0])
             lengths.append(mels[-1].shape[0])
         feats = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)
         lens = torch.tensor(lengths, device=speech.device)
