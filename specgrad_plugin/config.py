@@ -260,6 +260,9 @@ class SpecGradConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
+        problem = diffusion.below_share_problem(d)
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
         try:
             betas = diffusion.inference_betas(self.inference.schedule)
         except ValueError as e:

@@ -73,6 +73,28 @@ def log_snr(alpha_bar: torch.Tensor) -> torch.Tensor:
     return (torch.log(abar) - torch.log1p(-abar)).float()
 
 
+# Relative margin by which the last training level must exceed min_alpha_bar for below_share
+# draws: extra steps end at min_alpha_bar up to rounding, which must not decide it.
+BELOW_RANGE_RTOL = 1e-6
+
+
+def below_share_problem(cfg: DiffusionConfig) -> Optional[str]:
+    """Why cfg.below_share has no range to draw from, or None. Its draws lie between
+    min_alpha_bar and the training schedule's last level, which extra steps bring down to
+    min_alpha_bar itself."""
+    if cfg.below_share == 0:
+        return None
+    if cfg.extra_steps > 0:
+        return (f"diffusion.below_share={cfg.below_share} with extra_steps={cfg.extra_steps}: the extra steps "
+                f"reach min_alpha_bar={cfg.min_alpha_bar}, which leaves no levels below them to draw; expected "
+                "extra_steps: 0 (below_share's levels) or below_share: 0 (the extra steps')")
+    end = float(alpha_bars(training_betas(cfg))[-1])
+    if end <= cfg.min_alpha_bar * (1.0 + BELOW_RANGE_RTOL):
+        return (f"diffusion.below_share={cfg.below_share}: min_alpha_bar={cfg.min_alpha_bar} is not below the "
+                f"schedule's last level {end:.4g}; expected min_alpha_bar < {end:.4g}")
+    return None
+
+
 def sample_training_levels(
     batch: int,
     betas: torch.Tensor,
@@ -87,14 +109,15 @@ def sample_training_levels(
     below_share, a level below the last step: log-SNR ~ U(log_snr(min_alpha_bar),
     log_snr(abar_S)), so the loud first steps of short schedules (WG-3 starts at abar
     0.094, WG-6 at 0.19; the T = 50 schedule ends at 0.28) get draws of their own
-    instead of one step interval among many. No such draws when abar_S <= min_alpha_bar.
+    instead of one step interval among many. No such draws unless abar_S exceeds
+    min_alpha_bar by more than rounding (below_share_problem: a config error).
     """
     abar = alpha_bars(betas)
     scale = torch.cat([torch.ones(1, dtype=torch.float64), abar.sqrt()])
     t = torch.randint(1, len(betas) + 1, (batch,), generator=generator)
     u = torch.rand(batch, generator=generator, dtype=torch.float64)
     levels = (scale[t] + u * (scale[t - 1] - scale[t])).pow(2)
-    if below_share > 0 and float(abar[-1]) > min_alpha_bar:
+    if below_share > 0 and float(abar[-1]) > min_alpha_bar * (1.0 + BELOW_RANGE_RTOL):
         pick = torch.rand(batch, generator=generator, dtype=torch.float64) < below_share
         v = torch.rand(batch, generator=generator, dtype=torch.float64)
         lo, hi = log_snr(torch.tensor([min_alpha_bar, float(abar[-1])])).double().tolist()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from specgrad_plugin import diffusion, shaping
-from specgrad_plugin.config import DiffusionConfig, SpecGradConfig
+from specgrad_plugin.config import ConfigError, DiffusionConfig, SpecGradConfig
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.vocoder import SpecGradVocoder
 
@@ -55,6 +55,30 @@ def test_levels_below_the_schedule_are_log_snr_uniform():
     assert inside == pytest.approx(0.1 * (lam(0.2) - lam(0.09)) / (lam(end) - lam(0.05)), abs=0.003)
     above = float((levels >= end).double().mean())
     assert above == pytest.approx(0.9, abs=0.003)
+
+
+@pytest.mark.parametrize("min_alpha_bar, extra_steps", [(1e-3, 5), (2e-3, 1), (1e-3, 8), (0.05, 3)])
+def test_extra_steps_ending_at_min_alpha_bar_leave_no_below_draws(min_alpha_bar, extra_steps):
+    """The extra steps end at min_alpha_bar up to rounding (here a few 1e-19 above it): that
+    must not turn a share of the draws into one level, min_alpha_bar itself."""
+    cfg = DiffusionConfig(extra_steps=extra_steps, min_alpha_bar=min_alpha_bar)
+    betas = diffusion.training_betas(cfg)
+    assert float(diffusion.alpha_bars(betas)[-1]) == pytest.approx(min_alpha_bar, rel=1e-12)
+    plain = diffusion.sample_training_levels(5000, betas, 0.0, min_alpha_bar, torch.Generator().manual_seed(0))
+    with_share = diffusion.sample_training_levels(5000, betas, 0.1, min_alpha_bar, torch.Generator().manual_seed(0))
+    assert torch.equal(with_share, plain)
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"extra_steps": 5, "min_alpha_bar": 1e-3, "below_share": 0.1},
+     "below_share=0.1 with extra_steps=5: the extra steps reach min_alpha_bar=0.001"),
+    ({"extra_steps": 0, "min_alpha_bar": 0.5, "below_share": 0.1},
+     "below_share=0.1: min_alpha_bar=0.5 is not below the schedule's last level 0.2797"),
+])
+def test_below_share_without_a_range_below_the_schedule_is_a_config_error(section, message):
+    with pytest.raises(ConfigError, match=message):
+        SpecGradConfig.from_dict({"diffusion": section, "inference": {"schedule": "WG-50"}})
+    SpecGradConfig.from_dict({"diffusion": {**section, "below_share": 0.0}, "inference": {"schedule": "WG-50"}})
 
 
 def test_schedule_below_the_trained_levels_is_refused_or_warned(tiny_cfg):
