@@ -1,4 +1,4 @@
-"""One prepared GPU check (issue #15): what our users' GPUs do with SpecGrad, in one short run.
+"""One prepared GPU check: what our users' GPUs do with SpecGrad, in one short run.
 
     python bench/gpu_check.py --out docs/gpu_check          # on one GPU: under 8 minutes
     python bench/gpu_check.py --device cpu --minutes 0.2 --presets frame --train_preset frame \\

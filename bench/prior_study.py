@@ -48,21 +48,21 @@ PRESET = presets.resolve("tiny")
 FRAME_PRESET = presets.resolve("frame")
 # Each variant differs from the preset (specgrad, -40 dB floor, white mix 0.2, minimum
 # phase, full L^-1 loss weighting) in one setting. Variants named frame* start from the
-# frame-rate preset instead (denoiser study, issue #13).
+# frame-rate preset instead (denoiser study, docs/denoisers.md).
 # The frame variants' diffusion settings: the WaveNet presets' training levels (5 equal-beta
 # steps down to abar 1e-3) and the paper's flat loss weighting, whatever the preset says now.
 STUDY_DIFFUSION = {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0, "loss_band_weighting": "flat"}
-# ... and one trunk: the frame preset's low-band trunk (session 9) only where a variant names it.
+# ... and one trunk: the frame preset's low-band trunk only where a variant names it.
 STUDY_FRAME_DENOISER = {"frame_low_band_hz": 0.0}
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
-    # the denoiser study ran with STUDY_DIFFUSION; issue #12's levels (now the frame
-    # preset's) are frame_levels
+    # the denoiser study ran with STUDY_DIFFUSION; the levels below the schedule (now the
+    # frame preset's) are frame_levels
     "frame": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": False}},
     "frame_levels": {"diffusion": {**STUDY_DIFFUSION, "extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1},
                      "train": {"any_sample_crops": False}},
     # FreGrad's auxiliary MR-STFT loss (0.1 x, on x0_hat) on the study's frame variant
     "frame_aux_stft": {"diffusion": {**STUDY_DIFFUSION, "aux_stft_weight": 0.1}, "train": {"any_sample_crops": False}},
-    # crops at any sample with their own mel, not on the clips' frame grid (issue #14)
+    # crops at any sample with their own mel, not on the clips' frame grid
     "frame_any_sample": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True}},
     # and wider: 352 channels is the widest frame model under the 25 MB shipping cap (float16)
     "frame_any_sample_352": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},

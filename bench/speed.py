@@ -160,7 +160,7 @@ def training_steps_per_second(preset: str, steps: int) -> float:
 
 def families_tables(presets: List[str], lengths: List[float], repeats: int, threads: int,
                     train_steps: int) -> List[str]:
-    """Denoiser families (issue #13): RTF at WG-3 / WG-6 against HiFi-GAN V1 (weight norm
+    """Denoiser families: RTF at WG-3 / WG-6 against HiFi-GAN V1 (weight norm
     removed, as deployed) on each input length, round-robin in one process; then training
     throughput in audio-seconds per CPU-second (one thread, process time, each preset's own
     batch and segment)."""
@@ -240,7 +240,7 @@ def main() -> int:
                          f"| {spec / rtf['HiFi-GAN V1']:.1f} |")
     lines += ["", f"HiFi-GAN V1 (ESPnet HiFiGANGenerator defaults): RTF {rtf['HiFi-GAN V1']:.3f}", ""]
     # The end-to-end columns above differ by run-to-run noise; the prior's own cost, timed
-    # directly (median of 5), is the filter overhead the issue asks for.
+    # directly (median of 5), is the filter's overhead.
     lines += ["| preset | prior time per WG-6 run, specgrad | priorgrad | filter overhead vs priorgrad run |",
               "|---|---|---|---|"]
     for preset in presets:
