@@ -81,6 +81,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "frame_any_sample_melloss_low": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
                                      "train": {"any_sample_crops": True},
                                      "denoiser": {"frame_low_band_hz": 1000.0}},
+    # and the low trunk also sees a harmonic excitation at the F0 read off the mel (pitch.py)
+    "frame_any_sample_melloss_low_exc": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
+                                         "train": {"any_sample_crops": True},
+                                         "denoiser": {"frame_low_band_hz": 1000.0, "frame_excitation": True}},
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
     "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
                                "denoiser": {"frame_phase_demodulation": True}},
@@ -96,7 +100,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
 REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample",
               "frame_any_sample_melloss": "frame_any_sample", "frame_any_sample_demod": "frame_any_sample",
               "frame_any_sample_erbloss": "frame_any_sample",
-              "frame_any_sample_melloss_low": "frame_any_sample_melloss"}
+              "frame_any_sample_melloss_low": "frame_any_sample_melloss",
+              "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 

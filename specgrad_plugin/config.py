@@ -119,6 +119,10 @@ class DenoiserConfig:
     # this frequency, where the remaining error is (docs/low_band.md); 0: none
     frame_low_band_hz: float = 0.0
     frame_low_band_channels: int = 128
+    # true: the low-band trunk also sees the STFT of a harmonic excitation at the F0 that
+    # pitch.mel_f0 reads off the mel (harmonics below frame_low_band_hz), a phase reference
+    # for every harmonic there; needs frame_low_band_hz > 0
+    frame_excitation: bool = False
 
 
 @dataclass
@@ -232,6 +236,8 @@ class SpecGradConfig:
             (0 <= den.frame_low_band_hz <= feat.fs / 2 and den.frame_low_band_channels > 0,
              f"denoiser frame_low_band_hz={den.frame_low_band_hz}, frame_low_band_channels="
              f"{den.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
+            (not den.frame_excitation or den.frame_low_band_hz > 0,
+             "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
             (p.kind in ("specgrad", "priorgrad", "diffwave"),
              f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
             (p.phase in ("minimum", "zero"), f"prior.phase={p.phase!r}, expected minimum|zero"),

@@ -10,7 +10,7 @@ x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted no
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 from torch import nn
@@ -19,11 +19,20 @@ from torch import nn
 class Denoiser(nn.Module):
     """eps_theta(x_t, c, level). Subclasses define condition(), forward(), context_frames()."""
 
-    def condition(self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0) -> Any:
+    def condition(
+        self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
+    ) -> Any:
         """What forward() takes as ``cond``: a function of the mel and the prior's response
         only, so inference computes it once per utterance. cache_bytes: memory the family
-        may spend on precomputing per-step work (used only without autograd)."""
+        may spend on precomputing per-step work (used only without autograd). source: this
+        stretch of periodic_source() of the whole utterance (None: computed from ``mel``)."""
         raise NotImplementedError
+
+    def periodic_source(self, mel: torch.Tensor) -> Optional[torch.Tensor]:
+        """A (B, K * hop) signal the family derives from the whole (B, K, M) mel, such as an
+        excitation at its F0 (None: the family uses none). Chunks cut it like x_t, so that
+        chunked inference sees the same signal as the whole utterance."""
+        return None
 
     def forward(self, x: torch.Tensor, cond: Any, log_snr: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -49,10 +58,13 @@ class Denoiser(nn.Module):
         hop = x.shape[-1] // mel.shape[1]
         context, frames, align = self.context_frames(), mel.shape[1], self.chunk_alignment()
         out = torch.empty_like(x)
+        source = self.periodic_source(mel)
         for start in range(0, frames, chunk):
             stop = min(frames, start + chunk)
             lo, hi = max(0, start - context) // align * align, min(frames, stop + context)
-            y = self.forward(x[:, lo * hop : hi * hop], self.condition(mel[:, lo:hi], response[:, lo:hi]), log_snr)
+            piece = None if source is None else source[:, lo * hop : hi * hop]
+            cond = self.condition(mel[:, lo:hi], response[:, lo:hi], source=piece)
+            y = self.forward(x[:, lo * hop : hi * hop], cond, log_snr)
             out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
         return out
 

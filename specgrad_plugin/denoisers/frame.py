@@ -21,20 +21,22 @@ when Xi_hat = G xi / c, so the paper's L^-1 loss weights every bin alike.
 Trunk: Vocos-style ConvNeXt blocks (depthwise conv over frames, pointwise MLP), with the
 noise level entering every block's LayerNorm as a scale and shift (AdaLN). With
 frame_low_band_hz > 0 a second, narrower trunk sees only the bins below it and adds its own
-m and R there (the error of the single trunk is below 1 kHz: docs/low_band.md).
+m and R there (the error of the single trunk is below 1 kHz: docs/low_band.md). With
+frame_excitation the low trunk's input also gets the STFT of a harmonic excitation at the F0
+read off the mel (pitch.py), scaled to unit magnitude at each harmonic: a phase reference.
 Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D channels.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specgrad_plugin import precision, shaping
+from specgrad_plugin import pitch, precision, shaping
 from specgrad_plugin.config import DenoiserConfig, FeatureConfig
 from specgrad_plugin.denoisers.base import Denoiser
 from specgrad_plugin.denoisers.level import LevelEmbedding
@@ -92,9 +94,14 @@ def build_trunk(module: nn.Module, in_channels: int, out_channels: int, dim: int
     nn.init.zeros_(module.out.bias)
 
 
-def run_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """A trunk made by build_trunk: (B, in_channels, T), level (B, L) -> (B, out_channels, T)."""
-    h = module.input_norm(module.input(x).transpose(1, 2)).transpose(1, 2)
+def run_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor,
+              extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A trunk made by build_trunk: (B, in_channels, T), level (B, L) -> (B, out_channels, T).
+    extra: (B, dim, T) added to the input convolution's output."""
+    h = module.input(x)
+    if extra is not None:
+        h = h + extra
+    h = module.input_norm(h.transpose(1, 2)).transpose(1, 2)
     for block in module.blocks:
         h = block(h, level)
     return module.out(module.output_norm(h.transpose(1, 2), level).transpose(1, 2))
@@ -112,6 +119,13 @@ class LowBandTrunk(nn.Module):
                     cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
 
 
+def mel_basis(features: FeatureConfig) -> torch.Tensor:
+    """The features' Slaney mel filterbank (M, F), as LogMelExtractor builds it."""
+    from specgrad_plugin.features import LogMelExtractor
+
+    return LogMelExtractor(features).mel_basis.detach().clone()
+
+
 class FrameDenoiser(Denoiser):
     """eps_theta over STFT frames: x_t (B, N), condition(mel, H), log-SNR (B,) -> (B, N)."""
 
@@ -126,12 +140,33 @@ class FrameDenoiser(Denoiser):
                     cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
         low_bins = int(cfg.frame_low_band_hz * self.n_fft / features.fs) + 1 if cfg.frame_low_band_hz > 0 else 0
         self.low_band = LowBandTrunk(min(low_bins, bins), features.n_mels, cfg) if low_bins else None
+        self.excitation_input = None
+        if cfg.frame_excitation:
+            self.fs, self.low_band_hz = features.fs, cfg.frame_low_band_hz
+            candidates, templates, used = pitch.comb_templates(mel_basis(features), features.fs, self.n_fft)
+            for name, value in (("f0_candidates", candidates), ("f0_templates", templates), ("f0_bands", used)):
+                self.register_buffer(name, value, persistent=False)
+            # the excitation's real and imaginary low bins into the low trunk, zero at the start
+            self.excitation_input = nn.Conv1d(2 * self.low_band.bins, cfg.frame_low_band_channels,
+                                              cfg.frame_kernel, padding=cfg.frame_kernel // 2)
+            nn.init.zeros_(self.excitation_input.weight)
+            nn.init.zeros_(self.excitation_input.bias)
         # b_f: minus the log speech variance per bin in the whitened domain (0 = unit variance).
         self.gain_bias = nn.Parameter(torch.zeros(bins))
         self.demodulate = cfg.frame_phase_demodulation
 
     def silent_at_start(self) -> Tuple[str, ...]:
-        return ("low_band",) if self.low_band is not None else ()  # its output layer is zero-initialised
+        # the low trunk's output layer and the excitation's input layer are zero-initialised
+        return tuple(name for name in ("low_band", "excitation_input") if getattr(self, name) is not None)
+
+    def periodic_source(self, mel: torch.Tensor) -> Optional[torch.Tensor]:
+        """The harmonic excitation (B, K * hop) at the mel's F0 (pitch.py), or None without
+        frame_excitation."""
+        if self.excitation_input is None:
+            return None
+        with torch.no_grad(), precision.float32_only(mel.device):
+            f0, voicing = pitch.mel_f0(mel.float(), self.f0_candidates, self.f0_templates, self.f0_bands)
+            return pitch.harmonic_excitation(f0, voicing, self.hop, self.fs, self.low_band_hz)
 
     def chunk_alignment(self) -> int:
         """Chunks must start on multiples of this many frames: the demodulating phase repeats
@@ -146,14 +181,22 @@ class FrameDenoiser(Denoiser):
         return reach + 2 * (-(-self.n_fft // (2 * self.hop))) + 1
 
     def condition(
-        self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, ...]:
         """(B, K, M) mel, (B, K, F) response -> the normalised mel (B, M, T) and c H (B, F, T),
-        the last frame repeated for the STFT's extra frame (as shaping.apply_filter does)."""
+        the last frame repeated for the STFT's extra frame (as shaping.apply_filter does), and
+        with frame_excitation the excitation's STFT (B, F_low, T) complex, 1 at a harmonic's peak."""
+        if source is None:
+            source = self.periodic_source(mel)
         mel = torch.cat([mel, mel[:, -1:]], dim=1).transpose(1, 2)
         response = torch.cat([response, response[:, -1:]], dim=1).transpose(1, 2)
         scale = float(self.window.pow(2).sum().sqrt())
-        return (mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale
+        cond = ((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
+        if source is None:
+            return cond
+        with precision.float32_only(mel.device):
+            spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_band.bins]
+        return cond + (spectrum * (2.0 / float(self.window.sum())),)
 
     def whiten(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Y = G x / (c H): (B, N) -> (B, F, T) complex; white noise of unit variance per bin
@@ -162,7 +205,7 @@ class FrameDenoiser(Denoiser):
             return shaping.stft(x.float(), self.n_fft, self.hop, self.window) / cond[1]
 
     def forward(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor], log_snr: torch.Tensor) -> torch.Tensor:
-        mel, scaled_response = cond
+        mel, scaled_response = cond[:2]
         whitened = self.whiten(x, cond)
         level = self.level_embedding(log_snr)
         seen = whitened
@@ -173,7 +216,11 @@ class FrameDenoiser(Denoiser):
         h = run_trunk(self, torch.cat([seen.real, seen.imag, mel], dim=1), level)
         if self.low_band is not None:
             low = seen[:, : self.low_band.bins]
-            low = run_trunk(self.low_band, torch.cat([low.real, low.imag, mel], dim=1), level)
+            extra = None
+            if self.excitation_input is not None:
+                source = cond[2] * advance[: self.low_band.bins].conj() if self.demodulate else cond[2]
+                extra = self.excitation_input(torch.cat([source.real, source.imag], dim=1).to(low.real.dtype))
+            low = run_trunk(self.low_band, torch.cat([low.real, low.imag, mel], dim=1), level, extra)
         with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
             if self.low_band is not None:

@@ -99,7 +99,8 @@ class WaveNetDenoiser(Denoiser):
         return self.upsampler(mel)
 
     def condition(
-        self, mel: torch.Tensor, response: Optional[torch.Tensor] = None, cache_bytes: int = 0
+        self, mel: torch.Tensor, response: Optional[torch.Tensor] = None, cache_bytes: int = 0,
+        source: Optional[torch.Tensor] = None,
     ) -> Union[torch.Tensor, List[torch.Tensor]]:
         """What forward() takes as cond, computed once per utterance: (B, K, M) mel -> each
         layer's conditioner output (a list of (B, 2C, N)) when they fit in cache_bytes - in
