@@ -72,6 +72,8 @@ def run(recipe: Path, *args: str, timeout: int = 900) -> subprocess.CompletedPro
 
 
 SMALL = [
+    "--conf",
+    "conf/train_specgrad_tiny.yaml",  # run.sh's default is the frame preset; the tiny one is faster
     "--num_dev",
     "1",
     "--num_eval",
@@ -151,7 +153,10 @@ def test_pack_unpacks_into_text2speech_arguments(full_run, tmp_path):
     assert any(n.endswith("RESULTS.md") for n in names) and any(n.endswith("feats_stats.npz") for n in names)
     hf = recipe / "exp" / "train_specgrad_tiny" / "hf_train_specgrad_tiny"
     card = (hf / "README.md").read_text()
-    assert card.startswith("---\n") and yaml.safe_load(card.split("---")[1])["tags"][0] == "espnet"
+    front = yaml.safe_load(card.split("---")[1])
+    assert card.startswith("---\n") and front["tags"][0] == "espnet"
+    assert front["license"] == "apache-2.0" and "datasets" not in front  # the run named no dataset
+    assert "Training data: 6 utterances" in card and "of LJSpeech-1.1" in card and "github.com" not in card
     assert (hf / "meta.yaml").is_file()
 
 
@@ -208,3 +213,23 @@ def test_multi_node_training_goes_through_the_scheduler(full_run, tmp_path):
                      "--dist_launcher slurm", "--multiprocessing_distributed true", "specgrad_plugin.bin.train"):
         assert expected in launched, expected
     assert "srun" not in launched.split("specgrad_plugin.bin.train")[1]  # launched once, not nested
+
+
+def test_stage_3_with_the_shipped_model_prepares_its_data_or_names_the_stage(workdir, tmp_path):
+    """--pretrained ljspeech --stage 3 on a fresh checkout: no data/ and no corpus stops
+    naming stage -1; with --db_root it prepares data/ itself and scores the shipped model;
+    a data/ split other than the one asked for stops instead of being scored."""
+    recipe, db = workdir
+    fresh = tmp_path / "egs" / "ljspeech" / "voc_specgrad"
+    shutil.copytree(recipe, fresh, symlinks=True, ignore=shutil.ignore_patterns("data", "dump", "exp", ".python_shim"))
+    shipped = ["--stage", "3", "--stop_stage", "4", "--pretrained", "ljspeech", "--tag", "shipped"]
+    nothing = run(fresh, *shipped, "--db_root", str(tmp_path / "nothing"))
+    assert nothing.returncode != 0 and "run stage -1" in nothing.stdout + nothing.stderr
+    assert not (fresh / "exp" / "shipped" / "decode_dev").exists()
+    scored = run(fresh, *shipped, "--db_root", str(db), *SMALL)
+    assert scored.returncode == 0, scored.stdout[-2000:] + scored.stderr[-2000:]
+    assert "preparing it from" in scored.stdout + scored.stderr
+    assert len((fresh / "data" / "eval1" / "wav.scp").read_text().splitlines()) == 1
+    assert "model: specgrad/ljspeech (shipped)" in (fresh / "exp" / "shipped" / "RESULTS.md").read_text()
+    other = run(fresh, *shipped, "--db_root", str(db), "--num_dev", "2", "--num_eval", "2")
+    assert other.returncode != 0 and "rerun stage 0" in other.stdout + other.stderr

@@ -20,7 +20,7 @@ log() {
 stage=-1
 stop_stage=7
 db_root=downloads/LJSpeech-1.1
-conf=conf/train_specgrad_tiny.yaml   # ESPnet training config (its "preset" names the model)
+conf=conf/train_specgrad_frame.yaml  # ESPnet training config (its "preset" names the model): the family shipped
 tag=""                               # exp/<tag>; default: derived from --conf
 nj=4                                 # collect-stats jobs
 inference_nj=2                       # decoding jobs
@@ -40,9 +40,10 @@ tts_model_file=""                    # default: the newest *.pth in --tts_exp
 tts_model_tag=""                     # model-zoo tag (needs network)
 tts_inference_args="--maxlenratio 10.0 --minlenratio 0.0"
 tts_sets="eval1"
-hf_repo=""                           # e.g. your_name/ljspeech_specgrad_tiny
+hf_repo=""                           # e.g. your_name/ljspeech_specgrad_frame
+hf_datasets=""                       # the card's Hugging Face dataset ids, e.g. keithito/lj_speech
 skip_upload_hf=true
-demo=false                           # true: a 12-clip offline demo, stages -1..4, ~10 min on 2 CPU cores
+demo=false                           # true: the 12 LJ Speech clips in demo/, stages -1..4, a few minutes on 2 CPU cores
 shared=false                         # true: the shared clips (ljspeech_mini + ljspeech_eval as eval1)
 
 help_message="Usage: $0 [options]
@@ -58,16 +59,20 @@ help_message="Usage: $0 [options]
   --inference_model NAME       checkpoint in exp/<tag> to decode with (default: valid.pesq.best.pth,
                                or valid.mel_l1.best.pth where pesq is not installed)
   --pretrained NAME            stages 3-4 decode with the model shipped in the plugin (specgrad/NAME)
-                               when exp/<tag> holds no trained model; to fine-tune it first, use
+                               when exp/<tag> holds no trained model (stage 3 prepares data/ from
+                               --db_root when it is missing); to fine-tune it first, use
                                --conf conf/finetune_specgrad_ljspeech.yaml (what --demo does)
   --num_dev N --num_eval N     held-out clips (${num_dev} / ${num_eval})
   --dumpdir DIR --expdir DIR   (${dumpdir} / ${expdir})
   --tts_exp DIR                ESPnet TTS exp for stages 5-6 (config.yaml + model .pth)
   --tts_model_tag TAG          or a model-zoo tag (downloads)
   --hf_repo USER/NAME          Hugging Face repo for stage 8
+  --hf_datasets IDS            comma-separated Hugging Face dataset ids the run trained on, for
+                               the card's front matter (default: none listed)
   --skip_upload_hf true|false  stage 8 builds the folder only (${skip_upload_hf})
-  --demo true|false            quick offline demo: 12 clips (the shared LJSpeech sample, or
-                               generated speech), 2 dev + 2 eval, 200 steps, WG-3 (${demo})
+  --demo true|false            quick offline demo on the 12 LJ Speech clips shipped in demo/:
+                               the shipped model fine-tuned 50 steps on 8, then 2 dev + 2 eval
+                               decoded and scored (${demo})
   --shared true|false          train on the shared clips: ljspeech_mini (29 train, 3 dev) and
                                ljspeech_eval as eval1 (\$SPECGRAD_DATA or ../shared/data) (${shared})
 Backends: cmd.sh (SPECGRAD_BACKEND=local|slurm|sge)."
@@ -99,6 +104,23 @@ fi
 exp=${expdir}/${tag}
 stats=${expdir}/${tag}_stats
 data=data
+if [ "${demo}" = true ]; then corpus="the LJ Speech demo clips in demo/"
+elif [ "${shared}" = true ]; then corpus="the shared LJ Speech clips (ljspeech_mini, ljspeech_eval)"
+else corpus=$(basename "${db_root}"); fi
+
+split_id() {  # which corpus and split data/ holds: stage 0 writes it, stage 3 compares
+    local root=${db_root}
+    [ -d "${root}" ] && root=$(cd "${root}" && pwd -P)
+    echo "${root} num_dev=${num_dev} num_eval=${num_eval}"
+}
+
+prepare_data() {
+    python3 local/data_prep.py --db_root "${db_root}" --out "${data}" --num_dev "${num_dev}" --num_eval "${num_eval}"
+    for set in tr_no_dev dev eval1; do
+        utils/validate_data_dir.sh "${data}/${set}"
+    done
+    split_id > "${data}/prepared_from"
+}
 
 if [ ${stage} -le -1 ] && [ ${stop_stage} -ge -1 ]; then
     log "Stage -1: download LJSpeech into ${db_root}"
@@ -107,10 +129,7 @@ fi
 
 if [ ${stage} -le 0 ] && [ ${stop_stage} -ge 0 ]; then
     log "Stage 0: data prep (${num_dev} dev, ${num_eval} eval1 held out)"
-    python3 local/data_prep.py --db_root "${db_root}" --out "${data}" --num_dev "${num_dev}" --num_eval "${num_eval}"
-    for set in tr_no_dev dev eval1; do
-        utils/validate_data_dir.sh "${data}/${set}"
-    done
+    prepare_data
 fi
 
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
@@ -186,6 +205,18 @@ decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR
 }
 
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
+    # Decode the split of --db_root, never whatever data/ holds from another run.
+    if [ ! -f "${data}/dev/wav.scp" ] || [ ! -f "${data}/eval1/wav.scp" ]; then
+        [ -f "${db_root}/metadata.csv" ] || { log "Error: stage 3 decodes ${data}/dev and ${data}/eval1, which do not"\
+            "exist, and --db_root ${db_root} holds no LJSpeech (metadata.csv): pass --db_root DIR, or run stage -1"\
+            "(./run.sh --stage -1 --stop_stage 0) to download LJSpeech"; exit 1; }
+        log "Stage 3: no ${data}/ split yet: preparing it from ${db_root} (stage 0)"
+        prepare_data
+    elif [ -f "${data}/prepared_from" ] && [ "$(cat "${data}/prepared_from")" != "$(split_id)" ]; then
+        log "Error: ${data}/ holds the split of $(cat "${data}/prepared_from"), not of $(split_id):"\
+            "pass the options it was made with, or rerun stage 0 (--stage 0) for this one"
+        exit 1
+    fi
     for set in dev eval1; do
         log "Stage 3: decoding ${set} -> ${exp}/decode_${set}"
         decode_set "${data}/${set}/wav.scp" speech sound "${exp}/decode_${set}"
@@ -199,7 +230,9 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
             --out "${exp}/decode_${set}/score"
     done
     {
-        echo "# ${tag}: analysis-synthesis on LJSpeech"
+        echo "# ${tag}: SpecGrad analysis-synthesis of ${corpus}"
+        echo
+        echo "Each recording's log-mel vocoded back to audio and scored against the recording."
         echo
         if [ -f "${exp}/${inference_model}" ]; then _what="${exp}/${inference_model}"; else _what="specgrad/${pretrained} (shipped)"; fi
         [ -z "${pretrained}" ] || [ ! -f "${exp}/${inference_model}" ] || _what+=", fine-tuned from specgrad/${pretrained}"
@@ -208,8 +241,8 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
         echo "- specgrad_plugin $(python3 -c 'import specgrad_plugin; print(specgrad_plugin.__version__)'),"\
              "espnet $(python3 -c 'import espnet; print(espnet.__version__)'), torch $(python3 -c 'import torch; print(torch.__version__)')"
         for set in dev eval1; do
-            echo; echo "## ${set} ($(wc -l < "${data}/${set}/wav.scp") utterances)"; echo
-            head -3 "${exp}/decode_${set}/score/scores.md"
+            echo; echo "## ${set}: $(wc -l < "${data}/${set}/wav.scp") utterances of ${corpus} (mean, then each)"; echo
+            cat "${exp}/decode_${set}/score/scores.md"
         done
     } > "${exp}/RESULTS.md"
     cat "${exp}/RESULTS.md"
@@ -254,8 +287,8 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ]; then
         decode_set "${feats}" feats npy "${exp}/tts_${set}/specgrad"
         python3 -m specgrad_plugin.bin.score --aligned false --ref "${data}/${set}/wav.scp" \
             --gen "${exp}/tts_${set}/specgrad/wav.scp" --out "${exp}/tts_${set}/specgrad/score"
-        { echo; echo "## TTS ${set}: SpecGrad on the TTS model's mels (DTW metrics)"; echo
-          head -3 "${exp}/tts_${set}/specgrad/score/scores.md"; } >> "${exp}/RESULTS.md"
+        { echo; echo "## TTS ${set}: SpecGrad on the TTS model's mels of ${set}'s texts, against the recordings (DTW metrics)"
+          echo; cat "${exp}/tts_${set}/specgrad/score/scores.md"; } >> "${exp}/RESULTS.md"
     done
 fi
 
@@ -271,7 +304,8 @@ fi
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
     [ -n "${hf_repo}" ] || { log "Error: stage 8 needs --hf_repo USER/NAME"; exit 1; }
     log "Stage 8: Hugging Face folder for ${hf_repo} (upload: $([ "${skip_upload_hf}" = true ] && echo no || echo yes))"
-    local/make_hf_repo.sh "${exp}/packed/${tag}.zip" "${exp}/hf_${tag}" "${hf_repo}" "${exp}/RESULTS.md"
+    local/make_hf_repo.sh "${exp}/packed/${tag}.zip" "${exp}/hf_${tag}" "${hf_repo}" "${data}/tr_no_dev/wav.scp" \
+        "${corpus}" "${exp}/RESULTS.md" "${hf_datasets}"
     if [ "${skip_upload_hf}" = false ]; then
         command -v git-lfs >/dev/null || { log "Error: git-lfs is needed to upload"; exit 1; }
         (cd "${exp}/hf_${tag}" && git init -q && git lfs install --local && git lfs track "*.pth" "*.zip" "*.npz" \
