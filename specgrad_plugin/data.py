@@ -18,14 +18,12 @@ DATA_ENV = "SPECGRAD_DATA"  # folder holding ljspeech_mini/ and ljspeech_eval/ (
 
 
 def shared_data_dir() -> Optional[Path]:
-    """The shared LJSpeech folder: $SPECGRAD_DATA, else ../shared/data beside the repo, else None."""
+    """The shared LJSpeech folder: $SPECGRAD_DATA when set (a folder without the clips: None, so
+    that a run without the shared data can be had beside it), else ../shared/data beside the
+    repo when it holds them, else None."""
     env = os.environ.get(DATA_ENV)
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
-    for path in candidates:
-        if (path / "ljspeech_mini" / "metadata.csv").is_file():
-            return path
-    return None
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return path if (path / "ljspeech_mini" / "metadata.csv").is_file() else None
 
 
 def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample: bool = False) -> np.ndarray:

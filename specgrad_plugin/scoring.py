@@ -149,16 +149,19 @@ def score(ref: np.ndarray, gen: np.ndarray, extractor: LogMelExtractor, heavy: b
     return out
 
 
-def griffin_lim(mel: torch.Tensor, features: FeatureConfig, iterations: int = 32) -> np.ndarray:
-    """ESPnet's Griffin-Lim vocoder on a (K, M) log10 mel -> K * hop samples."""
-    from espnet2.utils.griffin_lim import Spectrogram2Waveform
+def griffin_lim(mel: torch.Tensor, features: FeatureConfig, iterations: int = 32, seed: int = 0) -> np.ndarray:
+    """ESPnet's Griffin-Lim on a (K, M) log10 mel -> K * hop samples: its mel-to-linear inverse
+    (``espnet2.utils.griffin_lim.logmel2linear``) and librosa's fast Griffin-Lim with ESPnet's
+    settings. The start phases are random; they come from ``seed``, so the same mel gives the
+    same waveform (ESPnet's own wrapper draws them afresh on every call)."""
+    import librosa
+    from espnet2.utils.griffin_lim import logmel2linear
 
-    vocoder = Spectrogram2Waveform(
-        n_fft=features.n_fft, n_shift=features.hop_length, fs=features.fs, n_mels=features.n_mels,
-        win_length=features.win_length, fmin=features.fmin, fmax=features.fmax,
-        griffin_lim_iters=iterations,
-    )
-    wav = vocoder(mel.float().cpu()).numpy()
+    linear = logmel2linear(mel.float().cpu().numpy(), fs=features.fs, n_fft=features.n_fft,
+                           n_mels=features.n_mels, fmin=features.fmin, fmax=features.fmax)
+    wav = librosa.griffinlim(np.abs(linear.T), n_iter=iterations, hop_length=features.hop_length,
+                             win_length=features.win_length, window="hann", center=linear.shape[0] > 1,
+                             random_state=seed).astype(np.float32)
     target = mel.shape[0] * features.hop_length
     return np.pad(wav, (0, max(0, target - len(wav))))[:target]
 

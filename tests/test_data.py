@@ -162,3 +162,15 @@ def test_espnet_model_crops_speed_perturbed_clips_from_the_preset(tmp_path, tiny
     locate(wav[0], clip)
     model.speed_factors = [0.9, 1.0, 1.1]
     assert {model.draw_speed() for _ in range(60)} == {0.9, 1.0, 1.1}
+
+
+def test_shared_data_variable_alone_decides_when_set(tmp_path, monkeypatch):
+    """$SPECGRAD_DATA naming a folder without the clips means no shared data, even where
+    ../shared/data holds them: how a run without them is had on a machine that has them."""
+    from specgrad_plugin.data import shared_data_dir
+
+    monkeypatch.setenv("SPECGRAD_DATA", str(tmp_path))
+    assert shared_data_dir() is None
+    (tmp_path / "ljspeech_mini").mkdir()
+    (tmp_path / "ljspeech_mini" / "metadata.csv").write_text("LJ001-0001|a|a\n")
+    assert shared_data_dir() == tmp_path
