@@ -26,6 +26,8 @@ class _RegisterOnImport:
         sys.meta_path.remove(self)  # let the regular finders locate the module
         try:
             spec = importlib.util.find_spec(fullname)
+        except Exception:  # the regular import then meets (and reports) the same problem
+            return None
         finally:
             sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None:
@@ -36,17 +38,34 @@ class _RegisterOnImport:
             exec_module(module)
             _register(module)
 
-        spec.loader.exec_module = exec_and_register
+        try:
+            spec.loader.exec_module = exec_and_register
+        except Exception as e:  # a loader that cannot be decorated: ESPnet loads without the plugin
+            _warn_once(e)
         return spec
 
 
+_warned = False
+
+
+def _warn_once(error: BaseException) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        print(f"specgrad_plugin: SpecGrad is not registered with ESPnet, which works without it "
+              f"({type(error).__name__}: {first_line})", file=sys.stderr)
+
+
 def _register(module) -> None:
+    """Never breaks ESPnet: any failure (another ESPnet version, a broken install) is one line
+    on stderr, printed once per process, and ESPnet goes on as if the plugin were absent."""
     try:
         from specgrad_plugin.espnet.tts_vocoder import register
-    except Exception as e:  # never break ESPnet because of the plugin
-        print(f"specgrad_plugin: could not register the SpecGrad vocoder with ESPnet: {e}", file=sys.stderr)
-        return
-    register(module)
+
+        register(module)
+    except Exception as e:
+        _warn_once(e)
 
 
 def install() -> None:

@@ -110,14 +110,18 @@ def register(module=None) -> None:
         main = sys.modules.get("__main__")
         if getattr(getattr(main, "__spec__", None), "name", None) == "espnet2.bin.tts_inference":
             # `python -m espnet2.bin.tts_inference` runs the module as __main__, which no import
-            # hook reaches: its --vocoder_tag specgrad/<name> becomes the shipped files instead.
-            try:
-                sys.argv[1:] = expand_vocoder_tag(sys.argv[1:])
-            except pretrained.UnknownModelError as e:  # the command line's error: one line, no traceback
-                print(f"error: --vocoder_tag: {e}", file=sys.stderr)
-                raise SystemExit(2) from None
+            # hook reaches (and whose Text2Speech is not defined yet): its parser turns the tag
+            # into the shipped files instead, from the command line or from a --config YAML.
+            from espnet2.utils import config_argparse
+
+            register_parser(config_argparse.ArgumentParser)
     if hasattr(module, "Text2Speech"):
         register_tags(module.Text2Speech)
+
+
+def _loader_arguments(vocoder_config_file=None, vocoder_file=None, model=None, device="cpu", *_, **__):
+    """The arguments of ESPnet's build_vocoder_from_file that we read; others pass through."""
+    return vocoder_config_file, vocoder_file, model, device
 
 
 def register_loader(tts_task) -> None:
@@ -126,10 +130,14 @@ def register_loader(tts_task) -> None:
     if getattr(original, "_specgrad", False):
         return
 
-    def build_vocoder_from_file(cls, vocoder_config_file=None, vocoder_file=None, model=None, device="cpu"):
-        if vocoder_file is not None and is_specgrad_file(vocoder_file, vocoder_config_file):
-            return load_tts_vocoder(vocoder_file, vocoder_config_file, model, device)
-        return original.__func__(cls, vocoder_config_file, vocoder_file, model, device)
+    def build_vocoder_from_file(cls, *args, **kwargs):
+        try:
+            config_file, vocoder_file, model, device = _loader_arguments(*args, **kwargs)
+        except TypeError:  # arguments ESPnet's own loader will report
+            vocoder_file = None
+        if vocoder_file is not None and is_specgrad_file(vocoder_file, config_file):
+            return load_tts_vocoder(vocoder_file, config_file, model, device)
+        return original.__func__(cls, *args, **kwargs)
 
     build_vocoder_from_file._specgrad = True
     tts_task.build_vocoder_from_file = classmethod(build_vocoder_from_file)
@@ -142,15 +150,46 @@ def register_tags(text2speech) -> None:
     if getattr(original, "_specgrad", False):
         return
 
-    def from_pretrained(model_tag=None, vocoder_tag=None, **kwargs):
-        if vocoder_tag is not None and pretrained.is_tag(vocoder_tag):
+    def from_pretrained(*args, **kwargs):
+        args = list(args)
+        positional = len(args) > 1  # ESPnet's order: model_tag, vocoder_tag, **kwargs
+        vocoder_tag = args[1] if positional else kwargs.get("vocoder_tag")
+        if isinstance(vocoder_tag, str) and pretrained.is_tag(vocoder_tag):
             weights, config = pretrained.resolve(vocoder_tag)
+            if positional:
+                args[1] = None
+            else:
+                kwargs["vocoder_tag"] = None
             kwargs.update(vocoder_file=weights, vocoder_config=config)
-            vocoder_tag = None
-        return original(model_tag=model_tag, vocoder_tag=vocoder_tag, **kwargs)
+        return original(*args, **kwargs)
 
     from_pretrained._specgrad = True
     text2speech.from_pretrained = staticmethod(from_pretrained)
+
+
+def register_parser(parser_class) -> None:
+    """Wrap ``parse_known_args`` of ESPnet's config_argparse.ArgumentParser (idempotent): a parsed
+    vocoder_tag specgrad/<name>, given on the command line or in the --config YAML, becomes
+    vocoder_file and vocoder_config of the shipped model; an unknown name is a one-line error."""
+    original = parser_class.parse_known_args
+    if getattr(original, "_specgrad", False):
+        return
+
+    def parse_known_args(self, *args, **kwargs):
+        namespace, rest = original(self, *args, **kwargs)
+        vocoder_tag = getattr(namespace, "vocoder_tag", None)
+        if isinstance(vocoder_tag, str) and pretrained.is_tag(vocoder_tag):
+            try:
+                weights, config = pretrained.resolve(vocoder_tag)
+            except pretrained.UnknownModelError as e:  # the command line's error: one line, no traceback
+                print(f"error: --vocoder_tag: {e}", file=sys.stderr)
+                raise SystemExit(2) from None
+            namespace.vocoder_file, namespace.vocoder_config = str(weights), str(config)
+            namespace.vocoder_tag = None
+        return namespace, rest
+
+    parse_known_args._specgrad = True
+    parser_class.parse_known_args = parse_known_args
 
 
 def expand_vocoder_tag(argv: List[str]) -> List[str]:
