@@ -1,0 +1,212 @@
+"""The whole sampler (prior filter, frame denoiser, every step) as one module of real ops,
+for ONNX export and for padded batches whose items must equal their one-by-one vocoding.
+
+    sampler = RealSampler(vocoder, "WG-6")
+    wav = sampler(mel, noise)           # (B, K, M), (S, B, K * hop) -> (B, K * hop)
+    export_onnx(vocoder, "WG-6", "specgrad.onnx")
+
+``noise`` holds the sampler's S white-noise draws xi ~ N(0, I) (S = the schedule's steps):
+noise[0] starts x_T = L xi, noise[j] (j >= 1) is the fresh draw added after the j-th step. SpecGradVocoder draws
+the same S tensors, in this order, from its generator (``draw_white_noise``), so equal noise
+gives equal audio. With ``lengths`` each item of a padded batch sees only its own frames:
+the STFT frames past its end are zeroed before every inverse STFT and every convolution
+over frames, its samples past the end are zeroed after every step, and the inverse STFT
+normalises by the windows of its own frames, so an item equals its one-by-one vocoding.
+
+The weights are the vocoder's own modules (not copies). Only the frame family without
+frame_excitation is supported (the wavenet family is sample-rate and has no frame graph;
+the excitation's F0 search is a Viterbi loop over frames): others raise ExportError.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specgrad_plugin import diffusion, shaping
+from specgrad_plugin.denoisers.frame import MEL_OFFSET, MEL_SCALE, FrameDenoiser
+from specgrad_plugin.realops import Pair, RealPrior, RealSTFT, complex_mul, complex_reciprocal, frame_mask
+
+Schedule = Union[str, Sequence[float]]
+ONNX_OPSET = 17  # LayerNormalization needs 17
+
+
+class ExportError(ValueError):
+    """A model or option the real-arithmetic sampler does not support."""
+
+
+def unsupported_reason(vocoder) -> Optional[str]:
+    """Why ``vocoder`` cannot run as a RealSampler, or None."""
+    denoiser = vocoder.denoiser
+    if not isinstance(denoiser, FrameDenoiser):
+        return (f"denoiser.kind={vocoder.cfg.denoiser.kind!r}: only the frame family exports "
+                "(expected denoiser.kind: frame)")
+    features = vocoder.cfg.features
+    if features.n_fft % features.hop_length:
+        return (f"features.n_fft={features.n_fft} is not a multiple of hop_length={features.hop_length}: "
+                "the real-arithmetic STFT cuts frames from whole hops")
+    if getattr(denoiser, "excitation_input", None) is not None:
+        return ("denoiser.frame_excitation=true: the F0 search (a Viterbi loop over frames) does not export; "
+                "expected a model trained with frame_excitation: false")
+    return None
+
+
+def draw_white_noise(batch: int, samples: int, steps: int, seed: Optional[int], device="cpu") -> torch.Tensor:
+    """(steps, batch, samples) xi ~ N(0, I), the draws SpecGradVocoder.forward makes with ``seed``
+    for a batch of this size (None: the global RNG)."""
+    generator = None if seed is None else torch.Generator(device=device).manual_seed(int(seed))
+    return torch.stack([torch.randn(batch, samples, generator=generator, device=device) for _ in range(steps)])
+
+
+class RealSampler(nn.Module):
+    """mel (B, K, M), noise (S, B, K * hop)[, lengths (B,) frames] -> waveform (B, K * hop) in
+    [-1, 1]: SpecGradVocoder.forward with the schedule fixed, in real arithmetic."""
+
+    def __init__(self, vocoder, schedule: Optional[Schedule] = None, use_fft: bool = False) -> None:
+        super().__init__()
+        reason = unsupported_reason(vocoder)
+        if reason:
+            raise ExportError(reason)
+        self.denoiser = vocoder.denoiser
+        self.prior = RealPrior(vocoder.prior)
+        self.stft = RealSTFT(vocoder.prior.n_fft, vocoder.prior.hop, vocoder.prior.window, use_fft)
+        self.hop = vocoder.prior.hop
+        self.response_scale = float(self.denoiser.window.pow(2).sum().sqrt())
+        betas = diffusion.inference_betas(schedule or vocoder.cfg.inference.schedule)
+        self.betas = betas.tolist()
+        self.alpha_bars = diffusion.alpha_bars(betas).tolist()
+        levels = diffusion.log_snr(diffusion.alpha_bars(betas))
+        self.levels = levels.tolist()
+        # Z = Y / sqrt(1 - abar), 1 / (1 - abar) = 1 + exp(log_snr), in float32 as FrameDenoiser
+        self.z_scales = torch.sqrt(1.0 + torch.exp(levels)).tolist()
+        if self.denoiser.demodulate:
+            bins = self.denoiser.n_fft // 2 + 1
+            advance = shaping.bin_phase_advance(bins, self.denoiser.chunk_alignment(), self.denoiser.n_fft, self.hop)
+            self.register_buffer("advance", torch.stack([advance.real, advance.imag]), persistent=False)
+
+    @property
+    def steps(self) -> int:
+        return len(self.betas)
+
+    def forward(self, mel: torch.Tensor, noise: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        samples = noise.shape[-1]
+        # the STFT's extra last frame reuses the last mel frame and response (shaping.apply_filter,
+        # FrameDenoiser.condition): each item's own last frame
+        if lengths is None:
+            mel = torch.cat([mel, mel[:, -1:]], dim=1)
+        else:
+            frames = torch.arange(mel.shape[1] + 1, device=mel.device)
+            last = torch.minimum(frames[None, :], lengths.to(mel.device)[:, None] - 1)
+            mel = mel.gather(1, last.unsqueeze(-1).expand(-1, -1, mel.shape[-1]))
+        response = tuple(r.transpose(1, 2) for r in self.prior(mel))
+        present = frame_mask(lengths, mel.shape[1], mel.shape[0], mel.device)
+        normaliser = self.stft.normaliser(present, samples)
+        mel_in = (mel.transpose(1, 2) + MEL_OFFSET) / MEL_SCALE
+        mask = keep = None
+        if lengths is not None:
+            mask = present
+            t = torch.arange(samples, device=mel.device)
+            keep = (t[None, :] < lengths.to(mel.device)[:, None] * self.hop).float()
+            # frames past an item's end: zero (where, not a product: the padding may give inf)
+            response = tuple(torch.where(mask > 0, r, 0.0) for r in response)
+            mel_in = torch.where(mask > 0, mel_in, 0.0)
+        scaled = (response[0] * self.response_scale, response[1] * self.response_scale)
+        inverse = complex_reciprocal(scaled)
+        if mask is not None:
+            inverse = tuple(torch.where(mask > 0, r, 0.0) for r in inverse)
+
+        def cut(signal: torch.Tensor) -> torch.Tensor:
+            return signal if keep is None else signal * keep
+
+        def shaped(xi: torch.Tensor) -> Pair:  # H G xi, the spectrum of L xi before G+
+            return complex_mul(self.stft(cut(xi)), response)
+
+        x = cut(self.stft.inverse(shaped(noise[0]), normaliser, samples))
+        for t in range(self.steps - 1, -1, -1):
+            beta, one_minus = self.betas[t], 1.0 - self.alpha_bars[t]
+            spec = self.denoise(x, mel_in, scaled, inverse, mask, self.levels[t])
+            # x <- (x - beta / sqrt(1 - abar) eps) / sqrt(alpha) + sigma L z, with one G+ for both
+            # spectra (G+ is linear and both have the same frames)
+            gain = -(beta / one_minus**0.5) / (1.0 - beta) ** 0.5
+            update = (spec[0] * gain, spec[1] * gain)
+            if t > 0:
+                sigma = (beta * (1.0 - self.alpha_bars[t - 1]) / one_minus) ** 0.5
+                fresh = shaped(noise[self.steps - t])
+                update = (update[0] + sigma * fresh[0], update[1] + sigma * fresh[1])
+            x = cut(x / (1.0 - beta) ** 0.5 + self.stft.inverse(update, normaliser, samples))
+        return x.clamp(-1.0, 1.0)
+
+    def denoise(self, x: torch.Tensor, mel_in: torch.Tensor, scaled: Pair, inverse: Pair,
+                mask: Optional[torch.Tensor], level_value: float) -> Pair:
+        """FrameDenoiser.forward up to its inverse STFT: x_t (B, N) at one log-SNR -> the
+        spectrum (B, F, T) whose G+ is eps_hat, zero on the frames an item lacks."""
+        d = self.denoiser
+        whitened = complex_mul(self.stft(x), inverse)
+        log_snr = torch.full((1,), level_value, device=x.device)
+        level = d.level_embedding(log_snr)
+        seen = whitened
+        if d.demodulate:
+            advance = self.phase_advance(whitened[0].shape[-1])
+            seen = complex_mul(whitened, (advance[0], -advance[1]))
+        h = masked_trunk(d, torch.cat([seen[0], seen[1], mel_in], dim=1), level, mask)
+        logit, real, imag = h.chunk(3, dim=1)
+        if d.low_band is not None:
+            bins = d.low_band.bins
+            low = masked_trunk(d.low_band, torch.cat([seen[0][:, :bins], seen[1][:, :bins], mel_in], dim=1),
+                               level, mask)
+            above = (0, 0, 0, logit.shape[1] - bins)
+            logit, real, imag = (part + F.pad(extra, above)
+                                 for part, extra in zip((logit, real, imag), low.chunk(3, dim=1), strict=True))
+        gain = torch.sigmoid(logit + d.gain_bias[:, None] - level_value)
+        z_scale = self.z_scales[self.levels.index(level_value)]
+        residual = (real, imag)
+        if d.demodulate:
+            residual = complex_mul(residual, advance)
+        noise = (gain * whitened[0] * z_scale + residual[0], gain * whitened[1] * z_scale + residual[1])
+        return complex_mul(noise, scaled)  # scaled is zero on the frames an item lacks
+
+    def phase_advance(self, frames: int) -> Pair:
+        """shaping.bin_phase_advance (F, T) as a pair, from its period."""
+        period = self.advance.shape[-1]
+        index = torch.arange(frames, device=self.advance.device) % period
+        table = self.advance.index_select(2, index)
+        return table[0], table[1]
+
+
+def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """frame.run_trunk with the frames an item lacks held at zero before every convolution over
+    frames (as the zero padding of its one-by-one run sees them): (B, C, T), mask (B, 1, T) or
+    None (every frame present) -> (B, C_out, T)."""
+    def cut(h: torch.Tensor) -> torch.Tensor:
+        return h if mask is None else h * mask
+
+    h = module.input(cut(x))
+    h = cut(module.input_norm(h.transpose(1, 2)).transpose(1, 2))
+    for block in module.blocks:
+        h = cut(block(h, level))
+    return module.out(module.output_norm(h.transpose(1, 2), level).transpose(1, 2))
+
+
+def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], example_frames: int = 64,
+                opset: int = ONNX_OPSET) -> Path:
+    """Write the sampler as an ONNX graph with inputs mel (batch, frames, n_mels) and noise
+    (steps, batch, frames * hop) and output wav (batch, frames * hop); frames and batch are
+    dynamic. Returns the path."""
+    sampler = RealSampler(vocoder, schedule).eval()
+    n_mels = vocoder.cfg.features.n_mels
+    mel = torch.full((1, example_frames, n_mels), -2.0)
+    noise = torch.zeros(sampler.steps, 1, example_frames * sampler.hop)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            sampler, (mel, noise), str(path), input_names=["mel", "noise"], output_names=["wav"],
+            dynamic_axes={"mel": {0: "batch", 1: "frames"}, "noise": {1: "batch", 2: "samples"},
+                          "wav": {0: "batch", 1: "samples"}},
+            opset_version=opset, dynamo=False,
+        )
+    return path
