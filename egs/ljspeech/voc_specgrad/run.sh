@@ -43,7 +43,7 @@ tts_sets="eval1"
 hf_repo=""                           # e.g. your_name/ljspeech_specgrad_frame
 hf_datasets=""                       # the card's Hugging Face dataset ids, e.g. keithito/lj_speech
 skip_upload_hf=true
-demo=false                           # true: the 12 LJ Speech clips in demo/, stages -1..4, a few minutes on 2 CPU cores
+demo=false                           # true: the 12 LJ Speech clips in demo/, stages -1..4, on CPU
 shared=false                         # true: the shared clips (ljspeech_mini + ljspeech_eval as eval1)
 
 help_message="Usage: $0 [options]
