@@ -75,7 +75,10 @@ eval_requires = [
     "pyworld==0.3.5",
     "fastdtw==0.3.4",
 ]
-test_requires = eval_requires + ["pytest>=7", "ruff"]
+# ONNX export (python -m specgrad_plugin.bin.export) and inference without torch
+# (specgrad_plugin.onnx_vocoder): pip install 'specgrad_plugin[onnx]'. The tests need them too.
+onnx_requires = ["onnx==1.23.2", "onnxruntime==1.32.0"]
+test_requires = eval_requires + onnx_requires + ["pytest>=7", "ruff"]
 
 setup(
     name="specgrad_plugin",
@@ -91,6 +94,6 @@ setup(
     package_data={"specgrad_plugin": ["presets/*.yaml", "pretrained/*/model.pth", "pretrained/*/config.yaml",
                                       "pretrained/*/*.md", "pretrained/*/*.json", "pretrained/*/*.png"]},
     install_requires=install_requires,
-    extras_require={"eval": eval_requires, "test": test_requires},
+    extras_require={"eval": eval_requires, "onnx": onnx_requires, "test": test_requires},
     cmdclass={"build_py": BuildPyWithAutoload, "editable_wheel": EditableWheelWithAutoload},
 )

@@ -20,6 +20,7 @@ the excitation's F0 search is a Viterbi loop over frames): others raise ExportEr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -191,22 +192,56 @@ def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: 
     return module.out(module.output_norm(h.transpose(1, 2), level).transpose(1, 2))
 
 
+def graph_metadata(vocoder, sampler: RealSampler, schedule: Optional[Schedule]) -> dict:
+    """What a runtime without this package needs to feed the graph: strings, as ONNX stores them."""
+    name = schedule or vocoder.cfg.inference.schedule
+    return {
+        "fs": str(vocoder.fs), "hop_length": str(sampler.hop), "n_mels": str(vocoder.cfg.features.n_mels),
+        "steps": str(sampler.steps), "schedule": name if isinstance(name, str) else ",".join(map(str, name)),
+        "inputs": "mel (batch, frames, n_mels) denormalised log10 mel; noise (steps, batch, frames * hop_length) "
+                  "float32 N(0, 1) draws",
+        "output": "wav (batch, frames * hop_length) in [-1, 1] at fs",
+    }
+
+
+def _examples(vocoder, sampler: RealSampler, frames: int):
+    mel = torch.full((1, frames, vocoder.cfg.features.n_mels), -2.0)
+    return mel, torch.zeros(sampler.steps, 1, frames * sampler.hop)
+
+
 def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], example_frames: int = 64,
                 opset: int = ONNX_OPSET) -> Path:
     """Write the sampler as an ONNX graph with inputs mel (batch, frames, n_mels) and noise
-    (steps, batch, frames * hop) and output wav (batch, frames * hop); frames and batch are
-    dynamic. Returns the path."""
+    (steps, batch, frames * hop) and output wav (batch, frames * hop); batch and frames are
+    dynamic; graph_metadata() in the model's metadata. Needs the onnx package."""
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package: pip install 'specgrad_plugin[onnx]'") from None
     sampler = RealSampler(vocoder, schedule).eval()
-    n_mels = vocoder.cfg.features.n_mels
-    mel = torch.full((1, example_frames, n_mels), -2.0)
-    noise = torch.zeros(sampler.steps, 1, example_frames * sampler.hop)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
-            sampler, (mel, noise), str(path), input_names=["mel", "noise"], output_names=["wav"],
+            sampler, _examples(vocoder, sampler, example_frames), str(path), input_names=["mel", "noise"],
+            output_names=["wav"], opset_version=opset, dynamo=False,
             dynamic_axes={"mel": {0: "batch", 1: "frames"}, "noise": {1: "batch", 2: "samples"},
                           "wav": {0: "batch", 1: "samples"}},
-            opset_version=opset, dynamo=False,
         )
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, graph_metadata(vocoder, sampler, schedule))
+    onnx.save(model, str(path))
+    return path
+
+
+def export_torchscript(vocoder, schedule: Optional[Schedule], path: Union[str, Path],
+                       example_frames: int = 64) -> Path:
+    """Write the sampler traced to TorchScript: forward(mel, noise) -> wav as in export_onnx."""
+    sampler = RealSampler(vocoder, schedule).eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        traced = torch.jit.trace(sampler, _examples(vocoder, sampler, example_frames), check_trace=False)
+    extra = {"metadata.json": json.dumps(graph_metadata(vocoder, sampler, schedule))}
+    torch.jit.save(traced, str(path), _extra_files=extra)
     return path

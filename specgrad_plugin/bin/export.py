@@ -1,0 +1,93 @@
+"""Export the whole sampler (prior filter, denoiser, every step of one schedule) as one graph.
+
+    python -m specgrad_plugin.bin.export --model_tag specgrad/ljspeech --format onnx \\
+        --schedule WG-6 --output specgrad_wg6.onnx
+    python -m specgrad_plugin.bin.export --model_file exp/train/valid.pesq.best.pth \\
+        --train_config exp/train/config.yaml --format torchscript --output specgrad.pt
+
+The graph takes mel (batch, frames, n_mels), a denormalised log10 mel, and noise
+(steps, batch, frames * hop), the sampler's N(0, 1) draws, and gives wav (batch, frames * hop)
+in [-1, 1]. Run an ONNX graph without torch: python -m specgrad_plugin.onnx_vocoder.
+--check vocodes a test mel with the graph and with PyTorch (same noise) and prints the largest
+difference relative to the peak.
+Only the frame family without frame_excitation exports (an error says so for others).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from specgrad_plugin.config import ConfigError
+from specgrad_plugin.diffusion import inference_betas
+from specgrad_plugin.export import ExportError, draw_white_noise, export_onnx, export_torchscript
+from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
+
+FORMATS = {"onnx": export_onnx, "torchscript": export_torchscript}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train_config", type=Path, default=None, help="config.yaml of the run (or a preset)")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model_file", type=Path, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
+    model.add_argument("--model_tag", help="a model shipped with the package, e.g. specgrad/ljspeech")
+    p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
+    p.add_argument("--format", choices=sorted(FORMATS), default="onnx")
+    p.add_argument("--schedule", default=None, help="WG-3 | WG-6 | PG-6 | WG-50 | b1,b2,... (default: config's)")
+    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--check", action="store_true", help="compare the graph with PyTorch on a 2-s test mel")
+    return p
+
+
+def check_graph(vocoder: SpecGradVocoder, fmt: str, path: Path, schedule) -> float:
+    """max |graph - PyTorch| / max |PyTorch| on the mel of a 2-s speech-like signal, same noise."""
+    from specgrad_plugin.features import crop_to_hop
+    from specgrad_plugin.synthetic import speech_like
+
+    signal = torch.from_numpy(speech_like(2.0, vocoder.fs, seed=0))
+    with torch.no_grad():
+        mel = vocoder.features(crop_to_hop(signal, vocoder.hop_length)[None])
+    steps = len(inference_betas(schedule or vocoder.cfg.inference.schedule))
+    noise = draw_white_noise(1, mel.shape[1] * vocoder.hop_length, steps, seed=0)
+    reference = vocoder(mel, schedule=schedule, seed=0).numpy()
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        out = session.run(["wav"], {"mel": mel.numpy(), "noise": noise.numpy()})[0]
+    else:
+        with torch.no_grad():
+            out = torch.jit.load(str(path))(mel, noise).numpy()
+    return float(abs(out - reference).max() / abs(reference).max())
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        if args.model_tag:
+            vocoder = SpecGradVocoder.from_pretrained(args.model_tag)
+        else:
+            vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, use_ema=args.use_ema)
+        if args.schedule:
+            inference_betas(args.schedule)
+        with warnings.catch_warnings():  # the tracer's notes on shapes it records as constants
+            warnings.simplefilter("ignore")
+            path = FORMATS[args.format](vocoder, args.schedule, args.output)
+    except (ConfigError, CheckpointError, ExportError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    schedule = args.schedule or vocoder.cfg.inference.schedule
+    print(f"wrote {path} ({args.format}, schedule {schedule}, {path.stat().st_size / 2**20:.1f} MiB)")
+    if args.check:
+        difference = check_graph(vocoder, args.format, path, args.schedule)
+        print(f"check: max |graph - PyTorch| / max |PyTorch| on a 2-s speech-like mel: {difference:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

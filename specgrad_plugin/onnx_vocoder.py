@@ -1,0 +1,114 @@
+"""Vocode with an exported ONNX graph using numpy and onnxruntime only: no torch import.
+
+    python -m specgrad_plugin.onnx_vocoder specgrad.onnx mel.npy out.wav [--seed 0] [--threads 2]
+
+    from specgrad_plugin.onnx_vocoder import OnnxVocoder
+    wav = OnnxVocoder("specgrad.onnx")(mel)     # (K, 80) log10 mel -> (K * hop,) float32
+
+The graph (specgrad_plugin.bin.export) takes the mel and the sampler's white-noise draws;
+this module draws them with numpy's generator from ``seed``. The same noise gives the same
+audio as PyTorch, but numpy's draws for a seed are not torch's: for PyTorch's exact output
+pass ``noise=`` (specgrad_plugin.export.draw_white_noise gives SpecGradVocoder's draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+
+class OnnxInputError(ValueError):
+    """A mel or noise array the graph cannot take; the message names it and what was expected."""
+
+
+class OnnxVocoder:
+    """An exported SpecGrad graph in an onnxruntime CPU session; fs, hop_length, n_mels, steps
+    and schedule come from the graph's metadata."""
+
+    def __init__(self, path, threads: Optional[int] = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: ONNX model not found")
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        missing = [k for k in ("fs", "hop_length", "n_mels", "steps") if k not in meta]
+        if missing:
+            raise OnnxInputError(f"{self.path}: no {missing} in the graph's metadata; expected a graph written by "
+                                 "python -m specgrad_plugin.bin.export")
+        self.fs, self.hop_length = int(meta["fs"]), int(meta["hop_length"])
+        self.n_mels, self.steps = int(meta["n_mels"]), int(meta["steps"])
+        self.schedule = meta.get("schedule", "")
+
+    def check_mel(self, mel: np.ndarray) -> np.ndarray:
+        """(K, M) or (B, K, M) -> (B, K, M) float32, or OnnxInputError naming what is wrong."""
+        mel = np.asarray(mel)
+        shape = mel.shape
+        if mel.ndim == 2:
+            mel = mel[None]
+        if mel.ndim != 3 or mel.shape[-1] != self.n_mels:
+            hint = " (is it (n_mels, frames)? transpose it)" if mel.ndim == 3 and mel.shape[1] == self.n_mels else ""
+            raise OnnxInputError(f"mel: shape {shape}, expected (frames, {self.n_mels}) or "
+                                 f"(batch, frames, {self.n_mels}){hint}")
+        if mel.shape[1] == 0:
+            raise OnnxInputError("mel: 0 frames, expected at least 1")
+        if not np.issubdtype(mel.dtype, np.floating) or not np.isfinite(mel).all():
+            raise OnnxInputError(f"mel: expected finite floating-point log10 mel values (dtype {mel.dtype})")
+        return mel.astype(np.float32, copy=False)
+
+    def noise(self, batch: int, frames: int, seed: Optional[int] = 0) -> np.ndarray:
+        """(steps, batch, frames * hop) float32 N(0, 1) draws from numpy's generator."""
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal((self.steps, batch, frames * self.hop_length), dtype=np.float32)
+
+    def __call__(self, mel: np.ndarray, seed: Optional[int] = 0, noise: Optional[np.ndarray] = None) -> np.ndarray:
+        """(K, M) or (B, K, M) log10 mel -> (K * hop,) or (B, K * hop) float32 in [-1, 1]."""
+        batched = np.asarray(mel).ndim == 3
+        mel = self.check_mel(mel)
+        shape = (self.steps, mel.shape[0], mel.shape[1] * self.hop_length)
+        if noise is None:
+            noise = self.noise(mel.shape[0], mel.shape[1], seed)
+        noise = np.asarray(noise, dtype=np.float32)
+        if noise.shape != shape:
+            raise OnnxInputError(f"noise: shape {noise.shape}, expected {shape} (steps, batch, frames * hop)")
+        wav = self.session.run(["wav"], {"mel": mel, "noise": noise})[0]
+        return wav if batched else wav[0]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, help="graph written by python -m specgrad_plugin.bin.export")
+    p.add_argument("mel", type=Path, help=".npy of a (frames, n_mels) denormalised log10 mel")
+    p.add_argument("output", type=Path, help="the .wav to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", type=Path, default=None, help=".npy of the (steps, 1, frames * hop) noise draws")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own)")
+    args = p.parse_args(argv)
+    import soundfile as sf
+
+    try:
+        vocoder = OnnxVocoder(args.model, args.threads)
+        mel = np.load(args.mel)
+        noise = None if args.noise is None else np.load(args.noise)
+        if mel.ndim != 2:
+            raise OnnxInputError(f"{args.mel}: shape {mel.shape}, expected (frames, {vocoder.n_mels})")
+        wav = vocoder(mel, seed=args.seed, noise=noise)
+    except (OnnxInputError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(args.output), wav, vocoder.fs, subtype="FLOAT")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

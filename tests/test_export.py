@@ -1,0 +1,185 @@
+"""The real-arithmetic sampler equals SpecGradVocoder given the same noise; its ONNX graph
+runs under onnxruntime in a process without torch and gives the same audio; TorchScript too."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from specgrad_plugin import shaping
+from specgrad_plugin.export import ExportError, RealSampler, draw_white_noise
+from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.realops import FactoredRealDFT, RealPrior, RealSTFT
+from specgrad_plugin.vocoder import SpecGradVocoder
+from tests.conftest import REPO, SMALL_FAMILIES, small_config
+
+RTOL = 1e-4  # max |a - b| / max |b|
+
+
+def relative_error(a, b) -> float:
+    a, b = np.asarray(a).astype(np.complex128), np.asarray(b).astype(np.complex128)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def frame_vocoder(**denoiser) -> SpecGradVocoder:
+    """A small frame model whose output layers are not zero (a zero network would hide errors)."""
+    cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], **denoiser})
+    torch.manual_seed(1)
+    vocoder = SpecGradVocoder(cfg).eval()
+    trunk = getattr(vocoder.denoiser, "trunk", vocoder.denoiser)  # the main trunk's layers
+    outputs = [trunk.out] + ([vocoder.denoiser.low_band.out] if vocoder.denoiser.low_band else [])
+    for layer in outputs:
+        torch.nn.init.normal_(layer.weight, std=0.1)
+        torch.nn.init.normal_(layer.bias, std=0.1)
+    torch.nn.init.normal_(vocoder.denoiser.gain_bias)
+    return vocoder
+
+
+def mel_of(vocoder, clip, seconds):
+    wav = torch.from_numpy(clip[: int(seconds * vocoder.fs)])
+    with torch.no_grad():
+        return vocoder.features(crop_to_hop(wav, vocoder.hop_length)[None])
+
+
+@pytest.mark.parametrize("n", [1024, 512, 48, 7])
+def test_factored_dft_equals_fft(n):
+    dft = FactoredRealDFT(n)
+    x = torch.randn(3, 5, n, dtype=torch.float64)
+    re, im = dft.rfft(x.float())
+    reference = torch.fft.rfft(x)
+    assert relative_error(torch.complex(re, im).numpy(), reference.numpy()) < 1e-5
+    spec = torch.randn(3, 5, n // 2 + 1, dtype=torch.complex128)
+    assert relative_error(dft.irfft((spec.real.float(), spec.imag.float())), torch.fft.irfft(spec, n)) < 1e-5
+
+
+@pytest.mark.parametrize("use_fft", [False, True])
+def test_real_stft_pair_equals_shaping(use_fft):
+    window = shaping.hann_window(1024)
+    stft = RealSTFT(1024, 256, window, use_fft)
+    x = torch.randn(2, 37 * 256)
+    re, im = stft(x)
+    reference = shaping.stft(x, 1024, 256, window)
+    assert relative_error(torch.complex(re, im), reference) < 1e-5
+    frames = torch.ones(1, 1, re.shape[-1])
+    spec = (re * 0.5 + 0.2, im * 1.5)  # not a consistent STFT: G+ is a least-squares inverse
+    wav = stft.inverse(spec, stft.normaliser(frames, x.shape[-1]), x.shape[-1])
+    assert relative_error(wav, shaping.istft(torch.complex(*spec), 1024, 256, window, x.shape[-1])) < 1e-5
+
+
+@pytest.mark.parametrize("kind,phase", [("specgrad", "minimum"), ("specgrad", "zero"), ("priorgrad", "minimum"),
+                                        ("diffwave", "minimum")])
+def test_real_prior_equals_noise_prior(kind, phase, speech_clip):
+    vocoder = SpecGradVocoder(small_config("frame", prior={"kind": kind, "phase": phase}))
+    mel = mel_of(vocoder, speech_clip, 1.0)
+    re, im = RealPrior(vocoder.prior)(mel)
+    assert relative_error(torch.complex(re, im), vocoder.prior.response(mel)) < 1e-5
+
+
+@pytest.mark.parametrize("denoiser", [{}, {"frame_low_band_hz": 1000.0, "frame_low_band_channels": 8},
+                                      {"frame_phase_demodulation": True, "frame_low_band_hz": 500.0,
+                                       "frame_low_band_channels": 8}])
+@pytest.mark.parametrize("schedule", ["WG-3", "WG-6"])
+def test_real_sampler_equals_vocoder(denoiser, schedule, speech_clips):
+    vocoder = frame_vocoder(**denoiser)
+    mel = torch.cat([mel_of(vocoder, clip, 0.6) for clip in speech_clips[:2]])
+    sampler = RealSampler(vocoder, schedule).eval()
+    noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, sampler.steps, seed=4)
+    with torch.no_grad():
+        out = sampler(mel, noise)
+    reference = vocoder(mel, schedule=schedule, seed=4)
+    assert relative_error(out, reference) < RTOL
+    other = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, sampler.steps, seed=5)
+    with torch.no_grad():
+        assert relative_error(sampler(mel, other), reference) > 1e-2  # the noise input is used
+
+
+def test_unsupported_models_are_named():
+    with pytest.raises(ExportError, match="denoiser.kind='wavenet'.*expected denoiser.kind: frame"):
+        RealSampler(SpecGradVocoder(small_config("wavenet")))
+    excitation = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
+                                                 "frame_excitation": True})
+    with pytest.raises(ExportError, match="frame_excitation=true"):
+        RealSampler(SpecGradVocoder(excitation))
+
+
+def test_torchscript_export_takes_any_length(tmp_path, speech_clip):
+    from specgrad_plugin.export import export_torchscript
+
+    vocoder = frame_vocoder(frame_low_band_hz=1000.0, frame_low_band_channels=8)
+    path = export_torchscript(vocoder, "WG-3", tmp_path / "s.pt", example_frames=16)
+    loaded = torch.jit.load(str(path))
+    mel = mel_of(vocoder, speech_clip, 0.9)  # not the example's length
+    noise = draw_white_noise(1, mel.shape[1] * vocoder.hop_length, 3, seed=2)
+    with torch.no_grad():
+        assert relative_error(loaded(mel, noise), vocoder(mel, schedule="WG-3", seed=2)) < RTOL
+
+
+ORT_SCRIPT = """
+import json, sys
+import numpy as np
+from specgrad_plugin.onnx_vocoder import OnnxVocoder
+model, mel, noise, out = sys.argv[1:5]
+vocoder = OnnxVocoder(model, threads=1)
+np.save(out, vocoder(np.load(mel), noise=np.load(noise)))
+print(json.dumps({"torch": "torch" in sys.modules, "fs": vocoder.fs, "steps": vocoder.steps}))
+"""
+
+
+def run_without_torch(model, mel, noise, tmp_path):
+    """Vocode in a fresh process that imports only numpy, onnxruntime and the runner."""
+    np.save(tmp_path / "mel.npy", mel)
+    np.save(tmp_path / "noise.npy", noise)
+    done = subprocess.run([sys.executable, "-c", ORT_SCRIPT, str(model), str(tmp_path / "mel.npy"),
+                           str(tmp_path / "noise.npy"), str(tmp_path / "out.npy")],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return np.load(tmp_path / "out.npy"), json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_onnx_graph_runs_without_torch_and_equals_pytorch(tmp_path, speech_clips):
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install -e '.[onnx]'")
+    pytest.importorskip("onnxruntime", reason="the graph runs in onnxruntime: pip install -e '.[onnx]'")
+    from specgrad_plugin.export import export_onnx
+
+    vocoder = frame_vocoder(frame_low_band_hz=1000.0, frame_low_band_channels=8)
+    path = export_onnx(vocoder, "WG-6", tmp_path / "s.onnx", example_frames=16)
+    mel = torch.cat([mel_of(vocoder, clip, 0.7) for clip in speech_clips[:2]])  # batch 2, not 16 frames
+    noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, 6, seed=3)
+    out, info = run_without_torch(path, mel.numpy(), noise.numpy(), tmp_path)
+    assert info == {"torch": False, "fs": vocoder.fs, "steps": 6}
+    assert relative_error(out, vocoder(mel, schedule="WG-6", seed=3)) < RTOL
+
+
+def test_onnx_vocoder_names_bad_input(tmp_path):
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install -e '.[onnx]'")
+    pytest.importorskip("onnxruntime", reason="the graph runs in onnxruntime: pip install -e '.[onnx]'")
+    from specgrad_plugin.export import export_onnx
+    from specgrad_plugin.onnx_vocoder import OnnxInputError, OnnxVocoder
+
+    path = export_onnx(frame_vocoder(), "WG-3", tmp_path / "s.onnx", example_frames=8)
+    runner = OnnxVocoder(path)
+    with pytest.raises(OnnxInputError, match=r"mel: shape \(80, 10\), expected \(frames, 80\)"):
+        runner(np.zeros((80, 10), np.float32))
+    with pytest.raises(OnnxInputError, match=r"noise: shape \(3, 1, 10\), expected \(3, 1, 2560\)"):
+        runner(np.zeros((10, 80), np.float32), noise=np.zeros((3, 1, 10), np.float32))
+    assert runner(np.full((10, 80), -3.0, np.float32), seed=1).shape == (2560,)
+
+
+@pytest.mark.slow
+def test_shipped_model_exports_and_runs_without_torch(tmp_path, speech_clip):
+    """The command line on the shipped model, then onnxruntime in a process without torch."""
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install -e '.[onnx]'")
+    pytest.importorskip("onnxruntime", reason="the graph runs in onnxruntime: pip install -e '.[onnx]'")
+    from specgrad_plugin.bin import export
+
+    assert export.main(["--model_tag", "specgrad/ljspeech", "--format", "onnx", "--schedule", "WG-3",
+                        "--output", str(tmp_path / "shipped.onnx")]) == 0
+    vocoder = SpecGradVocoder.from_pretrained("specgrad/ljspeech")
+    mel = mel_of(vocoder, speech_clip, 1.0)
+    noise = draw_white_noise(1, mel.shape[1] * vocoder.hop_length, 3, seed=0)
+    out, info = run_without_torch(tmp_path / "shipped.onnx", mel[0].numpy(), noise.numpy(), tmp_path)
+    assert not info["torch"]
+    assert relative_error(out, vocoder(mel[0], schedule="WG-3", seed=0)) < RTOL
