@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from specgrad_plugin import runtime
+from specgrad_plugin.batched import vocode_batch
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_wav, write_wav
@@ -47,7 +48,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="PATH,NAME,TYPE with TYPE sound (wav.scp), npy or kaldi_ark (feats.scp)")
     p.add_argument("--output_dir", type=Path, required=True)
     p.add_argument("--schedule", default=None, help="WG-3 | WG-6 | PG-6 | WG-50 | b1,b2,... (default: config's)")
-    p.add_argument("--batch_size", type=int, default=1, help="utterances vocoded together")
+    p.add_argument("--batch_size", type=int, default=1,
+                   help="utterances vocoded together, each as it would be alone (same --seed, same audio)")
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
@@ -134,25 +136,19 @@ def main(argv=None) -> int:
                 logging.error("%s", failed[uid])
         if not batch:
             continue
-        frames = max(mel.shape[0] for _, mel in batch)
         tic = time.perf_counter()
         try:
-            # Pad with each mel's own silence level; the padding's samples are cut off below.
-            padded = torch.stack([
-                torch.nn.functional.pad(mel.float(), (0, 0, 0, frames - mel.shape[0]), value=float(mel.min()))
-                for _, mel in batch
-            ])
-            wavs = vocoder(padded, schedule=args.schedule, seed=args.seed)
+            # each utterance as its one-by-one vocoding with --seed (specgrad_plugin.batched)
+            wavs = vocode_batch(vocoder, [mel for _, mel in batch], schedule=args.schedule, seed=args.seed)
         except SpecGradInputError as e:
             for uid, _ in batch:
                 failed[uid] = str(e)
                 logging.error("%s: %s", uid, e)
             continue
         seconds_spent += time.perf_counter() - tic
-        for (uid, mel), wav in zip(batch, wavs, strict=True):
-            samples = mel.shape[0] * vocoder.hop_length
-            write_wav(wav_dir / f"{uid}.wav", wav[:samples], vocoder.fs)
-            seconds_audio += samples / vocoder.fs
+        for (uid, _), wav in zip(batch, wavs, strict=True):
+            write_wav(wav_dir / f"{uid}.wav", wav, vocoder.fs)
+            seconds_audio += wav.shape[-1] / vocoder.fs
     with open(args.output_dir / "wav.scp", "w", encoding="utf-8") as f:
         for uid in ids:
             if (wav_dir / f"{uid}.wav").is_file():

@@ -1,0 +1,59 @@
+"""Vocode utterances of different lengths in one padded batch, each equal to its one-by-one
+vocoding.
+
+    wavs = vocode_batch(vocoder, [mel_a, mel_b, mel_c], schedule="WG-6", seed=0)
+    # wavs[i] == vocoder(mels[i], schedule="WG-6", seed=0), up to float rounding
+
+Padding alone cannot give that: the prior's STFT, the inverse STFT's normalisation and
+every convolution over frames would see the padding, and one generator's draws for a
+(B, N_max) batch are not the draws of each (1, N_i) call. So each item gets its own noise
+(the draws SpecGradVocoder.forward makes for it alone with ``seed``) and a length mask
+(export.RealSampler with ``lengths``: frames past its end held at zero before every
+convolution and inverse STFT, the inverse STFT normalised by its own frames). Families the
+masked sampler does not cover (wavenet, frame_excitation) are vocoded one by one.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import torch
+
+from specgrad_plugin import diffusion, precision
+from specgrad_plugin.checks import check_mel
+from specgrad_plugin.export import RealSampler, Schedule, draw_white_noise, unsupported_reason
+
+
+def batchable(vocoder) -> bool:
+    """Whether vocode_batch runs ``vocoder`` as one batch (otherwise it loops)."""
+    return unsupported_reason(vocoder) is None
+
+
+@torch.no_grad()
+def vocode_batch(
+    vocoder, mels: Sequence[torch.Tensor], schedule: Optional[Schedule] = None, seed: Optional[int] = 0
+) -> List[torch.Tensor]:
+    """(K_i, M) log10 mels -> [(K_i * hop,) waveforms], each as vocoder(mels[i], schedule, seed)
+    would give it. seed=None draws from the global RNG (then no call reproduces another)."""
+    n_mels = vocoder.cfg.features.n_mels
+    device = vocoder.train_betas.device
+    mels = [check_mel(mel, n_mels, name=f"mel {i}")[0].to(device).float() for i, mel in enumerate(mels)]
+    if len(mels) <= 1 or not batchable(vocoder):
+        return [vocoder(mel, schedule=schedule, seed=seed) for mel in mels]
+    for mel in mels:
+        vocoder.warn_on_mel_range(mel[None])
+    name = schedule or vocoder.cfg.inference.schedule
+    vocoder.warn_on_untrained_levels(diffusion.inference_betas(name), schedule)
+    sampler = RealSampler(vocoder, schedule, use_fft=True).to(device).eval()
+    hop, frames = vocoder.hop_length, max(mel.shape[0] for mel in mels)
+    # any finite padding works (the mask hides it); each mel's own floor keeps the prior tame
+    padded = torch.stack([
+        torch.nn.functional.pad(mel, (0, 0, 0, frames - mel.shape[0]), value=float(mel.min())) for mel in mels
+    ])
+    noise = torch.zeros(sampler.steps, len(mels), frames * hop, device=device)
+    for i, mel in enumerate(mels):
+        noise[:, i, : mel.shape[0] * hop] = draw_white_noise(1, mel.shape[0] * hop, sampler.steps, seed, device)[:, 0]
+    lengths = torch.tensor([mel.shape[0] for mel in mels], device=device)
+    with precision.tf32(vocoder.cfg.inference.allow_tf32):
+        wavs = sampler(padded, noise, lengths)
+    return [wav[: mel.shape[0] * hop] for wav, mel in zip(wavs, mels, strict=True)]
