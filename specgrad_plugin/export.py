@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +63,26 @@ def draw_white_noise(batch: int, samples: int, steps: int, seed: Optional[int], 
     return torch.stack([torch.randn(batch, samples, generator=generator, device=device) for _ in range(steps)])
 
 
+class SamplerContext(NamedTuple):
+    """RealSampler.prepare's result. response, scaled (c H), inverse (1 / (c H)): pairs (B, F, T);
+    mel_in (B, M, T); mask (B, 1, T) and keep (B, N): the frames and samples each item has
+    (None: all); normaliser: the inverse STFT's; samples: N."""
+
+    response: Pair
+    scaled: Pair
+    inverse: Pair
+    mel_in: torch.Tensor
+    mask: Optional[torch.Tensor]
+    keep: Optional[torch.Tensor]
+    normaliser: torch.Tensor
+    samples: int
+
+
+def _cut(signal: torch.Tensor, context: SamplerContext) -> torch.Tensor:
+    """Zero the samples past each item's end."""
+    return signal if context.keep is None else signal * context.keep
+
+
 class RealSampler(nn.Module):
     """mel (B, K, M), noise (S, B, K * hop)[, lengths (B,) frames] -> waveform (B, K * hop) in
     [-1, 1]: SpecGradVocoder.forward with the schedule fixed, in real arithmetic."""
@@ -94,7 +114,14 @@ class RealSampler(nn.Module):
         return len(self.betas)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
-        samples = noise.shape[-1]
+        context = self.prepare(mel, noise.shape[-1], lengths)
+        x = self.start(context, noise[0])
+        for t in range(self.steps - 1, -1, -1):
+            x = self.step(context, x, t, noise[self.steps - t] if t > 0 else None)
+        return x.clamp(-1.0, 1.0)
+
+    def prepare(self, mel: torch.Tensor, samples: int, lengths: Optional[torch.Tensor] = None) -> SamplerContext:
+        """What every step reuses: the prior's response and the conditioning of (B, K, M) mels."""
         # the STFT's extra last frame reuses the last mel frame and response (shaping.apply_filter,
         # FrameDenoiser.condition): each item's own last frame
         if lengths is None:
@@ -119,27 +146,30 @@ class RealSampler(nn.Module):
         inverse = complex_reciprocal(scaled)
         if mask is not None:
             inverse = tuple(torch.where(mask > 0, r, 0.0) for r in inverse)
+        return SamplerContext(response, scaled, inverse, mel_in, mask, keep, normaliser, samples)
 
-        def cut(signal: torch.Tensor) -> torch.Tensor:
-            return signal if keep is None else signal * keep
+    def start(self, context: SamplerContext, xi: torch.Tensor) -> torch.Tensor:
+        """x_T = L xi: (B, N) white noise -> (B, N)."""
+        return _cut(self.stft.inverse(self._shaped(context, xi), context.normaliser, context.samples), context)
 
-        def shaped(xi: torch.Tensor) -> Pair:  # H G xi, the spectrum of L xi before G+
-            return complex_mul(self.stft(cut(xi)), response)
+    def step(self, context: SamplerContext, x: torch.Tensor, t: int, xi: Optional[torch.Tensor]) -> torch.Tensor:
+        """x_t -> x_{t-1} (diffusion.sample's update, not clamped): (B, N); xi the fresh (B, N)
+        white noise for t > 0, None at t = 0."""
+        beta, one_minus = self.betas[t], 1.0 - self.alpha_bars[t]
+        spec = self.denoise(x, context.mel_in, context.scaled, context.inverse, context.mask, self.levels[t])
+        # x <- (x - beta / sqrt(1 - abar) eps) / sqrt(alpha) + sigma L z, with one G+ for both
+        # spectra (G+ is linear and both have the same frames)
+        gain = -(beta / one_minus**0.5) / (1.0 - beta) ** 0.5
+        update = (spec[0] * gain, spec[1] * gain)
+        if t > 0:
+            sigma = (beta * (1.0 - self.alpha_bars[t - 1]) / one_minus) ** 0.5
+            fresh = self._shaped(context, xi)
+            update = (update[0] + sigma * fresh[0], update[1] + sigma * fresh[1])
+        return _cut(x / (1.0 - beta) ** 0.5 + self.stft.inverse(update, context.normaliser, context.samples), context)
 
-        x = cut(self.stft.inverse(shaped(noise[0]), normaliser, samples))
-        for t in range(self.steps - 1, -1, -1):
-            beta, one_minus = self.betas[t], 1.0 - self.alpha_bars[t]
-            spec = self.denoise(x, mel_in, scaled, inverse, mask, self.levels[t])
-            # x <- (x - beta / sqrt(1 - abar) eps) / sqrt(alpha) + sigma L z, with one G+ for both
-            # spectra (G+ is linear and both have the same frames)
-            gain = -(beta / one_minus**0.5) / (1.0 - beta) ** 0.5
-            update = (spec[0] * gain, spec[1] * gain)
-            if t > 0:
-                sigma = (beta * (1.0 - self.alpha_bars[t - 1]) / one_minus) ** 0.5
-                fresh = shaped(noise[self.steps - t])
-                update = (update[0] + sigma * fresh[0], update[1] + sigma * fresh[1])
-            x = cut(x / (1.0 - beta) ** 0.5 + self.stft.inverse(update, normaliser, samples))
-        return x.clamp(-1.0, 1.0)
+    def _shaped(self, context: SamplerContext, xi: torch.Tensor) -> Pair:
+        """H G xi, the spectrum of L xi before G+."""
+        return complex_mul(self.stft(_cut(xi, context)), context.response)
 
     def denoise(self, x: torch.Tensor, mel_in: torch.Tensor, scaled: Pair, inverse: Pair,
                 mask: Optional[torch.Tensor], level_value: float) -> Pair:

@@ -12,6 +12,10 @@ ESPnet TTS decode's ``denorm/feats.scp``). Writes ``wav/<utt>.wav`` and ``wav.sc
 (each wav written to a temporary name, then renamed); finished wavs are skipped on a
 rerun. A bad utterance is reported on one line and listed in ``failed.txt``; the
 others still finish, and the exit status is 1.
+
+--batch_size N vocodes N utterances together, each as it would be alone (specgrad_plugin.batched).
+--streaming feeds each mel to a StreamingVocoder --stream_chunk_frames at a time (same audio as
+without it) and reports the look-ahead, the time to the first audio and the RTF per chunk.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", default=None, help="WG-3 | WG-6 | PG-6 | WG-50 | b1,b2,... (default: config's)")
     p.add_argument("--batch_size", type=int, default=1,
                    help="utterances vocoded together, each as it would be alone (same --seed, same audio)")
+    p.add_argument("--streaming", action="store_true",
+                   help="feed each mel in chunks to a StreamingVocoder (same noise, same audio as without); "
+                   "reports the look-ahead, the time to the first audio and the RTF per chunk")
+    p.add_argument("--stream_chunk_frames", type=int, default=32, help="mel frames per push with --streaming")
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
@@ -97,6 +105,47 @@ def mel_sources(
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
 
 
+def check_streaming(vocoder: SpecGradVocoder, args) -> None:
+    """--streaming's preconditions, as a ValueError naming the option."""
+    from specgrad_plugin.export import unsupported_reason
+
+    if args.ngpu > 0:
+        raise ValueError(f"--streaming runs on the CPU; got --ngpu {args.ngpu}, expected 0")
+    if args.batch_size != 1:
+        raise ValueError(f"--streaming vocodes one utterance at a time; got --batch_size {args.batch_size}, "
+                         "expected 1")
+    if args.stream_chunk_frames < 1:
+        raise ValueError(f"--stream_chunk_frames {args.stream_chunk_frames}: expected at least 1 frame")
+    reason = unsupported_reason(vocoder)
+    if reason:
+        raise ValueError(f"--streaming: {reason}")
+
+
+def stream_one(vocoder: SpecGradVocoder, mel: torch.Tensor, args, stats: Dict[str, list]) -> torch.Tensor:
+    """Vocode one (K, M) mel through a StreamingVocoder fed --stream_chunk_frames at a time, with
+    the noise that vocoding it whole with --seed draws (so the audio is the same)."""
+    from specgrad_plugin.export import draw_white_noise
+    from specgrad_plugin.streaming import StreamingVocoder, timed_stream
+
+    steps = len(inference_betas(args.schedule or vocoder.cfg.inference.schedule))
+    noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, steps, args.seed)
+    result = timed_stream(StreamingVocoder(vocoder, args.schedule, noise=noise), mel.cpu().float(),
+                          args.stream_chunk_frames)
+    stats["first_audio_s"].append(result["first_audio_s"])
+    stats["chunk_rtf"].extend(result["chunk_rtf"])
+    return result["wav"]
+
+
+def streaming_summary(vocoder: SpecGradVocoder, args, stats: Dict[str, list]) -> str:
+    from specgrad_plugin.streaming import StreamingVocoder
+
+    stream = StreamingVocoder(vocoder, args.schedule)
+    first, rtf = stats["first_audio_s"], sorted(stats["chunk_rtf"])
+    return (f"streaming: look-ahead {stream.lookahead_frames} frames ({stream.lookahead_ms:.0f} ms); chunks of "
+            f"{args.stream_chunk_frames} frames; compute to the first audio {sum(first) / len(first):.2f} s "
+            f"(mean of {len(first)}); RTF per chunk median {rtf[len(rtf) // 2]:.3f}, max {rtf[-1]:.3f}")
+
+
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
@@ -111,6 +160,8 @@ def main(argv=None) -> int:
         ids, load = mel_sources(args.data_path_and_name_and_type, vocoder, args.resample)
         if args.schedule:
             inference_betas(args.schedule)
+        if args.streaming:
+            check_streaming(vocoder, args)
     except (ConfigError, CheckpointError, SpecGradInputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -123,6 +174,7 @@ def main(argv=None) -> int:
         logging.info("skipping %d utterances already vocoded", len(ids) - len(todo))
     failed: Dict[str, str] = {}
     seconds_audio, seconds_spent = 0.0, 0.0
+    stream_stats: Dict[str, list] = {"first_audio_s": [], "chunk_rtf": []}
     for start in tqdm(range(0, len(todo), args.batch_size), desc="vocoding", unit="batch"):
         batch: List[Tuple[str, torch.Tensor]] = []
         for uid in todo[start : start + args.batch_size]:
@@ -138,8 +190,10 @@ def main(argv=None) -> int:
             continue
         tic = time.perf_counter()
         try:
-            # each utterance as its one-by-one vocoding with --seed (specgrad_plugin.batched)
-            wavs = vocode_batch(vocoder, [mel for _, mel in batch], schedule=args.schedule, seed=args.seed)
+            if args.streaming:
+                wavs = [stream_one(vocoder, batch[0][1], args, stream_stats)]
+            else:  # each utterance as its one-by-one vocoding with --seed (specgrad_plugin.batched)
+                wavs = vocode_batch(vocoder, [mel for _, mel in batch], schedule=args.schedule, seed=args.seed)
         except SpecGradInputError as e:
             for uid, _ in batch:
                 failed[uid] = str(e)
@@ -156,6 +210,8 @@ def main(argv=None) -> int:
     if seconds_audio:
         print(f"RTF {seconds_spent / seconds_audio:.3f} ({seconds_spent:.1f} s for {seconds_audio:.1f} s of audio, "
               f"{device}, schedule {args.schedule or vocoder.cfg.inference.schedule})")
+    if stream_stats["first_audio_s"]:
+        print(streaming_summary(vocoder, args, stream_stats))
     report = args.output_dir / "failed.txt"
     report.unlink(missing_ok=True)  # a rerun that fixed everything leaves no stale list
     if failed:

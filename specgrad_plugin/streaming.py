@@ -1,0 +1,211 @@
+"""Streaming synthesis: mel frames in as they arrive, audio out with a fixed look-ahead,
+equal to offline vocoding with the same noise.
+
+    stream = StreamingVocoder(vocoder, schedule="WG-6", seed=0)
+    for frames in tts_output:               # (k, M) log10 mel frames, any k >= 0
+        play(stream.push(frames))           # the samples that are final now (maybe none)
+    play(stream.finish())                   # the rest
+
+Why the look-ahead is what it is: one sampler step changes an output sample through the
+inverse STFT (frames up to 2 hops ahead at 75 % overlap), the ConvNeXt trunk (reach R frames)
+and the STFT of the step's input (1 more hop), so each step needs ``step_margin`` = R + 3
+frames of the previous step's output beyond a block, and the first, L xi, 3 frames of mel.
+The S steps chain, so block k of the output is final once frames up to k + 3 + S (R + 3)
+have arrived: ``lookahead_frames`` (183 frames, 2.1 s, for the shipped model at WG-6; 93 at
+WG-3). Each step is computed on windows of its input with step_margin frames of context on
+both sides; a window reaching the utterance's start or end sees the same borders as the
+offline sampler, so the stream equals it.
+
+Noise: a stream does not know its length, and SpecGradVocoder's draws for a seed depend on
+it, so a stream draws from ``BlockNoise`` (counter-based, per draw and hop-block: the same
+values whatever the chunking) unless given the whole noise array. With that array,
+``draw_white_noise(1, K * hop, steps, seed)[:, 0]``, it equals ``vocoder(mel, seed=seed)``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, List, Optional, Union
+
+import numpy as np
+import torch
+
+from specgrad_plugin.checks import check_mel
+from specgrad_plugin.export import RealSampler, Schedule
+
+NoiseSource = Callable[[int, int, int], torch.Tensor]
+
+
+class BlockNoise:
+    """N(0, 1) noise addressed by (draw, hop-block): block b of draw j comes from a Philox
+    generator keyed by the seed at counter (b, j) (counter-based: no two blocks share a
+    stream), so any stretch can be drawn on its own."""
+
+    def __init__(self, seed: int, hop: int) -> None:
+        self.seed, self.hop = int(seed), hop
+
+    def __call__(self, draw: int, first: int, last: int) -> torch.Tensor:
+        """Blocks [first, last) of draw ``draw``: ((last - first) * hop,) float32."""
+        blocks = [
+            np.random.Generator(np.random.Philox(key=self.seed, counter=[block, draw, 0, 0]))
+            .standard_normal(self.hop, dtype=np.float32)
+            for block in range(first, last)
+        ]
+        return torch.from_numpy(np.concatenate(blocks)) if blocks else torch.zeros(0)
+
+    def full(self, steps: int, frames: int) -> torch.Tensor:
+        """(steps, 1, frames * hop): the whole noise array a stream of ``frames`` frames uses."""
+        return torch.stack([self(draw, 0, frames) for draw in range(steps)])[:, None]
+
+
+class _Level:
+    """The samples of one sampler level finalised so far, kept from block ``origin`` on."""
+
+    def __init__(self) -> None:
+        self.x, self.origin, self.done = torch.zeros(0), 0, 0
+
+    def blocks(self, first: int, last: int, hop: int) -> torch.Tensor:
+        return self.x[(first - self.origin) * hop : (last - self.origin) * hop]
+
+    def append(self, samples: torch.Tensor, last: int) -> None:
+        self.x, self.done = torch.cat([self.x, samples]), last
+
+    def drop_before(self, block: int, hop: int) -> None:
+        if block > self.origin:
+            self.x, self.origin = self.x[(block - self.origin) * hop :], block
+
+
+class StreamingVocoder:
+    """push() (k, M) mel frames -> the newly final samples; finish() -> the rest. The output,
+    concatenated, equals offline vocoding with the same noise (module docstring)."""
+
+    def __init__(self, vocoder, schedule: Optional[Schedule] = None, seed: int = 0,
+                 noise: Optional[Union[torch.Tensor, NoiseSource]] = None) -> None:
+        self.sampler = RealSampler(vocoder, schedule, use_fft=True).eval()
+        self.n_mels, self.hop, self.fs = vocoder.cfg.features.n_mels, vocoder.hop_length, vocoder.fs
+        denoiser = vocoder.denoiser
+        main = getattr(denoiser, "trunk", denoiser)  # the module holding the main trunk's layers
+        trunks = [main] + ([denoiser.low_band] if denoiser.low_band is not None else [])
+        # frames each way that one trunk output sees: every convolution over frames adds k // 2
+        reach = max(t.input.kernel_size[0] // 2 + sum(b.depthwise.kernel_size[0] // 2 for b in t.blocks)
+                    for t in trunks)
+        self.stft_margin = vocoder.cfg.features.n_fft // self.hop - 1
+        self.step_margin = reach + self.stft_margin
+        self.align = denoiser.chunk_alignment()
+        if noise is None:
+            noise = BlockNoise(seed, self.hop)
+        elif isinstance(noise, torch.Tensor):
+            noise = self._array_source(noise)
+        self.noise: NoiseSource = noise
+        self.mel = torch.zeros(0, self.n_mels)
+        self.mel_origin = 0
+        self.frames = 0
+        self.levels = [_Level() for _ in range(self.sampler.steps + 1)]
+        self.finished = False
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Mel frames beyond a block that must have arrived before its audio comes out."""
+        return self.stft_margin + self.sampler.steps * self.step_margin
+
+    @property
+    def lookahead_ms(self) -> float:
+        return 1000.0 * self.lookahead_frames * self.hop / self.fs
+
+    def _array_source(self, noise: torch.Tensor) -> NoiseSource:
+        noise = noise.reshape(self.sampler.steps, -1).float()
+
+        def source(draw: int, first: int, last: int) -> torch.Tensor:
+            if last * self.hop > noise.shape[-1]:
+                raise ValueError(f"noise: {noise.shape[-1]} samples per draw, but the stream reached "
+                                 f"{last * self.hop}; expected (steps, frames * hop) for the whole utterance")
+            return noise[draw, first * self.hop : last * self.hop]
+
+        return source
+
+    @torch.no_grad()
+    def push(self, mel: torch.Tensor) -> torch.Tensor:
+        """(k, M) log10 mel frames (k may be 0) -> (n * hop,) samples, n >= 0 blocks."""
+        if self.finished:
+            raise RuntimeError("push() after finish(): start a new StreamingVocoder for the next utterance")
+        if mel.numel():
+            mel = check_mel(mel, self.n_mels, name="streamed mel")[0].float().cpu()
+            self.mel = torch.cat([self.mel, mel])
+            self.frames += mel.shape[0]
+        return self._advance(final=False)
+
+    @torch.no_grad()
+    def finish(self) -> torch.Tensor:
+        """The samples still held back: (n * hop,)."""
+        if self.finished:
+            return torch.zeros(0)
+        self.finished = True
+        if self.frames == 0:
+            return torch.zeros(0)
+        return self._advance(final=True)
+
+    def _advance(self, final: bool) -> torch.Tensor:
+        out = torch.zeros(0)
+        target = self.frames if final else self.frames - self.stft_margin
+        for index, level in enumerate(self.levels):
+            if index > 0 and not final:
+                target = self.levels[index - 1].done - self.step_margin
+            if target > level.done:
+                samples = self._compute(index, level.done, target)
+                if index == len(self.levels) - 1:
+                    out = samples.clamp(-1.0, 1.0)
+                level.append(samples, target)
+        self._forget()
+        return out
+
+    def _compute(self, index: int, first: int, last: int) -> torch.Tensor:
+        """Blocks [first, last) of level ``index`` (0: L xi; i: after the i-th step)."""
+        margin = self.stft_margin if index == 0 else self.step_margin
+        lo = max(0, first - margin) // self.align * self.align
+        hi = min(self.frames if index == 0 else self.levels[index - 1].done, last + margin)
+        hop = self.hop
+        mel = self.mel[lo - self.mel_origin : hi - self.mel_origin][None]
+        context = self.sampler.prepare(mel, (hi - lo) * hop)
+        if index == 0:
+            x = self.sampler.start(context, self.noise(0, lo, hi)[None])
+        else:
+            t = self.sampler.steps - index
+            xi = self.noise(index, lo, hi)[None] if t > 0 else None
+            x = self.sampler.step(context, self.levels[index - 1].blocks(lo, hi, hop)[None], t, xi)
+        return x[0, (first - lo) * hop : (last - lo) * hop]
+
+    def _forget(self) -> None:
+        """Drop samples and mel frames no later window reaches."""
+        keep_from = []
+        for index in range(1, len(self.levels)):
+            start = max(0, self.levels[index].done - self.step_margin) // self.align * self.align
+            self.levels[index - 1].drop_before(start, self.hop)
+            keep_from.append(start)
+        self.levels[-1].drop_before(self.levels[-1].done, self.hop)
+        first_mel = min([max(0, self.levels[0].done - self.stft_margin) // self.align * self.align] + keep_from)
+        if first_mel > self.mel_origin:
+            self.mel, self.mel_origin = self.mel[first_mel - self.mel_origin :], first_mel
+
+
+def stream_utterance(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int) -> List[torch.Tensor]:
+    """Push a whole (K, M) mel in chunks of ``chunk_frames``; the pieces of audio, finish() last."""
+    pieces = [stream.push(mel[start : start + chunk_frames]) for start in range(0, mel.shape[0], chunk_frames)]
+    return pieces + [stream.finish()]
+
+
+def timed_stream(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int) -> Dict[str, object]:
+    """stream_utterance with its clock: wav (K * hop,); first_audio_s, the compute time until the
+    first samples came out (frames pushed as fast as they are taken); chunk_rtf, per push or
+    finish that gave audio, its compute seconds per second of that audio."""
+    pieces, chunk_rtf, first_audio, spent = [], [], None, 0.0
+    starts = list(range(0, mel.shape[0], chunk_frames))
+    for start in starts + [None]:
+        tic = time.perf_counter()
+        piece = stream.finish() if start is None else stream.push(mel[start : start + chunk_frames])
+        took = time.perf_counter() - tic
+        spent += took
+        if piece.numel():
+            first_audio = spent if first_audio is None else first_audio
+            chunk_rtf.append(took / (piece.numel() / stream.fs))
+        pieces.append(piece)
+    return {"wav": torch.cat(pieces), "first_audio_s": first_audio, "chunk_rtf": chunk_rtf}

@@ -1,0 +1,122 @@
+"""Streaming synthesis equals offline vocoding with the same noise, with the stated look-ahead."""
+
+import pytest
+import torch
+
+from specgrad_plugin.export import RealSampler, draw_white_noise
+from specgrad_plugin.features import crop_to_hop
+from specgrad_plugin.streaming import BlockNoise, StreamingVocoder, stream_utterance
+from specgrad_plugin.vocoder import SpecGradVocoder
+from tests.conftest import SMALL_FAMILIES, small_config
+
+CHUNKS = [1, 5, 13, 2, 40, 7, 300]  # irregular, some shorter than the look-ahead
+
+
+def frame_vocoder(**denoiser) -> SpecGradVocoder:
+    cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
+                                          "frame_low_band_channels": 8, **denoiser})
+    torch.manual_seed(3)
+    vocoder = SpecGradVocoder(cfg).eval()
+    for p in vocoder.denoiser.parameters():  # no zero-initialised layer: the network matters
+        torch.nn.init.normal_(p, std=0.05)
+    return vocoder
+
+
+def speech_mel(vocoder, clip, seconds=1.2):
+    wav = torch.from_numpy(clip[: int(seconds * vocoder.fs)])
+    with torch.no_grad():
+        return vocoder.features(crop_to_hop(wav, vocoder.hop_length)[None])[0]
+
+
+def push_irregularly(stream, mel):
+    pieces, start = [], 0
+    for size in CHUNKS:
+        pieces.append(stream.push(mel[start : start + size]))
+        start += size
+        if start >= mel.shape[0]:
+            break
+    return pieces + [stream.finish()]
+
+
+def assert_close(a, b, rtol=1e-4):
+    assert a.shape == b.shape
+    assert float((a - b).abs().max()) <= rtol * float(b.abs().max())
+
+
+@pytest.mark.parametrize("denoiser", [{}, {"frame_phase_demodulation": True}])
+def test_stream_with_the_offline_noise_equals_the_vocoder(denoiser, speech_clip):
+    vocoder = frame_vocoder(**denoiser)
+    mel = speech_mel(vocoder, speech_clip)
+    noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, 3, seed=6)
+    stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
+    assert_close(torch.cat(push_irregularly(stream, mel)), vocoder(mel, schedule="WG-3", seed=6))
+
+
+def test_stream_emits_each_block_once_the_lookahead_has_arrived(speech_clip):
+    vocoder = frame_vocoder()
+    mel = speech_mel(vocoder, speech_clip)
+    stream = StreamingVocoder(vocoder, "WG-6", seed=2)
+    # 2 layers of 3 taps and the input convolution reach 3 frames; + 3 for the STFT pair, per step
+    assert stream.lookahead_frames == 3 + 6 * (3 + 3)
+    assert stream.lookahead_ms == pytest.approx(1000 * stream.lookahead_frames * 256 / 22050)
+    emitted, pushed, pieces = 0, 0, []
+    for size in CHUNKS:
+        piece = stream.push(mel[pushed : pushed + size])
+        pushed = min(mel.shape[0], pushed + size)
+        emitted += piece.numel() // vocoder.hop_length
+        assert emitted == max(0, pushed - stream.lookahead_frames)
+        pieces.append(piece)
+    pieces.append(stream.finish())
+    assert emitted + pieces[-1].numel() // vocoder.hop_length == mel.shape[0]
+    offline = RealSampler(vocoder, "WG-6")(mel[None], BlockNoise(2, vocoder.hop_length).full(6, mel.shape[0]))[0]
+    assert_close(torch.cat(pieces), offline.detach())
+    chunked_otherwise = torch.cat(stream_utterance(StreamingVocoder(vocoder, "WG-6", seed=2), mel, 25))
+    assert_close(chunked_otherwise, offline.detach())
+
+
+def test_block_noise_is_the_same_whatever_the_stretch():
+    noise = BlockNoise(seed=4, hop=8)
+    whole = noise(1, 0, 10)
+    assert torch.equal(torch.cat([noise(1, 0, 3), noise(1, 3, 10)]), whole)
+    assert not torch.equal(noise(2, 0, 10), whole) and not torch.equal(BlockNoise(5, 8)(1, 0, 10), whole)
+    assert abs(float(noise(0, 0, 2000).std()) - 1.0) < 0.05
+
+
+def test_stream_errors_name_the_problem(speech_clip):
+    vocoder = frame_vocoder()
+    mel = speech_mel(vocoder, speech_clip, 0.3)
+    stream = StreamingVocoder(vocoder, "WG-3", noise=torch.zeros(3, 10 * vocoder.hop_length))
+    with pytest.raises(ValueError, match="noise: 2560 samples per draw, but the stream reached"):
+        stream.push(mel)
+        stream.finish()
+    done = StreamingVocoder(vocoder, "WG-3")
+    done.push(mel)
+    done.finish()
+    with pytest.raises(RuntimeError, match="push\\(\\) after finish\\(\\)"):
+        done.push(mel)
+
+
+def test_decode_streaming_writes_the_offline_wavs(tmp_path, speech_clips, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from specgrad_plugin.bin import decode
+    from specgrad_plugin.testing import make_data_dir
+
+    vocoder = frame_vocoder()
+    vocoder.save(tmp_path / "c.pt")
+    scp = make_data_dir(tmp_path / "d", [(f"u{i}", clip[: int(s * vocoder.fs)]) for i, (clip, s)
+                                         in enumerate(zip(speech_clips[:2], (0.5, 0.8), strict=True))], vocoder.fs)
+    common = ["--model_file", str(tmp_path / "c.pt"), "--schedule", "WG-3",
+              "--data_path_and_name_and_type", f"{scp},speech,sound"]
+    assert decode.main(common + ["--output_dir", str(tmp_path / "offline")]) == 0
+    assert decode.main(common + ["--output_dir", str(tmp_path / "stream"), "--streaming",
+                                 "--stream_chunk_frames", "9"]) == 0
+    assert "streaming: look-ahead 21 frames (244 ms); chunks of 9 frames" in capsys.readouterr().out
+    for uid in ("u0", "u1"):
+        offline = sf.read(tmp_path / "offline" / "wav" / f"{uid}.wav", dtype="int16")[0].astype(int)
+        streamed = sf.read(tmp_path / "stream" / "wav" / f"{uid}.wav", dtype="int16")[0].astype(int)
+        assert len(streamed) == len(offline) and np.abs(streamed - offline).max() <= 1
+        assert np.abs(offline).max() > 100
+    assert decode.main(common + ["--output_dir", str(tmp_path / "x"), "--streaming", "--batch_size", "2"]) == 2
+    assert "expected 1" in capsys.readouterr().err
