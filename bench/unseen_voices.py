@@ -97,18 +97,18 @@ CLIPS: Tuple[Clip, ...] = (
     Clip("ktub_ca_m", "ktuberling-data", (KT + "ca/*.ogg",), "male", "22.05 kHz Ogg Vorbis, Catalan words"),
     Clip("ktub_uk_f", "ktuberling-data", (KT + "uk/*.ogg",), "female", "44.1 kHz Ogg Vorbis, Ukrainian words"),
     Clip("ktub_sr_f", "ktuberling-data", (KT + "sr/*.ogg",), "female or child", "22.05 kHz Ogg Vorbis, Serbian words"),
-    # this file alternates a male and a female reader; the cuts fall in pauses or unvoiced sounds
-    Clip("c2_16k_m", "codec2-examples", (C2 + "raw/speech_orig_16k.wav",), "male", "16 kHz read sentences",
+    # this file alternates a male and a female speaker; the cuts fall in pauses or unvoiced sounds
+    Clip("c2_16k_m", "codec2-examples", (C2 + "raw/speech_orig_16k.wav",), "male", "16 kHz continuous speech",
          segments=((0.0, 2.30), (5.45, 7.78))),
-    Clip("c2_16k_f", "codec2-examples", (C2 + "raw/speech_orig_16k.wav",), "female", "16 kHz read sentences",
+    Clip("c2_16k_f", "codec2-examples", (C2 + "raw/speech_orig_16k.wav",), "female", "16 kHz continuous speech",
          segments=((2.76, 4.90), (7.98, 10.30))),
-    Clip("c2_hts1_m", "codec2-examples", (C2 + "raw/hts1.raw",), "male", "8 kHz sentences", 8000),
-    Clip("c2_hts2_f", "codec2-examples", (C2 + "raw/hts2.raw",), "female", "8 kHz sentences", 8000),
+    Clip("c2_hts1_m", "codec2-examples", (C2 + "raw/hts1.raw",), "male", "8 kHz continuous speech", 8000),
+    Clip("c2_hts2_f", "codec2-examples", (C2 + "raw/hts2.raw",), "female", "8 kHz continuous speech", 8000),
     Clip("c2_kristoff_m", "codec2-examples", (C2 + "raw/kristoff.raw",), "male", "8 kHz, low voice",
          8000),
     Clip("c2_cq_ref_m", "codec2-examples", (C2 + "raw/cq_ref.raw",), "male", "8 kHz", 8000),
     Clip("c2_vk5qi_m", "codec2-examples", (C2 + "wav/vk5qi.wav",), "male",
-         "8 kHz, audible background noise"),
+         "8 kHz, background noise (seen in its spectrogram)"),
 )
 # LJSpeech alterations: name -> (description)
 LJ_VARIANTS = {"world_f0x1.0": "WORLD analysis and resynthesis, F0 unchanged (the resynthesis alone)",
