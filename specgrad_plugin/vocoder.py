@@ -15,7 +15,7 @@ import torch
 from specgrad_plugin import diffusion, precision, shaping
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
-from specgrad_plugin.denoisers import build_denoiser
+from specgrad_plugin.denoisers import Denoiser, build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.priors import NoisePrior
 
@@ -253,7 +253,12 @@ def _split_checkpoint(payload: Dict[str, Any], use_ema: bool, path: Path):
 
 
 def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
-    """load_state_dict that names missing/unexpected/mis-shaped keys in one error."""
+    """load_state_dict that names missing/unexpected/mis-shaped keys in one error. Keys of
+    older layouts are renamed first (Denoiser.upgrade_state_dict)."""
+    state = dict(state)
+    for name, module in model.named_modules():
+        if isinstance(module, Denoiser):
+            module.upgrade_state_dict(state, f"{name}." if name else "")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

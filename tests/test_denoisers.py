@@ -74,10 +74,19 @@ def test_untrained_frame_denoiser_is_the_wiener_estimate(speech_clip):
 
 def test_frame_checkpoint_round_trip_and_family_mismatch(tmp_path):
     frame = SpecGradVocoder(small_config("frame"))
-    torch.nn.init.normal_(frame.denoiser.out.weight, std=0.05)
+    torch.nn.init.normal_(frame.denoiser.trunk.out.weight, std=0.05)
     frame.save(tmp_path / "frame.pt")
     loaded = SpecGradVocoder.from_checkpoint(tmp_path / "frame.pt")
     assert loaded.cfg.denoiser.kind == "frame"
-    assert torch.equal(loaded.denoiser.out.weight, frame.denoiser.out.weight)
+    assert torch.equal(loaded.denoiser.trunk.out.weight, frame.denoiser.trunk.out.weight)
+    # checkpoints from before the trunk was a module hold its weights under denoiser.* directly
+    legacy = {k.replace("denoiser.trunk.", "denoiser."): v for k, v in frame.state_dict().items()}
+    assert "denoiser.out.weight" in legacy
+    torch.save({"config": frame.cfg.to_dict(), "model": legacy}, tmp_path / "legacy.pt")
+    old = SpecGradVocoder.from_checkpoint(tmp_path / "legacy.pt")
+    assert torch.equal(old.denoiser.trunk.out.weight, frame.denoiser.trunk.out.weight)
+    fresh = SpecGradVocoder(small_config("frame"))
+    fresh.load_state_dict(legacy)  # ESPnet's resume loads this way
+    assert torch.equal(fresh.denoiser.trunk.out.weight, frame.denoiser.trunk.out.weight)
     with pytest.raises(CheckpointError, match="frame.pt: weights do not match the config"):
         SpecGradVocoder.from_checkpoint(tmp_path / "frame.pt", config=small_config("wavenet"))

@@ -81,7 +81,7 @@ def test_two_ranks_train_identically_draw_their_own_noise_and_resume_exactly(tmp
     torch.manual_seed(0)
     initial = ESPnetSpecGradModel(**{k: v for k, v in conf.items() if k not in ("prior_stats_file", "mel_stats_file")})
     first = torch.load(whole / "exp" / "1epoch.pth", weights_only=True)
-    key = "vocoder.denoiser.input.weight"
+    key = "vocoder.denoiser.trunk.input.weight"
     assert not torch.equal(first[key], initial.state_dict()[key])
     assert int(first["ema_updates"]) == 2  # one EMA update per optimiser step, not per rank
     run_two_ranks(args(parts / "exp", parts / "init1") + ["--max_epoch", "1"], draws=parts)

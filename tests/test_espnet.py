@@ -128,10 +128,10 @@ def test_training_writes_espnet_artifacts_and_resumes(trained):
     assert config["model_conf"]["denoiser"]["residual_channels"] == 32  # the preset, resolved
     second = torch.load(out / "2epoch.pth", weights_only=True)
     # The resumed epoch trained on: weights and EMA moved, and the EMA is not the raw model.
-    key = "vocoder.denoiser.input.weight"
+    key = "vocoder.denoiser.trunk.input.weight"
     assert not torch.equal(first[key], second[key])
-    assert not torch.equal(first["ema.denoiser.input.weight"], second["ema.denoiser.input.weight"])
-    assert not torch.equal(second[key], second["ema.denoiser.input.weight"])
+    assert not torch.equal(first["ema.denoiser.trunk.input.weight"], second["ema.denoiser.trunk.input.weight"])
+    assert not torch.equal(second[key], second["ema.denoiser.trunk.input.weight"])
 
 
 def test_decode_wav_scp_and_feats(tmp_path, trained, data):

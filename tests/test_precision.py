@@ -24,7 +24,7 @@ def test_bf16_autocast_runs_the_denoiser_only_and_matches_fp32(family, speech_cl
         torch.nn.init.normal_(p, std=0.05)
     wav = torch.from_numpy(speech_clip[: 4 * 32 * 256]).view(4, -1)
     mel = vocoder.features(wav)
-    inner = vocoder.denoiser.layers[0] if family == "wavenet" else vocoder.denoiser.blocks[0].expand
+    inner = vocoder.denoiser.layers[0] if family == "wavenet" else vocoder.denoiser.trunk.blocks[0].expand
     dtypes = []
     handle = inner.register_forward_hook(lambda module, args, out: dtypes.append(
         (out[0] if isinstance(out, tuple) else out).dtype))

@@ -193,7 +193,7 @@ def test_low_band_trunk_starts_silent_and_acts_only_below_its_cutoff():
     for p in list(plain.denoiser.parameters()) + trunk:
         torch.nn.init.normal_(p, std=0.05)
     low.load_state_dict(plain.state_dict(), strict=False)  # everything but the low trunk
-    assert low.denoiser.low_band.bins == 47  # bins 0 .. 46: up to 1000 Hz at 22050 Hz, n_fft 1024
+    assert low.denoiser.low_bins == 47  # bins 0 .. 46: up to 1000 Hz at 22050 Hz, n_fft 1024
     mel = torch.randn(1, 40, 80) * 0.5 - 3
     x, level = torch.randn(1, 40 * 256), torch.tensor([0.5])
     with torch.no_grad():

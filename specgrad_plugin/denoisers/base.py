@@ -10,7 +10,7 @@ x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted no
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -45,6 +45,11 @@ class Denoiser(nn.Module):
         """Names of submodules whose output starts at zero: a trained model may grow by them
         (init_from lacks their weights) and still start as the same function."""
         return ()
+
+    def upgrade_state_dict(self, state: Dict[str, torch.Tensor], prefix: str = "") -> Dict[str, torch.Tensor]:
+        """Rename, in place, the keys under ``prefix`` that older checkpoints of this family
+        name otherwise; the same renaming runs inside load_state_dict."""
+        return state
 
     def chunk_alignment(self) -> int:
         """forward_chunked starts every chunk's context on a multiple of this many frames."""

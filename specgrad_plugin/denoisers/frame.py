@@ -30,7 +30,7 @@ Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -78,45 +78,43 @@ class ConvNeXtBlock(nn.Module):
         return x + y.transpose(1, 2)
 
 
-def build_trunk(module: nn.Module, in_channels: int, out_channels: int, dim: int, layers: int, kernel: int,
-                mlp_ratio: int, level_dim: int) -> None:
-    """Give ``module`` a ConvNeXt trunk (in_channels -> dim -> out_channels per frame) as the
-    attributes input, input_norm, blocks, output_norm, out: the main trunk keeps the state
-    dict keys of every shipped checkpoint this way. The output starts at zero."""
-    module.input = nn.Conv1d(in_channels, dim, kernel, padding=kernel // 2)
-    module.input_norm = nn.LayerNorm(dim, eps=1e-6)
-    module.blocks = nn.ModuleList(
-        ConvNeXtBlock(dim, mlp_ratio * dim, level_dim, kernel, 1.0 / layers) for _ in range(layers)
-    )
-    module.output_norm = AdaptiveLayerNorm(dim, level_dim)
-    module.out = nn.Conv1d(dim, out_channels, 1)
-    nn.init.zeros_(module.out.weight)
-    nn.init.zeros_(module.out.bias)
+class ConvNeXtTrunk(nn.Module):
+    """in_channels -> dim -> out_channels per frame, the level in every block's norm:
+    (B, in_channels, T), level (B, L) -> (B, out_channels, T). The output starts at zero."""
 
-
-def run_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor,
-              extra: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """A trunk made by build_trunk: (B, in_channels, T), level (B, L) -> (B, out_channels, T).
-    extra: (B, dim, T) added to the input convolution's output."""
-    h = module.input(x)
-    if extra is not None:
-        h = h + extra
-    h = module.input_norm(h.transpose(1, 2)).transpose(1, 2)
-    for block in module.blocks:
-        h = block(h, level)
-    return module.out(module.output_norm(h.transpose(1, 2), level).transpose(1, 2))
-
-
-class LowBandTrunk(nn.Module):
-    """A second, narrower trunk that sees and predicts only the bins below frame_low_band_hz
-    (F0 and the first harmonics, where the error is: docs/low_band.md): (B, 2 F_low + M, T)
-    -> (B, 3 F_low, T), added to the main trunk's output for those bins."""
-
-    def __init__(self, bins: int, n_mels: int, cfg: DenoiserConfig) -> None:
+    def __init__(self, in_channels: int, out_channels: int, dim: int, layers: int, kernel: int,
+                 mlp_ratio: int, level_dim: int) -> None:
         super().__init__()
-        self.bins = bins
-        build_trunk(self, 2 * bins + n_mels, 3 * bins, cfg.frame_low_band_channels, cfg.frame_layers,
-                    cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
+        self.input = nn.Conv1d(in_channels, dim, kernel, padding=kernel // 2)
+        self.input_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(dim, mlp_ratio * dim, level_dim, kernel, 1.0 / layers) for _ in range(layers)
+        )
+        self.output_norm = AdaptiveLayerNorm(dim, level_dim)
+        self.out = nn.Conv1d(dim, out_channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """extra: (B, dim, T) added to the input convolution's output (None: nothing)."""
+        h = self.input(x)
+        if extra is not None:
+            h = h + extra
+        h = self.input_norm(h.transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            h = block(h, level)
+        return self.out(self.output_norm(h.transpose(1, 2), level).transpose(1, 2))
+
+
+# Checkpoints written before the main trunk was a module of its own hold its weights
+# directly under the denoiser (denoiser.input.weight for denoiser.trunk.input.weight).
+LEGACY_TRUNK_KEYS = ("input.", "input_norm.", "blocks.", "output_norm.", "out.")
+
+
+def rename_legacy_trunk_keys(state: Dict[str, torch.Tensor], prefix: str) -> None:
+    """In place: ``prefix + input.*`` -> ``prefix + trunk.input.*`` (and the trunk's other parts)."""
+    for key in [k for k in state if k.startswith(prefix) and k[len(prefix):].startswith(LEGACY_TRUNK_KEYS)]:
+        state[f"{prefix}trunk.{key[len(prefix):]}"] = state.pop(key)
 
 
 def mel_basis(features: FeatureConfig) -> torch.Tensor:
@@ -136,10 +134,17 @@ class FrameDenoiser(Denoiser):
         self.register_buffer("window", shaping.hann_window(self.n_fft), persistent=False)
         self.level_embedding = LevelEmbedding(cfg.level_embed_dim, cfg.level_hidden_dim)
         # Per frame: the gain's logit m (F) and the residual R (real F, imaginary F).
-        build_trunk(self, 2 * bins + features.n_mels, 3 * bins, cfg.frame_channels, cfg.frame_layers,
-                    cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
+        self.trunk = ConvNeXtTrunk(2 * bins + features.n_mels, 3 * bins, cfg.frame_channels, cfg.frame_layers,
+                                   cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
+        # The low-band trunk sees and predicts only the bins below frame_low_band_hz (F0 and
+        # the first harmonics); its output is added to the main trunk's for those bins.
         low_bins = int(cfg.frame_low_band_hz * self.n_fft / features.fs) + 1 if cfg.frame_low_band_hz > 0 else 0
-        self.low_band = LowBandTrunk(min(low_bins, bins), features.n_mels, cfg) if low_bins else None
+        self.low_bins = min(low_bins, bins)
+        self.low_band = None
+        if low_bins:
+            self.low_band = ConvNeXtTrunk(2 * self.low_bins + features.n_mels, 3 * self.low_bins,
+                                          cfg.frame_low_band_channels, cfg.frame_layers, cfg.frame_kernel,
+                                          cfg.frame_mlp_ratio, cfg.level_hidden_dim)
         self.excitation_input = None
         if cfg.frame_excitation:
             self.fs, self.low_band_hz = features.fs, cfg.frame_low_band_hz
@@ -147,13 +152,19 @@ class FrameDenoiser(Denoiser):
             for name, value in (("f0_candidates", candidates), ("f0_templates", templates), ("f0_bands", used)):
                 self.register_buffer(name, value, persistent=False)
             # the excitation's real and imaginary low bins into the low trunk, zero at the start
-            self.excitation_input = nn.Conv1d(2 * self.low_band.bins, cfg.frame_low_band_channels,
+            self.excitation_input = nn.Conv1d(2 * self.low_bins, cfg.frame_low_band_channels,
                                               cfg.frame_kernel, padding=cfg.frame_kernel // 2)
             nn.init.zeros_(self.excitation_input.weight)
             nn.init.zeros_(self.excitation_input.bias)
         # b_f: minus the log speech variance per bin in the whitened domain (0 = unit variance).
         self.gain_bias = nn.Parameter(torch.zeros(bins))
         self.demodulate = cfg.frame_phase_demodulation
+        self._register_load_state_dict_pre_hook(
+            lambda state, prefix, *args: rename_legacy_trunk_keys(state, prefix))
+
+    def upgrade_state_dict(self, state: Dict[str, torch.Tensor], prefix: str = "") -> Dict[str, torch.Tensor]:
+        rename_legacy_trunk_keys(state, prefix)
+        return state
 
     def silent_at_start(self) -> Tuple[str, ...]:
         # the low trunk's output layer and the excitation's input layer are zero-initialised
@@ -177,7 +188,7 @@ class FrameDenoiser(Denoiser):
         """Each k-tap convolution reaches (k - 1) / 2 frames each way; the STFT and its
         inverse each add n_fft / 2 samples (rounded up to frames) on each side, and one
         more frame covers the chunk edge's zero padding."""
-        reach = (len(self.blocks) + 1) * (self.input.kernel_size[0] // 2)
+        reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
         return reach + 2 * (-(-self.n_fft // (2 * self.hop))) + 1
 
     def condition(
@@ -195,7 +206,7 @@ class FrameDenoiser(Denoiser):
         if source is None:
             return cond
         with precision.float32_only(mel.device):
-            spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_band.bins]
+            spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]
         return cond + (spectrum * (2.0 / float(self.window.sum())),)
 
     def whiten(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -213,18 +224,18 @@ class FrameDenoiser(Denoiser):
             advance = shaping.bin_phase_advance(whitened.shape[1], whitened.shape[2], self.n_fft, self.hop)
             advance = advance.to(whitened.device)
             seen = whitened * advance.conj()
-        h = run_trunk(self, torch.cat([seen.real, seen.imag, mel], dim=1), level)
+        h = self.trunk(torch.cat([seen.real, seen.imag, mel], dim=1), level)
         if self.low_band is not None:
-            low = seen[:, : self.low_band.bins]
+            low = seen[:, : self.low_bins]
             extra = None
             if self.excitation_input is not None:
-                source = cond[2] * advance[: self.low_band.bins].conj() if self.demodulate else cond[2]
+                source = cond[2] * advance[: self.low_bins].conj() if self.demodulate else cond[2]
                 extra = self.excitation_input(torch.cat([source.real, source.imag], dim=1).to(low.real.dtype))
-            low = run_trunk(self.low_band, torch.cat([low.real, low.imag, mel], dim=1), level, extra)
+            low = self.low_band(torch.cat([low.real, low.imag, mel], dim=1), level, extra)
         with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
             if self.low_band is not None:
-                above = (0, 0, 0, h.shape[1] // 3 - self.low_band.bins)  # the low trunk adds nothing above
+                above = (0, 0, 0, h.shape[1] // 3 - self.low_bins)  # the low trunk adds nothing above
                 extras = low.float().chunk(3, dim=1)
                 logit, real, imag = (part + F.pad(extra, above)
                                      for part, extra in zip((logit, real, imag), extras, strict=True))
