@@ -3,6 +3,7 @@
 random-weight local TTS exp for stages 5-6. Also its refusals of bad input."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -58,11 +59,14 @@ def workdir(tmp_path_factory, speech_clips):
 
 def with_this_python(env: dict, where: Path) -> dict:
     """run.sh calls `python3`: make that the interpreter running the tests (a venv's python
-    run by path, without an activated venv, would otherwise not be the one on PATH)."""
+    run by path, without an activated venv, would otherwise not be the one on PATH). A script
+    that execs it by its own path, not a symlink: a venv's interpreter finds its pyvenv.cfg
+    beside the path it was started by, so a link in another folder would start the base Python."""
     shim = where / ".python_shim"
     shim.mkdir(exist_ok=True)
-    if not (shim / "python3").exists():
-        (shim / "python3").symlink_to(sys.executable)
+    script = shim / "python3"
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    script.chmod(0o755)
     return {**env, "PATH": f"{shim}{os.pathsep}{env.get('PATH', '')}"}
 
 
