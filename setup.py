@@ -78,7 +78,9 @@ eval_requires = [
 # ONNX export (python -m specgrad_plugin.bin.export) and inference without torch
 # (specgrad_plugin.onnx_vocoder): pip install 'specgrad_plugin[onnx]'. The tests need them too.
 onnx_requires = ["onnx==1.23.2", "onnxruntime==1.32.0"]
-test_requires = eval_requires + onnx_requires + ["pytest>=7", "ruff"]
+# wheel: tests/test_packaging.py builds the wheel offline with the installed setuptools, which
+# before 70.1 takes bdist_wheel from this package (0.46 dropped it).
+test_requires = eval_requires + onnx_requires + ["pytest>=7", "ruff", "wheel<0.46"]
 
 setup(
     name="specgrad_plugin",

@@ -46,3 +46,35 @@ def test_bad_config_names_key_and_file(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as err:
         SpecGradConfig.from_yaml(path)
     assert "bad.yaml" in str(err.value)
+
+
+def test_presets_by_name_tag_or_path(tmp_path, monkeypatch):
+    """Names are the package's preset files; a shipped model's tag is its config; an existing
+    file wins over a name; anything else is one error listing what is accepted."""
+    from specgrad_plugin import pretrained
+
+    for name, path in (("frame", FRAME), ("base", BASE), ("tiny", TINY)):
+        assert SpecGradConfig.from_preset(name) == SpecGradConfig.from_yaml(path)
+    shipped = SpecGradConfig.from_yaml(pretrained.resolve("ljspeech")[1])
+    assert SpecGradConfig.from_preset("specgrad/ljspeech") == shipped
+    (tmp_path / "frame").write_text("denoiser:\n  residual_layers: 4\n")
+    monkeypatch.chdir(tmp_path)
+    assert SpecGradConfig.from_preset("frame").denoiser.residual_layers == 4
+    with pytest.raises(ConfigError, match="preset .framex.: no such file.*base, frame, tiny.*specgrad/ljspeech"):
+        SpecGradConfig.from_preset("framex")
+    with pytest.raises(ConfigError, match="'specgrad/nope' is not shipped"):
+        SpecGradConfig.from_preset("specgrad/nope")
+
+
+def test_training_and_quickstart_take_preset_names():
+    import argparse
+
+    from specgrad_plugin.bin import quickstart
+    from specgrad_plugin.espnet import task
+
+    conf = task._model_conf(argparse.Namespace(preset="frame", model_conf={"denoiser": {"frame_layers": 3}}))
+    frame = SpecGradConfig.from_preset("frame")
+    assert conf["denoiser"] == {**frame.to_dict()["denoiser"], "frame_layers": 3}
+    assert conf["diffusion"] == frame.to_dict()["diffusion"]
+    assert quickstart.get_parser().parse_args([]).preset == "tiny"
+    assert quickstart.get_parser().parse_args(["--preset", "frame"]).preset == "frame"

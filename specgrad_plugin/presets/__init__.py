@@ -55,5 +55,5 @@ def resolve(preset: Union[str, Path]) -> Path:
     raise UnknownPresetError(
         f"preset {text!r}: no such file, and not a preset name; expected a YAML path, one of "
         + ", ".join(names())
-        + f", or a shipped model's tag ({', '.join(pretrained.TAG_PREFIX + n for n in pretrained.names())})"
+        + f", or a shipped model's tag ({', '.join(pretrained.TAG_PREFIX + n for n in pretrained.available())})"
     )
