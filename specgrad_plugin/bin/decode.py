@@ -13,7 +13,8 @@ ESPnet TTS decode's ``denorm/feats.scp``). Writes ``wav/<utt>.wav`` and ``wav.sc
 rerun. A bad utterance is reported on one line and listed in ``failed.txt``; the
 others still finish, and the exit status is 1.
 
---batch_size N vocodes N utterances together, each as it would be alone (specgrad_plugin.batched).
+--batch_size N vocodes N utterances together, each as it would be alone (specgrad_plugin.batched),
+grouped by length (within runs of 8 N utterances) so that little of a batch is padding.
 --streaming feeds each mel to a StreamingVocoder --stream_chunk_frames at a time (same audio as
 without it) and reports the look-ahead, the time to the first audio and the RTF per chunk.
 """
@@ -25,7 +26,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -105,6 +106,19 @@ def mel_sources(
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
 
 
+def length_sorted_batches(todo: List[str], load_one: Callable[[str], Optional[Tuple[str, torch.Tensor]]],
+                          batch_size: int, window: int = 8) -> Iterator[List[Tuple[str, torch.Tensor]]]:
+    """Batches of up to batch_size (uid, mel) pairs; each run of batch_size * window utterances is
+    loaded, then sorted by length, so that a batch's shorter mels wait little on its longest.
+    load_one returns None for an utterance it could not load (and records why)."""
+    for start in range(0, len(todo), batch_size * window):
+        loaded = [item for item in map(load_one, todo[start : start + batch_size * window]) if item is not None]
+        if batch_size > 1:
+            loaded.sort(key=lambda item: item[1].shape[0])
+        for first in range(0, len(loaded), batch_size):
+            yield loaded[first : first + batch_size]
+
+
 def check_streaming(vocoder: SpecGradVocoder, args) -> None:
     """--streaming's preconditions, as a ValueError naming the option."""
     from specgrad_plugin.export import unsupported_reason
@@ -175,19 +189,19 @@ def main(argv=None) -> int:
     failed: Dict[str, str] = {}
     seconds_audio, seconds_spent = 0.0, 0.0
     stream_stats: Dict[str, list] = {"first_audio_s": [], "chunk_rtf": []}
-    for start in tqdm(range(0, len(todo), args.batch_size), desc="vocoding", unit="batch"):
-        batch: List[Tuple[str, torch.Tensor]] = []
-        for uid in todo[start : start + args.batch_size]:
-            try:
-                batch.append((uid, check_mel(load(uid), vocoder.cfg.features.n_mels, name=f"utterance {uid}")[0]))
-            except SpecGradInputError as e:
-                failed[uid] = str(e) if uid in str(e) else f"utterance {uid}: {e}"
-                logging.error("%s", failed[uid])
-            except Exception as e:  # one line per bad utterance, whatever the reader raised
-                failed[uid] = f"utterance {uid}: {type(e).__name__}: {e}"
-                logging.error("%s", failed[uid])
-        if not batch:
-            continue
+
+    def load_one(uid: str) -> Optional[Tuple[str, torch.Tensor]]:
+        try:
+            return uid, check_mel(load(uid), vocoder.cfg.features.n_mels, name=f"utterance {uid}")[0]
+        except SpecGradInputError as e:
+            failed[uid] = str(e) if uid in str(e) else f"utterance {uid}: {e}"
+        except Exception as e:  # one line per bad utterance, whatever the reader raised
+            failed[uid] = f"utterance {uid}: {type(e).__name__}: {e}"
+        logging.error("%s", failed[uid])
+        return None
+
+    batches = length_sorted_batches(todo, load_one, args.batch_size)
+    for batch in tqdm(batches, desc="vocoding", unit="batch", total=-(-len(todo) // args.batch_size)):
         tic = time.perf_counter()
         try:
             if args.streaming:
