@@ -183,10 +183,10 @@ class RealSampler(nn.Module):
         if d.demodulate:
             advance = self.phase_advance(whitened[0].shape[-1])
             seen = complex_mul(whitened, (advance[0], -advance[1]))
-        h = masked_trunk(d, torch.cat([seen[0], seen[1], mel_in], dim=1), level, mask)
+        h = masked_trunk(d.trunk, torch.cat([seen[0], seen[1], mel_in], dim=1), level, mask)
         logit, real, imag = h.chunk(3, dim=1)
         if d.low_band is not None:
-            bins = d.low_band.bins
+            bins = d.low_bins
             low = masked_trunk(d.low_band, torch.cat([seen[0][:, :bins], seen[1][:, :bins], mel_in], dim=1),
                                level, mask)
             above = (0, 0, 0, logit.shape[1] - bins)

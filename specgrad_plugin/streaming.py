@@ -84,8 +84,7 @@ class StreamingVocoder:
         self.sampler = RealSampler(vocoder, schedule, use_fft=True).eval()
         self.n_mels, self.hop, self.fs = vocoder.cfg.features.n_mels, vocoder.hop_length, vocoder.fs
         denoiser = vocoder.denoiser
-        main = getattr(denoiser, "trunk", denoiser)  # the module holding the main trunk's layers
-        trunks = [main] + ([denoiser.low_band] if denoiser.low_band is not None else [])
+        trunks = [denoiser.trunk] + ([denoiser.low_band] if denoiser.low_band is not None else [])
         # frames each way that one trunk output sees: every convolution over frames adds k // 2
         reach = max(t.input.kernel_size[0] // 2 + sum(b.depthwise.kernel_size[0] // 2 for b in t.blocks)
                     for t in trunks)

@@ -29,8 +29,7 @@ def frame_vocoder(**denoiser) -> SpecGradVocoder:
     cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], **denoiser})
     torch.manual_seed(1)
     vocoder = SpecGradVocoder(cfg).eval()
-    trunk = getattr(vocoder.denoiser, "trunk", vocoder.denoiser)  # the main trunk's layers
-    outputs = [trunk.out] + ([vocoder.denoiser.low_band.out] if vocoder.denoiser.low_band else [])
+    outputs = [vocoder.denoiser.trunk.out] + ([vocoder.denoiser.low_band.out] if vocoder.denoiser.low_band else [])
     for layer in outputs:
         torch.nn.init.normal_(layer.weight, std=0.1)
         torch.nn.init.normal_(layer.bias, std=0.1)
