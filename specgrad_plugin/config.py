@@ -156,6 +156,9 @@ class InferenceConfig:
     conditioning_cache_mb: int = 1024
     # CUDA: TF32 matmuls and convolutions in inference (false: full float32)
     allow_tf32: bool = True
+    # The training voice's F0 range in Hz, [5th, 95th] percentile of pitch.mel_f0 over its
+    # voiced frames: an input whose median F0 is outside it gets a warning ([]: unknown)
+    voice_f0_hz: List[float] = field(default_factory=list)
 
 
 @dataclass
@@ -255,6 +258,8 @@ class SpecGradConfig:
             (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
              f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
              f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
+            (_is_range(self.inference.voice_f0_hz),
+             f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,
              f"train.segment_frames={self.train.segment_frames}, expected a whole number of frames >= 1"),
             (len(self.train.speed_factors) > 0
@@ -277,6 +282,11 @@ class SpecGradConfig:
         if problem:
             raise ConfigError(f"{source}: inference.schedule={self.inference.schedule!r} {problem} "
                               "(diffusion.min_alpha_bar)")
+
+
+def _is_range(values: List[float]) -> bool:
+    """[] or [low, high] with 0 < low < high."""
+    return values == [] or (len(values) == 2 and 0 < values[0] < values[1])
 
 
 def _prod(values: List[int]) -> int:

@@ -61,6 +61,13 @@ def hann_magnitude(offset_bins: torch.Tensor) -> torch.Tensor:
     return torch.where(near, torch.full_like(x, 0.5), (torch.sinc(x) / safe).abs())
 
 
+def band_centres_hz(mel_basis: torch.Tensor, fs: int, n_fft: int) -> torch.Tensor:
+    """Each mel band's centre frequency, its filter's centroid: (M, F) -> (M,) Hz, float64."""
+    basis = mel_basis.double()
+    freqs = torch.arange(basis.shape[1], dtype=torch.float64, device=basis.device) * fs / n_fft
+    return (basis * freqs).sum(1) / basis.sum(1).clamp_min(1e-12)
+
+
 def comb_templates(mel_basis: torch.Tensor, fs: int, n_fft: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The matched filters t_c: mel_basis (M, F) -> candidates (C,) Hz, unit templates
     (C, M_used) over the bands used, and their mask (M,) (bands centred below TEMPLATE_MAX_HZ)."""
@@ -75,8 +82,7 @@ def comb_templates(mel_basis: torch.Tensor, fs: int, n_fft: int) -> Tuple[torch.
         combs[i] = hann_magnitude((freqs[None, :] - harmonics[:, None]) * n_fft / fs).sum(0)
     mel = combs @ basis.T
     log_mel = torch.log10(mel + 1e-3 * mel.amax(dim=-1, keepdim=True))
-    centres = (basis * freqs).sum(1) / basis.sum(1).clamp_min(1e-12)
-    used = centres < TEMPLATE_MAX_HZ
+    used = band_centres_hz(basis, fs, n_fft) < TEMPLATE_MAX_HZ
     return candidates.float(), _unit_rows(detrend_bands(log_mel)[:, used]).float(), used
 
 

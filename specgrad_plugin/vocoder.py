@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from specgrad_plugin import diffusion, precision, shaping
+from specgrad_plugin import diffusion, mel_domain, pitch, precision, shaping
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.denoisers import Denoiser, build_denoiser
@@ -43,6 +43,8 @@ class SpecGradVocoder(torch.nn.Module):
         # Mean and std per band of the training mels (zeros: not collected). Inputs far
         # from them (a normalised or natural-log mel) trigger a warning, not silence.
         self.register_buffer("mel_stats", torch.zeros(2, cfg.features.n_mels))
+        self.warned_departures: set = set()  # the kinds of input departure already warned about
+        self.f0_templates = None  # pitch.comb_templates, built when a pitch warning needs them
         self.mr_stft = None  # FreGrad's auxiliary loss (diffusion.aux_stft_weight): no parameters
         if cfg.diffusion.aux_stft_weight > 0:
             import auraloss
@@ -61,7 +63,9 @@ class SpecGradVocoder(torch.nn.Module):
         self.mel_stats.copy_(torch.stack([torch.as_tensor(mean), torch.as_tensor(std)]).float())
 
     def warn_on_mel_range(self, mel: torch.Tensor) -> None:
-        """Warn when a (B, K, M) mel is far from the training mels (mean |z| over bands > 2)."""
+        """Warn when a (B, K, M) mel is far from the training mels: mean |z| over bands > 2
+        (a normalised or natural-log mel: noise out), else once per kind of departure that
+        mel_domain names (level, band limit, pitch outside inference.voice_f0_hz)."""
         mean, std = self.mel_stats
         if not bool((std > 0).all()):
             return
@@ -73,6 +77,25 @@ class SpecGradVocoder(torch.nn.Module):
                 "feature settings; the output will likely be noise",
                 stacklevel=3,
             )
+            return
+        median_f0 = None
+        if self.cfg.inference.voice_f0_hz:
+            f0, voicing = pitch.mel_f0(mel[:1].float(), *self.pitch_templates())
+            median_f0 = mel_domain.median_voiced_f0(f0[0], voicing[0])
+        centres = pitch.band_centres_hz(self.features.mel_basis, self.cfg.features.fs, self.cfg.features.n_fft)
+        notes = mel_domain.describe(mel.float().mean(dim=(0, 1)), mean, centres.tolist(), median_f0,
+                                    self.cfg.inference.voice_f0_hz)
+        for kind, note in notes.items():
+            if kind not in self.warned_departures:  # once per vocoder and kind, not once per utterance
+                self.warned_departures.add(kind)
+                warnings.warn(f"input mel unlike the training mels: {note}", stacklevel=3)
+
+    def pitch_templates(self):
+        """pitch.comb_templates for this model's features, built on first use."""
+        if self.f0_templates is None:
+            self.f0_templates = pitch.comb_templates(
+                self.features.mel_basis.cpu(), self.cfg.features.fs, self.cfg.features.n_fft)
+        return tuple(t.to(self.mel_stats.device) for t in self.f0_templates)
 
     def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
         """Warn when a schedule starts below the lowest noise level the model was trained on."""

@@ -1,0 +1,80 @@
+"""How far an input mel is from the mels a model was trained on, in words a user can act on.
+
+A vocoder trained on one voice degrades on mels unlike its training mels. Three departures
+are common in TTS use and each costs quality in its own way (docs/unseen_voices.md):
+
+- level: the whole mel lower or higher, d = median_b (mean_b - train_mean_b) over the lowest
+  LEVEL_BANDS of the bands (where speech has its energy and no band limit reaches), in
+  log10 units (20 d dB);
+- band limit: the bands above some frequency far below the training spectrum's shape
+  (mean_b - train_mean_b - d < -1, 20 dB, from there up), as from audio recorded at a
+  lower sample rate and upsampled;
+- pitch: the voice's median F0 (pitch.mel_f0) outside the training voice's range.
+
+Shapes: K frames, M mel bands.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import torch
+
+LEVEL_DB = 15.0  # a level this far from the training mels' is named
+LEVEL_BANDS = 0.4  # the share of bands, from the lowest, that the level is read on
+BAND_DROP = 1.0  # a band limit: every band above it this far (log10) below the training shape
+VOICED = 0.5  # frames with pitch.mel_f0's voicing above this count for the median F0
+
+
+def _offset(band_means: torch.Tensor, train_mean: torch.Tensor) -> torch.Tensor:
+    bands = max(1, int(LEVEL_BANDS * band_means.shape[0]))
+    return (band_means - train_mean)[:bands].median()
+
+
+def level_offset_db(band_means: torch.Tensor, train_mean: torch.Tensor) -> float:
+    """20 d dB: (M,), (M,) log10 mels -> dB."""
+    return 20.0 * float(_offset(band_means, train_mean))
+
+
+def band_limit(band_means: torch.Tensor, train_mean: torch.Tensor) -> Optional[int]:
+    """The first band from which every band up is more than BAND_DROP below the training
+    shape (the level taken out), or None: (M,), (M,) -> band index."""
+    low = band_means - train_mean - _offset(band_means, train_mean) < -BAND_DROP
+    if not bool(low[-1]):
+        return None
+    first = low.shape[0] - 1
+    while first > 0 and bool(low[first - 1]):
+        first -= 1
+    return first if first > low.shape[0] // 4 else None  # most bands missing: not a band limit
+
+
+def median_voiced_f0(f0: torch.Tensor, voicing: torch.Tensor) -> Optional[float]:
+    """Median F0 (Hz) of the frames voiced above VOICED, or None when under 10 frames are: (K,), (K,)."""
+    voiced = f0[voicing > VOICED]
+    return float(voiced.median()) if voiced.numel() >= 10 else None
+
+
+def describe(
+    band_means: torch.Tensor,
+    train_mean: torch.Tensor,
+    band_centres_hz: Sequence[float],
+    median_f0: Optional[float] = None,
+    voice_f0_hz: Sequence[float] = (),
+) -> Dict[str, str]:
+    """{"level" | "band_limit" | "pitch": one sentence} for each departure from the training
+    mels; empty when the input is like them."""
+    notes = {}
+    level = level_offset_db(band_means, train_mean)
+    if abs(level) > LEVEL_DB:
+        notes["level"] = (f"its level is {abs(level):.0f} dB {'below' if level < 0 else 'above'} the training "
+                          "mels' (quality drops with it; scale the audio the mel came from)")
+    first = band_limit(band_means, train_mean)
+    if first is not None:
+        notes["band_limit"] = (f"it is band-limited near {band_centres_hz[first] / 1000:.1f} kHz (the bands "
+                               "above are empty; was the audio recorded at a lower sample rate?)")
+    if median_f0 is not None and len(voice_f0_hz) == 2:
+        low, high = voice_f0_hz
+        if not low <= median_f0 <= high:
+            notes["pitch"] = (f"its pitch (median F0 {median_f0:.0f} Hz) is outside the training voice's "
+                              f"{low:.0f}-{high:.0f} Hz (the model was trained on one voice)")
+    return notes

@@ -1,0 +1,54 @@
+"""mel_domain: an input mel's departures from the training mels, and the vocoder's one-time warnings."""
+
+import warnings
+
+import torch
+
+from specgrad_plugin import mel_domain
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+from .test_pitch import voiced
+
+CENTRES = [100.0 * (b + 1) for b in range(80)]  # band b centred at (b + 1) * 100 Hz
+
+
+def test_level_and_band_limit_are_read_against_the_training_shape():
+    train = torch.linspace(-1.0, -4.0, 80)  # a falling spectrum
+    assert mel_domain.describe(train.clone(), train, CENTRES) == {}
+    quiet = train - 1.0  # 20 dB down, same shape: a level, not a band limit
+    notes = mel_domain.describe(quiet, train, CENTRES)
+    assert set(notes) == {"level"} and "20 dB below" in notes["level"]
+    cut = train.clone()
+    cut[40:] -= 2.5  # bands 40.. empty: band-limited at band 40's centre, 4.1 kHz
+    notes = mel_domain.describe(cut, train, CENTRES)
+    assert set(notes) == {"band_limit"} and "4.1 kHz" in notes["band_limit"]
+    dip = train.clone()
+    dip[40:60] -= 2.5  # a hole, not a limit: the top band is there
+    assert mel_domain.band_limit(dip, train) is None
+
+
+def test_pitch_outside_the_training_voice_is_named():
+    train = torch.zeros(80)
+    assert mel_domain.describe(train, train, CENTRES, 220.0, [150.0, 336.0]) == {}
+    notes = mel_domain.describe(train, train, CENTRES, 110.0, [150.0, 336.0])
+    assert set(notes) == {"pitch"} and "110 Hz" in notes["pitch"] and "150-336 Hz" in notes["pitch"]
+    assert mel_domain.describe(train, train, CENTRES, 110.0, []) == {}  # range unknown: no claim
+    f0, voicing = torch.full((20,), 200.0), torch.zeros(20)
+    assert mel_domain.median_voiced_f0(f0, voicing) is None  # nothing voiced
+    voicing[:12] = 1.0
+    assert mel_domain.median_voiced_f0(f0, voicing) == 200.0
+
+
+def test_shipped_vocoder_warns_once_per_kind_on_a_low_voice():
+    """A voice an octave below LJSpeech's: one pitch warning, however many utterances."""
+    vocoder = SpecGradVocoder.from_pretrained("ljspeech")
+    low = vocoder.features(voiced(lambda t: torch.full_like(t, 100.0), seconds=1.5)[None])
+    mid = vocoder.features(voiced(lambda t: torch.full_like(t, 220.0), seconds=1.5)[None])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vocoder.warn_on_mel_range(mid)
+        assert not [w for w in caught if "pitch" in str(w.message)]
+        vocoder.warn_on_mel_range(low)
+        vocoder.warn_on_mel_range(low)
+    pitch_warnings = [str(w.message) for w in caught if "pitch" in str(w.message)]
+    assert len(pitch_warnings) == 1 and "median F0 10" in pitch_warnings[0]
