@@ -209,7 +209,7 @@ class RealSampler(nn.Module):
 
 
 def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """frame.run_trunk with the frames an item lacks held at zero before every convolution over
+    """ConvNeXtTrunk.forward with the frames an item lacks held at zero before every convolution over
     frames (as the zero padding of its one-by-one run sees them): (B, C, T), mask (B, 1, T) or
     None (every frame present) -> (B, C_out, T)."""
     def cut(h: torch.Tensor) -> torch.Tensor:

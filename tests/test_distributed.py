@@ -9,7 +9,7 @@ import yaml
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.testing import make_data_dir
 
-from .conftest import FRAME, common_args, write_shape_file
+from .conftest import FRAME, TINY, common_args, write_shape_file
 
 # Runs specgrad_plugin.bin.train with every training-level draw appended to $DRAWS_FILE.
 RECORDING_TRAIN = """
@@ -68,7 +68,7 @@ def test_two_ranks_train_identically_draw_their_own_noise_and_resume_exactly(tmp
 
     def args(out, init):
         base = two_rank_args(tmp_path, speech_clips, out, init)
-        return [str(FRAME) if a.endswith("specgrad_tiny.yaml") else a for a in base] + small
+        return [str(FRAME) if a == str(TINY) else a for a in base] + small
 
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     for folder in (whole, parts):

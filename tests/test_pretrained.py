@@ -136,3 +136,4 @@ def test_ship_pretrained_writes_the_folder_or_leaves_it_as_it_was(tmp_path, monk
     assert ship.main(str(checkpoint), "again", root=tmp_path) == 1
     assert {f: (tmp_path / "again" / f).read_bytes() for f in shipped} == shipped
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no scratch folder left behind
+    assert ship.main(str(checkpoint), "ljspeech") == 1  # the released ljspeech-v1's folder: refused, untouched

@@ -44,6 +44,9 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+CHECK_TOLERANCE = 1e-4  # relative to the PyTorch output's peak
+
+
 def check_graph(vocoder: SpecGradVocoder, fmt: str, path: Path, schedule) -> float:
     """max |graph - PyTorch| / max |PyTorch| on the mel of a 2-s speech-like signal, same noise."""
     from specgrad_plugin.features import crop_to_hop
@@ -86,6 +89,10 @@ def main(argv=None) -> int:
     if args.check:
         difference = check_graph(vocoder, args.format, path, args.schedule)
         print(f"check: max |graph - PyTorch| / max |PyTorch| on a 2-s speech-like mel: {difference:.2e}")
+        if not difference <= CHECK_TOLERANCE:
+            print(f"error: {path}: the graph differs from PyTorch by {difference:.2e}, expected <= "
+                  f"{CHECK_TOLERANCE:.0e}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""ship_pretrained.py CHECKPOINT [NAME]: put a trained model's EMA weights in the package.
+"""ship_pretrained.py CHECKPOINT NAME: put a trained model's EMA weights in the package.
 
-Writes specgrad_plugin/pretrained/NAME/ (default NAME: ljspeech): model.pth (config and
+Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v2; a
+released model's folder is refused, its weights never change): model.pth (config and
 EMA weights, the denoiser in float16) and config.yaml; the model card (README.md there)
 is written by hand from bench/eval_pretrained.py's table. Refuses files over 25 MB.
 """
@@ -17,9 +18,14 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 LIMIT_MB = 25
 
 
-def main(checkpoint: str, name: str = "ljspeech", root: Path = pretrained.ROOT) -> int:
-    vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
+def main(checkpoint: str, name: str, root: Path = pretrained.ROOT) -> int:
     folder = Path(root) / name
+    frozen = {model.folder for model in pretrained.MODELS.values()}
+    if Path(root) == pretrained.ROOT and name in frozen:
+        print(f"error: {folder} holds a released model, whose weights never change; ship a new version "
+              f"under a new name (e.g. ljspeech-v2) and add it to pretrained.MODELS", file=sys.stderr)
+        return 1
+    vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
     with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
         path = pretrained.export(vocoder, Path(scratch))
         size = path.stat().st_size / 2**20
@@ -35,7 +41,7 @@ def main(checkpoint: str, name: str = "ljspeech", root: Path = pretrained.ROOT) 
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(main(*sys.argv[1:]))
