@@ -2,10 +2,9 @@
 
 Why: a diffusion vocoder allocates several (channels x samples) float tensors per
 layer and step. glibc serves allocations above its mmap threshold (at most 32 MB)
-with fresh mmaps, so every such tensor is page-faulted in and unmapped again; on
-the 2-core machine it made inference 1.05-1.1x slower, and 1.8-2.5x slower together
-with the conditioner cache off (docs/speed.md). Serving them from the heap and keeping
-freed memory there removes that cost.
+with fresh mmaps, so every such tensor is page-faulted in and unmapped again
+(measured in docs/speed.md). Serving them from the heap and keeping freed memory there
+removes that cost.
 
 It changes the whole process, so only the project's command-line tools (specgrad_plugin.bin)
 call it; a library user opts in by calling ``tune_cpu_allocator()`` once.
