@@ -11,17 +11,21 @@ plugin is installed), with the registration made explicit.
 
 import sys
 
-from specgrad_plugin import runtime
-from specgrad_plugin.espnet.tts_vocoder import expand_vocoder_tag, register
+from specgrad_plugin import pretrained, runtime
+from specgrad_plugin.espnet.tts_vocoder import register
 
 
 def main(cmd=None) -> None:
     import espnet2.bin.tts_inference as tts_inference
 
     register()
-    register(tts_inference)
+    register(tts_inference)  # Text2Speech resolves --vocoder_tag specgrad/<name>
     runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
-    tts_inference.main(expand_vocoder_tag(list(sys.argv[1:] if cmd is None else cmd)))
+    try:
+        tts_inference.main(list(sys.argv[1:] if cmd is None else cmd))
+    except pretrained.UnknownModelError as e:
+        print(f"error: --vocoder_tag: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 import yaml
@@ -190,22 +190,3 @@ def register_parser(parser_class) -> None:
 
     parse_known_args._specgrad = True
     parser_class.parse_known_args = parse_known_args
-
-
-def expand_vocoder_tag(argv: List[str]) -> List[str]:
-    """Command-line form of register_tags: '--vocoder_tag specgrad/<name>' (or '=...') ->
-    '--vocoder_file <model.pth> --vocoder_config <config.yaml>'; other arguments unchanged."""
-    out, i = [], 0
-    while i < len(argv):
-        arg, value, step = argv[i], None, 1
-        if arg == "--vocoder_tag" and i + 1 < len(argv):
-            value, step = argv[i + 1], 2
-        elif arg.startswith("--vocoder_tag="):
-            value = arg.split("=", 1)[1]
-        if value is not None and pretrained.is_tag(value):
-            weights, config = pretrained.resolve(value)
-            out += ["--vocoder_file", str(weights), "--vocoder_config", str(config)]
-        else:
-            out += argv[i : i + step]
-        i += step
-    return out
