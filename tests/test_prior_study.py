@@ -71,4 +71,7 @@ def test_frame_variants_keep_the_single_trunk_they_ran_with(study):
     that names it may build it, whatever the preset says now."""
     for name in study.VARIANTS:
         if name.startswith("frame"):
-            assert study.variant_config(name).denoiser.frame_low_band_hz == (1000.0 if name.endswith("_low") else 0.0)
+            names_it = "frame_low_band_hz" in study.VARIANTS[name].get("denoiser", {})
+            assert study.variant_config(name).denoiser.frame_low_band_hz == (1000.0 if names_it else 0.0)
+    assert study.variant_config("frame_any_sample_melloss_low_exc").denoiser.frame_excitation
+    assert not study.variant_config("frame_any_sample_melloss_low").denoiser.frame_excitation
