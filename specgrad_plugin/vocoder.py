@@ -79,7 +79,7 @@ class SpecGradVocoder(torch.nn.Module):
             )
             return
         median_f0 = None
-        if self.cfg.inference.voice_f0_hz:
+        if self.cfg.inference.voice_f0_hz and "pitch" not in self.warned_departures:  # once said, not re-estimated
             f0, voicing = pitch.mel_f0(mel[:1].float(), *self.pitch_templates())
             median_f0 = mel_domain.median_voiced_f0(f0[0], voicing[0])
         centres = pitch.band_centres_hz(self.features.mel_basis, self.cfg.features.fs, self.cfg.features.n_fft)
