@@ -85,6 +85,15 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "frame_any_sample_melloss_low_exc": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
                                          "train": {"any_sample_crops": True},
                                          "denoiser": {"frame_low_band_hz": 1000.0, "frame_excitation": True}},
+    # the same model (the shipped family) with PriorGrad's and DiffWave's noise instead of SpecGrad's
+    "frame_any_sample_melloss_low_priorgrad": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
+                                               "train": {"any_sample_crops": True},
+                                               "denoiser": {"frame_low_band_hz": 1000.0},
+                                               "prior": {"kind": "priorgrad"}},
+    "frame_any_sample_melloss_low_diffwave": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
+                                              "train": {"any_sample_crops": True},
+                                              "denoiser": {"frame_low_band_hz": 1000.0},
+                                              "prior": {"kind": "diffwave"}},
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
     "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
                                "denoiser": {"frame_phase_demodulation": True}},
@@ -101,7 +110,9 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "frame_any_sample_melloss": "frame_any_sample", "frame_any_sample_demod": "frame_any_sample",
               "frame_any_sample_erbloss": "frame_any_sample",
               "frame_any_sample_melloss_low": "frame_any_sample_melloss",
-              "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low"}
+              "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low",
+              "frame_any_sample_melloss_low_priorgrad": "frame_any_sample_melloss_low",
+              "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 
