@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
@@ -42,7 +42,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class FeatureConfig:
-    """Log-mel settings; defaults equal ESPnet's LJSpeech TTS recipes (specgrad.md s.1)."""
+    """Log-mel settings; defaults equal ESPnet's LJSpeech TTS recipes."""
 
     fs: int = 22050
     n_fft: int = 1024
@@ -55,7 +55,7 @@ class FeatureConfig:
 
 @dataclass
 class PriorConfig:
-    """The noise prior: ``H_k(f) = sigma_k * h_k(f)`` (specgrad.md s.2.6)."""
+    """The noise prior: ``H_k(f) = sigma_k * h_k(f)`` (docs/design.md, the filter)."""
 
     kind: str = "specgrad"  # specgrad | priorgrad | diffwave
     lifter_order: int = 24  # keep quefrencies |n| < r of the log amplitude
@@ -67,7 +67,7 @@ class PriorConfig:
 
 @dataclass
 class DiffusionConfig:
-    """Training noise levels and loss weighting (specgrad.md s.3-4)."""
+    """Training noise levels and loss weighting (docs/design.md, schedules and loss)."""
 
     beta_start: float = 1.0e-4  # PriorGrad/DiffWave training schedule: linspace(start, end, steps)
     beta_end: float = 0.05
@@ -91,38 +91,108 @@ class DiffusionConfig:
 
 
 @dataclass
-class DenoiserConfig:
-    """The denoiser family and its sizes (specgrad.md s.5; specgrad_plugin/denoisers/).
+class WaveNetConfig:
+    """The sample-rate WaveNet denoiser (``kind: wavenet``; denoisers/wavenet.py).
 
-    ``kind: wavenet`` reads the WaveNet keys, ``kind: frame`` the ``frame_*`` keys; both
-    read the level embedding's sizes."""
+    Args:
+        level_embed_dim: size of the sinusoidal embedding of the noise level (log-SNR).
+        level_hidden_dim: width of the level MLP, fed to every residual layer.
+        residual_layers: gated dilated-convolution layers.
+        residual_channels: channels of each residual layer.
+        dilation_cycle: layer i has dilation 2 ** (i mod dilation_cycle).
+        kernel_size: taps of the dilated convolutions.
+        upsample_scales: the mel upsampler's strides; their product must equal hop_length.
+    """
 
-    kind: str = "wavenet"  # wavenet | frame
+    kind: str = "wavenet"
     level_embed_dim: int = 128
     level_hidden_dim: int = 512
-    # wavenet: sample-rate gated dilated convolutions
     residual_layers: int = 30
     residual_channels: int = 64
     dilation_cycle: int = 10
     kernel_size: int = 3
     upsample_scales: List[int] = field(default_factory=lambda: [16, 16])
-    # frame: ConvNeXt over STFT frames of the whitened x_t
+
+    def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
+        """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
+        return [(_prod(self.upsample_scales) == feat.hop_length,
+                 f"denoiser.upsample_scales={self.upsample_scales} multiply to {_prod(self.upsample_scales)}, "
+                 f"expected hop_length={feat.hop_length}")]
+
+
+@dataclass
+class FrameConfig:
+    """The frame-rate ConvNeXt denoiser over STFT frames of the whitened x_t (``kind: frame``;
+    denoisers/frame.py).
+
+    Args:
+        level_embed_dim: size of the sinusoidal embedding of the noise level (log-SNR).
+        level_hidden_dim: width of the level MLP, fed to every block's AdaLN.
+        frame_channels: ConvNeXt width per STFT frame.
+        frame_layers: ConvNeXt blocks (of each trunk).
+        frame_kernel: taps over frames of every convolution (odd).
+        frame_mlp_ratio: the pointwise MLP is this many times frame_channels wide.
+        frame_phase_demodulation: the network sees and predicts each bin's STFT with the phase
+            advance of the bin's own frequency removed (exp(-2 pi i k t hop / n_fft)), so a steady
+            harmonic is a slowly turning value instead of one turning by k * 90 degrees per frame.
+        frame_low_band_hz: > 0: a second trunk, frame_low_band_channels wide, for the bins below
+            this frequency (docs/low_band.md); 0: none.
+        frame_low_band_channels: width of the low-band trunk.
+        frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the F0
+            that pitch.mel_f0 reads off the mel, a phase reference for every harmonic there; needs
+            frame_low_band_hz > 0.
+    """
+
+    kind: str = "frame"
+    level_embed_dim: int = 128
+    level_hidden_dim: int = 512
     frame_channels: int = 256
     frame_layers: int = 8
-    frame_kernel: int = 7  # taps over frames of every convolution (odd)
+    frame_kernel: int = 7
     frame_mlp_ratio: int = 3
-    # true: the network sees and predicts each bin's STFT with the phase advance of the bin's
-    # own frequency removed (exp(-2 pi i k t hop / n_fft)), so a steady harmonic is a slowly
-    # turning value instead of one turning by k * 90 degrees per frame (hop = n_fft / 4)
     frame_phase_demodulation: bool = False
-    # > 0: a second trunk of frame_low_band_channels (frame_layers deep) for the bins below
-    # this frequency, where the remaining error is (docs/low_band.md); 0: none
     frame_low_band_hz: float = 0.0
     frame_low_band_channels: int = 128
-    # true: the low-band trunk also sees the STFT of a harmonic excitation at the F0 that
-    # pitch.mel_f0 reads off the mel (harmonics below frame_low_band_hz), a phase reference
-    # for every harmonic there; needs frame_low_band_hz > 0
     frame_excitation: bool = False
+
+    def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
+        """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
+        return [
+            (self.frame_kernel % 2 == 1 and self.frame_kernel > 0,
+             f"denoiser.frame_kernel={self.frame_kernel}, expected an odd number of taps"),
+            (min(self.frame_channels, self.frame_layers, self.frame_mlp_ratio) > 0,
+             f"denoiser frame_channels={self.frame_channels}, frame_layers={self.frame_layers}, "
+             f"frame_mlp_ratio={self.frame_mlp_ratio}, expected positive"),
+            (0 <= self.frame_low_band_hz <= feat.fs / 2 and self.frame_low_band_channels > 0,
+             f"denoiser frame_low_band_hz={self.frame_low_band_hz}, frame_low_band_channels="
+             f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
+            (not self.frame_excitation or self.frame_low_band_hz > 0,
+             "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
+        ]
+
+
+# The denoiser section's class, chosen by its ``kind`` (wavenet when it names none).
+DENOISER_CONFIGS = {"wavenet": WaveNetConfig, "frame": FrameConfig}
+DenoiserConfig = Union[WaveNetConfig, FrameConfig]
+
+
+def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """The keys of a ``denoiser`` mapping that its family reads. Configs written before each
+    family had a class of its own (package 0.x up to 2026-12, e.g. the shipped ljspeech-v1
+    config.yaml) hold both families' keys in one flat mapping: the other family's keys are
+    dropped there. Another family's key without any of this family's own is an error."""
+    kind = value.get("kind", "wavenet")
+    if kind not in DENOISER_CONFIGS:
+        raise ConfigError(f"{source}: denoiser.kind={kind!r}, expected {'|'.join(DENOISER_CONFIGS)}")
+    own = {f.name for f in dataclasses.fields(DENOISER_CONFIGS[kind])}
+    others = {f.name for cls in DENOISER_CONFIGS.values() for f in dataclasses.fields(cls)} - own
+    foreign = sorted(set(value) & others)
+    if not foreign:
+        return dict(value)
+    if not (set(value) & (own - {"kind", "level_embed_dim", "level_hidden_dim"})):
+        raise ConfigError(f"{source}: key '{foreign[0]}' is not a setting of denoiser.kind={kind!r}; "
+                          f"expected one of {sorted(own)}")
+    return {k: v for k, v in value.items() if k not in others}
 
 
 @dataclass
@@ -166,7 +236,7 @@ class SpecGradConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
-    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    denoiser: DenoiserConfig = field(default_factory=WaveNetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
@@ -186,7 +256,11 @@ class SpecGradConfig:
                 raise ConfigError(
                     f"{source}: unknown section '{name}'; expected one of {sorted(sections)}"
                 )
-            kwargs[name] = _build_section(sections[name].default_factory, value, f"{source}:{name}")
+            factory = sections[name].default_factory
+            if name == "denoiser" and isinstance(value, dict):
+                value = denoiser_section(value, f"{source}:{name}")
+                factory = DENOISER_CONFIGS[value.get("kind", "wavenet")]
+            kwargs[name] = _build_section(factory, value, f"{source}:{name}")
         config = cls(**kwargs)
         config.validate(source)
         return config
@@ -228,19 +302,12 @@ class SpecGradConfig:
         tmp.replace(path)
 
     def validate(self, source: str = "<config>") -> None:
-        p, d, feat, den = self.prior, self.diffusion, self.features, self.denoiser
-        checks = [
-            (den.kind in ("wavenet", "frame"), f"denoiser.kind={den.kind!r}, expected wavenet|frame"),
-            (den.frame_kernel % 2 == 1 and den.frame_kernel > 0,
-             f"denoiser.frame_kernel={den.frame_kernel}, expected an odd number of taps"),
-            (min(den.frame_channels, den.frame_layers, den.frame_mlp_ratio) > 0,
-             f"denoiser frame_channels={den.frame_channels}, frame_layers={den.frame_layers}, "
-             f"frame_mlp_ratio={den.frame_mlp_ratio}, expected positive"),
-            (0 <= den.frame_low_band_hz <= feat.fs / 2 and den.frame_low_band_channels > 0,
-             f"denoiser frame_low_band_hz={den.frame_low_band_hz}, frame_low_band_channels="
-             f"{den.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
-            (not den.frame_excitation or den.frame_low_band_hz > 0,
-             "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
+        p, d, feat = self.prior, self.diffusion, self.features
+        kind = getattr(self.denoiser, "kind", None)
+        if not isinstance(self.denoiser, DENOISER_CONFIGS.get(kind, ())):
+            raise ConfigError(f"{source}: denoiser.kind={kind!r} in a {type(self.denoiser).__name__}, expected "
+                              + " or ".join(f"{k} in a {c.__name__}" for k, c in DENOISER_CONFIGS.items()))
+        checks = self.denoiser.checks(feat) + [
             (p.kind in ("specgrad", "priorgrad", "diffwave"),
              f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
             (p.phase in ("minimum", "zero"), f"prior.phase={p.phase!r}, expected minimum|zero"),
@@ -255,9 +322,6 @@ class SpecGradConfig:
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
-            (den.kind != "wavenet" or _prod(den.upsample_scales) == feat.hop_length,
-             f"denoiser.upsample_scales={self.denoiser.upsample_scales} multiply to "
-             f"{_prod(self.denoiser.upsample_scales)}, expected hop_length={feat.hop_length}"),
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,
@@ -282,6 +346,22 @@ class SpecGradConfig:
         if problem:
             raise ConfigError(f"{source}: inference.schedule={self.inference.schedule!r} {problem} "
                               "(diffusion.min_alpha_bar)")
+
+
+def merge_sections(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
+    """``override`` over ``base``, section by section: a partial section keeps the rest of
+    base's, but a denoiser section naming another kind than base's replaces it whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if key == "denoiser" and isinstance(old, dict) and isinstance(value, dict) \
+                and value.get("kind", old.get("kind", "wavenet")) != old.get("kind", "wavenet"):
+            merged[key] = dict(value)
+        elif isinstance(value, dict) and isinstance(old, dict):
+            merged[key] = {**old, **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _is_range(values: List[float]) -> bool:

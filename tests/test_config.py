@@ -78,3 +78,29 @@ def test_training_and_quickstart_take_preset_names():
     assert conf["diffusion"] == frame.to_dict()["diffusion"]
     assert quickstart.get_parser().parse_args([]).preset == "tiny"
     assert quickstart.get_parser().parse_args(["--preset", "frame"]).preset == "frame"
+
+
+def test_denoiser_section_holds_one_family_and_old_flat_configs_load(tmp_path):
+    """A saved config holds only its family's keys; the flat layout that held both families'
+    keys (the shipped ljspeech-v1 config.yaml) loads, keeping the chosen family's."""
+    from specgrad_plugin import pretrained
+
+    shipped = SpecGradConfig.from_yaml(pretrained.resolve("ljspeech")[1])
+    saved = shipped.to_dict()["denoiser"]
+    assert saved["kind"] == "frame" and saved["frame_low_band_hz"] == 1000.0
+    assert not any(k in saved for k in ("residual_layers", "upsample_scales"))
+    tiny = SpecGradConfig.from_preset("tiny").to_dict()["denoiser"]
+    assert tiny["kind"] == "wavenet" and not any(k.startswith("frame_") for k in tiny)
+    legacy = {**tiny, **saved, "kind": "wavenet", "residual_layers": 3}  # an old wavenet dump
+    assert SpecGradConfig.from_dict({"denoiser": legacy}).to_dict()["denoiser"] == {**tiny, "residual_layers": 3}
+    with pytest.raises(ConfigError, match="key 'residual_layers' is not a setting of denoiser.kind='frame'"):
+        SpecGradConfig.from_dict({"denoiser": {"kind": "frame", "residual_layers": 3}}, source="x.yaml")
+
+
+def test_model_conf_naming_another_family_replaces_the_denoiser_section():
+    import argparse
+
+    from specgrad_plugin.espnet import task
+
+    conf = task._model_conf(argparse.Namespace(preset="tiny", model_conf={"denoiser": {"kind": "frame"}}))
+    assert conf["denoiser"] == {"kind": "frame"}  # no WaveNet key of the preset's left over

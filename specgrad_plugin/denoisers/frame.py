@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specgrad_plugin import pitch, precision, shaping
-from specgrad_plugin.config import DenoiserConfig, FeatureConfig
+from specgrad_plugin.config import FeatureConfig, FrameConfig
 from specgrad_plugin.denoisers.base import Denoiser
 from specgrad_plugin.denoisers.level import LevelEmbedding
 
@@ -127,7 +127,7 @@ def mel_basis(features: FeatureConfig) -> torch.Tensor:
 class FrameDenoiser(Denoiser):
     """eps_theta over STFT frames: x_t (B, N), condition(mel, H), log-SNR (B,) -> (B, N)."""
 
-    def __init__(self, cfg: DenoiserConfig, features: FeatureConfig) -> None:
+    def __init__(self, cfg: FrameConfig, features: FeatureConfig) -> None:
         super().__init__()
         self.n_fft, self.hop = features.n_fft, features.hop_length
         bins = self.n_fft // 2 + 1

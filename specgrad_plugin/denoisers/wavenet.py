@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specgrad_plugin.config import DenoiserConfig
+from specgrad_plugin.config import WaveNetConfig
 from specgrad_plugin.denoisers.base import Denoiser
 from specgrad_plugin.denoisers.level import LevelEmbedding
 
@@ -72,7 +72,7 @@ class ResidualLayer(nn.Module):
 class WaveNetDenoiser(Denoiser):
     """eps_theta: x_t (B, N), upsampled mel (B, M, N), log-SNR (B,) -> predicted noise (B, N)."""
 
-    def __init__(self, cfg: DenoiserConfig, n_mels: int) -> None:
+    def __init__(self, cfg: WaveNetConfig, n_mels: int) -> None:
         super().__init__()
         c = cfg.residual_channels
         self.upsampler = MelUpsampler(cfg.upsample_scales)

@@ -24,7 +24,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import SpecGradInputError
-from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig
+from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
@@ -117,13 +117,15 @@ class SpecGradTask(AbsTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> ESPnetSpecGradModel:
         conf = _model_conf(args)
-        args.model_conf = conf  # config.yaml then holds the complete model, preset resolved
         for path, _, kind in list(getattr(args, "train_data_path_and_name_and_type", None) or []) + list(
             getattr(args, "valid_data_path_and_name_and_type", None) or []
         ):
             if kind == "sound":  # every file, header only: one error listing the bad ones
                 check_sound_scp(path, conf["features"]["fs"], conf["features"]["hop_length"])
-        return ESPnetSpecGradModel(**conf)
+        model = ESPnetSpecGradModel(**conf)
+        # config.yaml then holds the complete model, preset resolved, only the chosen family's keys
+        args.model_conf = {**conf, **{k: v for k, v in model.cfg.to_dict().items() if k in conf}}
+        return model
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: ESPnetSpecGradModel) -> List[torch.optim.Optimizer]:
@@ -157,7 +159,8 @@ def warn_on_merged_batches(sizes: List[int], batch_size: int) -> Optional[str]:
 
 
 def _model_conf(args: argparse.Namespace) -> Dict:
-    """defaults <- --preset <- --model_conf, merged section by section (a partial section keeps the rest)."""
+    """defaults <- --preset <- --model_conf, merged section by section (a partial section keeps
+    the rest; a denoiser section naming another kind replaces the section)."""
     conf = default_model_conf()
     layers = []
     if getattr(args, "preset", None):
@@ -166,9 +169,5 @@ def _model_conf(args: argparse.Namespace) -> Dict:
         layers.append(preset)
     layers.append(args.model_conf or {})
     for layer in layers:
-        for key, value in layer.items():
-            if isinstance(value, dict) and isinstance(conf.get(key), dict):
-                conf[key] = {**conf[key], **value}
-            else:
-                conf[key] = value
+        conf = merge_sections(conf, layer)
     return conf
