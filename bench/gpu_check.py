@@ -168,6 +168,52 @@ def inference_rtf(presets: List[str], device: torch.device, seconds: float, repe
             for name, t in times.items()]
 
 
+def graphed_rtf(device: torch.device, seconds: float, repeats: int, batches: List[int]) -> List[Dict]:
+    """The shipped model at WG-6 eager, batched and CUDA-graphed (graphed.GraphedVocoder), at
+    each of ``batches``, against HiFi-GAN V1 at the same batch: seconds per batch and the ratio.
+    max_diff: the largest difference of a graphed item from the same item vocoded eagerly."""
+    from espnet2.gan_tts.hifigan import HiFiGANGenerator
+
+    from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.graphed import GraphedVocoder
+
+    clip = crop_to_hop(torch.from_numpy(clips("eval", 1)[0]), 256)
+    n = int(seconds * 22050) // 256 * 256
+    clip = clip.repeat(n // clip.numel() + 1)[:n]
+    model = SpecGradVocoder.from_pretrained("ljspeech", device=device)
+    mel = model.features(clip[None].to(device))[0]
+    graphed = GraphedVocoder(model, "WG-6")
+    hifigan = HiFiGANGenerator().to(device).eval()
+    hifigan.remove_weight_norm()
+    rows = []
+    for batch in batches:
+        mels = [mel] * batch
+        systems = {
+            "eager, one by one": lambda m=mels: [model(x, schedule="WG-6") for x in m],
+            "batched (masked)": lambda m=mels: vocode_batch(model, m, "WG-6"),
+            "CUDA graph": lambda m=mels: graphed(m),
+            "HiFi-GAN V1": lambda m=mels: hifigan(torch.stack(m).transpose(1, 2)),
+        }
+        times: Dict[str, List[float]] = {name: [] for name in systems}
+        with torch.inference_mode():
+            for run in systems.values():
+                run()  # warm-up; the graph's capture
+            for _ in range(repeats):
+                for name, run in systems.items():
+                    sync(device)
+                    start = time.perf_counter()
+                    run()
+                    sync(device)
+                    times[name].append(time.perf_counter() - start)
+            alone = model(mel, schedule="WG-6")
+            diff = max(float((wav - alone).abs().max()) for wav in graphed(mels))
+        hifi = statistics.median(times["HiFi-GAN V1"])
+        rows += [{"system": name, "batch": batch, "s_per_batch": statistics.median(t),
+                  "x_hifigan": statistics.median(t) / hifi, "max_diff": diff if name == "CUDA graph" else None}
+                 for name, t in times.items()]
+    return rows
+
+
 def markdown(result: Dict) -> str:
     """The parts finished so far, one table each."""
     lines = [f"# GPU check: {result['device']}", "", f"torch {result['torch']}, {result['date']}; "
@@ -188,6 +234,13 @@ def markdown(result: Dict) -> str:
         lines += ["", f"Inference, {result['rtf_seconds']:g} s input", "",
                   "| system | RTF | x HiFi-GAN V1 |", "|---|---|---|"]
         lines += [f"| {r['system']} | {r['rtf']:.4f} | {r['x_hifigan']:.2f} |" for r in result["inference"]]
+    if "graphed" in result:
+        lines += ["", f"Shipped model at WG-6 against HiFi-GAN V1 at the same batch, {result['rtf_seconds']:g} s "
+                  "per item", "", "| system | batch | s per batch | x HiFi-GAN V1 | max diff from eager |",
+                  "|---|---|---|---|---|"]
+        for r in result["graphed"]:
+            diff = "" if r["max_diff"] is None else f"{r['max_diff']:.1e}"
+            lines.append(f"| {r['system']} | {r['batch']} | {r['s_per_batch']:.4f} | {r['x_hifigan']:.2f} | {diff} |")
     return "\n".join(lines) + "\n"
 
 
@@ -201,6 +254,7 @@ def main(argv=None) -> int:
     p.add_argument("--eval_clips", type=int, default=5)
     p.add_argument("--eval_seconds", type=float, default=0.0, help="crop eval clips (0: whole)")
     p.add_argument("--rtf_seconds", type=float, default=5.0)
+    p.add_argument("--graphed_batches", default="1,16", help="batch sizes of the CUDA-graph table")
     p.add_argument("--tf32", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
     p.add_argument("--out", type=Path, default=Path("docs/gpu_check"), help="writes <out>.json and <out>.md")
     args = p.parse_args(argv)
@@ -220,9 +274,11 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     parts = (("training_speed", lambda: training_speed(presets, device, args.timing_steps, train_clips)),
+             ("inference", lambda: inference_rtf(presets, device, args.rtf_seconds, 3)),
+             ("graphed", lambda: graphed_rtf(device, args.rtf_seconds, 3,
+                                             [int(b) for b in args.graphed_batches.split(",")])),
              ("fixed_time_run", lambda: fixed_time_run(args.train_preset, device, args.minutes, train_clips,
-                                                       eval_clips)),
-             ("inference", lambda: inference_rtf(presets, device, args.rtf_seconds, 3)))
+                                                       eval_clips)))
     for key, part in parts:
         result[key] = part()
         result["wall_s"] = time.perf_counter() - started

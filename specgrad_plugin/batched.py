@@ -15,7 +15,7 @@ masked sampler does not cover (wavenet, frame_excitation) are vocoded one by one
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -45,15 +45,30 @@ def vocode_batch(
     name = schedule or vocoder.cfg.inference.schedule
     vocoder.warn_on_untrained_levels(diffusion.inference_betas(name), schedule)
     sampler = RealSampler(vocoder, schedule, use_fft=True).to(device).eval()
-    hop, frames = vocoder.hop_length, max(mel.shape[0] for mel in mels)
-    # any finite padding works (the mask hides it); each mel's own floor keeps the prior tame
-    padded = torch.stack([
-        torch.nn.functional.pad(mel, (0, 0, 0, frames - mel.shape[0]), value=float(mel.min())) for mel in mels
-    ])
-    noise = torch.zeros(sampler.steps, len(mels), frames * hop, device=device)
-    for i, mel in enumerate(mels):
-        noise[:, i, : mel.shape[0] * hop] = draw_white_noise(1, mel.shape[0] * hop, sampler.steps, seed, device)[:, 0]
-    lengths = torch.tensor([mel.shape[0] for mel in mels], device=device)
+    padded, noise, lengths = pad_batch(mels, max(mel.shape[0] for mel in mels), len(mels), sampler.steps,
+                                       vocoder.hop_length, seed)
     with precision.tf32(vocoder.cfg.inference.allow_tf32):
         wavs = sampler(padded, noise, lengths)
-    return [wav[: mel.shape[0] * hop] for wav, mel in zip(wavs, mels, strict=True)]
+    return [wav[: mel.shape[0] * vocoder.hop_length] for wav, mel in zip(wavs, mels, strict=True)]
+
+
+def pad_batch(mels: Sequence[torch.Tensor], frames: int, batch: int, steps: int, hop: int,
+              seed: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """RealSampler's inputs for (K_i, M) mels padded to ``frames`` frames and ``batch`` items:
+    mel (batch, frames, M), noise (steps, batch, frames * hop), lengths (batch,). Item i gets
+    the draws vocoder(mels[i], seed=seed) makes; items past len(mels) repeat the first mel
+    (their output is thrown away)."""
+    if not 0 < len(mels) <= batch or max(mel.shape[0] for mel in mels) > frames:
+        raise ValueError(f"{len(mels)} mels of up to {max(m.shape[0] for m in mels)} frames do not fit "
+                         f"a batch of {batch} x {frames} frames")
+    device = mels[0].device
+    items = list(mels) + [mels[0]] * (batch - len(mels))
+    # any finite padding works (the mask hides it); each mel's own floor keeps the prior tame
+    padded = torch.stack([
+        torch.nn.functional.pad(mel, (0, 0, 0, frames - mel.shape[0]), value=float(mel.min())) for mel in items
+    ])
+    noise = torch.zeros(steps, batch, frames * hop, device=device)
+    for i, mel in enumerate(items):
+        noise[:, i, : mel.shape[0] * hop] = draw_white_noise(1, mel.shape[0] * hop, steps, seed, device)[:, 0]
+    lengths = torch.tensor([mel.shape[0] for mel in items], device=device)
+    return padded, noise, lengths

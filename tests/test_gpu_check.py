@@ -15,7 +15,7 @@ def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
     out = tmp_path / "gc"
     assert module.main(["--device", "cpu", "--minutes", "0.2", "--presets", "frame", "--train_preset", "frame",
                         "--timing_steps", "1", "--eval_clips", "1", "--eval_seconds", "1", "--rtf_seconds", "1",
-                        "--out", str(out)]) == 0
+                        "--graphed_batches", "2", "--out", str(out)]) == 0
     result = json.loads(Path(f"{out}.json").read_text())
     assert [r["amp"] for r in result["training_speed"]] == ["fp32/tf32", "bfloat16"]  # CPU autocast: bf16
     for row in result["training_speed"]:  # 16 crops of 64 frames per step
@@ -24,6 +24,9 @@ def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
     assert run["steps"] >= 1 and run["preset"] == "frame"
     assert all(math.isfinite(v) for v in [*run["WG-6"].values(), *run["griffin_lim"].values()])
     assert [r["system"] for r in result["inference"]] == ["frame WG-3", "frame WG-6", "HiFi-GAN V1"]
+    graphed = result["graphed"]  # the bucket path replays eagerly on a CPU
+    assert [r["system"] for r in graphed] == ["eager, one by one", "batched (masked)", "CUDA graph", "HiFi-GAN V1"]
+    assert all(r["batch"] == 2 for r in graphed) and graphed[2]["max_diff"] < 1e-4
     table = Path(f"{out}.md").read_text()
     assert table.startswith("# GPU check: CPU") and "| Griffin-Lim (32 it.) |" in table
 
