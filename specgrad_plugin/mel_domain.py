@@ -16,9 +16,13 @@ Shapes: K frames, M mel bands.
 
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional, Sequence
 
 import torch
+
+from specgrad_plugin import pitch
+from specgrad_plugin.config import FeatureConfig
 
 LEVEL_DB = 15.0  # a level this far from the training mels' is named
 LEVEL_BANDS = 0.4  # the share of bands, from the lowest, that the level is read on
@@ -78,3 +82,51 @@ def describe(
             notes["pitch"] = (f"its pitch (median F0 {median_f0:.0f} Hz) is outside the training voice's "
                               f"{low:.0f}-{high:.0f} Hz (the model was trained on one voice)")
     return notes
+
+
+class InputWarnings:
+    """The one-time warnings of one vocoder about input mels unlike its training mels.
+
+    Args:
+        features: the model's feature settings.
+        mel_basis: its (M, F) mel filterbank (LogMelExtractor.mel_basis).
+        voice_f0_hz: the training voice's [low, high] F0 range ([]: pitch is not checked).
+    """
+
+    def __init__(self, features: FeatureConfig, mel_basis: torch.Tensor, voice_f0_hz: Sequence[float]) -> None:
+        self.features, self.voice_f0_hz = features, list(voice_f0_hz)
+        self.mel_basis = mel_basis
+        self.warned: set = set()  # the kinds of departure already warned about
+        self.templates = None  # pitch.comb_templates, built when a pitch warning needs them
+
+    def pitch_templates(self, device: torch.device):
+        """pitch.comb_templates for these features, built on first use."""
+        if self.templates is None:
+            self.templates = pitch.comb_templates(self.mel_basis.detach().cpu(), self.features.fs, self.features.n_fft)
+        return tuple(t.to(device) for t in self.templates)
+
+    def check(self, mel: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Warn when a (B, K, M) mel is far from the training mels (per-band mean and std; std
+        all zero: not collected, nothing checked): mean |z| over bands > 2 (a normalised or
+        natural-log mel: noise out), else once per kind of departure that describe() names."""
+        if not bool((std > 0).all()):
+            return
+        z = float(((mel.mean(dim=(0, 1)) - mean) / std).abs().mean())
+        if z > 2.0:
+            warnings.warn(
+                f"input mel mean {float(mel.mean()):.2f} is {z:.1f} std from the training mels "
+                f"(mean {float(mean.mean()):.2f}): expected a denormalised log10 mel with the model's "
+                "feature settings; the output will likely be noise",
+                stacklevel=4,
+            )
+            return
+        median_f0 = None
+        if self.voice_f0_hz and "pitch" not in self.warned:  # once said, not re-estimated
+            f0, voicing = pitch.mel_f0(mel[:1].float(), *self.pitch_templates(mel.device))
+            median_f0 = median_voiced_f0(f0[0], voicing[0])
+        centres = pitch.band_centres_hz(self.mel_basis, self.features.fs, self.features.n_fft)
+        notes = describe(mel.float().mean(dim=(0, 1)), mean, centres.tolist(), median_f0, self.voice_f0_hz)
+        for kind, note in notes.items():
+            if kind not in self.warned:  # once per vocoder and kind, not once per utterance
+                self.warned.add(kind)
+                warnings.warn(f"input mel unlike the training mels: {note}", stacklevel=4)

@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
+from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.vocoder import SpecGradVocoder
 
 log = logging.getLogger("specgrad_plugin")
@@ -114,12 +115,13 @@ def fit(
 
     history: List[Dict[str, float]] = []
     device = next(vocoder.parameters()).device
+    loss_fn = DiffusionLoss(cfg).to(device)
     vocoder.train()
     start, first_step = time.time(), step
     for wav, mel in _batches(loader):
         if step >= steps or (stop_when is not None and stop_when(step)):
             break
-        loss, stats = vocoder.training_loss(wav.to(device), mel.to(device))
+        loss, stats = loss_fn(vocoder, wav.to(device), mel.to(device))
         norm = optimisation_step(loss, vocoder, optimizer, cfg.train.grad_clip)
         if norm is None:
             skipped += 1

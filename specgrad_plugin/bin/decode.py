@@ -34,12 +34,13 @@ from tqdm import tqdm
 
 from specgrad_plugin import runtime
 from specgrad_plugin.batched import vocode_batch
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_wav, write_wav
 from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.features import crop_to_hop
-from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
+from specgrad_plugin.vocoder import SpecGradVocoder
 
 
 def get_parser() -> argparse.ArgumentParser:

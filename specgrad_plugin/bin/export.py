@@ -22,10 +22,11 @@ from pathlib import Path
 
 import torch
 
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.export import ExportError, draw_white_noise, export_onnx, export_torchscript
-from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
+from specgrad_plugin.vocoder import SpecGradVocoder
 
 FORMATS = {"onnx": export_onnx, "torchscript": export_torchscript}
 

@@ -22,6 +22,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from specgrad_plugin import precision, shaping
 from specgrad_plugin.config import SpecGradConfig, TrainConfig
 from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames, speed_perturb
+from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
 from specgrad_plugin.training import ema_update, make_ema
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -58,6 +59,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.any_sample_crops = self.cfg.train.any_sample_crops
         self.speed_factors = [float(f) for f in self.cfg.train.speed_factors]
         self.vocoder = SpecGradVocoder(self.cfg)
+        self.loss = DiffusionLoss(self.cfg)
         if prior_stats_file:
             self.vocoder.prior.set_level_statistics(*energy_range_from_stats(prior_stats_file))
         else:
@@ -82,7 +84,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         The architecture must match model_conf (an error names the differing weights), but
         for modules that model_conf adds and whose output starts at zero (Denoiser.silent_at_start)."""
         from specgrad_plugin import pretrained
-        from specgrad_plugin.vocoder import load_state_strict
+        from specgrad_plugin.checkpoints import load_state_strict
 
         if pretrained.is_tag(source):
             start = SpecGradVocoder.from_pretrained(source)
@@ -136,7 +138,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         wav, mel = self.segments(speech, speech_lengths)
-        loss, stats = self.vocoder.training_loss(wav, mel, self.amp_dtype)
+        loss, stats = self.loss(self.vocoder, wav, mel, self.amp_dtype)
         batch = torch.tensor(speech.shape[0], device=speech.device)
         if not torch.isfinite(loss):
             # ESPnet's trainer then finds a non-finite gradient norm and skips the update.

@@ -11,7 +11,7 @@
   a resumed run redraws exactly what the uninterrupted one drew.
 - --use_amp: the denoiser runs under autocast (bf16 where the device has it, else fp16
   with ESPnet's grad scaler); the filter, STFT pair, loss and sampler stay float32
-  (vocoder.training_loss). --allow_tf32 (default true) lets CUDA matmuls use TF32.
+  (loss.DiffusionLoss). --allow_tf32 (default true) lets CUDA matmuls use TF32.
 - Every --sample_interval epochs, the EMA model vocodes the first --num_samples dev
   clips with a fast schedule: wavs and spectrogram PNGs under
   ``<output_dir>/samples/epoch<N>/``, mel-L1 and MR-STFT reported as validation
@@ -39,11 +39,11 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import str2bool
 
 from specgrad_plugin import precision
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.plotting import plot_spectrograms
 from specgrad_plugin.scoring import score
-from specgrad_plugin.vocoder import CheckpointError
 
 
 @dataclass

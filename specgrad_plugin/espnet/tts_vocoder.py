@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 import torch
-import yaml
 
 from specgrad_plugin import pretrained
+from specgrad_plugin.checkpoints import is_specgrad_file
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -63,26 +63,6 @@ def check_tts_features(tts_params: Dict[str, Any], ours: FeatureConfig, source: 
             f"{source}: the TTS model's features do not match the vocoder's ({'; '.join(mismatches)}); "
             "use a vocoder trained on the same feature settings"
         )
-
-
-def is_specgrad_file(vocoder_file: Union[str, Path], vocoder_config_file: Optional[Union[str, Path]]) -> bool:
-    """True for our checkpoints: by their config (ESPnet run or preset), or by their content."""
-    path = Path(vocoder_file)
-    if path.suffix == ".pkl" or not path.is_file():
-        return False
-    config = Path(vocoder_config_file) if vocoder_config_file else path.parent / "config.yaml"
-    if config.is_file():
-        try:
-            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            return False
-        sections = data.get("model_conf", data) if isinstance(data, dict) else {}
-        return isinstance(sections, dict) and "denoiser" in sections and "prior" in sections
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return False
-    return isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "prior" in payload["config"]
 
 
 def load_tts_vocoder(

@@ -1,0 +1,124 @@
+"""Every checkpoint layout a SpecGradVocoder is saved in or loaded from, in one place.
+
+- the built-in trainer's and ``save()``'s: ``{config, model, [ema], ...}``, config inside;
+- ESPnet's ``*.pth``: a state dict of ``vocoder.*`` and ``ema.*`` keys (an
+  ESPnetSpecGradModel's), or ESPnet's ``checkpoint.pth`` with it under ``model``; the config
+  is the run's ``config.yaml`` beside it, or one passed in;
+- the shipped models (``specgrad_plugin/pretrained``): ESPnet's layout with its config.yaml.
+
+Loading is strict: ``weights_only=True``, and missing, unexpected or mis-shaped weights are
+one error naming them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+import yaml
+
+from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.denoisers import Denoiser
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not match the model it is loaded into."""
+
+
+def save(model: torch.nn.Module, cfg: SpecGradConfig, path: Union[str, Path],
+         extra: Optional[Dict[str, Any]] = None) -> None:
+    """Write {config, model, **extra} atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"config": cfg.to_dict(), "model": model.state_dict(), **(extra or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:
+    """(the vocoder's weights, the config saved inside or None) from a checkpoint of either
+    layout; the EMA weights when it has them, unless use_ema=False."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt or foreign files
+        hint = " (ESPnet's training state: load latest.pth or *.best.pth)" if path.name == "checkpoint.pth" else ""
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(
+            f"{path}: not a readable SpecGrad checkpoint{hint} ({type(e).__name__}: {first_line})"
+        ) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path}: expected a dict of weights, got {type(payload).__name__}")
+    if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
+        weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
+        return weights, payload["config"]
+    state = payload.get("model", payload)  # ESPnet: a state dict, or checkpoint.pth's {"model": ...}
+    prefix = "ema." if use_ema and any(k.startswith("ema.") for k in state) else "vocoder."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not weights:
+        raise CheckpointError(f"{path}: no SpecGrad weights (expected 'config'+'model', or 'vocoder.*' keys)")
+    return weights, None
+
+
+def config_for(path: Union[str, Path], saved: Optional[Dict[str, Any]],
+               config: Optional[Union[str, Path, SpecGradConfig]] = None) -> SpecGradConfig:
+    """The config to build a checkpoint's model from: ``config`` when given (a SpecGradConfig or a
+    YAML file), else the one saved inside, else the config.yaml beside the checkpoint."""
+    path = Path(path)
+    if isinstance(config, SpecGradConfig):
+        return config
+    if config is not None:
+        return SpecGradConfig.from_yaml(config)
+    if saved is not None:
+        return SpecGradConfig.from_dict(saved, source=f"{path}:config")
+    if (path.parent / "config.yaml").is_file():
+        return SpecGradConfig.from_yaml(path.parent / "config.yaml")
+    raise CheckpointError(f"{path}: no config inside the checkpoint nor config.yaml beside it; pass config=")
+
+
+def is_specgrad_file(vocoder_file: Union[str, Path], vocoder_config_file: Optional[Union[str, Path]]) -> bool:
+    """True for SpecGrad checkpoints: by their config (ESPnet run or preset), or by their content."""
+    path = Path(vocoder_file)
+    if path.suffix == ".pkl" or not path.is_file():
+        return False
+    config = Path(vocoder_config_file) if vocoder_config_file else path.parent / "config.yaml"
+    if config.is_file():
+        try:
+            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            return False
+        sections = data.get("model_conf", data) if isinstance(data, dict) else {}
+        return isinstance(sections, dict) and "denoiser" in sections and "prior" in sections
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "prior" in payload["config"]
+
+
+def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """load_state_dict that names missing/unexpected/mis-shaped keys in one error. Keys of
+    older layouts are renamed first (Denoiser.upgrade_state_dict)."""
+    state = dict(state)
+    for name, module in model.named_modules():
+        if isinstance(module, Denoiser):
+            module.upgrade_state_dict(state, f"{name}." if name else "")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shaped = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or shaped:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if shaped:
+            k = shaped[0]
+            parts.append(f"shape mismatch for {k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
+        raise CheckpointError(f"{source}: weights do not match the config ({'; '.join(parts)})")
+    model.load_state_dict(state)

@@ -1,0 +1,82 @@
+"""DiffusionLoss: the paper's training loss, apart from the inference model it trains.
+
+    loss_fn = DiffusionLoss(cfg)                       # holds no weights
+    loss, stats = loss_fn(vocoder, wav, mel)           # || L^-p (eps - eps_theta) ||^2 (+ FreGrad's)
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from specgrad_plugin import diffusion, precision, shaping
+from specgrad_plugin.config import SpecGradConfig
+
+
+class DiffusionLoss(torch.nn.Module):
+    """``|| L^-p (eps - eps_theta(x_t, c, abar)) ||^2`` on one batch, optionally plus FreGrad's
+    MR-STFT loss on the predicted x0; its buffers are not saved (no state-dict keys).
+
+    Args:
+        cfg: the model's config; its ``diffusion`` section sets the noise levels drawn
+            (below_share, min_alpha_bar), L^-p's power, the weights over frequency and the
+            auxiliary loss's weight.
+    """
+
+    def __init__(self, cfg: SpecGradConfig) -> None:
+        super().__init__()
+        self.cfg = cfg.diffusion
+        # sqrt of the loss's weights over frequency (diffusion.loss_band_weighting); None: flat
+        band_gain, scale = None, cfg.diffusion.loss_band_weighting
+        if scale != "flat":
+            band_gain = shaping.scale_density_weights(cfg.features.n_fft, cfg.features.fs, scale).sqrt()
+        self.register_buffer("band_gain", band_gain, persistent=False)
+        self.mr_stft = None
+        if cfg.diffusion.aux_stft_weight > 0:
+            import auraloss
+
+            self.mr_stft = auraloss.freq.MultiResolutionSTFTLoss()
+
+    def forward(
+        self, vocoder: torch.nn.Module, wav: torch.Tensor, mel: torch.Tensor, amp_dtype: Optional[torch.dtype] = None
+    ) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """vocoder: a SpecGradVocoder (its prior, denoiser and train_betas); wav: (B, K * hop) clean
+        segments; mel: (B, K, M) their log10 mels (computed with context, so that edge frames see
+        real audio). amp_dtype: run the denoiser under autocast to this dtype; the filter, the
+        noise, the loss and everything else stay float32 (precision.py)."""
+        device, d, prior, denoiser = wav.device, self.cfg, vocoder.prior, vocoder.denoiser
+        with precision.float32_only(device):
+            wav, mel = wav.float(), mel.float()
+            log_response = prior.log_response(mel)
+            response = torch.exp(log_response)
+            eps = prior.noise(response)
+            abar = diffusion.sample_training_levels(wav.shape[0], vocoder.train_betas.cpu(), d.below_share,
+                                                    d.min_alpha_bar)
+            abar = abar.to(device)
+            x_t = diffusion.add_noise(wav, eps, abar)
+        with precision.autocast(device, amp_dtype):
+            eps_hat = denoiser(x_t, denoiser.condition(mel, response), diffusion.log_snr(abar))
+        with precision.float32_only(device):
+            error = eps - eps_hat.float()
+            residual = prior.apply_inverse(error, log_response, d.loss_inverse_power, self.band_gain)
+            loss = diffusion.weighted_loss(residual)
+            stats = {}
+            if d.aux_stft_weight > 0:
+                x0_hat = diffusion.predicted_clean(x_t, eps_hat.float(), abar)
+                aux = self.aux_stft_loss(wav, x0_hat, abar, vocoder.train_betas)
+                stats["aux_stft"] = float(aux.detach())
+                loss = loss + d.aux_stft_weight * aux
+        with torch.no_grad():
+            plain = error.pow(2).mean()
+        return loss, {"loss": float(loss.detach()), "mse": float(plain), **stats}
+
+    def aux_stft_loss(self, wav: torch.Tensor, x0_hat: torch.Tensor, abar: torch.Tensor,
+                      train_betas: torch.Tensor) -> torch.Tensor:
+        """auraloss's MR-STFT distance between x0_hat and the clean crops, on the draws at or
+        above the linear schedule's last level (below it x0_hat is mostly amplified noise:
+        x_t / sqrt(abar) at abar = 1e-3 is 31x the input); zero when the batch has none."""
+        keep = abar >= float(diffusion.alpha_bars(train_betas[: self.cfg.steps])[-1])
+        if not bool(keep.any()):
+            return x0_hat.sum() * 0.0
+        return self.mr_stft(x0_hat[keep].unsqueeze(1), wav[keep].unsqueeze(1))
