@@ -1,6 +1,7 @@
 """Deployment speed on this machine: the shipped model through PyTorch and through its ONNX
-graph in onnxruntime, against HiFi-GAN V1 (random weights: speed only) on the same 5-s mel;
-then batched decoding against one by one. Prints Markdown tables; --out appends them to a file.
+graph in onnxruntime and streamed, against HiFi-GAN V1, multi-band MelGAN and Vocos (random
+weights: speed only; Vocos when its package is installed) on the same 5-s mel; then batched
+decoding against one by one. Prints Markdown tables; --out appends them to a file.
 
     python bench/deploy_speed.py --threads 2 --repeats 3
     python bench/deploy_speed.py --threads 1 --schedules WG-6 --skip_batch
@@ -25,7 +26,7 @@ from typing import Dict, List
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import hifigan, test_mel, time_round_robin  # noqa: E402
+from speed import hifigan, mb_melgan, test_mel, time_round_robin, vocos_mel  # noqa: E402
 
 
 def onnx_session(vocoder, schedule: str, folder: Path, threads: int):
@@ -55,8 +56,12 @@ def rtf_table(vocoder, schedules: List[str], seconds: float, threads: int, repea
             feeds = {"mel": mel[None].numpy(), "noise": noise}
             systems[f"PyTorch {schedule}"] = lambda s=schedule: vocoder(mel, schedule=s, seed=0)
             systems[f"onnxruntime {schedule}"] = lambda sess=session, f=feeds: sess.run(["wav"], f)
-        vocode = hifigan()
-        systems["HiFi-GAN V1"] = lambda: vocode(mel)
+        from specgrad_plugin.streaming import StreamingVocoder, stream_utterance
+
+        schedule = schedules[0]  # streamed in 64-frame pushes (0.74 s), as decode --streaming does
+        systems[f"streaming {schedule}"] = lambda: stream_utterance(StreamingVocoder(vocoder, schedule), mel, 64)
+        peers = {"HiFi-GAN V1": hifigan(), "multi-band MelGAN": mb_melgan(), "Vocos (mel)": vocos_mel()}
+        systems.update({name: (lambda v=vocode: v(mel)) for name, vocode in peers.items() if vocode is not None})
         seconds_per = time_round_robin(systems, repeats)
     base = seconds_per["HiFi-GAN V1"]
     lines = [f"Inference, {threads} thread(s), {audio:.2f} s of mel, median of {repeats} round-robin runs", "",

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -62,6 +62,32 @@ def hifigan() -> Callable[[torch.Tensor], torch.Tensor]:
     generator = HiFiGANGenerator().eval()  # ESPnet's defaults are the V1 sizes
     generator.remove_weight_norm()
     return lambda mel: generator.inference(mel)
+
+
+def mb_melgan() -> Callable[[torch.Tensor], torch.Tensor]:
+    """Multi-band MelGAN: ESPnet's MelGANGenerator and PQMF with the sizes of the PWG toolkit's
+    LJSpeech multi_band_melgan.v2 config (4 bands, 384 channels, upsampling 8 x 4 x 2)."""
+    from espnet2.gan_tts.melgan import MelGANGenerator
+    from espnet2.gan_tts.melgan.pqmf import PQMF
+
+    generator = MelGANGenerator(in_channels=80, out_channels=4, kernel_size=7, channels=384,
+                                upsample_scales=[8, 4, 2], stack_kernel_size=3, stacks=4).eval()
+    generator.remove_weight_norm()
+    pqmf = PQMF(subbands=4).eval()
+    return lambda mel: pqmf.synthesis(generator(mel.T[None]))[0, 0]
+
+
+def vocos_mel() -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+    """Vocos's mel variant (ConvNeXt backbone 512 x 8 layers, 1536 inner, iSTFT head n_fft 1024,
+    hop 256; 13.5 M parameters) on our 80 bands; None when the vocos package is missing."""
+    try:
+        from vocos.heads import ISTFTHead
+        from vocos.models import VocosBackbone
+    except ImportError:
+        return None
+    backbone = VocosBackbone(input_channels=80, dim=512, intermediate_dim=1536, num_layers=8).eval()
+    head = ISTFTHead(dim=512, n_fft=1024, hop_length=256, padding="same").eval()
+    return lambda mel: head(backbone(mel.T[None]))[0]
 
 
 def time_round_robin(systems: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, float]:
