@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 
 
@@ -39,28 +40,31 @@ def check_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor
     return mel
 
 
-def check_audio(
-    wav: torch.Tensor,
-    fs: Optional[int],
-    expected_fs: int,
-    hop_length: int,
-    name: str = "audio",
-) -> torch.Tensor:
-    """Validate a waveform of shape (N,) or (B, N) at ``expected_fs``; return it as (B, N)."""
-    if not isinstance(wav, torch.Tensor):
-        raise SpecGradInputError(f"{name}: expected a torch.Tensor, got {type(wav).__name__}")
-    if fs is not None and int(fs) != int(expected_fs):
-        raise SpecGradInputError(f"{name}: sample rate {fs} Hz, expected {expected_fs} Hz")
-    if wav.dim() == 1:
-        wav = wav.unsqueeze(0)
-    if wav.dim() != 2:
-        raise SpecGradInputError(f"{name}: shape {tuple(wav.shape)}, expected (samples,) or (batch, samples) mono")
-    if wav.shape[-1] < hop_length:
-        raise SpecGradInputError(
-            f"{name}: {wav.shape[-1]} samples, expected at least one hop ({hop_length} samples)"
-        )
-    if not wav.is_floating_point():
+def audio_problem(samples: int, channels: int, hop_length: int, fs: Optional[int] = None,
+                  expected_fs: Optional[int] = None) -> Optional[str]:
+    """What makes audio of this many samples, channels and rate unusable, in words (None: usable).
+    The one set of rules for arrays (check_audio) and for file headers (data.check_sound_scp)."""
+    if fs is not None and expected_fs is not None and int(fs) != int(expected_fs):
+        return f"sample rate {fs} Hz, expected {expected_fs} Hz (or resample it)"
+    if channels != 1:
+        return f"{channels} channels, expected mono"
+    if samples < hop_length:
+        return f"{samples} samples, expected at least one hop ({hop_length} samples)"
+    return None
+
+
+def check_audio(wav, hop_length: int, name: str = "audio", fs: Optional[int] = None,
+                expected_fs: Optional[int] = None) -> np.ndarray:
+    """Validate (N,) or (N, C) float audio (a numpy array or a CPU tensor), at ``fs`` when given;
+    return it as (N,) float32, or raise one SpecGradInputError naming ``name``."""
+    wav = np.asarray(wav)
+    if wav.ndim not in (1, 2):
+        raise SpecGradInputError(f"{name}: audio of shape {wav.shape}, expected (samples,) mono")
+    problem = audio_problem(wav.shape[0], 1 if wav.ndim == 1 else wav.shape[1], hop_length, fs, expected_fs)
+    if problem:
+        raise SpecGradInputError(f"{name}: {problem}")
+    if not np.issubdtype(wav.dtype, np.floating):
         raise SpecGradInputError(f"{name}: dtype {wav.dtype}, expected float audio in [-1, 1]")
-    if not torch.isfinite(wav).all():
-        raise SpecGradInputError(f"{name}: contains NaN/inf samples, expected finite audio")
-    return wav
+    if not np.isfinite(wav).all():
+        raise SpecGradInputError(f"{name}: NaN/inf samples, expected finite audio")
+    return wav.reshape(-1).astype(np.float32, copy=False)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
-from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.checks import SpecGradInputError, audio_problem, check_audio
 from specgrad_plugin.features import LogMelExtractor, crop_to_hop
 
 DATA_ENV = "SPECGRAD_DATA"  # folder holding ljspeech_mini/ and ljspeech_eval/ (set by .ci/run)
@@ -28,54 +28,54 @@ def shared_data_dir() -> Optional[Path]:
 
 def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample: bool = False) -> np.ndarray:
     """Read a mono wav (any PCM/float subtype) as float32 in [-1, 1]; errors name the file and
-    what was expected. Another sample rate is an error unless resample=True."""
+    what was expected (checks.check_audio). Another sample rate is an error unless resample=True."""
     path = Path(path)
     try:
         wav, fs = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
         raise SpecGradInputError(f"{path}: not a readable audio file ({e})") from None
-    if fs != expected_fs:
-        if not resample:
-            raise SpecGradInputError(f"{path}: sample rate {fs} Hz, expected {expected_fs} Hz (or ask to resample)")
-        wav = resample_audio(wav, fs, expected_fs)
-    if wav.shape[1] != 1:
-        raise SpecGradInputError(f"{path}: {wav.shape[1]} channels, expected mono")
-    if wav.shape[0] < hop_length:
-        raise SpecGradInputError(f"{path}: {wav.shape[0]} samples, expected at least one hop ({hop_length})")
-    if not np.isfinite(wav).all():
-        raise SpecGradInputError(f"{path}: NaN/inf samples, expected finite audio")
-    return wav[:, 0]
+    if fs != expected_fs and resample:
+        wav, fs = resample_audio(wav, fs, expected_fs), expected_fs
+    return check_audio(wav, hop_length, str(path), fs, expected_fs)
+
+
+def read_scp(path: Union[str, Path]) -> Dict[str, str]:
+    """A Kaldi-style ``utt_id value`` list (wav.scp) -> {utt_id: value}, in file order; a line
+    without both is an error naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecGradInputError(f"{path}: file not found")
+    entries = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            parts = line.split(maxsplit=1)
+            if len(parts) != 2:
+                raise SpecGradInputError(f"{path}:{n}: expected 'utt_id wav_path', got {line!r}")
+            entries[parts[0]] = parts[1].strip()
+    return entries
 
 
 def check_sound_scp(scp: Union[str, Path], expected_fs: int, hop_length: int) -> int:
-    """Check every entry of a wav.scp without decoding it (header only): present, readable,
-    mono, at expected_fs, at least one hop long. Raises one error listing the bad entries."""
-    scp = Path(scp)
-    problems, count = [], 0
-    for n, line in enumerate(scp.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        count += 1
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2:
-            problems.append(f"line {n}: expected 'utt_id path', got {line!r}")
-            continue
-        uid, path = parts[0], parts[1].strip()
+    """Check every entry of a wav.scp without decoding it (header only) by check_audio's rules:
+    present, readable, mono, at expected_fs, at least one hop long. Raises one error listing
+    the bad entries."""
+    entries = read_scp(scp)
+    problems = []
+    for uid, path in entries.items():
         try:
             info = sf.info(path)
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
-            problems.append(f"{uid}: {path} unreadable ({e})")
+            problems.append(f"{uid}: {path} not a readable audio file ({e})")
             continue
-        if info.samplerate != expected_fs or info.channels != 1:
-            problems.append(f"{uid}: {info.samplerate} Hz, {info.channels} channel(s); expected {expected_fs} Hz mono")
-        elif info.frames < hop_length:
-            problems.append(f"{uid}: {info.frames} samples, expected at least one hop ({hop_length})")
+        problem = audio_problem(info.frames, info.channels, hop_length, info.samplerate, expected_fs)
+        if problem:
+            problems.append(f"{uid}: {problem}")
     if problems:
         listed = "; ".join(problems[:10]) + (f"; ... and {len(problems) - 10} more" if len(problems) > 10 else "")
-        raise SpecGradInputError(f"{scp}: {len(problems)} of {count} utterances cannot be used: {listed}")
-    if count == 0:
+        raise SpecGradInputError(f"{scp}: {len(problems)} of {len(entries)} utterances cannot be used: {listed}")
+    if not entries:
         raise SpecGradInputError(f"{scp}: no utterances")
-    return count
+    return len(entries)
 
 
 def write_wav(path: Union[str, Path], wav: Union[np.ndarray, torch.Tensor], fs: int) -> None:
@@ -103,12 +103,15 @@ def corpus_wavs(root: Union[str, Path]) -> List[Path]:
     return paths
 
 
-def speed_perturb(wav: np.ndarray, factor: float) -> np.ndarray:
-    """Play (N,) audio ``factor`` times faster: resampled to about N / factor samples, so
-    pitch and formants rise by ``factor`` (Kaldi's speed perturbation, sox ``speed``)."""
+def speed_perturb(wav: torch.Tensor, factor: float) -> torch.Tensor:
+    """Play (N,) audio ``factor`` times faster: resampled (torchaudio, on wav's device) to about
+    N / factor samples, so pitch and formants rise by ``factor`` (Kaldi's speed perturbation,
+    sox ``speed``)."""
     if factor == 1.0:
         return wav
-    return resample_audio(wav, int(round(1000 * factor)), 1000)
+    import torchaudio
+
+    return torchaudio.functional.resample(wav, int(round(1000 * factor)), 1000)
 
 
 def resample_audio(wav: np.ndarray, orig: int, new: int) -> np.ndarray:
@@ -145,14 +148,26 @@ def crop_with_context(clip: torch.Tensor, start: int, frames: int, hop: int, con
     return padded[start : start + (frames + 2 * context) * hop]
 
 
-class SegmentDataset(torch.utils.data.Dataset):
-    """Random (segment_frames * hop)-sample crops with their mel frames.
+def training_crop(wav: torch.Tensor, frames: int, hop: int, context: int, any_sample: bool,
+                  training: bool = True) -> torch.Tensor:
+    """The one crop of both trainers: a (N,) clip cut to whole frames (zero-padded to one crop
+    when shorter), a frames * hop crop placed by crop_start, returned with ``context`` frames
+    of audio on each side (crop_with_context): ((frames + 2 context) * hop,). The mel of the
+    result, less ``context`` frames each side, is the crop's mel."""
+    clip = crop_to_hop(wav, hop)
+    if clip.shape[0] < frames * hop:
+        clip = torch.nn.functional.pad(clip, (0, frames * hop - clip.shape[0]))
+    start = crop_start(clip.shape[0], frames, hop, any_sample, training)
+    return crop_with_context(clip, start, frames, hop, context)
 
-    The mel of a crop is the whole clip's (edge frames see real context rather than
-    padding). With any_sample=False crops start on the clip's frame grid and take its
-    mel frames; with any_sample=True they start at any sample and their mel is computed
-    from the crop and its context. speed_factors: every clip is also kept resampled by
-    each factor (speed_perturb); [1.0] keeps the clips as they are.
+
+class SegmentDataset(torch.utils.data.Dataset):
+    """Random (segment_frames * hop)-sample crops with their mel frames (training_crop).
+
+    A crop's mel is computed from the crop and n_fft / 2 samples of real audio on each side,
+    so its edge frames equal the whole clip's. With any_sample=False crops start on the clip's
+    frame grid; with any_sample=True at any sample. speed_factors: every clip is also kept
+    resampled by each factor (speed_perturb); [1.0] keeps the clips as they are.
     """
 
     def __init__(
@@ -164,9 +179,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         speed_factors: Sequence[float] = (1.0,),
     ) -> None:
         cfg = extractor.cfg
-        # any-sample crops need their own CPU extractor (the caller's may move to a GPU with
-        # the model it belongs to); grid crops take the clip's mel frames
-        self.extractor = LogMelExtractor(cfg) if any_sample else None
+        # crops need their own CPU extractor: the caller's may move to a GPU with its model
+        self.extractor = LogMelExtractor(cfg)
         self.segment_frames = segment_frames
         self.any_sample = any_sample
         self.hop = cfg.hop_length
@@ -174,7 +188,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.items: List[Tuple[torch.Tensor, torch.Tensor]] = []
         for clip, factor in ((c, f) for c in clips for f in speed_factors):
             wav = read_wav(clip, cfg.fs, cfg.hop_length) if isinstance(clip, (str, Path)) else clip
-            wav = torch.as_tensor(speed_perturb(np.asarray(wav, dtype=np.float32), float(factor)))
+            wav = speed_perturb(torch.as_tensor(np.asarray(wav, dtype=np.float32)), float(factor))
             short = segment_frames * self.hop - wav.shape[-1]
             if short > 0:
                 wav = torch.nn.functional.pad(wav, (0, short))
@@ -192,15 +206,12 @@ class SegmentDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        wav, mel = self.items[index]
         frames, hop, ctx = self.segment_frames, self.hop, self.context
-        start = crop_start(wav.shape[0], frames, hop, self.any_sample)
-        if not self.any_sample:
-            return wav[start : start + frames * hop], mel[start // hop : start // hop + frames]
-        piece = crop_with_context(wav, start, frames, hop, ctx)
+        piece = training_crop(self.items[index][0], frames, hop, ctx, self.any_sample)
         with torch.no_grad():
             crop_mel = self.extractor(piece[None])[0, ctx : ctx + frames]
         return piece[ctx * hop : (ctx + frames) * hop], crop_mel
 
     def mels(self) -> List[torch.Tensor]:
+        """Each clip's whole mel (at each speed), e.g. for priors.level_statistics."""
         return [mel for _, mel in self.items]

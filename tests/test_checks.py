@@ -34,11 +34,16 @@ def test_bad_mel(vocoder, mel, message):
 
 def test_bad_audio():
     with pytest.raises(SpecGradInputError, match="100 samples, expected at least one hop \\(256"):
-        check_audio(torch.zeros(100), 22050, 22050, 256)
-    with pytest.raises(SpecGradInputError, match="sample rate 16000 Hz, expected 22050 Hz"):
-        check_audio(torch.zeros(22050), 16000, 22050, 256)
+        check_audio(torch.zeros(100), 256, fs=22050, expected_fs=22050)
+    with pytest.raises(SpecGradInputError, match="clip.wav: sample rate 16000 Hz, expected 22050 Hz"):
+        check_audio(torch.zeros(22050), 256, "clip.wav", fs=16000, expected_fs=22050)
     with pytest.raises(SpecGradInputError, match="NaN"):
-        check_audio(torch.full((1000,), float("nan")), 22050, 22050, 256)
+        check_audio(torch.full((1000,), float("nan")), 256)
+    with pytest.raises(SpecGradInputError, match="utterance u1: 2 channels, expected mono"):
+        check_audio(np.zeros((1000, 2)), 256, "utterance u1")
+    with pytest.raises(SpecGradInputError, match="dtype int16, expected float audio"):
+        check_audio(np.zeros(1000, dtype=np.int16), 256)
+    assert check_audio(np.zeros((1000, 1)), 256).shape == (1000,)
 
 
 def test_bad_wav_files(tmp_path):

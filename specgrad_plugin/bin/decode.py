@@ -37,7 +37,7 @@ from specgrad_plugin.batched import vocode_batch
 from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
-from specgrad_plugin.data import read_wav, write_wav
+from specgrad_plugin.data import read_scp, read_wav, write_wav
 from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -81,13 +81,7 @@ def mel_sources(
         raise SpecGradInputError(f"{path}: file not found")
     cfg = vocoder.cfg.features
     if kind == "sound":
-        entries: Dict[str, str] = {}
-        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                parts = line.split(maxsplit=1)
-                if len(parts) != 2:
-                    raise SpecGradInputError(f"{path}:{n}: expected 'utt_id wav_path', got {line!r}")
-                entries[parts[0]] = parts[1].strip()
+        entries = read_scp(path)
 
         def load_sound(uid: str) -> torch.Tensor:
             wav = torch.from_numpy(read_wav(entries[uid], cfg.fs, cfg.hop_length, resample=resample))

@@ -22,21 +22,10 @@ from tqdm import tqdm
 
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import FeatureConfig
-from specgrad_plugin.data import read_wav
+from specgrad_plugin.data import read_scp, read_wav
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.plotting import plot_spectrograms
 from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score
-
-
-def read_scp(path: Path) -> Dict[str, str]:
-    out = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2:
-                raise SpecGradInputError(f"{path}:{n}: expected 'utt_id wav_path', got {line!r}")
-            out[parts[0]] = parts[1].strip()
-    return out
 
 
 def generated_scp(gen: Path) -> Dict[str, str]:

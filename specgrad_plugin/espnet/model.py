@@ -21,7 +21,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import precision, shaping
 from specgrad_plugin.config import SpecGradConfig, TrainConfig
-from specgrad_plugin.data import crop_start, crop_with_context, mel_context_frames, speed_perturb
+from specgrad_plugin.data import mel_context_frames, speed_perturb, training_crop
 from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
 from specgrad_plugin.training import ema_update, make_ema
@@ -120,16 +120,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         hop, frames, ctx = self.cfg.features.hop_length, self.segment_frames, self.context
         pieces = []
         for wav, length in zip(speech, lengths.tolist(), strict=True):
-            factor = self.draw_speed() if self.training else 1.0
-            if factor != 1.0:
-                wav = torch.from_numpy(speed_perturb(wav[:length].detach().cpu().numpy(), factor)).to(wav)
-                length = wav.shape[0]
-            usable = max(length - length % hop, hop)
-            clip = wav[:usable]
-            if usable < frames * hop:  # short clip: zero-pad to one segment
-                clip = torch.nn.functional.pad(clip, (0, frames * hop - usable))
-            start = crop_start(clip.shape[0], frames, hop, self.any_sample_crops, self.training)
-            pieces.append(crop_with_context(clip, start, frames, hop, ctx))
+            clip = speed_perturb(wav[:length], self.draw_speed() if self.training else 1.0)
+            pieces.append(training_crop(clip, frames, hop, ctx, self.any_sample_crops, self.training))
         batch = torch.stack(pieces)
         mel = self.mel(batch)[:, ctx : ctx + frames]
         return batch[:, ctx * hop : (ctx + frames) * hop], mel

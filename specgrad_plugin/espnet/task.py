@@ -23,7 +23,7 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
-from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.checks import check_audio
 from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
@@ -43,22 +43,14 @@ def crop_conf(train: Dict) -> Dict:
 
 
 class AudioChecker:
-    """ESPnet preprocess_fn: one readable error per bad utterance, before any model code."""
+    """ESPnet preprocess_fn: one readable error per bad utterance (checks.check_audio), before
+    any model code."""
 
     def __init__(self, hop_length: int) -> None:
         self.hop_length = hop_length
 
     def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        speech = data["speech"]
-        if speech.ndim != 1:
-            raise SpecGradInputError(f"utterance {uid}: audio of shape {speech.shape}, expected mono")
-        if speech.shape[0] < self.hop_length:
-            raise SpecGradInputError(
-                f"utterance {uid}: {speech.shape[0]} samples, expected at least one hop ({self.hop_length})"
-            )
-        if not np.isfinite(speech).all():
-            raise SpecGradInputError(f"utterance {uid}: NaN/inf samples")
-        data["speech"] = speech.astype(np.float32)
+        data["speech"] = check_audio(data["speech"], self.hop_length, name=f"utterance {uid}")
         return data
 
 
