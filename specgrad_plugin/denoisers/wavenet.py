@@ -46,27 +46,15 @@ class ResidualLayer(nn.Module):
         self.conditioner = nn.Conv1d(n_mels, 2 * channels, 1)
         self.output = nn.Conv1d(channels, 2 * channels, 1)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, level: torch.Tensor):
-        """x: (B, C, N); cond: the upsampled mel (B, M, N); level: (B, hidden) -> (x', skip)."""
-        y = self.dilated(x + self.level(level).unsqueeze(-1)) + self.conditioner(cond)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, level: torch.Tensor, projected: bool = False):
+        """x: (B, C, N); cond: the upsampled mel (B, M, N), or (projected) this layer's
+        conditioner output (B, 2C, N); level: (B, hidden) -> (x', skip)."""
+        y = self.dilated(x + self.level(level).unsqueeze(-1))
+        y = y + (cond if projected else self.conditioner(cond))
         gate, filt = y.chunk(2, dim=1)
         y = self.output(torch.sigmoid(gate) * torch.tanh(filt))
         residual, skip = y.chunk(2, dim=1)
         return (x + residual) / math.sqrt(2.0), skip
-
-    def forward_inplace(
-        self, x: torch.Tensor, cond: torch.Tensor, level: torch.Tensor, skips: torch.Tensor, projected: bool
-    ) -> torch.Tensor:
-        """forward() for inference only, with fewer fresh tensors: overwrites x, adds the skip
-        into skips. cond: the upsampled mel, or (projected) this layer's conditioner output."""
-        y = self.dilated(x + self.level(level).unsqueeze(-1))
-        y.add_(cond if projected else self.conditioner(cond))
-        gate, filt = y.chunk(2, dim=1)
-        gate = torch.sigmoid_(gate).mul_(torch.tanh_(filt))
-        y = self.output(gate)
-        residual, skip = y.chunk(2, dim=1)
-        skips.add_(skip)
-        return x.add_(residual).mul_(1.0 / math.sqrt(2.0))
 
 
 class WaveNetDenoiser(Denoiser):
@@ -103,34 +91,27 @@ class WaveNetDenoiser(Denoiser):
         source: Optional[torch.Tensor] = None,
     ) -> Union[torch.Tensor, List[torch.Tensor]]:
         """What forward() takes as cond, computed once per utterance: (B, K, M) mel -> each
-        layer's conditioner output (a list of (B, 2C, N)) when they fit in cache_bytes - in
-        inference this saves the conditioner's share of every step (24 % of the base
-        preset's multiply-adds, 38 % of the tiny one's) - else the upsampled mel (B, M, N).
-        The prior's response is not used: this family sees x_t as it is."""
+        layer's conditioner output (a list of (B, 2C, N)) when they fit in cache_bytes (the
+        sampler passes inference.conditioning_cache_mb: the conditioner then runs once, not
+        at every step), else the upsampled mel (B, M, N). The prior's response is not used:
+        this family sees x_t as it is."""
         cond = self.upsample(mel)
         per_sample = sum(2 * layer.dilated.in_channels for layer in self.layers) * cond.element_size()
-        n_bytes = per_sample * cond[:, :1].numel()
-        if torch.is_grad_enabled() or n_bytes > cache_bytes:
+        if per_sample * cond[:, :1].numel() > cache_bytes:
             return cond
         return [layer.conditioner(cond) for layer in self.layers]
 
     def forward(
         self, x: torch.Tensor, cond: Union[torch.Tensor, List[torch.Tensor]], log_snr: torch.Tensor
     ) -> torch.Tensor:
-        """cond: condition(mel, ...): the upsampled mel, or (without autograd) per-layer outputs."""
+        """cond: condition(mel, ...): the upsampled mel, or each layer's conditioner output."""
         h = F.relu(self.input(x.unsqueeze(1)))
         level = self.level_embedding(log_snr)
-        if torch.is_grad_enabled():
-            skips = 0.0
-            for layer in self.layers:
-                h, skip = layer(h, cond, level)
-                skips = skips + skip
-        else:
-            skips = torch.zeros_like(h)
-            projected = isinstance(cond, list)
-            per_layer = cond if projected else [cond] * len(self.layers)
-            for layer, layer_cond in zip(self.layers, per_layer, strict=True):
-                h = layer.forward_inplace(h, layer_cond, level, skips, projected)
+        projected = isinstance(cond, list)
+        per_layer = cond if projected else [cond] * len(self.layers)
+        skips = torch.zeros_like(h)
+        for layer, layer_cond in zip(self.layers, per_layer, strict=True):
+            h, skip = layer(h, layer_cond, level, projected)
+            skips = skips + skip
         h = F.relu(self.skip(skips / math.sqrt(len(self.layers))))
         return self.out(h).squeeze(1)
-
