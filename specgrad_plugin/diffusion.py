@@ -1,6 +1,6 @@
-"""Diffusion: noise schedules, forward noising, the weighted loss, the sampler (s.3-4).
+"""Diffusion: noise schedules, forward noising, the weighted loss, the sampler.
 
-How short schedules meet the trained network (specgrad.md s.4, our decision):
+How short schedules meet the trained network (docs/design.md, schedules):
 the denoiser is conditioned on the *continuous* noise level, as in WaveGrad, not on
 a step index. Training draws sqrt(abar) uniformly inside a random step interval of
 the training schedule (PriorGrad's linspace(1e-4, 0.05, 50), optionally extended by a

@@ -16,7 +16,7 @@ import torch
 from specgrad_plugin import shaping
 from specgrad_plugin.config import FeatureConfig, PriorConfig
 
-# PriorGrad's frame energy E_k on LJSpeech (specgrad.md s.2.6): used until a
+# PriorGrad's frame energy range E_k on LJSpeech: used until a
 # training set's own statistics are collected with level_statistics().
 DEFAULT_ENERGY_RANGE = (0.11, 4.0)
 

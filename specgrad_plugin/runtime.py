@@ -3,7 +3,7 @@
 Why: a diffusion vocoder allocates several (channels x samples) float tensors per
 layer and step. glibc serves allocations above its mmap threshold (at most 32 MB)
 with fresh mmaps, so every such tensor is page-faulted in and unmapped again
-(measured in docs/speed.md). Serving them from the heap and keeping freed memory there
+(docs/speed.md). Serving them from the heap and keeping freed memory there
 removes that cost.
 
 It changes the whole process, so only the project's command-line tools (specgrad_plugin.bin)

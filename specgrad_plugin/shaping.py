@@ -1,4 +1,4 @@
-"""The paper's time-varying filter as pure functions (specgrad.md sections 2-3).
+"""The paper's time-varying filter as pure functions (docs/design.md, the filter).
 
 Shapes: B batch, K mel frames, M mel bands, F = n_fft // 2 + 1 linear bins,
 N = K * hop samples, T = K + 1 STFT frames of an N-sample signal (center=True).

@@ -14,14 +14,13 @@ complex residual,
 
 whose starting point (m = R = 0) is the Wiener estimate of Xi for speech of per-bin
 variance exp(-b_f) in the whitened domain: the noise passes straight through where
-there is no speech (silence, high noise levels), which a plain regression of the noise
-leaves as a stationary residual. Then eps_hat = G+(c H Xi_hat), which is eps exactly
+there is no speech (silence, high noise levels). Then eps_hat = G+(c H Xi_hat), which is eps exactly
 when Xi_hat = G xi / c, so the paper's L^-1 loss weights every bin alike.
 
 Trunk: Vocos-style ConvNeXt blocks (depthwise conv over frames, pointwise MLP), with the
 noise level entering every block's LayerNorm as a scale and shift (AdaLN). With
 frame_low_band_hz > 0 a second, narrower trunk sees only the bins below it and adds its own
-m and R there (the error of the single trunk is below 1 kHz: docs/low_band.md). With
+m and R there (docs/low_band.md). With
 frame_excitation the low trunk's input also gets the STFT of a harmonic excitation at the F0
 read off the mel (pitch.py), scaled to unit magnitude at each harmonic: a phase reference.
 Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D channels.

@@ -139,7 +139,7 @@ def warn_on_merged_batches(sizes: List[int], batch_size: int) -> Optional[str]:
     """ESPnet's samplers spread a corpus' remainder over len // batch_size batches, so a
     corpus of fewer than 2 * batch_size utterances becomes one batch of all of them; the
     model cuts one crop per utterance, so each update then has that many crops, not
-    batch_size (the recipe's first frame run: 29 instead of 16). Returns the warning, if any."""
+    batch_size. Returns the warning, if any."""
     largest = max(sizes, default=0)
     if largest <= 1.25 * batch_size:
         return None
