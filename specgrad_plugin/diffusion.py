@@ -141,20 +141,20 @@ def untrained_start(betas: torch.Tensor, cfg: DiffusionConfig) -> Optional[str]:
 
 
 def add_noise(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
-    """Forward process x_t = sqrt(abar) x0 + sqrt(1 - abar) eps (s.3). x0, eps: (B, N); abar: (B,)."""
+    """Forward process x_t = sqrt(abar) x0 + sqrt(1 - abar) eps. x0, eps: (B, N); abar: (B,)."""
     abar = alpha_bar.to(x0.dtype).unsqueeze(-1)
     return abar.sqrt() * x0 + (1.0 - abar).clamp_min(0).sqrt() * eps
 
 
 def predicted_clean(x_t: torch.Tensor, eps_hat: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
-    """The x0 that a noise estimate implies, add_noise solved for x0 (s.3):
+    """The x0 that a noise estimate implies, add_noise solved for x0:
     x0_hat = (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar). x_t, eps_hat: (B, N); abar: (B,)."""
     abar = alpha_bar.to(x_t.dtype).unsqueeze(-1)
     return (x_t - (1.0 - abar).clamp_min(0).sqrt() * eps_hat) / abar.sqrt()
 
 
 def weighted_loss(residual_whitened: torch.Tensor) -> torch.Tensor:
-    """|| L^-1 (eps - eps_theta) ||^2 averaged over samples (s.3); the input is already L^-p applied."""
+    """|| L^-1 (eps - eps_theta) ||^2 averaged over samples; the input is already L^-p applied."""
     return residual_whitened.pow(2).mean()
 
 
@@ -164,7 +164,7 @@ def sample(
     betas: torch.Tensor,
     progress: Optional[Callable[[int], None]] = None,
 ) -> torch.Tensor:
-    """Ancestral sampler (s.3), from x_T = L xi down to x_0.
+    """Ancestral sampler, from x_T = L xi down to x_0.
 
     x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, abar_t)) / sqrt(alpha_t)
               + sigma_t L z,   sigma_t^2 = beta_t (1 - abar_{t-1}) / (1 - abar_t),

@@ -14,7 +14,7 @@ import torch
 
 # ---------------------------------------------------------------- STFT pair (G, G+)
 def stft(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    """G: (B, N) real -> (B, F, T) complex, Hann window, centred frames (s.3).
+    """G: (B, N) real -> (B, F, T) complex, Hann window, centred frames.
 
     Zero padding at the ends (not reflection): defined for any N >= 1, e.g. a
     one-frame mel from a TTS model, and G+ removes the padding exactly.
@@ -38,7 +38,7 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, length
 
 # ------------------------------------------------------------- filter, step by step
 def mel_pseudo_inverse(mel_basis: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
-    """Pseudo-inverse of the mel filterbank and the band-edge bins (s.2 step 2).
+    """Pseudo-inverse of the mel filterbank and the band-edge bins.
 
     mel_basis: (M, F). Returns pinv (F, M) and the bins of the first and last
     filters' peaks: outside [lo, hi] the pseudo-inverse falls towards 0 because no
@@ -54,7 +54,7 @@ def mel_pseudo_inverse(mel_basis: torch.Tensor) -> Tuple[torch.Tensor, int, int]
 def linear_amplitude(
     logmel: torch.Tensor, mel_pinv: torch.Tensor, lo: int, hi: int, floor_db: float
 ) -> torch.Tensor:
-    """s_k = max(pinv(MelBasis) a_k, floor), a_k = 10 ** c_k (s.2 steps 1-2).
+    """s_k = max(pinv(MelBasis) a_k, floor), a_k = 10 ** c_k.
 
     logmel: (B, K, M) log10 mel amplitudes -> (B, K, F) linear amplitudes. The
     floor is relative to each frame's maximum (floor_db is a power ratio) so that
@@ -68,7 +68,7 @@ def linear_amplitude(
 
 
 def cepstral_envelope(log_amp: torch.Tensor, n_fft: int, order: int) -> torch.Tensor:
-    """Spectral envelope by real-cepstrum liftering (s.2 step 3).
+    """Spectral envelope by real-cepstrum liftering.
 
     g = irfft(log s, n_fft) is the real, even cepstrum; keeping quefrencies
     |n| < order (g[0..order-1] and the mirrored tail g[n_fft-order+1..]) and taking
@@ -83,7 +83,7 @@ def cepstral_envelope(log_amp: torch.Tensor, n_fft: int, order: int) -> torch.Te
 
 def minimum_phase_log(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
     """Complex log of the minimum-phase response with magnitude exp(log_amp), by cepstral
-    folding (s.2 step 4): log H = rfft(w * irfft(log_amp)), w = [1, 2, ..., 2, 1, 0, ..., 0]
+    folding: log H = rfft(w * irfft(log_amp)), w = [1, 2, ..., 2, 1, 0, ..., 0]
     (the causal part of the cepstrum doubled). Its imaginary part is the unwrapped phase,
     which H^-p needs for p != 1. (..., F) real -> (..., F) complex."""
     cep = torch.fft.irfft(log_amp, n=n_fft)
@@ -94,13 +94,8 @@ def minimum_phase_log(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
     return torch.fft.rfft(cep * fold, n=n_fft)
 
 
-def minimum_phase(log_amp: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """The minimum-phase response exp(minimum_phase_log(log_amp)): (..., F) -> (..., F) complex."""
-    return torch.exp(minimum_phase_log(log_amp, n_fft))
-
-
 def normalised_power(log_env: torch.Tensor, floor_db: float, white_mix: float) -> torch.Tensor:
-    """Envelope power h^2 with floor, unit mean power and white mix (s.2 steps 5-6).
+    """Envelope power h^2 with floor, unit mean power and white mix.
 
     p = max(e^2, max_f(e^2) * 10^(floor_db/10)); p /= mean_f(p);
     h^2 = (1 - w) p + w. (..., F) natural-log amplitude -> (..., F) power, mean 1.
@@ -115,7 +110,7 @@ def normalised_power(log_env: torch.Tensor, floor_db: float, white_mix: float) -
 def frame_level(
     logmel: torch.Tensor, energy_min: float, energy_max: float, min_level: float
 ) -> torch.Tensor:
-    """PriorGrad's frame level sigma_k (s.2.6), clipped to the training range.
+    """PriorGrad's frame level sigma_k, clipped to the training range.
 
     E_k = sqrt(sum_b 10 ** c_kb); sigma_k = clip((E_k - E_min) / (E_max - E_min), min_level, 1):
     a frame louder than the training set's loudest (a TTS model's mel, say) gets the
@@ -142,7 +137,7 @@ def shaped_log_response(
     phase: str,
 ) -> torch.Tensor:
     """log h_k(f): the complex log of the unit-mean-power spectral shape of SpecGrad's
-    noise (s.2 steps 1-6), minimum phase (unwrapped) or zero phase.
+    noise, minimum phase (unwrapped) or zero phase.
 
     (B, K, M) log10 mel -> (B, K, F) complex; h = exp(log h).
     """
@@ -158,7 +153,7 @@ def shaped_log_response(
 def apply_filter(
     x: torch.Tensor, response: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor
 ) -> torch.Tensor:
-    """L x = G+ diag(H) G x (s.3).
+    """L x = G+ diag(H) G x.
 
     x: (B, N) with N = K * hop; response: (B, K, F) complex or real, one row per
     mel frame. The STFT has K + 1 frames; the last frame reuses the last response.
@@ -183,7 +178,7 @@ def bin_phase_advance(n_bins: int, frames: int, n_fft: int, hop: int) -> torch.T
 
 
 def inverse_response(log_response: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-    """H^-p = exp(-p log H): the response of L^-p (loss weighting, s.3), (..., F) complex.
+    """H^-p = exp(-p log H): the response of L^-p (loss weighting), (..., F) complex.
 
     Takes the complex log of H with its unwrapped phase: exp(-i p arg H) with the wrapped
     angle would flip the sign wherever the true phase is beyond +-pi (p = 1/2) or turn it
@@ -219,7 +214,7 @@ def terminal_snr_db(
     hop: int,
     window: torch.Tensor,
 ) -> torch.Tensor:
-    """Speech-to-noise ratio of x_t per frame and mel band (s.2.6 criterion).
+    """Speech-to-noise ratio of x_t per frame and mel band (docs/design.md, level criterion).
 
     abar |G x0|^2 against (1 - abar) E|G L xi|^2 = (1 - abar) |H|^2 sum(w^2), both
     summed in mel bands (power through mel_basis (M, F)). Returns (B, K, M) dB.

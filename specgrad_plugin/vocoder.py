@@ -82,14 +82,8 @@ class SpecGradVocoder(torch.nn.Module):
         return self.loss_cache[1](self, wav, mel, amp_dtype)
 
     @torch.no_grad()
-    def forward(
-        self,
-        mel: torch.Tensor,
-        schedule: Optional[Schedule] = None,
-        seed: Optional[int] = 0,
-        progress=None,
-        chunk_frames: Optional[int] = None,
-    ) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, schedule: Optional[Schedule] = None, seed: Optional[int] = 0,
+                progress=None, chunk_frames: Optional[int] = None) -> torch.Tensor:
         """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform.
 
         schedule: WG-3 | WG-6 | PG-6 | WG-50 | list of betas (default: the config's).
@@ -128,22 +122,16 @@ class SpecGradVocoder(torch.nn.Module):
 
     @classmethod
     def from_pretrained(cls, name: str = "ljspeech", device: Union[str, torch.device] = "cpu") -> "SpecGradVocoder":
-        """A model shipped with the package, by name, offline: "ljspeech" (the latest version) or
-        a version, "ljspeech-v1", each also with the "specgrad/" prefix; pretrained.available()
-        lists them. Unknown names raise pretrained.UnknownModelError listing the shipped ones."""
+        """A model shipped with the package, offline: "ljspeech" (the latest), "ljspeech-v1", also
+        as "specgrad/<name>"; unknown names raise pretrained.UnknownModelError listing them."""
         from specgrad_plugin import pretrained
 
         weights, config = pretrained.resolve(name)
         return cls.from_checkpoint(weights, config=config, device=device)
 
     @classmethod
-    def from_checkpoint(
-        cls,
-        path: Union[str, Path],
-        config: Optional[Union[str, Path, SpecGradConfig]] = None,
-        device: Union[str, torch.device] = "cpu",
-        use_ema: bool = True,
-    ) -> "SpecGradVocoder":
+    def from_checkpoint(cls, path: Union[str, Path], config: Optional[Union[str, Path, SpecGradConfig]] = None,
+                        device: Union[str, torch.device] = "cpu", use_ema: bool = True) -> "SpecGradVocoder":
         """Load a checkpoint of any layout checkpoints.py reads: the built-in trainer's (config
         inside) or ESPnet's (``*.pth``: the config is ``config`` or the ``config.yaml`` beside it).
 

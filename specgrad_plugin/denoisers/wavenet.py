@@ -1,4 +1,4 @@
-"""The sample-rate family: a DiffWave/PriorGrad-style WaveNet eps_theta(x_t, c, level) (s.5).
+"""The sample-rate family: a DiffWave/PriorGrad-style WaveNet eps_theta(x_t, c, level).
 
 Residual layers of gated dilated convolutions, a 1x1 conditioner per layer fed by
 the mel upsampled to the sample rate, a noise-level embedding added before each
