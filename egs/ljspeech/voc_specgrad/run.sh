@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SpecGrad vocoder on LJSpeech, ESPnet-style. Stages (--stage N --stop_stage M):
-#  -1 download LJSpeech-1.1 (skipped when --db_root holds metadata.csv and wavs/)
+#  -1 the corpus: download LJSpeech-1.1 (skipped when --db_root holds metadata.csv and wavs/),
+#     or --demo / --shared's clips as an LJSpeech folder
 #   0 data prep: data/{tr_no_dev,dev,eval1} (Kaldi dirs), every wav checked
 #   1 collect stats (mel and noise-level statistics), nj jobs
 #   2 training (ESPnet trainer; --ngpu, --num_nodes, --resume, --train_args)
@@ -31,6 +32,8 @@ train_args=""
 inference_args=""                    # e.g. "--schedule WG-3 --batch_size 4"
 inference_model=""                   # default: valid.pesq.best.pth (valid.mel_l1.best.pth without pesq)
 pretrained=""                        # e.g. ljspeech: stages 3-4 use the model shipped with the plugin
+corpus_cmd=local/download.sh         # stage -1: CMD DB_ROOT puts an LJSpeech folder at DB_ROOT
+corpus_name=""                       # how RESULTS.md and the model card name the corpus (default: db_root's name)
 num_dev=250
 num_eval=250
 dumpdir=dump
@@ -43,8 +46,8 @@ tts_sets="eval1"
 hf_repo=""                           # e.g. your_name/ljspeech_specgrad_frame
 hf_datasets=""                       # the card's Hugging Face dataset ids, e.g. keithito/lj_speech
 skip_upload_hf=true
-demo=false                           # true: the 12 LJ Speech clips in demo/, stages -1..4, on CPU
-shared=false                         # true: the shared clips (ljspeech_mini + ljspeech_eval as eval1)
+demo=false                           # true: conf/demo.sh's defaults (the 12 LJ Speech clips in demo/)
+shared=false                         # true: conf/shared.sh's defaults (ljspeech_mini + ljspeech_eval as eval1)
 
 help_message="Usage: $0 [options]
   --stage N --stop_stage M     stages to run (-1..8; default ${stage}..${stop_stage})
@@ -72,83 +75,47 @@ help_message="Usage: $0 [options]
   --skip_upload_hf true|false  stage 8 builds the folder only (${skip_upload_hf})
   --demo true|false            quick offline demo on the 12 LJ Speech clips shipped in demo/:
                                the shipped model fine-tuned 50 steps on 8, then 2 dev + 2 eval
-                               decoded and scored (${demo})
+                               decoded and scored; its defaults are conf/demo.sh (${demo})
   --shared true|false          train on the shared clips: ljspeech_mini (29 train, 3 dev) and
-                               ljspeech_eval as eval1 (\$SPECGRAD_DATA or ../shared/data) (${shared})
+                               ljspeech_eval as eval1 (\$SPECGRAD_DATA or ../shared/data); its
+                               defaults are conf/shared.sh (${shared})
+  --config FILE                read options from a shell file (as conf/demo.sh); later options win
 Backends: cmd.sh (SPECGRAD_BACKEND=local|slurm|sge)."
 
 log "$0 $*"
+# --demo true / --shared true: conf/demo.sh / conf/shared.sh hold that mode's defaults; they
+# are read before the command line, so an option given there still wins over them.
+for _mode in demo shared; do
+    if [[ " $* " == *" --${_mode} true "* ]]; then
+        # shellcheck disable=SC1090
+        . "conf/${_mode}.sh"
+    fi
+done
 . utils/parse_options.sh
 [ $# -eq 0 ] || { echo "${help_message}" 1>&2; exit 1; }
 . ./path.sh
 . ./cmd.sh
 
-if [ "${demo}" = true ]; then
-    db_root=${dumpdir}/demo_db; num_dev=2; num_eval=2; nj=2; inference_nj=2
-    stop_stage=$(( stop_stage < 4 ? stop_stage : 4 )); tag=${tag:-demo}
-    if python3 -c "from specgrad_plugin import pretrained; pretrained.resolve('ljspeech')" 2>/dev/null; then
-        # The shipped LJSpeech model, fine-tuned for 50 steps on the demo clips, then decoded.
-        pretrained=${pretrained:-ljspeech}; conf=conf/finetune_specgrad_ljspeech.yaml
-    else
-        train_args="--max_epoch 2 --num_iters_per_epoch 100 ${train_args}"
-        inference_args="--schedule WG-3 ${inference_args}"
-    fi
-    export OMP_NUM_THREADS=2
-    python3 local/make_demo_db.py "${db_root}"
-fi
-if [ "${shared}" = true ]; then
-    db_root=${dumpdir}/shared_db; num_dev=3; num_eval=5; nj=$(( nj < 3 ? nj : 3 ))
-    python3 local/make_shared_db.py "${db_root}"
-fi
 [ -n "${tag}" ] || tag=$(basename "${conf}" .yaml)
+[ -n "${corpus_name}" ] || corpus_name=$(basename "${db_root}")
 exp=${expdir}/${tag}
 stats=${expdir}/${tag}_stats
 data=data
-if [ "${demo}" = true ]; then corpus="the LJ Speech demo clips in demo/"
-elif [ "${shared}" = true ]; then corpus="the shared LJ Speech clips (ljspeech_mini, ljspeech_eval)"
-else corpus=$(basename "${db_root}"); fi
-
-split_id() {  # which corpus and split data/ holds: stage 0 writes it, stage 3 compares
-    local root=${db_root}
-    [ -d "${root}" ] && root=$(cd "${root}" && pwd -P)
-    echo "${root} num_dev=${num_dev} num_eval=${num_eval}"
-}
-
-prepare_data() {
-    python3 local/data_prep.py --db_root "${db_root}" --out "${data}" --num_dev "${num_dev}" --num_eval "${num_eval}"
-    for set in tr_no_dev dev eval1; do
-        utils/validate_data_dir.sh "${data}/${set}"
-    done
-    split_id > "${data}/prepared_from"
-}
 
 if [ ${stage} -le -1 ] && [ ${stop_stage} -ge -1 ]; then
-    log "Stage -1: download LJSpeech into ${db_root}"
-    local/download.sh "${db_root}"
+    log "Stage -1: the corpus into ${db_root} (${corpus_cmd})"
+    ${corpus_cmd} "${db_root}"
 fi
 
 if [ ${stage} -le 0 ] && [ ${stop_stage} -ge 0 ]; then
     log "Stage 0: data prep (${num_dev} dev, ${num_eval} eval1 held out)"
-    prepare_data
+    local/data_prep.sh "${db_root}" "${data}" "${num_dev}" "${num_eval}" fresh
 fi
 
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ]; then
     log "Stage 1: collect statistics with ${nj} jobs -> ${stats}"
-    _nj=$(( nj < $(wc -l < "${data}/dev/wav.scp") ? nj : $(wc -l < "${data}/dev/wav.scp") ))
-    rm -rf "${stats}/split" "${stats}/logdir"
-    utils/split_scp.sh "${data}/tr_no_dev/wav.scp" "${stats}/split/train" "${_nj}"
-    utils/split_scp.sh "${data}/dev/wav.scp" "${stats}/split/valid" "${_nj}"
     # shellcheck disable=SC2086
-    ${train_cmd} JOB=1:"${_nj}" "${stats}/logdir/stats.JOB.log" \
-        python3 -m specgrad_plugin.bin.train --collect_stats true --config "${conf}" --ngpu 0 \
-            --train_data_path_and_name_and_type "${data}/tr_no_dev/wav.scp,speech,sound" \
-            --valid_data_path_and_name_and_type "${data}/dev/wav.scp,speech,sound" \
-            --train_shape_file "${stats}/split/train/JOB.scp" --valid_shape_file "${stats}/split/valid/JOB.scp" \
-            --output_dir "${stats}/logdir/stats.JOB" ${train_args}
-    _dirs=""
-    for i in $(seq "${_nj}"); do _dirs+=" --input_dir ${stats}/logdir/stats.${i}"; done
-    # shellcheck disable=SC2086
-    python3 -m espnet2.bin.aggregate_stats_dirs ${_dirs} --output_dir "${stats}"
+    local/collect_stats.sh "${nj}" "${conf}" "${data}" "${stats}" ${train_args}
 fi
 
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
@@ -187,13 +154,15 @@ if [ -z "${inference_model}" ]; then
     fi
 fi
 
+shipped_only() {  # true when stages 3-4 decode with the shipped model as it is (none trained here)
+    [ -n "${pretrained}" ] && [ ! -f "${exp}/${inference_model}" ]
+}
+
 decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR
     local src=$1 name=$2 type=$3 out=$4
     local n=$(( inference_nj < $(wc -l < "${src}") ? inference_nj : $(wc -l < "${src}") ))
     local _model="--model_file ${exp}/${inference_model} --train_config ${exp}/config.yaml"
-    if [ -n "${pretrained}" ] && [ ! -f "${exp}/${inference_model}" ]; then
-        _model="--model_tag specgrad/${pretrained}"  # not fine-tuned here: the shipped model as it is
-    fi
+    if shipped_only; then _model="--model_tag specgrad/${pretrained}"; fi
     utils/split_scp.sh "${src}" "${out}/split" "${n}"
     # shellcheck disable=SC2086
     ${decode_cmd} JOB=1:"${n}" "${out}/log/decode.JOB.log" \
@@ -206,17 +175,7 @@ decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR
 
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     # Decode the split of --db_root, never whatever data/ holds from another run.
-    if [ ! -f "${data}/dev/wav.scp" ] || [ ! -f "${data}/eval1/wav.scp" ]; then
-        [ -f "${db_root}/metadata.csv" ] || { log "Error: stage 3 decodes ${data}/dev and ${data}/eval1, which do not"\
-            "exist, and --db_root ${db_root} holds no LJSpeech (metadata.csv): pass --db_root DIR, or run stage -1"\
-            "(./run.sh --stage -1 --stop_stage 0) to download LJSpeech"; exit 1; }
-        log "Stage 3: no ${data}/ split yet: preparing it from ${db_root} (stage 0)"
-        prepare_data
-    elif [ -f "${data}/prepared_from" ] && [ "$(cat "${data}/prepared_from")" != "$(split_id)" ]; then
-        log "Error: ${data}/ holds the split of $(cat "${data}/prepared_from"), not of $(split_id):"\
-            "pass the options it was made with, or rerun stage 0 (--stage 0) for this one"
-        exit 1
-    fi
+    local/data_prep.sh "${db_root}" "${data}" "${num_dev}" "${num_eval}" reuse
     for set in dev eval1; do
         log "Stage 3: decoding ${set} -> ${exp}/decode_${set}"
         decode_set "${data}/${set}/wav.scp" speech sound "${exp}/decode_${set}"
@@ -225,38 +184,16 @@ fi
 
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
     log "Stage 4: scoring -> ${exp}/RESULTS.md"
-    for set in dev eval1; do
-        python3 -m specgrad_plugin.bin.score --ref "${data}/${set}/wav.scp" --gen "${exp}/decode_${set}/wav.scp" \
-            --out "${exp}/decode_${set}/score"
-    done
-    {
-        echo "# ${tag}: SpecGrad analysis-synthesis of ${corpus}"
-        echo
-        echo "Each recording's log-mel vocoded back to audio and scored against the recording."
-        echo
-        if [ -f "${exp}/${inference_model}" ]; then _what="${exp}/${inference_model}"; else _what="specgrad/${pretrained} (shipped)"; fi
-        [ -z "${pretrained}" ] || [ ! -f "${exp}/${inference_model}" ] || _what+=", fine-tuned from specgrad/${pretrained}"
-        echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); model: ${_what}; inference_args: '${inference_args}'"
-        echo "- vocoded wavs: ${exp}/decode_<set>/output.*/wav/; reference vs generated log-mel PNGs: ${exp}/decode_<set>/score/"
-        echo "- specgrad_plugin $(python3 -c 'import specgrad_plugin; print(specgrad_plugin.__version__)'),"\
-             "espnet $(python3 -c 'import espnet; print(espnet.__version__)'), torch $(python3 -c 'import torch; print(torch.__version__)')"
-        for set in dev eval1; do
-            echo; echo "## ${set}: $(wc -l < "${data}/${set}/wav.scp") utterances of ${corpus} (mean, then each)"; echo
-            cat "${exp}/decode_${set}/score/scores.md"
-        done
-    } > "${exp}/RESULTS.md"
-    cat "${exp}/RESULTS.md"
-    _mean=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['mean']; print(', '.join(f'{k} {m[k]:.3f}' for k in ('pesq', 'stoi', 'mel_l1', 'vuv_error') if k in m))" "${exp}/decode_eval1/score/scores.json")
-    log "Done: eval1 ($(wc -l < "${data}/eval1/wav.scp") utterances) vocoded by ${_what}: ${_mean}. Wavs and spectrograms: ${exp}/decode_eval1/, table: ${exp}/RESULTS.md"
+    if shipped_only; then _what="specgrad/${pretrained} (shipped)"
+    else _what="${exp}/${inference_model}${pretrained:+, fine-tuned from specgrad/${pretrained}}"; fi
+    python3 -m specgrad_plugin.bin.report --exp "${exp}" --data "${data}" --sets dev eval1 \
+        --model "${_what}" --corpus "${corpus_name}" --inference_args "${inference_args}"
 fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
     if [ -n "${tts_model_tag}" ]; then
         log "Stage 5: fetching TTS model ${tts_model_tag} (network)"
-        eval "$(python3 -c "
-from espnet_model_zoo.downloader import ModelDownloader
-d = ModelDownloader('${expdir}/tts_zoo').download_and_unpack('${tts_model_tag}')
-print(f\"tts_config={d['train_config']}; tts_model_file={d['model_file']}\")")"
+        eval "$(python3 local/fetch_tts_model.py "${tts_model_tag}" "${expdir}/tts_zoo")"
     elif [ -n "${tts_exp}" ]; then
         tts_config=${tts_exp}/config.yaml
         [ -n "${tts_model_file}" ] || tts_model_file=$(ls -t "${tts_exp}"/*.pth 2>/dev/null | head -1 || true)
@@ -305,7 +242,7 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
     [ -n "${hf_repo}" ] || { log "Error: stage 8 needs --hf_repo USER/NAME"; exit 1; }
     log "Stage 8: Hugging Face folder for ${hf_repo} (upload: $([ "${skip_upload_hf}" = true ] && echo no || echo yes))"
     local/make_hf_repo.sh "${exp}/packed/${tag}.zip" "${exp}/hf_${tag}" "${hf_repo}" "${data}/tr_no_dev/wav.scp" \
-        "${corpus}" "${exp}/RESULTS.md" "${hf_datasets}"
+        "${corpus_name}" "${exp}/RESULTS.md" "${hf_datasets}"
     if [ "${skip_upload_hf}" = false ]; then
         command -v git-lfs >/dev/null || { log "Error: git-lfs is needed to upload"; exit 1; }
         (cd "${exp}/hf_${tag}" && git init -q && git lfs install --local && git lfs track "*.pth" "*.zip" "*.npz" \
