@@ -2,8 +2,8 @@
 
 The denoiser is the only part that runs in reduced precision; the prior's filter, the STFT
 pair, the loss and the sampler always run in float32 (autocast is switched off around them
-in vocoder.py), because L^-1 divides by the envelope and a bf16 mantissa (8 bits) would
-put ~0.4 % of noise into every weighted residual.
+in loss.py and the frame denoiser), because L^-1 divides by the envelope and a bf16
+mantissa (8 bits) would put ~0.4 % of noise into every weighted residual.
 """
 
 from __future__ import annotations

@@ -33,6 +33,23 @@ ENERGY_BINS = torch.logspace(-3, 2, 201)
 
 
 class ESPnetSpecGradModel(AbsESPnetModel):
+    """The vocoder, its EMA copy and its training loss, as ESPnet's trainer drives them:
+    ``forward(speech, speech_lengths)`` cuts one segment per utterance and returns the loss.
+
+    Args:
+        features, prior, diffusion, denoiser, inference: SpecGradConfig's sections (the
+            preset's, overridden by model_conf; None: the defaults).
+        segment_frames: frames per training segment (segment_frames * hop samples).
+        any_sample_crops: segments start at any sample (else on the clip's frame grid).
+        speed_factors: each utterance is played at one of these speeds, drawn uniformly
+            (None: [1.0], the clips as they are).
+        prior_stats_file: collect-stats' energy_hist_stats.npz, the corpus' frame-energy
+            range (None: LJSpeech's, with a warning).
+        mel_stats_file: collect-stats' feats_stats.npz, the training mels' mean and std
+            per band, which the vocoder's input warnings compare with.
+        init_from: fine-tune from a shipped model's tag (specgrad/<name>) or a checkpoint.
+    """
+
     def __init__(
         self,
         features: Optional[Dict[str, Any]] = None,

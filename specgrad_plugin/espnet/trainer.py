@@ -62,6 +62,14 @@ RANK_SEED_STRIDE = 1_000_003
 
 
 class DiffusionTrainer(Trainer):
+    """ESPnet's Trainer for SpecGradTask: EMA after every optimiser step taken, per-rank noise
+    seeds, autocast of the denoiser only (--use_amp), TF32 (--allow_tf32) for the run, and
+    validation samples vocoded by the EMA model (the module docstring lists each).
+
+    Its options, beside ESPnet's (DiffusionTrainerOptions): --ema_decay, --num_samples,
+    --sample_interval, --sample_schedule, --sample_seconds, --allow_tf32.
+    """
+
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> DiffusionTrainerOptions:
         return build_dataclass(DiffusionTrainerOptions, args)
@@ -81,12 +89,12 @@ class DiffusionTrainer(Trainer):
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
         decay = trainer_options.ema_decay
-        precision.set_tf32(trainer_options.allow_tf32)
         device = next(model.parameters()).device
         model.amp_dtype = precision.amp_dtype(device) if trainer_options.use_amp else None
         handle = optimizers[0].register_step_post_hook(lambda *_: model.update_ema(decay))
         try:
-            with ranking_only_reported_epochs():
+            # TF32 for the run only: the process' flags are back afterwards
+            with precision.tf32(trainer_options.allow_tf32), ranking_only_reported_epochs():
                 super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
                             plot_attention_iter_factory, trainer_options, distributed_option)
         finally:
