@@ -104,3 +104,24 @@ def test_model_conf_naming_another_family_replaces_the_denoiser_section():
 
     conf = task._model_conf(argparse.Namespace(preset="tiny", model_conf={"denoiser": {"kind": "frame"}}))
     assert conf["denoiser"] == {"kind": "frame"}  # no WaveNet key of the preset's left over
+
+
+def test_checkpoint_with_an_old_flat_config_inside_loads_and_saves_one_family(tmp_path):
+    """A built-in trainer's checkpoint whose embedded config is the flat layout loads; saving it
+    again writes only the frame family's keys."""
+    import torch
+
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config("frame"))
+    vocoder.save(tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    wavenet = {"residual_layers": 30, "residual_channels": 64, "dilation_cycle": 10, "kernel_size": 3,
+               "upsample_scales": [16, 16]}  # what nothing read in a frame model's flat config
+    payload["config"]["denoiser"].update(wavenet)
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = SpecGradVocoder.from_checkpoint(tmp_path / "old.pt")
+    assert loaded.cfg == vocoder.cfg
+    loaded.save(tmp_path / "again.pt")
+    saved = torch.load(tmp_path / "again.pt", weights_only=True)["config"]["denoiser"]
+    assert saved["kind"] == "frame" and "residual_layers" not in saved
