@@ -174,13 +174,18 @@ class FrameConfig:
 # The denoiser section's class, chosen by its ``kind`` (wavenet when it names none).
 DENOISER_CONFIGS = {"wavenet": WaveNetConfig, "frame": FrameConfig}
 DenoiserConfig = Union[WaveNetConfig, FrameConfig]
+# Each family's keys that every flat section holding both families' keys has (a dump of the
+# one DenoiserConfig of package 0.2.0): how such a section is told from a family's own.
+FLAT_LAYOUT_KEYS = {"wavenet": {"residual_layers", "residual_channels", "dilation_cycle", "kernel_size",
+                                "upsample_scales"},
+                    "frame": {"frame_channels", "frame_layers", "frame_kernel", "frame_mlp_ratio"}}
 
 
 def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
     """The keys of a ``denoiser`` mapping that its family reads. Configs written before each
-    family had a class of its own (package 0.x up to 2026-12, e.g. the shipped ljspeech-v1
-    config.yaml) hold both families' keys in one flat mapping: the other family's keys are
-    dropped there. Another family's key without any of this family's own is an error."""
+    family had a class of its own (package 0.2.0 and earlier, to commit 14e7f04; e.g. the
+    shipped ljspeech-v1 config.yaml) hold both families' keys in one flat mapping: the other
+    family's keys are dropped there. Anywhere else another family's key is an error."""
     kind = value.get("kind", "wavenet")
     if kind not in DENOISER_CONFIGS:
         raise ConfigError(f"{source}: denoiser.kind={kind!r}, expected {'|'.join(DENOISER_CONFIGS)}")
@@ -189,7 +194,8 @@ def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
     foreign = sorted(set(value) & others)
     if not foreign:
         return dict(value)
-    if not (set(value) & (own - {"kind", "level_embed_dim", "level_hidden_dim"})):
+    other = next(k for k in DENOISER_CONFIGS if k != kind)
+    if not FLAT_LAYOUT_KEYS[other] <= set(value):
         raise ConfigError(f"{source}: key '{foreign[0]}' is not a setting of denoiser.kind={kind!r}; "
                           f"expected one of {sorted(own)}")
     return {k: v for k, v in value.items() if k not in others}

@@ -93,8 +93,10 @@ def test_denoiser_section_holds_one_family_and_old_flat_configs_load(tmp_path):
     assert tiny["kind"] == "wavenet" and not any(k.startswith("frame_") for k in tiny)
     legacy = {**tiny, **saved, "kind": "wavenet", "residual_layers": 3}  # an old wavenet dump
     assert SpecGradConfig.from_dict({"denoiser": legacy}).to_dict()["denoiser"] == {**tiny, "residual_layers": 3}
-    with pytest.raises(ConfigError, match="key 'residual_layers' is not a setting of denoiser.kind='frame'"):
-        SpecGradConfig.from_dict({"denoiser": {"kind": "frame", "residual_layers": 3}}, source="x.yaml")
+    for stray in ({"kind": "frame", "residual_layers": 3}, {"kind": "frame", "frame_layers": 3, "residual_layers": 3}):
+        with pytest.raises(ConfigError, match="x.yaml:denoiser: key 'residual_layers' is not a setting of "
+                                              "denoiser.kind='frame'"):
+            SpecGradConfig.from_dict({"denoiser": stray}, source="x.yaml")
 
 
 def test_model_conf_naming_another_family_replaces_the_denoiser_section():
