@@ -94,10 +94,12 @@ class Trainer:
         return float(loss.detach())
 
 
-def training_speed(presets: List[str], device: torch.device, steps: int, train_clips) -> List[Dict]:
+def training_speed(presets: List[str], device: torch.device, steps: int, train_clips, use_amp: bool) -> List[Dict]:
     rows = []
     for preset in presets:
         for amp in (False, True):
+            if amp and not use_amp:
+                continue
             trainer = Trainer(preset, device, amp, train_clips)
             times = []
             for i in range(steps + 2):  # two warm-up steps (allocator, autotuning) are not counted
@@ -114,8 +116,8 @@ def training_speed(presets: List[str], device: torch.device, steps: int, train_c
     return rows
 
 
-def fixed_time_run(preset: str, device: torch.device, minutes: float, train_clips, eval_clips) -> Dict:
-    trainer = Trainer(preset, device, True, train_clips)
+def fixed_time_run(preset: str, device: torch.device, minutes: float, train_clips, eval_clips, amp: bool) -> Dict:
+    trainer = Trainer(preset, device, amp, train_clips)
     deadline = time.perf_counter() + 60 * minutes
     losses = []
     while time.perf_counter() < deadline or trainer.steps == 0:
@@ -132,8 +134,8 @@ def fixed_time_run(preset: str, device: torch.device, minutes: float, train_clip
             floor.append(score(ref.numpy(), griffin_lim(mel.cpu(), model.cfg.features), scorer, heavy=False))
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     gl = {k: float(np.mean([r[k] for r in floor])) for k in floor[0]}
-    return {"preset": preset, "minutes": minutes, "steps": trainer.steps, "last_loss": float(np.mean(losses[-20:])),
-            "WG-6": mean, "griffin_lim": gl}
+    return {"preset": preset, "minutes": minutes, "amp": amp, "steps": trainer.steps,
+            "last_loss": float(np.mean(losses[-20:])), "WG-6": mean, "griffin_lim": gl}
 
 
 def inference_rtf(presets: List[str], device: torch.device, seconds: float, repeats: int) -> List[Dict]:
@@ -225,7 +227,8 @@ def markdown(result: Dict) -> str:
     if "fixed_time_run" in result:
         run = result["fixed_time_run"]
         keys = [k for k in ("mel_l1", "mr_stft", "pesq", "stoi") if k in run["WG-6"]]
-        lines += ["", f"Fixed-time run: {run['preset']}, {run['minutes']:g} min with AMP, {run['steps']} steps, "
+        lines += ["", f"Fixed-time run: {run['preset']}, {run['minutes']:g} min "
+                  f"{'with AMP' if run.get('amp', True) else 'in float32'}, {run['steps']} steps, "
                   f"EMA scored on {result['eval_clips']} ljspeech_eval clips", "",
                   "| system | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
                   f"| {run['preset']} WG-6 | " + " | ".join(f"{run['WG-6'][k]:.3f}" for k in keys) + " |",
@@ -254,6 +257,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval_clips", type=int, default=5)
     p.add_argument("--eval_seconds", type=float, default=0.0, help="crop eval clips (0: whole)")
     p.add_argument("--rtf_seconds", type=float, default=5.0)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per system in the inference tables")
+    p.add_argument("--amp", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+                   help="time AMP beside float32 and train the fixed-time run with it")
     p.add_argument("--graphed_batches", default="1,16", help="batch sizes of the CUDA-graph table")
     p.add_argument("--tf32", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
     p.add_argument("--out", type=Path, default=Path("docs/gpu_check"), help="writes <out>.json and <out>.md")
@@ -273,12 +279,12 @@ def main(argv=None) -> int:
               "eval_clips": len(eval_clips), "rtf_seconds": args.rtf_seconds}
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    parts = (("training_speed", lambda: training_speed(presets, device, args.timing_steps, train_clips)),
-             ("inference", lambda: inference_rtf(presets, device, args.rtf_seconds, 3)),
-             ("graphed", lambda: graphed_rtf(device, args.rtf_seconds, 3,
+    parts = (("training_speed", lambda: training_speed(presets, device, args.timing_steps, train_clips, args.amp)),
+             ("inference", lambda: inference_rtf(presets, device, args.rtf_seconds, args.repeats)),
+             ("graphed", lambda: graphed_rtf(device, args.rtf_seconds, args.repeats,
                                              [int(b) for b in args.graphed_batches.split(",")])),
              ("fixed_time_run", lambda: fixed_time_run(args.train_preset, device, args.minutes, train_clips,
-                                                       eval_clips)))
+                                                       eval_clips, args.amp)))
     for key, part in parts:
         result[key] = part()
         result["wall_s"] = time.perf_counter() - started

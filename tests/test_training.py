@@ -1,4 +1,4 @@
-"""The tiny model learns: the loss on fixed noise draws falls clearly within a minute."""
+"""The shipped family learns: the loss on fixed noise draws falls clearly within 20 steps."""
 
 import torch
 
@@ -18,8 +18,9 @@ def fixed_loss(vocoder, wav, mel) -> float:
     return value
 
 
-def test_tiny_model_overfits_one_clip(tiny_cfg, speech_clip):
-    vocoder = SpecGradVocoder(tiny_cfg)
+def test_frame_model_overfits_one_clip(speech_clip):
+    # the frame preset (the shipped family); the WaveNet family trains in test_denoisers
+    vocoder = SpecGradVocoder(SpecGradConfig.from_preset("frame"))
     data = SegmentDataset([speech_clip[: 2 * 22050]], vocoder.features, segment_frames=16)
     wav, mel = data.items[0]
     wav, mel = wav[None, : 96 * 256], mel[None, :96]
@@ -27,14 +28,14 @@ def test_tiny_model_overfits_one_clip(tiny_cfg, speech_clip):
     optimizer = torch.optim.Adam(vocoder.parameters(), lr=2e-3)
     ema = make_ema(vocoder)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=4, sampler=torch.utils.data.RandomSampler(data, replacement=True, num_samples=4 * 40)
+        data, batch_size=4, sampler=torch.utils.data.RandomSampler(data, replacement=True, num_samples=4 * 20)
     )
     for step, (seg, seg_mel) in enumerate(loader):
         loss, _ = vocoder.training_loss(seg, seg_mel)
         assert optimisation_step(loss, vocoder, optimizer, grad_clip=1.0) is not None
         ema_update(ema, vocoder, 0.999, step)
     after = fixed_loss(vocoder, wav, mel)
-    assert after < 0.7 * before, (before, after)
+    assert after < 0.5 * before, (before, after)
     assert fixed_loss(ema, wav, mel) < before
 
 
