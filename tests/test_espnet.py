@@ -237,7 +237,7 @@ def test_nonfinite_loss_is_counted_and_kept_out_of_the_averages(tiny_cfg, monkey
     sections = {k: v for k, v in tiny_cfg.to_dict().items() if k != "train"}
     model = ESPnetSpecGradModel(**sections, segment_frames=8)
     nan = torch.tensor(float("nan"), requires_grad=True)
-    monkeypatch.setattr(model.vocoder, "training_loss", lambda wav, mel, *_: (nan * 1.0, {"loss": float("nan")}))
+    monkeypatch.setattr(model.loss, "forward", lambda vocoder, wav, mel, *_: (nan * 1.0, {"loss": float("nan")}))
     loss, stats, _ = model(torch.randn(2, 4096) * 0.1, torch.tensor([4096, 3000]))
     # ESPnet's trainer sees a non-finite gradient norm and skips the update (no optimizer step,
     # so no EMA update either); the NaN stats are dropped from its averages.
