@@ -26,6 +26,9 @@ NAMED_SCHEDULES = {
     "WG-6": [7e-6, 1.4e-4, 2.1e-3, 2.8e-2, 3.5e-1, 7e-1],
     "PG-6": [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5],
     "WG-50": torch.linspace(1e-4, 0.05, 50, dtype=torch.float64).tolist(),
+    # WG-3 searched for specgrad/ljspeech-v1 on its dev clips (bench/schedule_search.py);
+    # it starts at abar 0.48 (WG-3 at 0.094), a level every preset trains on
+    "LJ-3": [1.194e-3, 1.197e-1, 4.511e-1],
 }
 
 
