@@ -7,6 +7,7 @@ an unknown key is an error naming the key and the file, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -115,8 +116,8 @@ class WaveNetConfig:
 
     def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
         """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
-        return [(_prod(self.upsample_scales) == feat.hop_length,
-                 f"denoiser.upsample_scales={self.upsample_scales} multiply to {_prod(self.upsample_scales)}, "
+        return [(math.prod(self.upsample_scales) == feat.hop_length,
+                 f"denoiser.upsample_scales={self.upsample_scales} multiply to {math.prod(self.upsample_scales)}, "
                  f"expected hop_length={feat.hop_length}")]
 
 
@@ -373,13 +374,6 @@ def merge_sections(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, 
 def _is_range(values: List[float]) -> bool:
     """[] or [low, high] with 0 < low < high."""
     return values == [] or (len(values) == 2 and 0 < values[0] < values[1])
-
-
-def _prod(values: List[int]) -> int:
-    out = 1
-    for v in values:
-        out *= int(v)
-    return out
 
 
 def _build_section(factory, value: Any, source: str):
