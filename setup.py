@@ -80,7 +80,7 @@ eval_requires = [
 onnx_requires = ["onnx==1.23.2", "onnxruntime==1.32.0"]
 # wheel: tests/test_packaging.py builds the wheel offline with the installed setuptools, which
 # before 70.1 takes bdist_wheel from this package (0.46 dropped it).
-test_requires = eval_requires + onnx_requires + ["pytest>=7", "ruff", "wheel<0.46"]
+test_requires = eval_requires + onnx_requires + ["pytest>=7", "pytest-xdist>=3", "ruff", "wheel<0.46"]
 
 setup(
     name="specgrad_plugin",

@@ -1,6 +1,7 @@
 """Shared fixtures. Real LJSpeech clips are used when $SPECGRAD_DATA (or ../shared/data)
 holds them; otherwise tests that need speech fall back to generated speech-like signals."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,13 @@ from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.data import read_wav, shared_data_dir
 from specgrad_plugin.synthetic import speech_like
 from specgrad_plugin.testing import make_data_dir
+
+# Under pytest-xdist (README's test command runs 2 workers) the workers share the cores
+# instead of each taking all of them; child processes inherit the share.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(_threads)
+    torch.set_num_threads(_threads)
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "specgrad_plugin" / "presets"
