@@ -224,7 +224,7 @@ class TrainConfig:
 
 @dataclass
 class InferenceConfig:
-    schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | comma-separated betas
+    schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | comma-separated betas
     # Longer inputs run the denoiser in chunks of this many frames (plus its receptive
     # field on each side), so memory stays bounded and the output equals the unchunked one.
     chunk_frames: int = 1000
