@@ -1,7 +1,9 @@
 """Deployment speed on this machine: the shipped model through PyTorch and through its ONNX
 graph in onnxruntime and streamed, against HiFi-GAN V1, multi-band MelGAN and Vocos (random
 weights: speed only; Vocos when its package is installed) on the same 5-s mel; then batched
-decoding against one by one. Prints Markdown tables; --out appends them to a file.
+decoding against one by one. Prints Markdown tables; --out appends them to a file. The Vocos
+row needs its package, which the project does not depend on:
+``pip install --no-deps vocos encodec einops``.
 
     python bench/deploy_speed.py --threads 2 --repeats 3
     python bench/deploy_speed.py --threads 1 --schedules WG-6 --skip_batch
