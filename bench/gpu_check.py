@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 import torch
@@ -138,12 +138,33 @@ def fixed_time_run(preset: str, device: torch.device, minutes: float, train_clip
             "last_loss": float(np.mean(losses[-20:])), "WG-6": mean, "griffin_lim": gl}
 
 
+def eval_clip_of(seconds: float) -> torch.Tensor:
+    """The first eval clip repeated or cut to ``seconds`` (whole hops)."""
+    clip = crop_to_hop(torch.from_numpy(clips("eval", 1)[0]), 256)
+    n = int(seconds * 22050) // 256 * 256
+    return clip.repeat(n // clip.numel() + 1)[:n]
+
+
+def time_systems(systems: Dict[str, Callable[[], object]], device: torch.device, repeats: int) -> Dict[str, float]:
+    """Median seconds per call of each system, round-robin after one warm-up call each."""
+    times: Dict[str, List[float]] = {name: [] for name in systems}
+    with torch.inference_mode():
+        for run in systems.values():
+            run()  # warm-up: allocation, kernel choice, a graph's capture
+        for _ in range(repeats):
+            for name, run in systems.items():
+                sync(device)
+                start = time.perf_counter()
+                run()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def inference_rtf(presets: List[str], device: torch.device, seconds: float, repeats: int) -> List[Dict]:
     from espnet2.gan_tts.hifigan import HiFiGANGenerator
 
-    clip = crop_to_hop(torch.from_numpy(clips("eval", 1)[0]), 256)
-    n = int(seconds * 22050) // 256 * 256
-    clip = clip.repeat(n // clip.numel() + 1)[:n]
+    clip = eval_clip_of(seconds)
     systems = {}
     for preset in presets:
         model = SpecGradVocoder(SpecGradConfig.from_preset(preset)).to(device).eval()
@@ -153,21 +174,10 @@ def inference_rtf(presets: List[str], device: torch.device, seconds: float, repe
     hifigan = HiFiGANGenerator().to(device).eval()
     hifigan.remove_weight_norm()
     systems["HiFi-GAN V1"] = lambda x=mel: hifigan.inference(x)
-    times: Dict[str, List[float]] = {name: [] for name in systems}
-    with torch.inference_mode():
-        for run in systems.values():
-            run()
-        for _ in range(repeats):
-            for name, run in systems.items():
-                sync(device)
-                start = time.perf_counter()
-                run()
-                sync(device)
-                times[name].append(time.perf_counter() - start)
-    audio = n / 22050
-    hifi = statistics.median(times["HiFi-GAN V1"])
-    return [{"system": name, "rtf": statistics.median(t) / audio, "x_hifigan": statistics.median(t) / hifi}
-            for name, t in times.items()]
+    seconds_per = time_systems(systems, device, repeats)
+    audio = clip.numel() / 22050
+    return [{"system": name, "rtf": t / audio, "x_hifigan": t / seconds_per["HiFi-GAN V1"]}
+            for name, t in seconds_per.items()]
 
 
 def graphed_rtf(device: torch.device, seconds: float, repeats: int, batches: List[int]) -> List[Dict]:
@@ -179,9 +189,7 @@ def graphed_rtf(device: torch.device, seconds: float, repeats: int, batches: Lis
     from specgrad_plugin.batched import vocode_batch
     from specgrad_plugin.graphed import GraphedVocoder
 
-    clip = crop_to_hop(torch.from_numpy(clips("eval", 1)[0]), 256)
-    n = int(seconds * 22050) // 256 * 256
-    clip = clip.repeat(n // clip.numel() + 1)[:n]
+    clip = eval_clip_of(seconds)
     model = SpecGradVocoder.from_pretrained("ljspeech", device=device)
     mel = model.features(clip[None].to(device))[0]
     graphed = GraphedVocoder(model, "WG-6")
@@ -190,29 +198,17 @@ def graphed_rtf(device: torch.device, seconds: float, repeats: int, batches: Lis
     rows = []
     for batch in batches:
         mels = [mel] * batch
-        systems = {
+        seconds_per = time_systems({
             "eager, one by one": lambda m=mels: [model(x, schedule="WG-6") for x in m],
             "batched (masked)": lambda m=mels: vocode_batch(model, m, "WG-6"),
             "CUDA graph": lambda m=mels: graphed(m),
             "HiFi-GAN V1": lambda m=mels: hifigan(torch.stack(m).transpose(1, 2)),
-        }
-        times: Dict[str, List[float]] = {name: [] for name in systems}
+        }, device, repeats)
         with torch.inference_mode():
-            for run in systems.values():
-                run()  # warm-up; the graph's capture
-            for _ in range(repeats):
-                for name, run in systems.items():
-                    sync(device)
-                    start = time.perf_counter()
-                    run()
-                    sync(device)
-                    times[name].append(time.perf_counter() - start)
             alone = model(mel, schedule="WG-6")
             diff = max(float((wav - alone).abs().max()) for wav in graphed(mels))
-        hifi = statistics.median(times["HiFi-GAN V1"])
-        rows += [{"system": name, "batch": batch, "s_per_batch": statistics.median(t),
-                  "x_hifigan": statistics.median(t) / hifi, "max_diff": diff if name == "CUDA graph" else None}
-                 for name, t in times.items()]
+        rows += [{"system": name, "batch": batch, "s_per_batch": t, "x_hifigan": t / seconds_per["HiFi-GAN V1"],
+                  "max_diff": diff if name == "CUDA graph" else None} for name, t in seconds_per.items()]
     return rows
 
 
