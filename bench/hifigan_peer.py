@@ -2,7 +2,7 @@
 
     # one thread, until the training loop has used each mark's CPU time (evaluation excluded)
     nice python bench/hifigan_peer.py train --out exp/hifigan_peer --marks 15,30,45,60
-    # whole dev and ljspeech_eval clips from the last snapshot, every metric of specgrad_plugin.scoring
+    # whole dev and ljspeech_eval clips from the last checkpoint, every metric of specgrad_plugin.scoring
     python bench/hifigan_peer.py final --out exp/hifigan_peer
 
 Generator and discriminators are espnet2.gan_tts's HiFiGANGenerator (V1 sizes, its
@@ -53,8 +53,12 @@ log = logging.getLogger("hifigan_peer")
 
 def build(features):
     from espnet2.gan_tts.hifigan import HiFiGANGenerator, HiFiGANMultiScaleMultiPeriodDiscriminator
-    from espnet2.gan_tts.hifigan.loss import (DiscriminatorAdversarialLoss, FeatureMatchLoss,
-                                              GeneratorAdversarialLoss, MelSpectrogramLoss)
+    from espnet2.gan_tts.hifigan.loss import (
+        DiscriminatorAdversarialLoss,
+        FeatureMatchLoss,
+        GeneratorAdversarialLoss,
+        MelSpectrogramLoss,
+    )
 
     generator = HiFiGANGenerator(in_channels=features.n_mels)
     discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator()
@@ -139,7 +143,8 @@ def train(args) -> int:
         set_rng_state(saved["rng"])
         log.info("resumed at step %d, %.1f core-minutes", state["step"], state["cpu_s"] / 60)
     (out / "run.json").write_text(json.dumps({
-        "generator": "espnet2 HiFiGANGenerator defaults (V1)", "discriminator": "HiFiGANMultiScaleMultiPeriodDiscriminator",
+        "generator": "espnet2 HiFiGANGenerator defaults (V1)",
+        "discriminator": "HiFiGANMultiScaleMultiPeriodDiscriminator",
         "lambda_mel": LAMBDA_MEL, "lambda_adv": LAMBDA_ADV, "lambda_fm": LAMBDA_FM, "batch": BATCH,
         "segment_frames": SEGMENT_FRAMES, "adam": {**ADAM, "betas": list(ADAM["betas"])}, "features": features.__dict__,
         "threads": args.threads, "seed": args.seed, "train_clips": [p.stem for p in train_paths],

@@ -58,8 +58,9 @@ def pad_batch(mels: Sequence[torch.Tensor], frames: int, batch: int, steps: int,
     mel (batch, frames, M), noise (steps, batch, frames * hop), lengths (batch,). Item i gets
     the draws vocoder(mels[i], seed=seed) makes; items past len(mels) repeat the first mel
     (their output is thrown away)."""
-    if not 0 < len(mels) <= batch or max(mel.shape[0] for mel in mels) > frames:
-        raise ValueError(f"{len(mels)} mels of up to {max(m.shape[0] for m in mels)} frames do not fit "
+    longest = max((mel.shape[0] for mel in mels), default=0)
+    if not 0 < len(mels) <= batch or longest > frames:
+        raise ValueError(f"{len(mels)} mels of up to {longest} frames do not fit "
                          f"a batch of {batch} x {frames} frames")
     device = mels[0].device
     items = list(mels) + [mels[0]] * (batch - len(mels))

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from specgrad_plugin import precision
+from specgrad_plugin import diffusion, precision
 from specgrad_plugin.batched import batchable, pad_batch, vocode_batch
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.export import RealSampler, Schedule
@@ -72,20 +72,21 @@ class GraphedVocoder:
         schedule: the sampler's schedule (a name or betas); fixed per GraphedVocoder.
         frame_buckets: padded lengths, in frames; longer batches run eagerly.
         batch_buckets: padded batch sizes; larger batches run eagerly.
-        replay_eagerly: run the bucket path without CUDA graphs (None: when the device is not CUDA).
+        replay_eagerly: run the bucket path without CUDA graphs (for tests on a CPU); otherwise
+            a device that is not CUDA runs every batch eagerly.
     """
 
     def __init__(self, vocoder, schedule: Optional[Schedule] = None,
                  frame_buckets: Sequence[int] = FRAME_BUCKETS, batch_buckets: Sequence[int] = BATCH_BUCKETS,
-                 replay_eagerly: Optional[bool] = None) -> None:
+                 replay_eagerly: bool = False) -> None:
         self.vocoder = vocoder
         self.schedule = schedule
         self.device = vocoder.train_betas.device
         self.frame_buckets = sorted(frame_buckets)
         self.batch_buckets = sorted(batch_buckets)
-        self.replay_eagerly = self.device.type != "cuda" if replay_eagerly is None else replay_eagerly
+        self.replay_eagerly = replay_eagerly
         self.sampler = None  # families the masked sampler does not cover run eagerly
-        if batchable(vocoder):
+        if batchable(vocoder) and (self.device.type == "cuda" or replay_eagerly):
             self.sampler = RealSampler(vocoder, schedule, use_fft=True).to(self.device).eval()
         self.captured: Dict[Tuple[int, int], Optional[CapturedCall]] = {}  # None: capture failed
 
@@ -95,7 +96,7 @@ class GraphedVocoder:
         fits_k = [k for k in self.frame_buckets if k >= frames]
         return (fits_b[0], fits_k[0]) if fits_b and fits_k else None
 
-    @torch.no_grad()
+    @torch.inference_mode()  # as the capture's: static buffers made here stay writable on later calls
     def __call__(self, mels: Sequence[torch.Tensor], seed: Optional[int] = 0) -> List[torch.Tensor]:
         n_mels = self.vocoder.cfg.features.n_mels
         mels = [check_mel(m, n_mels, name=f"mel {i}")[0].to(self.device).float() for i, m in enumerate(mels)]
@@ -105,6 +106,8 @@ class GraphedVocoder:
             return vocode_batch(self.vocoder, mels, self.schedule, seed)
         for mel in mels:
             self.vocoder.warn_on_mel_range(mel[None])
+        self.vocoder.warn_on_untrained_levels(diffusion.inference_betas(
+            self.schedule or self.vocoder.cfg.inference.schedule), self.schedule)
         batch, frames = shape
         hop = self.vocoder.hop_length
         inputs = pad_batch(mels, frames, batch, self.sampler.steps, hop, seed)

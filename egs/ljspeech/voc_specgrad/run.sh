@@ -187,7 +187,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
     if shipped_only; then _what="specgrad/${pretrained} (shipped)"
     else _what="${exp}/${inference_model}${pretrained:+, fine-tuned from specgrad/${pretrained}}"; fi
     python3 -m specgrad_plugin.bin.report --exp "${exp}" --data "${data}" --sets dev eval1 \
-        --model "${_what}" --corpus "${corpus_name}" --inference_args "${inference_args}"
+        --model "${_what}" --corpus "${corpus_name}" --inference_args="${inference_args}"
 fi
 
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ]; then
