@@ -2,6 +2,9 @@
 
     # one training run per variant, budget in CPU core-minutes of the training loop itself
     nice python bench/prior_study.py train --variant specgrad --marks 4,8,12,20,30,45 --out exp/prior_study
+    # fine-tuning a shipped model instead, with its own config and the variant's train keys
+    nice python bench/prior_study.py train --init ljspeech-v1 --variant finetune_pitch_down \
+        --marks 10,20 --out exp/finetune
     # final table on ljspeech_eval (never trained or tuned on) from each variant's last snapshot
     python bench/prior_study.py final --out exp/prior_study --variants specgrad,priorgrad,diffwave
     # Markdown tables + learning-curve plot from what the runs wrote
@@ -97,6 +100,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
     "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
                                "denoiser": {"frame_phase_demodulation": True}},
+    # fine-tuning a shipped model (train --init ljspeech-v1): its own config, these train keys changed;
+    # pitch_down adds copies of every clip slowed to x0.8 and x0.6 (F0 and formants that much lower)
+    "finetune": {"train": {"lr": 2.0e-4}},
+    "finetune_pitch_down": {"train": {"lr": 2.0e-4, "speed_factors": [0.6, 0.8, 1.0]}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -117,11 +124,16 @@ SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 
 
-def variant_config(name: str) -> SpecGradConfig:
+def variant_config(name: str, base: Optional[SpecGradConfig] = None) -> SpecGradConfig:
+    """The variant's config: its overrides on the study's preset, or on ``base`` (a model's own
+    config, when fine-tuning it)."""
     if name not in VARIANTS:
         raise SystemExit(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}")
-    data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith("frame") else PRESET).to_dict()
-    if name.startswith("frame"):
+    if base is not None:
+        data = base.to_dict()
+    else:
+        data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith("frame") else PRESET).to_dict()
+    if base is None and name.startswith("frame"):
         data["denoiser"].update(STUDY_FRAME_DENOISER)
     for section, values in VARIANTS[name].items():
         data[section].update(values)
@@ -204,20 +216,26 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
 def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    cfg = variant_config(args.variant)
     out = args.out / (args.name or args.variant)
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, _ = split_clips(args.dev_clips)
-    vocoder = SpecGradVocoder(cfg)
+    if args.init:  # its EMA weights, prior statistics and mel statistics are kept as they are
+        vocoder = SpecGradVocoder.from_pretrained(args.init)
+        cfg = vocoder.cfg = variant_config(args.variant, vocoder.cfg)
+        vocoder.train()
+    else:
+        cfg = variant_config(args.variant)
+        vocoder = SpecGradVocoder(cfg)
     train_set = SegmentDataset.for_training(train_paths, vocoder.features, cfg.train)
-    vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
+    if not args.init:
+        vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
     sampler = torch.utils.data.RandomSampler(
         train_set, replacement=True, num_samples=10**8, generator=torch.Generator().manual_seed(args.seed))
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler)
     dev = load_refs(dev_paths, args.dev_seconds)
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
-    state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed,
+    state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
                  train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
     for mark in sorted(float(m) for m in args.marks.split(",")):
         if mark in state["marks"]:
@@ -255,9 +273,11 @@ def final(args) -> int:
         if name in results:
             continue
         ckpt = args.out / name / "checkpoint.pt"
+        if args.snapshot:
+            ckpt = args.out / name / "snapshots" / f"cpu{args.snapshot:g}min.pt"
         vocoder = SpecGradVocoder.from_checkpoint(ckpt)
         state = json.loads((args.out / name / "state.json").read_text())
-        row = {"core_min": state["cpu_s"] / 60,
+        row = {"core_min": args.snapshot or state["cpu_s"] / 60,
                "step": torch.load(ckpt, map_location="cpu", weights_only=True)["step"],
                **evaluate(vocoder, refs, args.schedules.split(","), heavy=True)}
         results[name] = row
@@ -367,6 +387,9 @@ def main(argv=None) -> int:
     p.add_argument("--marks", default="4,8,12,20,30,45", help="train: CPU core-minute marks to evaluate at")
     p.add_argument("--schedules", default="WG-3,WG-6,WG-50", help="final: sampling schedules")
     p.add_argument("--tag", default="eval", help="final: results go to final_<tag>.json")
+    p.add_argument("--snapshot", type=float, default=0,
+                   help="final: score each run's snapshot at this core-minute mark (0: its last checkpoint)")
+    p.add_argument("--init", default="", help="train: fine-tune this shipped model (e.g. ljspeech-v1)")
     p.add_argument("--dev_clips", type=int, default=3, help="last clips of ljspeech_mini held out as dev")
     p.add_argument("--dev_seconds", type=float, default=3.0, help="dev clips cropped to this many seconds")
     p.add_argument("--threads", type=int, default=1)

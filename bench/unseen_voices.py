@@ -318,7 +318,10 @@ def score(args) -> int:
     if args.limit:
         entries = entries[: args.limit]
     clips = {str(e["utt"]): clips[str(e["utt"])] for e in entries}
-    vocoder = SpecGradVocoder.from_pretrained(args.model_tag)
+    if Path(args.model_tag).is_file():  # a checkpoint of one's own
+        vocoder = SpecGradVocoder.from_checkpoint(args.model_tag)
+    else:
+        vocoder = SpecGradVocoder.from_pretrained(args.model_tag)
     args.out.mkdir(parents=True, exist_ok=True)
     notes = vocode_all(vocoder, clips, args.schedule, args.seed, args.out)
     scores = {}
@@ -348,7 +351,7 @@ def main(argv=None) -> int:
     b.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("score", help="vocode and score every clip, model beside Griffin-Lim")
     s.add_argument("--data", type=Path, required=True, help="the folder 'build' wrote")
-    s.add_argument("--model_tag", default="specgrad/ljspeech")
+    s.add_argument("--model_tag", default="specgrad/ljspeech", help="a shipped model's name or a checkpoint path")
     s.add_argument("--schedule", default="WG-6")
     s.add_argument("--seed", type=int, default=1234, help="clip i is sampled with seed + i")
     s.add_argument("--limit", type=int, default=0, help="only the first N clips (a quick look)")

@@ -42,6 +42,7 @@ def vocode_batch(
         return [vocoder(mel, schedule=schedule, seed=seed) for mel in mels]
     for mel in mels:
         vocoder.warn_on_mel_range(mel[None])
+    mels, gains = matched_levels(vocoder, mels)
     name = schedule or vocoder.cfg.inference.schedule
     vocoder.warn_on_untrained_levels(diffusion.inference_betas(name), schedule)
     sampler = RealSampler(vocoder, schedule, use_fft=True).to(device).eval()
@@ -49,7 +50,14 @@ def vocode_batch(
                                        vocoder.hop_length, seed)
     with precision.tf32(vocoder.cfg.inference.allow_tf32):
         wavs = sampler(padded, noise, lengths)
-    return [wav[: mel.shape[0] * vocoder.hop_length] for wav, mel in zip(wavs, mels, strict=True)]
+    return [(wav[: mel.shape[0] * vocoder.hop_length] * gain).clamp(-1.0, 1.0)
+            for wav, mel, gain in zip(wavs, mels, gains, strict=True)]
+
+
+def matched_levels(vocoder, mels: Sequence[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """vocoder.match_level on each (K_i, M) mel alone: (the mels to sample from, their output gains)."""
+    matched = [vocoder.match_level(mel[None]) for mel in mels]
+    return [mel[0] for mel, _ in matched], [gain[0] for _, gain in matched]
 
 
 def pad_batch(mels: Sequence[torch.Tensor], frames: int, batch: int, steps: int, hop: int,

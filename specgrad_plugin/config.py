@@ -236,6 +236,11 @@ class InferenceConfig:
     # The training voice's F0 range in Hz, [5th, 95th] percentile of pitch.mel_f0 over its
     # voiced frames: an input whose median F0 is outside it gets a warning ([]: unknown)
     voice_f0_hz: List[float] = field(default_factory=list)
+    # An input mel whose level (mel_domain.level_offset_db) is further than level_match_db
+    # from the training mels' is shifted to that distance before sampling and the output
+    # scaled back by the same gain (offline paths; streaming and ONNX vocode as given).
+    # 0: off. Needs the training mels' statistics.
+    level_match_db: float = 6.0
 
 
 @dataclass
@@ -329,6 +334,8 @@ class SpecGradConfig:
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
+            (self.inference.level_match_db >= 0,
+             f"inference.level_match_db={self.inference.level_match_db}, expected >= 0 dB (0: off)"),
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,

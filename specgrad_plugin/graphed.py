@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from specgrad_plugin import diffusion, precision
-from specgrad_plugin.batched import batchable, pad_batch, vocode_batch
+from specgrad_plugin.batched import batchable, matched_levels, pad_batch, vocode_batch
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.export import RealSampler, Schedule
 
@@ -110,10 +110,13 @@ class GraphedVocoder:
             self.schedule or self.vocoder.cfg.inference.schedule), self.schedule)
         batch, frames = shape
         hop = self.vocoder.hop_length
+        mels, gains = matched_levels(self.vocoder, mels)
         inputs = pad_batch(mels, frames, batch, self.sampler.steps, hop, seed)
         with precision.tf32(self.vocoder.cfg.inference.allow_tf32):
             wavs = call.run(*inputs)
-        return [wav[: mel.shape[0] * hop] for wav, mel in zip(wavs, mels, strict=False)]
+        # wavs has the bucket's batch: its padding items come after the mels'
+        return [(wav[: mel.shape[0] * hop] * gain).clamp(-1.0, 1.0)
+                for wav, mel, gain in zip(wavs, mels, gains, strict=False)]
 
     def _captured(self, shape: Tuple[int, int]) -> Optional[CapturedCall]:
         if shape not in self.captured:

@@ -40,6 +40,16 @@ def level_offset_db(band_means: torch.Tensor, train_mean: torch.Tensor) -> float
     return 20.0 * float(_offset(band_means, train_mean))
 
 
+def level_match_shift(band_means: torch.Tensor, train_mean: torch.Tensor, tolerance_db: float) -> torch.Tensor:
+    """The log10 shift that brings each item's level to within tolerance_db of the training
+    mels': s = -sign(d) max(0, |d| - tolerance_db / 20), d the level offset (20 d dB).
+    Adding s to a log10 amplitude mel scales its audio by 10^s, so the output is scaled back
+    by 10^-s. Zero within the tolerance, continuous in d. (B, M), (M,) -> (B,)."""
+    bands = max(1, int(LEVEL_BANDS * band_means.shape[-1]))
+    offset = (band_means - train_mean)[:, :bands].median(dim=-1).values
+    return -torch.sign(offset) * (offset.abs() - tolerance_db / 20.0).clamp_min(0.0)
+
+
 def band_limit(band_means: torch.Tensor, train_mean: torch.Tensor) -> Optional[int]:
     """The first band from which every band up is more than BAND_DROP below the training
     shape (the level taken out), or None: (M,), (M,) -> band index."""
@@ -64,14 +74,17 @@ def describe(
     band_centres_hz: Sequence[float],
     median_f0: Optional[float] = None,
     voice_f0_hz: Sequence[float] = (),
+    level_matched: bool = False,
 ) -> Dict[str, str]:
     """{"level" | "band_limit" | "pitch": one sentence} for each departure from the training
-    mels; empty when the input is like them."""
+    mels; empty when the input is like them. level_matched: the vocoder shifts the level."""
     notes = {}
     level = level_offset_db(band_means, train_mean)
     if abs(level) > LEVEL_DB:
+        remedy = ("it is vocoded nearer the training level and scaled back: inference.level_match_db"
+                  if level_matched else "quality drops with it; scale the audio the mel came from")
         notes["level"] = (f"its level is {abs(level):.0f} dB {'below' if level < 0 else 'above'} the training "
-                          "mels' (quality drops with it; scale the audio the mel came from)")
+                          f"mels' ({remedy})")
     first = band_limit(band_means, train_mean)
     if first is not None:
         notes["band_limit"] = (f"it is band-limited near {band_centres_hz[first] / 1000:.1f} kHz (the bands "
@@ -91,10 +104,12 @@ class InputWarnings:
         features: the model's feature settings.
         mel_basis: its (M, F) mel filterbank (LogMelExtractor.mel_basis).
         voice_f0_hz: the training voice's [low, high] F0 range ([]: pitch is not checked).
+        level_matched: whether the vocoder shifts an input's level (said in the level warning).
     """
 
-    def __init__(self, features: FeatureConfig, mel_basis: torch.Tensor, voice_f0_hz: Sequence[float]) -> None:
-        self.features, self.voice_f0_hz = features, list(voice_f0_hz)
+    def __init__(self, features: FeatureConfig, mel_basis: torch.Tensor, voice_f0_hz: Sequence[float],
+                 level_matched: bool = False) -> None:
+        self.features, self.voice_f0_hz, self.level_matched = features, list(voice_f0_hz), level_matched
         self.mel_basis = mel_basis
         self.warned: set = set()  # the kinds of departure already warned about
         self.templates = None  # pitch.comb_templates, built when a pitch warning needs them
@@ -125,7 +140,8 @@ class InputWarnings:
             f0, voicing = pitch.mel_f0(mel[:1].float(), *self.pitch_templates(mel.device))
             median_f0 = median_voiced_f0(f0[0], voicing[0])
         centres = pitch.band_centres_hz(self.mel_basis, self.features.fs, self.features.n_fft)
-        notes = describe(mel.float().mean(dim=(0, 1)), mean, centres.tolist(), median_f0, self.voice_f0_hz)
+        notes = describe(mel.float().mean(dim=(0, 1)), mean, centres.tolist(), median_f0, self.voice_f0_hz,
+                         self.level_matched)
         for kind, note in notes.items():
             if kind not in self.warned:  # once per vocoder and kind, not once per utterance
                 self.warned.add(kind)

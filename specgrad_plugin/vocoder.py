@@ -21,7 +21,7 @@ from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.loss import DiffusionLoss
-from specgrad_plugin.mel_domain import InputWarnings
+from specgrad_plugin.mel_domain import InputWarnings, level_match_shift
 from specgrad_plugin.priors import NoisePrior
 
 Schedule = Union[str, Sequence[float]]
@@ -47,7 +47,8 @@ class SpecGradVocoder(torch.nn.Module):
         # Mean and std per band of the training mels (zeros: not collected). Inputs far
         # from them (a normalised or natural-log mel) trigger a warning, not silence.
         self.register_buffer("mel_stats", torch.zeros(2, cfg.features.n_mels))
-        self.input_warnings = InputWarnings(cfg.features, self.features.mel_basis, cfg.inference.voice_f0_hz)
+        self.input_warnings = InputWarnings(cfg.features, self.features.mel_basis, cfg.inference.voice_f0_hz,
+                                            level_matched=cfg.inference.level_match_db > 0)
         self.loss_cache: Tuple[Any, ...] = ()  # (device, DiffusionLoss) of training_loss, not a submodule
 
     @property
@@ -64,6 +65,16 @@ class SpecGradVocoder(torch.nn.Module):
     def warn_on_mel_range(self, mel: torch.Tensor) -> None:
         """Warn when a (B, K, M) mel is far from the training mels (mel_domain.InputWarnings)."""
         self.input_warnings.check(mel, *self.mel_stats)
+
+    def match_level(self, mel: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, K, M) mel -> (the mel to sample from, (B,) gain for its output): each item moved
+        to within inference.level_match_db of the training level (mel_domain.level_match_shift);
+        gain 1 and the mel unchanged when it is already there, off, or without statistics."""
+        tolerance = self.cfg.inference.level_match_db
+        if tolerance <= 0 or not bool((self.mel_stats[1] > 0).all()):
+            return mel, torch.ones(mel.shape[0], device=mel.device)
+        shift = level_match_shift(mel.mean(dim=1), self.mel_stats[0], tolerance)
+        return mel + shift[:, None, None], torch.pow(10.0, -shift)
 
     def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
         """Warn when a schedule starts below the lowest noise level the model was trained on."""
@@ -95,6 +106,7 @@ class SpecGradVocoder(torch.nn.Module):
         batched = mel.dim() == 3
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         self.warn_on_mel_range(mel)
+        mel, gain = self.match_level(mel)
         betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
         self.warn_on_untrained_levels(betas, schedule)
         generator = None
@@ -113,7 +125,7 @@ class SpecGradVocoder(torch.nn.Module):
                 def predict(x, level):
                     return self.denoiser(x, cond, level)
             wav = diffusion.sample(predict, lambda: self.prior.noise(response, generator), betas, progress=progress)
-        wav = wav.clamp(-1.0, 1.0)
+        wav = (wav.clamp(-1.0, 1.0) * gain[:, None]).clamp(-1.0, 1.0)  # as RealSampler's clamp, then the gain
         return wav if batched else wav[0]
 
     def save(self, path: Union[str, Path], extra: Optional[Dict[str, Any]] = None) -> None:

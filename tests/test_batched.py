@@ -54,6 +54,18 @@ def test_batch_equals_one_by_one(speech_clips):
     assert float((plain[0, :short] - alone).abs().max()) > 1e-2 * float(alone.abs().max())
 
 
+def test_batch_matches_each_items_level_alone(speech_clips):
+    """One item 20 dB quieter than the training mels: its level is matched on its own frames."""
+    vocoder = frame_vocoder()
+    mels = mels_of(vocoder, speech_clips)
+    vocoder.set_mel_statistics(mels[1].mean(0), mels[1].std(0))
+    mels[0] = mels[0] - 1.0
+    assert float(vocoder.match_level(mels[0][None])[1][0]) < 0.5  # matched: a gain below 1
+    batched = vocode_batch(vocoder, mels, schedule="WG-3", seed=7)
+    for mel, wav in zip(mels, batched, strict=True):
+        assert_close(wav, vocoder(mel, schedule="WG-3", seed=7))
+
+
 def test_families_without_a_masked_sampler_loop(speech_clips):
     vocoder = SpecGradVocoder(small_config("wavenet")).eval()
     assert not batchable(vocoder)

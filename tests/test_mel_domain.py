@@ -52,3 +52,29 @@ def test_shipped_vocoder_warns_once_per_kind_on_a_low_voice():
         vocoder.warn_on_mel_range(low)
     pitch_warnings = [str(w.message) for w in caught if "pitch" in str(w.message)]
     assert len(pitch_warnings) == 1 and "median F0 10" in pitch_warnings[0]
+
+
+def test_level_match_shift_moves_only_what_is_beyond_the_tolerance():
+    train = torch.linspace(-1.0, -4.0, 80)
+    offsets = torch.tensor([-1.0, -0.3, 0.0, 0.15, 0.5])  # -20, -6, 0, +3, +10 dB
+    shift = mel_domain.level_match_shift(train[None] + offsets[:, None], train, tolerance_db=6.0)
+    # -20 dB comes up 14 dB to the -6 dB edge; within +-6 dB nothing moves; +10 dB goes down 4 dB
+    assert torch.allclose(shift, torch.tensor([0.7, 0.0, 0.0, 0.0, -0.2]), atol=1e-6)
+    # read on the low bands, like the level warning: a band limit above them is no level change
+    cut = train.clone()
+    cut[50:] -= 3.0
+    assert float(mel_domain.level_match_shift(cut[None], train, 6.0)[0]) == 0.0
+
+
+def test_vocoder_samples_a_quiet_mel_at_the_tolerance_edge_and_scales_it_back():
+    from .test_batched import frame_vocoder
+
+    vocoder = frame_vocoder()
+    torch.manual_seed(0)
+    mel = -2.0 + 0.3 * torch.randn(12, vocoder.cfg.features.n_mels)
+    vocoder.set_mel_statistics(mel.mean(0), torch.full((mel.shape[1],), 0.3))
+    edge = vocoder(mel - 0.3, schedule="WG-3", seed=3)  # -6 dB: as given
+    quiet = vocoder(mel - 1.0, schedule="WG-3", seed=3)  # -20 dB: vocoded at -6 dB, scaled by 10^-0.7
+    assert torch.allclose(quiet, edge * 10 ** -0.7, rtol=1e-4, atol=1e-7)
+    vocoder.cfg.inference.level_match_db = 0.0  # off: the quiet mel is vocoded as given
+    assert not torch.allclose(vocoder(mel - 1.0, schedule="WG-3", seed=3), quiet, rtol=1e-2, atol=1e-5)
