@@ -236,7 +236,7 @@ class InferenceConfig:
     # The training voice's F0 range in Hz, [5th, 95th] percentile of pitch.mel_f0 over its
     # voiced frames: an input whose median F0 is outside it gets a warning ([]: unknown)
     voice_f0_hz: List[float] = field(default_factory=list)
-    # An input mel whose level (mel_domain.level_offset_db) is further than level_match_db
+    # An input mel whose level (mel_domain.level_offset) is further than level_match_db
     # from the training mels' is shifted to that distance before sampling and the output
     # scaled back by the same gain (offline paths; streaming and ONNX vocode as given).
     # 0: off. Needs the training mels' statistics.

@@ -3,9 +3,11 @@
 A vocoder trained on one voice degrades on mels unlike its training mels. Three departures
 are common in TTS use and each costs quality in its own way (docs/unseen_voices.md):
 
-- level: the whole mel lower or higher, d = median_b (mean_b - train_mean_b) over the lowest
-  LEVEL_BANDS of the bands (where speech has its energy and no band limit reaches), in
-  log10 units (20 d dB);
+- level: the whole mel lower or higher, read on its loud frames so that pauses do not count:
+  d = median_b (q_b - train_mean_b - Z * train_std_b) over the lowest LEVEL_BANDS of the
+  bands (where speech has its energy and no band limit reaches), q_b the band's
+  LEVEL_QUANTILE over frames and Z that quantile of a normal distribution, in log10 units
+  (20 d dB);
 - band limit: the bands above some frequency far below the training spectrum's shape
   (mean_b - train_mean_b - d < -1, 20 dB, from there up), as from audio recorded at a
   lower sample rate and upsampled;
@@ -26,6 +28,7 @@ from specgrad_plugin.config import FeatureConfig
 
 LEVEL_DB = 15.0  # a level this far from the training mels' is named
 LEVEL_BANDS = 0.4  # the share of bands, from the lowest, that the level is read on
+LEVEL_QUANTILE, LEVEL_Z = 0.9, 1.2816  # the level is read on each band's 90th percentile over frames
 BAND_DROP = 1.0  # a band limit: every band above it this far (log10) below the training shape
 VOICED = 0.5  # frames with pitch.mel_f0's voicing above this count for the median F0
 
@@ -35,18 +38,19 @@ def _offset(band_means: torch.Tensor, train_mean: torch.Tensor) -> torch.Tensor:
     return (band_means - train_mean)[:bands].median()
 
 
-def level_offset_db(band_means: torch.Tensor, train_mean: torch.Tensor) -> float:
-    """20 d dB: (M,), (M,) log10 mels -> dB."""
-    return 20.0 * float(_offset(band_means, train_mean))
+def level_offset(mel: torch.Tensor, train_mean: torch.Tensor, train_std: torch.Tensor) -> torch.Tensor:
+    """Each item's level d against the training mels' (the module docstring), in log10 units:
+    a mel 20 dB quieter reads -1. (B, K, M), (M,), (M,) -> (B,)."""
+    bands = max(1, int(LEVEL_BANDS * mel.shape[-1]))
+    loud = mel.float().quantile(LEVEL_QUANTILE, dim=1)  # (B, M)
+    return (loud - train_mean - LEVEL_Z * train_std)[:, :bands].median(dim=-1).values
 
 
-def level_match_shift(band_means: torch.Tensor, train_mean: torch.Tensor, tolerance_db: float) -> torch.Tensor:
-    """The log10 shift that brings each item's level to within tolerance_db of the training
-    mels': s = -sign(d) max(0, |d| - tolerance_db / 20), d the level offset (20 d dB).
-    Adding s to a log10 amplitude mel scales its audio by 10^s, so the output is scaled back
-    by 10^-s. Zero within the tolerance, continuous in d. (B, M), (M,) -> (B,)."""
-    bands = max(1, int(LEVEL_BANDS * band_means.shape[-1]))
-    offset = (band_means - train_mean)[:, :bands].median(dim=-1).values
+def level_match_shift(offset: torch.Tensor, tolerance_db: float) -> torch.Tensor:
+    """The log10 shift that brings a level offset d (level_offset) to within tolerance_db of
+    the training mels': s = -sign(d) max(0, |d| - tolerance_db / 20). Adding s to a log10
+    amplitude mel scales its audio by 10^s, so the output is scaled back by 10^-s. Zero
+    within the tolerance, continuous in d. (B,) -> (B,)."""
     return -torch.sign(offset) * (offset.abs() - tolerance_db / 20.0).clamp_min(0.0)
 
 
@@ -74,12 +78,14 @@ def describe(
     band_centres_hz: Sequence[float],
     median_f0: Optional[float] = None,
     voice_f0_hz: Sequence[float] = (),
+    level_db: float = 0.0,
     level_matched: bool = False,
 ) -> Dict[str, str]:
     """{"level" | "band_limit" | "pitch": one sentence} for each departure from the training
-    mels; empty when the input is like them. level_matched: the vocoder shifts the level."""
+    mels; empty when the input is like them. level_db: 20 level_offset; level_matched: the
+    vocoder shifts the level."""
     notes = {}
-    level = level_offset_db(band_means, train_mean)
+    level = level_db
     if abs(level) > LEVEL_DB:
         remedy = ("it is vocoded nearer the training level and scaled back: inference.level_match_db"
                   if level_matched else "quality drops with it; scale the audio the mel came from")
@@ -140,8 +146,9 @@ class InputWarnings:
             f0, voicing = pitch.mel_f0(mel[:1].float(), *self.pitch_templates(mel.device))
             median_f0 = median_voiced_f0(f0[0], voicing[0])
         centres = pitch.band_centres_hz(self.mel_basis, self.features.fs, self.features.n_fft)
+        level_db = 20.0 * float(level_offset(mel.reshape(1, -1, mel.shape[-1]), mean, std)[0])
         notes = describe(mel.float().mean(dim=(0, 1)), mean, centres.tolist(), median_f0, self.voice_f0_hz,
-                         self.level_matched)
+                         level_db, self.level_matched)
         for kind, note in notes.items():
             if kind not in self.warned:  # once per vocoder and kind, not once per utterance
                 self.warned.add(kind)

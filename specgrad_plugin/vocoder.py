@@ -21,7 +21,7 @@ from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.loss import DiffusionLoss
-from specgrad_plugin.mel_domain import InputWarnings, level_match_shift
+from specgrad_plugin.mel_domain import InputWarnings, level_match_shift, level_offset
 from specgrad_plugin.priors import NoisePrior
 
 Schedule = Union[str, Sequence[float]]
@@ -73,7 +73,7 @@ class SpecGradVocoder(torch.nn.Module):
         tolerance = self.cfg.inference.level_match_db
         if tolerance <= 0 or not bool((self.mel_stats[1] > 0).all()):
             return mel, torch.ones(mel.shape[0], device=mel.device)
-        shift = level_match_shift(mel.mean(dim=1), self.mel_stats[0], tolerance)
+        shift = level_match_shift(level_offset(mel, *self.mel_stats), tolerance)
         return mel + shift[:, None, None], torch.pow(10.0, -shift)
 
     def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:

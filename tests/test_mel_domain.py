@@ -16,7 +16,7 @@ def test_level_and_band_limit_are_read_against_the_training_shape():
     train = torch.linspace(-1.0, -4.0, 80)  # a falling spectrum
     assert mel_domain.describe(train.clone(), train, CENTRES) == {}
     quiet = train - 1.0  # 20 dB down, same shape: a level, not a band limit
-    notes = mel_domain.describe(quiet, train, CENTRES)
+    notes = mel_domain.describe(quiet, train, CENTRES, level_db=-20.0)
     assert set(notes) == {"level"} and "20 dB below" in notes["level"]
     cut = train.clone()
     cut[40:] -= 2.5  # bands 40.. empty: band-limited at band 40's centre, 4.1 kHz
@@ -54,16 +54,26 @@ def test_shipped_vocoder_warns_once_per_kind_on_a_low_voice():
     assert len(pitch_warnings) == 1 and "median F0 10" in pitch_warnings[0]
 
 
+def test_level_is_read_on_loud_frames_and_low_bands():
+    torch.manual_seed(0)
+    mean, std = torch.linspace(-1.0, -4.0, 80), torch.full((80,), 0.5)
+    speech = mean + std * torch.randn(4000, 80)  # frames like the training mels
+    assert abs(float(mel_domain.level_offset(speech[None], mean, std)[0])) < 0.02
+    quiet = mel_domain.level_offset((speech - 1.0)[None], mean, std)[0]  # 20 dB down
+    assert abs(float(quiet) + 1.0) < 0.02
+    paused = speech.clone()
+    paused[::2] = -6.0  # half the frames silent: the level drops 4.4 dB (q80 read as q90), not 20+
+    assert -0.3 < float(mel_domain.level_offset(paused[None], mean, std)[0]) < -0.15
+    cut = speech.clone()
+    cut[:, 50:] -= 3.0  # a band limit above the low bands: no level change
+    assert abs(float(mel_domain.level_offset(cut[None], mean, std)[0])) < 0.02
+
+
 def test_level_match_shift_moves_only_what_is_beyond_the_tolerance():
-    train = torch.linspace(-1.0, -4.0, 80)
     offsets = torch.tensor([-1.0, -0.3, 0.0, 0.15, 0.5])  # -20, -6, 0, +3, +10 dB
-    shift = mel_domain.level_match_shift(train[None] + offsets[:, None], train, tolerance_db=6.0)
+    shift = mel_domain.level_match_shift(offsets, tolerance_db=6.0)
     # -20 dB comes up 14 dB to the -6 dB edge; within +-6 dB nothing moves; +10 dB goes down 4 dB
     assert torch.allclose(shift, torch.tensor([0.7, 0.0, 0.0, 0.0, -0.2]), atol=1e-6)
-    # read on the low bands, like the level warning: a band limit above them is no level change
-    cut = train.clone()
-    cut[50:] -= 3.0
-    assert float(mel_domain.level_match_shift(cut[None], train, 6.0)[0]) == 0.0
 
 
 def test_vocoder_samples_a_quiet_mel_at_the_tolerance_edge_and_scales_it_back():
@@ -72,7 +82,8 @@ def test_vocoder_samples_a_quiet_mel_at_the_tolerance_edge_and_scales_it_back():
     vocoder = frame_vocoder()
     torch.manual_seed(0)
     mel = -2.0 + 0.3 * torch.randn(12, vocoder.cfg.features.n_mels)
-    vocoder.set_mel_statistics(mel.mean(0), torch.full((mel.shape[1],), 0.3))
+    std = torch.full((mel.shape[1],), 0.3)  # statistics that read this mel's level as exactly 0
+    vocoder.set_mel_statistics(mel.quantile(mel_domain.LEVEL_QUANTILE, dim=0) - mel_domain.LEVEL_Z * std, std)
     edge = vocoder(mel - 0.3, schedule="WG-3", seed=3)  # -6 dB: as given
     quiet = vocoder(mel - 1.0, schedule="WG-3", seed=3)  # -20 dB: vocoded at -6 dB, scaled by 10^-0.7
     assert torch.allclose(quiet, edge * 10 ** -0.7, rtol=1e-4, atol=1e-7)
