@@ -119,7 +119,8 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "frame_any_sample_melloss_low": "frame_any_sample_melloss",
               "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_priorgrad": "frame_any_sample_melloss_low",
-              "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low"}
+              "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low",
+              "finetune": "finetune", "finetune_pitch_down": "finetune"}  # on the model they fine-tune
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 
