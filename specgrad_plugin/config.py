@@ -233,13 +233,9 @@ class InferenceConfig:
     conditioning_cache_mb: int = 1024
     # CUDA: TF32 matmuls and convolutions in inference (false: full float32)
     allow_tf32: bool = True
-    # The training voice's F0 range in Hz, [5th, 95th] percentile of pitch.mel_f0 over its
-    # voiced frames: an input whose median F0 is outside it gets a warning ([]: unknown)
+    # the training voice's [5th, 95th] percentile F0 (Hz, pitch.mel_f0): outside it, a warning
     voice_f0_hz: List[float] = field(default_factory=list)
-    # An input mel whose level (mel_domain.level_offset) is further than level_match_db
-    # from the training mels' is shifted to that distance before sampling and the output
-    # scaled back by the same gain (offline paths; streaming and ONNX vocode as given).
-    # 0: off. Needs the training mels' statistics.
+    # a mel further than this from the training level is vocoded at it, scaled back (0: off)
     level_match_db: float = 6.0
 
 

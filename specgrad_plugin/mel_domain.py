@@ -85,11 +85,10 @@ def describe(
     mels; empty when the input is like them. level_db: 20 level_offset; level_matched: the
     vocoder shifts the level."""
     notes = {}
-    level = level_db
-    if abs(level) > LEVEL_DB:
+    if abs(level_db) > LEVEL_DB:
         remedy = ("it is vocoded nearer the training level and scaled back: inference.level_match_db"
                   if level_matched else "quality drops with it; scale the audio the mel came from")
-        notes["level"] = (f"its level is {abs(level):.0f} dB {'below' if level < 0 else 'above'} the training "
+        notes["level"] = (f"its level is {abs(level_db):.0f} dB {'below' if level_db < 0 else 'above'} the training "
                           f"mels' ({remedy})")
     first = band_limit(band_means, train_mean)
     if first is not None:
