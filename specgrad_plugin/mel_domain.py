@@ -9,7 +9,8 @@ are common in TTS use and each costs quality in its own way (docs/unseen_voices.
   LEVEL_QUANTILE over frames and Z that quantile of a normal distribution, in log10 units
   (20 d dB);
 - band limit: the bands above some frequency far below the training spectrum's shape
-  (mean_b - train_mean_b - d < -1, 20 dB, from there up), as from audio recorded at a
+  (mean_b - train_mean_b - o < -1, 20 dB, from there up, o the median of mean_b -
+  train_mean_b over the same low bands: the shape, not the level), as from audio recorded at a
   lower sample rate and upsampled;
 - pitch: the voice's median F0 (pitch.mel_f0) outside the training voice's range.
 
