@@ -60,6 +60,8 @@ FRAME_PRESET = presets.resolve("frame")
 STUDY_DIFFUSION = {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0, "loss_band_weighting": "flat"}
 # ... and one trunk: the frame preset's low-band trunk only where a variant names it.
 STUDY_FRAME_DENOISER = {"frame_low_band_hz": 0.0}
+# every parameter of the frame model but the low-band trunk's
+FROZEN_BUT_LOW_TRUNK = ["denoiser.trunk", "denoiser.level_embedding", "denoiser.gain_bias"]
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # the denoiser study ran with STUDY_DIFFUSION; the levels below the schedule (now the
     # frame preset's) are frame_levels
@@ -107,6 +109,9 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # pitch_down adds copies of every clip slowed to x0.8 and x0.6 (F0 and formants that much lower)
     "finetune": {"train": {"lr": 2.0e-4}},
     "finetune_pitch_down": {"train": {"lr": 2.0e-4, "speed_factors": [0.6, 0.8, 1.0]}},
+    # only the low-band trunk, with the sampler loss (WG-6 unrolled, the low band's MR-STFT)
+    "finetune_sampler_low": {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
+                             "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -123,7 +128,8 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_priorgrad": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low",
-              "finetune": "finetune", "finetune_pitch_down": "finetune"}  # on the model they fine-tune
+              "finetune": "finetune", "finetune_pitch_down": "finetune",
+              "finetune_sampler_low": "finetune"}  # on the model they fine-tune
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 

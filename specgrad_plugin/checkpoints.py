@@ -4,7 +4,9 @@
 - ESPnet's ``*.pth``: a state dict of ``vocoder.*`` and ``ema.*`` keys (an
   ESPnetSpecGradModel's), or ESPnet's ``checkpoint.pth`` with it under ``model``; the config
   is the run's ``config.yaml`` beside it, or one passed in;
-- the shipped models (``specgrad_plugin/pretrained``): ESPnet's layout with its config.yaml.
+- the shipped models (``specgrad_plugin/pretrained``): the trainer's layout, with its
+  config.yaml beside it; a later version may hold only the weights it changed in an earlier
+  one, named by ``base`` (``{config, model, base}``).
 
 Loading is strict: ``weights_only=True``, and missing, unexpected or mis-shaped weights are
 one error naming them.
@@ -55,6 +57,8 @@ def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.
         raise CheckpointError(f"{path}: expected a dict of weights, got {type(payload).__name__}")
     if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
         weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
+        if payload.get("base"):  # a shipped model kept as the weights it changed in another
+            weights = {**base_weights(str(payload["base"]), path), **weights}
         return weights, payload["config"]
     state = payload.get("model", payload)  # ESPnet: a state dict, or checkpoint.pth's {"model": ...}
     prefix = "ema." if use_ema and any(k.startswith("ema.") for k in state) else "vocoder."
@@ -62,6 +66,19 @@ def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.
     if not weights:
         raise CheckpointError(f"{path}: no SpecGrad weights (expected 'config'+'model', or 'vocoder.*' keys)")
     return weights, None
+
+
+def base_weights(base: str, path: Path) -> Dict[str, torch.Tensor]:
+    """The weights of the shipped model ``base`` (a versioned name), which the checkpoint at
+    ``path`` holds only the changes to (pretrained.export with base=)."""
+    from specgrad_plugin import pretrained
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    try:  # through the model: its state dict has today's key names, whatever layout base is stored in
+        return SpecGradVocoder.from_pretrained(base).state_dict()
+    except pretrained.UnknownModelError as e:
+        raise CheckpointError(f"{path}: its weights are changes to the shipped model {base!r}, which this "
+                              f"package cannot load ({e})") from None
 
 
 def config_for(path: Union[str, Path], saved: Optional[Dict[str, Any]],

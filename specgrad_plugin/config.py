@@ -16,24 +16,23 @@ import yaml
 
 from specgrad_plugin import diffusion
 
-# The train-section keys an ESPnet run carries in its model_conf (the model cuts the crops).
+# The train keys an ESPnet run carries in its model_conf (the model cuts the crops), and the
+# model_conf keys that are training-only, left out when a run's config.yaml is read as a model's.
 ESPNET_CROP_KEYS = ("segment_frames", "any_sample_crops", "speed_factors")
-# The keys of an ESPnet run's model_conf that are not model sections: training-only
-# settings, left out when the run's config.yaml is read as a model config.
 ESPNET_TRAINING_ONLY_KEYS = ESPNET_CROP_KEYS + ("prior_stats_file", "mel_stats_file", "init_from")
 
 
 def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
-    """The ``train`` section an ESPnet run's config.yaml implies: its crops, batch, learning
-    rate, clipping, EMA and seed, so that a model exported from the run records how it was
-    trained (and a continued run given it as --preset crops the same way)."""
+    """The ``train`` section an ESPnet run's config.yaml implies, so that a model exported from
+    the run records how it was trained (and a run continued from it crops the same way)."""
     conf = run.get("model_conf") or {}
     scheduler = run.get("scheduler_conf") or {}
     # warmuplr / warmupsteplr name it; piecewiselinearwarmuplr's last point ends it
     warmup = scheduler.get("warmup_steps", (scheduler.get("warmup_steps_list") or [None])[-1])
     values = {**{k: conf.get(k) for k in ESPNET_CROP_KEYS}, "batch_size": run.get("batch_size"),
               "lr": (run.get("optim_conf") or {}).get("lr"), "warmup_steps": warmup,
-              "grad_clip": run.get("grad_clip"), "ema_decay": run.get("ema_decay"), "seed": run.get("seed")}
+              "grad_clip": run.get("grad_clip"), "ema_decay": run.get("ema_decay"), "seed": run.get("seed"),
+              "freeze": run.get("freeze_param") or None}
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -73,22 +72,22 @@ class DiffusionConfig:
     beta_start: float = 1.0e-4  # PriorGrad/DiffWave training schedule: linspace(start, end, steps)
     beta_end: float = 0.05
     steps: int = 50
-    # Extra steps of equal beta appended after the linear schedule so that training
-    # covers noise levels down to min_alpha_bar (WG-3 and WG-6 go below T = 50).
+    # Extra steps of equal beta after the linear schedule, down to min_alpha_bar (WG-3, WG-6 go below T = 50)
     extra_steps: int = 5
     min_alpha_bar: float = 1.0e-3
-    # Share of training draws with log-SNR uniform between min_alpha_bar and the last
-    # step's level (0: none; diffusion.sample_training_levels).
+    # Share of draws with log-SNR uniform from min_alpha_bar to the last step's (diffusion.py)
     below_share: float = 0.0
     loss_inverse_power: float = 1.0  # loss weight L^-p: 1 = the paper, 0 = plain MSE
     # Weights over frequency on top of L^-p: flat (the paper: every bin alike), mel (the mel
     # scale's density, 1 / (700 + f), unit mean: ~5x below 500 Hz, ~0.4x above 8 kHz) or erb
     # (the ERB-rate scale's, 1 / (229 + f): ~9x below 500 Hz, ~0.2x above 8 kHz).
     loss_band_weighting: str = "flat"
-    # Weight of an auxiliary multi-resolution STFT loss (auraloss, the MR-STFT metric's
-    # settings) on the predicted x0, FreGrad's 0.1; applied to draws at or above the
-    # linear schedule's last level, the range FreGrad trains it on (0: off, the paper).
+    # Weight of FreGrad's auxiliary MR-STFT loss (auraloss; FreGrad: 0.1) on the predicted x0,
+    # on draws at or above the linear schedule's last level, as FreGrad (0: off, the paper).
     aux_stft_weight: float = 0.0
+    # Weight of the sampler loss: the low band of sampler_loss_schedule's output (sampler_loss.py)
+    sampler_loss_weight: float = 0.0
+    sampler_loss_schedule: str = "WG-6"
 
 
 @dataclass
@@ -133,15 +132,12 @@ class FrameConfig:
         frame_layers: ConvNeXt blocks (of each trunk).
         frame_kernel: taps over frames of every convolution (odd).
         frame_mlp_ratio: the pointwise MLP is this many times frame_channels wide.
-        frame_phase_demodulation: the network sees and predicts each bin's STFT with the phase
-            advance of the bin's own frequency removed (exp(-2 pi i k t hop / n_fft)), so a steady
-            harmonic is a slowly turning value instead of one turning by k * 90 degrees per frame.
-        frame_low_band_hz: > 0: a second trunk, frame_low_band_channels wide, for the bins below
-            this frequency (docs/low_band.md); 0: none.
+        frame_phase_demodulation: each bin's STFT is seen and predicted with its own frequency's
+            phase advance removed (exp(-2 pi i k t hop / n_fft)): a steady harmonic turns slowly.
+        frame_low_band_hz: > 0: a second trunk for the bins below this frequency (docs/low_band.md).
         frame_low_band_channels: width of the low-band trunk.
-        frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the F0
-            that pitch.mel_f0 reads off the mel, a phase reference for every harmonic there; needs
-            frame_low_band_hz > 0.
+        frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the
+            mel's F0 (pitch.mel_f0), a phase reference for each harmonic; needs frame_low_band_hz.
     """
 
     kind: str = "frame"
@@ -207,9 +203,8 @@ class TrainConfig:
     """Optimiser and data settings of the built-in trainer."""
 
     segment_frames: int = 32  # random crops of this many mel frames (x hop samples)
-    # true: a crop starts at any sample and its mel is computed from it (as Vocos does), so
-    # the STFT frame grid falls on the audio in every one of hop positions; false: crops
-    # start on the whole clip's mel frame grid, and each frame is seen in one position only
+    # true: a crop starts at any sample and its mel is computed from it (as Vocos does); false:
+    # crops start on the clip's mel frame grid, so each frame is seen in one position only
     any_sample_crops: bool = False
     # Kaldi-style speed perturbation: each training clip is also resampled by these factors
     # (1.1: 10 % faster and higher), which moves F0 and formants; [1.0]: the clips as they are
@@ -220,16 +215,16 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     seed: int = 0
+    # parameters left as they are: names or prefixes up to a dot, as ESPnet's --freeze_param
+    freeze: List[str] = field(default_factory=list)
 
 
 @dataclass
 class InferenceConfig:
     schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | comma-separated betas
-    # Longer inputs run the denoiser in chunks of this many frames (plus its receptive
-    # field on each side), so memory stays bounded and the output equals the unchunked one.
+    # Longer inputs run the denoiser in chunks of this many frames (plus context): same output
     chunk_frames: int = 1000
-    # Each layer's conditioner output is computed once per utterance (not once per step)
-    # when all layers' outputs fit in this many MB; above it they are recomputed per step.
+    # The conditioning is computed once per utterance when it fits in this many MB, else per step
     conditioning_cache_mb: int = 1024
     # CUDA: TF32 matmuls and convolutions in inference (false: full float32)
     allow_tf32: bool = True
@@ -328,6 +323,7 @@ class SpecGradConfig:
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
+            (d.sampler_loss_weight >= 0, f"diffusion.sampler_loss_weight={d.sampler_loss_weight}, expected >= 0"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (self.inference.level_match_db >= 0,
@@ -348,6 +344,10 @@ class SpecGradConfig:
         problem = diffusion.below_share_problem(d)
         if problem:
             raise ConfigError(f"{source}: {problem}")
+        try:
+            diffusion.inference_betas(d.sampler_loss_schedule)
+        except ValueError as e:
+            raise ConfigError(f"{source}: diffusion.sampler_loss_{e}") from None
         try:
             betas = diffusion.inference_betas(self.inference.schedule)
         except ValueError as e:

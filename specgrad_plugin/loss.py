@@ -1,7 +1,8 @@
 """DiffusionLoss: the paper's training loss, apart from the inference model it trains.
 
     loss_fn = DiffusionLoss(cfg)                       # holds no weights
-    loss, stats = loss_fn(vocoder, wav, mel)           # || L^-p (eps - eps_theta) ||^2 (+ FreGrad's)
+    loss, stats = loss_fn(vocoder, wav, mel)           # || L^-p (eps - eps_theta) ||^2 (+ FreGrad's,
+                                                       # + the sampler loss: sampler_loss.py)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 
 from specgrad_plugin import diffusion, precision, shaping
 from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.sampler_loss import SamplerLoss
 
 
 class DiffusionLoss(torch.nn.Module):
@@ -37,6 +39,9 @@ class DiffusionLoss(torch.nn.Module):
             import auraloss
 
             self.mr_stft = auraloss.freq.MultiResolutionSTFTLoss()
+        self.sampler_loss = None
+        if cfg.diffusion.sampler_loss_weight > 0:
+            self.sampler_loss = SamplerLoss(cfg.diffusion.sampler_loss_schedule)
 
     def forward(
         self, vocoder: torch.nn.Module, wav: torch.Tensor, mel: torch.Tensor, amp_dtype: Optional[torch.dtype] = None
@@ -67,6 +72,10 @@ class DiffusionLoss(torch.nn.Module):
                 aux = self.aux_stft_loss(wav, x0_hat, abar, vocoder.train_betas)
                 stats["aux_stft"] = float(aux.detach())
                 loss = loss + d.aux_stft_weight * aux
+            if self.sampler_loss is not None:
+                unrolled = self.sampler_loss(vocoder, wav, mel, log_response)
+                stats["sampler_stft"] = float(unrolled.detach())
+                loss = loss + d.sampler_loss_weight * unrolled
         with torch.no_grad():
             plain = error.pow(2).mean()
         return loss, {"loss": float(loss.detach()), "mse": float(plain), **stats}

@@ -42,6 +42,24 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         target.copy_(source)
 
 
+def trainable_parameters(model: torch.nn.Module, freeze: List[str]) -> List[torch.nn.Parameter]:
+    """Freeze the parameters that ``freeze`` names (ESPnet's --freeze_param rule: the name itself
+    or a prefix of it ending at a dot) and return the others. A name that matches no parameter
+    raises ValueError naming it: a typo must not train the whole model."""
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in freeze:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            raise ValueError(f"train.freeze: {prefix!r} names no parameter; expected a name or a prefix "
+                             f"of one up to a dot, e.g. {sorted({n.rsplit('.', 2)[0] for n in names})[:6]}")
+    kept = []
+    for name, param in model.named_parameters():
+        frozen = any(name == prefix or name.startswith(prefix + ".") for prefix in freeze)
+        param.requires_grad_(not frozen)
+        if not frozen:
+            kept.append(param)
+    return kept
+
+
 def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(warmup_steps, 1)))
 
@@ -93,7 +111,7 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg.to_yaml(out_dir / "config.yaml")
-    optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.train.lr)
+    optimizer = torch.optim.Adam(trainable_parameters(vocoder, cfg.train.freeze), lr=cfg.train.lr)
     scheduler = warmup_schedule(optimizer, cfg.train.warmup_steps)
     ema = make_ema(vocoder)
     step, skipped = 0, 0

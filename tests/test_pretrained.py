@@ -10,6 +10,7 @@ import torch
 
 from specgrad_plugin import pretrained
 from specgrad_plugin.bin import decode
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.scoring import mel_l1
 from specgrad_plugin.testing import make_data_dir, make_tts_exp
@@ -137,3 +138,27 @@ def test_ship_pretrained_writes_the_folder_or_leaves_it_as_it_was(tmp_path, monk
     assert {f: (tmp_path / "again" / f).read_bytes() for f in shipped} == shipped
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no scratch folder left behind
     assert ship.main(str(checkpoint), "ljspeech") == 1  # the released ljspeech-v1's folder: refused, untouched
+    (tmp_path / "b").mkdir()  # kept as changes to ljspeech-v1: none, so a file of config and no weights
+    assert ship.main(str(checkpoint), "same", "ljspeech-v1", root=tmp_path / "b") == 0
+    assert (tmp_path / "b" / "same" / "model.pth").stat().st_size < 100_000
+
+
+def test_a_version_kept_as_changes_to_another_loads_whole_and_ships_small(tmp_path, shipped):
+    """export(base=) keeps only the weights that differ from the base model's; loading adds back
+    the rest, so the model equals the one exported. A base the package lacks is a clear error."""
+    changed = SpecGradVocoder.from_pretrained("ljspeech-v1")
+    with torch.no_grad():
+        changed.denoiser.low_band.out.bias.add_(0.01)
+    path = pretrained.export(changed, tmp_path / "v9", base="ljspeech-v1")
+    payload = torch.load(path, weights_only=True)
+    assert payload["base"] == "ljspeech-v1" and sorted(payload["model"]) == ["denoiser.low_band.out.bias"]
+    loaded = SpecGradVocoder.from_checkpoint(path)
+    assert all(torch.equal(v, changed.state_dict()[k].to(v.dtype)) for k, v in loaded.state_dict().items()
+               if not k.startswith("denoiser."))  # statistics exactly; the denoiser as shipped (float16)
+    assert torch.equal(loaded.denoiser.low_band.out.bias, changed.denoiser.low_band.out.bias.half().float())
+    base = SpecGradVocoder.from_pretrained("ljspeech-v1")
+    assert torch.equal(loaded.denoiser.trunk.out.weight, base.denoiser.trunk.out.weight)
+    payload["base"] = "ljspeech-v0"
+    torch.save(payload, tmp_path / "orphan.pth")
+    with pytest.raises(CheckpointError, match="orphan.pth: its weights are changes to the shipped model 'ljspeech-v0'"):
+        SpecGradVocoder.from_checkpoint(tmp_path / "orphan.pth")

@@ -87,17 +87,30 @@ def resolve(name: str) -> Tuple[Path, Path]:
     return weights, config
 
 
-def export(vocoder, folder: Path) -> Path:
+def shipped_state(vocoder) -> Dict[str, torch.Tensor]:
+    """The weights as shipped: the denoiser's in float16, the rest (statistics) as they are."""
+    return {k: (v.half() if k.startswith("denoiser.") and v.is_floating_point() else v).clone()
+            for k, v in vocoder.state_dict().items()}
+
+
+def export(vocoder, folder: Path, base: str = "") -> Path:
     """Write ``vocoder`` (EMA weights) as a shippable folder: model.pth with the denoiser in
-    float16 and everything else (level and mel statistics) in float32, and config.yaml."""
+    float16 and everything else (level and mel statistics) in float32, and config.yaml.
+    base: a shipped versioned name; model.pth then holds only the weights that differ from
+    that model's (a fine-tune of part of it ships at the size of that part)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: (v.half() if k.startswith("denoiser.") and v.is_floating_point() else v).clone()
-        for k, v in vocoder.state_dict().items()
-    }
+    state = shipped_state(vocoder)
+    payload = {"config": vocoder.cfg.to_dict(), "model": state}
+    if base:
+        from specgrad_plugin.vocoder import SpecGradVocoder
+
+        before = shipped_state(SpecGradVocoder.from_pretrained(base))
+        payload["model"] = {k: v for k, v in state.items()
+                            if k not in before or before[k].shape != v.shape or not torch.equal(before[k], v)}
+        payload["base"] = version_of(base)
     tmp = folder / "model.pth.tmp"
-    torch.save({"config": vocoder.cfg.to_dict(), "model": state}, tmp)
+    torch.save(payload, tmp)
     tmp.replace(folder / "model.pth")
     vocoder.cfg.to_yaml(folder / "config.yaml")
     return folder / "model.pth"

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""ship_pretrained.py CHECKPOINT NAME: put a trained model's EMA weights in the package.
+"""ship_pretrained.py CHECKPOINT NAME [BASE]: put a trained model's EMA weights in the package.
 
 Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v2; a
 released model's folder is refused, its weights never change): model.pth (config and
 EMA weights, the denoiser in float16) and config.yaml; the model card (README.md there)
-is written by hand from bench/eval_pretrained.py's table. Refuses files over 25 MB.
+is written by hand from bench/eval_pretrained.py's table. With BASE (a shipped versioned
+name, e.g. ljspeech-v1), model.pth holds only the weights that differ from BASE's. Refuses
+to take the package's shipped weights over 25 MB in all.
 """
 
 import os
@@ -18,7 +20,7 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 LIMIT_MB = 25
 
 
-def main(checkpoint: str, name: str, root: Path = pretrained.ROOT) -> int:
+def main(checkpoint: str, name: str, base: str = "", root: Path = pretrained.ROOT) -> int:
     folder = Path(root) / name
     frozen = {model.folder for model in pretrained.MODELS.values()}
     if Path(root) == pretrained.ROOT and name in frozen:
@@ -27,11 +29,13 @@ def main(checkpoint: str, name: str, root: Path = pretrained.ROOT) -> int:
         return 1
     vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
     with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
-        path = pretrained.export(vocoder, Path(scratch))
+        path = pretrained.export(vocoder, Path(scratch), base=base)
         size = path.stat().st_size / 2**20
-        if size > LIMIT_MB:
-            print(f"error: {checkpoint}: exports to {size:.1f} MB, over the {LIMIT_MB} MB the package ships; "
-                  f"{folder} left as it was", file=sys.stderr)
+        shipped = [p for p in Path(root).glob("*/model.pth") if p.parent not in (folder, path.parent)]
+        others = sum(p.stat().st_size for p in shipped) / 2**20
+        if size + others > LIMIT_MB:
+            print(f"error: {checkpoint}: exports to {size:.1f} MB, which with the {others:.1f} MB shipped "
+                  f"already is over the {LIMIT_MB} MB the package ships; {folder} left as it was", file=sys.stderr)
             return 1
         folder.mkdir(parents=True, exist_ok=True)
         for written in ("config.yaml", "model.pth"):  # model.pth last: it is what loaders look for
@@ -41,7 +45,7 @@ def main(checkpoint: str, name: str, root: Path = pretrained.ROOT) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(main(*sys.argv[1:]))

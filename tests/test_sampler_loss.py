@@ -1,0 +1,111 @@
+"""The sampler loss trains what inference runs (the same chain, the same noise), in the low
+band only, through every step; train.freeze leaves the named parameters as they were."""
+
+import math
+
+import pytest
+import torch
+
+from specgrad_plugin.config import ConfigError, SpecGradConfig
+from specgrad_plugin.sampler_loss import DECIMATION, SamplerLoss, low_band
+from specgrad_plugin.training import fit, trainable_parameters
+from specgrad_plugin.vocoder import SpecGradVocoder
+from tests.conftest import SMALL_FAMILIES, small_config
+
+FS = 22050
+LOW_TRUNK = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8}
+FROZEN = ["denoiser.trunk", "denoiser.level_embedding", "denoiser.gain_bias"]
+
+
+def sine(hz: float, n: int = 8192, amplitude: float = 0.3) -> torch.Tensor:
+    return amplitude * torch.sin(2 * math.pi * hz * torch.arange(n) / FS)
+
+
+def test_low_band_keeps_below_the_cutoff_and_removes_above():
+    low, high = sine(500.0)[None], sine(3000.0)[None]
+    assert low_band(low).shape == (1, 8192 // DECIMATION)
+    keep = float(low_band(low)[:, 64:-64].pow(2).mean() / low[:, 512:-512].pow(2).mean())
+    assert 0.95 < keep < 1.05, keep
+    assert float(low_band(high).pow(2).mean() / high.pow(2).mean()) < 1e-3
+
+
+def test_distance_sees_an_error_below_one_khz_and_not_one_above(speech_clip):
+    loss = SamplerLoss("WG-6")
+    clean = torch.from_numpy(speech_clip[:8192]).float()[None]
+    above = float(loss.low_band_distance(clean + sine(3000.0, amplitude=0.05)[None], clean))
+    below = float(loss.low_band_distance(clean + sine(300.0, amplitude=0.05)[None], clean))
+    assert float(loss.low_band_distance(clean, clean)) < 1e-4
+    assert above < 0.05 < below, (above, below)
+
+
+def test_unrolled_sampler_is_the_inference_sampler():
+    vocoder = SpecGradVocoder(small_config("frame", denoiser=LOW_TRUNK)).eval()
+    with torch.no_grad():  # a non-zero low trunk, so that its output counts
+        for p in vocoder.denoiser.low_band.out.parameters():
+            p.normal_(0, 0.05)
+    mel = vocoder.features(0.1 * torch.randn(1, 32 * 256))
+    unrolled = {}
+    for schedule in ("WG-6", "WG-3"):
+        torch.manual_seed(5)
+        with torch.no_grad():
+            unrolled[schedule] = SamplerLoss(schedule).sample(vocoder, mel, vocoder.prior.response(mel))
+        torch.manual_seed(5)
+        reference = vocoder(mel, schedule=schedule, seed=None, chunk_frames=0)
+        inside = reference.abs() < 0.999  # the vocoder clamps to [-1, 1]
+        assert torch.allclose(unrolled[schedule][inside], reference[inside], atol=1e-5)
+    assert not torch.allclose(unrolled["WG-3"], unrolled["WG-6"], atol=1e-3)  # the schedule is the one named
+
+
+def test_gradient_reaches_the_low_trunk_through_every_step(speech_clip, monkeypatch):
+    data = {"denoiser": LOW_TRUNK, "diffusion": {"sampler_loss_weight": 1.0}, "train": {"freeze": FROZEN}}
+    vocoder = SpecGradVocoder(SpecGradConfig.from_dict(data))
+    kept = trainable_parameters(vocoder, vocoder.cfg.train.freeze)
+    assert {id(p) for p in kept} == {id(p) for p in vocoder.denoiser.low_band.parameters()}
+    wav = torch.from_numpy(speech_clip[: 2 * 32 * 256]).float().reshape(2, -1)
+    mel = vocoder.features(wav)
+    calls = []
+    original = vocoder.denoiser.forward
+    monkeypatch.setattr(vocoder.denoiser, "forward", lambda x, *a: calls.append(x.requires_grad) or original(x, *a))
+    loss, stats = vocoder.training_loss(wav, mel)
+    # the diffusion loss's step, then WG-6's six, each fed the last one's output with its graph
+    assert calls == [False, False] + [True] * 5
+    assert stats["sampler_stft"] > 0
+    loss.backward()
+    assert all(p.grad is None for p in vocoder.denoiser.trunk.parameters())
+    out = vocoder.denoiser.low_band.out.weight.grad  # zero-initialised: only its own gradient is non-zero
+    assert out is not None and float(out.abs().sum()) > 0
+
+
+def test_freeze_matches_names_up_to_a_dot_and_rejects_unknown_names():
+    vocoder = SpecGradVocoder(small_config("frame", denoiser=LOW_TRUNK))
+    kept = trainable_parameters(vocoder, ["denoiser.trunk"])
+    names = {n for n, p in vocoder.named_parameters() if p.requires_grad}
+    assert not any(n.startswith("denoiser.trunk.") for n in names)
+    assert any(n.startswith("denoiser.low_band.") for n in names) and len(kept) == len(names)
+    with pytest.raises(ValueError, match="denoiser.trunkk"):
+        trainable_parameters(vocoder, ["denoiser.trunkk"])
+    with pytest.raises(ValueError, match="denoiser.tru'"):  # a prefix must end at a dot
+        trainable_parameters(vocoder, ["denoiser.tru"])
+
+
+def test_fit_with_freeze_trains_only_what_is_left(tmp_path, speech_clip):
+    from specgrad_plugin.data import SegmentDataset
+
+    data = {"denoiser": LOW_TRUNK, "train": {"freeze": FROZEN, "batch_size": 2, "segment_frames": 16,
+                                             "warmup_steps": 1, "lr": 1e-2}}
+    vocoder = SpecGradVocoder(SpecGradConfig.from_dict(data))
+    before = {k: v.clone() for k, v in vocoder.state_dict().items()}
+    loader = torch.utils.data.DataLoader(
+        SegmentDataset([speech_clip[: 22050]], vocoder.features, segment_frames=16), batch_size=2)
+    fit(vocoder, loader, steps=3, out_dir=tmp_path)
+    after = vocoder.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("denoiser.low_band.") for k in changed), changed
+    assert SpecGradConfig.from_yaml(tmp_path / "config.yaml").train.freeze == FROZEN
+
+
+def test_config_names_a_bad_sampler_schedule():
+    with pytest.raises(ConfigError, match="diffusion.sampler_loss_schedule 'WG-7'"):
+        SpecGradConfig.from_dict({"diffusion": {"sampler_loss_schedule": "WG-7"}})
+    with pytest.raises(ConfigError, match="sampler_loss_weight=-1"):
+        SpecGradConfig.from_dict({"diffusion": {"sampler_loss_weight": -1.0}})
