@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--schedules", default="WG-3,WG-6")
     p.add_argument("--split", choices=("eval", "dev"), default="eval",
                    help="eval: ljspeech_eval (report); dev: the held-out ljspeech_mini clips (choose)")
+    p.add_argument("--seed", type=int, default=1234, help="clip i is sampled with seed + i")
     p.add_argument("--out", type=Path, required=True, help="scores JSON; the Markdown table goes beside it (.md)")
     args = p.parse_args(argv)
     vocoder = (SpecGradVocoder.from_pretrained(args.name) if args.name
@@ -54,8 +55,8 @@ def main(argv=None) -> int:
     eval_paths = dev_paths if args.split == "dev" else eval_paths
     refs = prior_study.load_refs(eval_paths, 0)
     schedules = args.schedules.split(",")
-    result = {"clips": [p.stem for p in eval_paths],
-              **prior_study.evaluate(vocoder, refs, schedules, heavy=True),
+    result = {"clips": [p.stem for p in eval_paths], "seed": args.seed,
+              **prior_study.evaluate(vocoder, refs, schedules, heavy=True, seed=args.seed),
               **prior_study.griffin_lim_scores(refs, heavy=True)}
     args.out.write_text(json.dumps(result, indent=1))
     text = table(result, schedules)

@@ -112,6 +112,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # only the low-band trunk, with the sampler loss (WG-6 unrolled, the low band's MR-STFT)
     "finetune_sampler_low": {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
                              "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}},
+    # ... and copies of every clip slowed to x0.8 and x0.6, as finetune_pitch_down
+    "finetune_sampler_low_pitch_down": {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK,
+                                                  "speed_factors": [0.6, 0.8, 1.0]},
+                                        "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -129,7 +133,8 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "frame_any_sample_melloss_low_priorgrad": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low",
               "finetune": "finetune", "finetune_pitch_down": "finetune",
-              "finetune_sampler_low": "finetune"}  # on the model they fine-tune
+              "finetune_sampler_low": "finetune",
+              "finetune_sampler_low_pitch_down": "finetune_sampler_low"}  # on the model they fine-tune
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 

@@ -18,12 +18,13 @@ from specgrad_plugin.sampler_loss import SamplerLoss
 
 class DiffusionLoss(torch.nn.Module):
     """``|| L^-p (eps - eps_theta(x_t, c, abar)) ||^2`` on one batch, optionally plus FreGrad's
-    MR-STFT loss on the predicted x0; its buffers are not saved (no state-dict keys).
+    MR-STFT loss on the predicted x0 and the sampler loss (sampler_loss.py); its buffers are
+    not saved (no state-dict keys).
 
     Args:
         cfg: the model's config; its ``diffusion`` section sets the noise levels drawn
             (below_share, min_alpha_bar), L^-p's power, the weights over frequency and the
-            auxiliary loss's weight.
+            weights of the auxiliary and sampler losses (and the sampler loss's schedule).
     """
 
     def __init__(self, cfg: SpecGradConfig) -> None:
