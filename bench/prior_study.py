@@ -135,6 +135,9 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune": "finetune", "finetune_pitch_down": "finetune",
               "finetune_sampler_low": "finetune",
               "finetune_sampler_low_pitch_down": "finetune_sampler_low"}  # on the model they fine-tune
+# Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
+# on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
+CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
 
