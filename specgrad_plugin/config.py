@@ -23,8 +23,8 @@ ESPNET_TRAINING_ONLY_KEYS = ESPNET_CROP_KEYS + ("prior_stats_file", "mel_stats_f
 
 
 def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
-    """The ``train`` section an ESPnet run's config.yaml implies, so that a model exported from
-    the run records how it was trained (and a run continued from it crops the same way)."""
+    """The ``train`` section an ESPnet run's config.yaml implies (--freeze_param in the vocoder's
+    names), so that a model exported from the run records how it was trained."""
     conf = run.get("model_conf") or {}
     scheduler = run.get("scheduler_conf") or {}
     # warmuplr / warmupsteplr name it; piecewiselinearwarmuplr's last point ends it
@@ -32,7 +32,7 @@ def espnet_train_section(run: Dict[str, Any]) -> Dict[str, Any]:
     values = {**{k: conf.get(k) for k in ESPNET_CROP_KEYS}, "batch_size": run.get("batch_size"),
               "lr": (run.get("optim_conf") or {}).get("lr"), "warmup_steps": warmup,
               "grad_clip": run.get("grad_clip"), "ema_decay": run.get("ema_decay"), "seed": run.get("seed"),
-              "freeze": run.get("freeze_param") or None}
+              "freeze": [p.removeprefix("vocoder.") for p in run.get("freeze_param") or []] or None}
     return {k: v for k, v in values.items() if v is not None}
 
 

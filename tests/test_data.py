@@ -11,6 +11,8 @@ from specgrad_plugin.data import SegmentDataset, crop_start, crop_with_context, 
 from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.features import LogMelExtractor
+from specgrad_plugin.training import trainable_parameters
+from specgrad_plugin.vocoder import SpecGradVocoder
 
 HOP, FRAMES = 256, 16
 
@@ -137,6 +139,17 @@ def test_train_section_records_the_warm_up_of_each_espnet_scheduler():
         run = {"model_conf": {"segment_frames": FRAMES}, "scheduler_conf": scheduler_conf}
         assert espnet_train_section(run)["warmup_steps"] == expected
     assert "warmup_steps" not in espnet_train_section({"model_conf": {}})
+
+
+def test_train_section_names_frozen_parameters_as_the_vocoder_does(tiny_cfg):
+    """ESPnet freezes ``vocoder.<name>`` of its model; the exported config's train.freeze must
+    name what the vocoder itself has, or training from that config refuses it."""
+    run = {"model_conf": {}, "freeze_param": ["vocoder.denoiser.level_embedding"]}
+    freeze = espnet_train_section(run)["freeze"]
+    assert freeze == ["denoiser.level_embedding"]
+    trainable = trainable_parameters(SpecGradVocoder(tiny_cfg), freeze)
+    assert 0 < len(trainable) < len(list(SpecGradVocoder(tiny_cfg).parameters()))
+    assert "freeze" not in espnet_train_section({"model_conf": {}})
 
 
 def test_espnet_model_crops_speed_perturbed_clips_from_the_preset(tmp_path, tiny_cfg, speech_clip):
