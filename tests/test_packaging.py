@@ -89,20 +89,22 @@ def test_wheel_holds_the_package_presets_models_and_autoload(wheel):
     assert not missing, f"{wheel.name} lacks {sorted(missing)} (setup.py package_data)"
     for preset in ("frame", "base", "tiny"):
         assert f"specgrad_plugin/presets/{preset}.yaml" in names
-    for name in ("model.pth", "config.yaml", "README.md", "scores.json", "scores.md"):
-        assert f"specgrad_plugin/pretrained/ljspeech/{name}" in names
+    for folder in ("ljspeech", "ljspeech-v2"):
+        for name in ("model.pth", "config.yaml", "README.md", "scores.json", "scores.md"):
+            assert f"specgrad_plugin/pretrained/{folder}/{name}" in names
     assert zipfile.ZipFile(wheel).read("specgrad_plugin.pth").decode().strip() == "import specgrad_plugin"
     assert not [n for n in names if n.startswith(("tests/", "bench/", "egs/", "docs/"))]
 
 
-def test_card_cites_only_files_the_wheel_holds(wheel):
-    """Every file name the model card mentions beside it (scores.json, ...) is shipped."""
+@pytest.mark.parametrize("folder", ["ljspeech", "ljspeech-v2"])
+def test_card_cites_only_files_the_wheel_holds(wheel, folder):
+    """Every file name a model card mentions beside it (scores.json, ...) is shipped."""
     names = set(zipfile.ZipFile(wheel).namelist())
-    card = (PACKAGE / "pretrained" / "ljspeech" / "README.md").read_text(encoding="utf-8")
+    card = (PACKAGE / "pretrained" / folder / "README.md").read_text(encoding="utf-8")
     beside = {m for m in re.findall(r"[\w.-]+\.(?:json|md|png|yaml|pth)", card)
-              if (PACKAGE / "pretrained" / "ljspeech" / m).is_file()}
+              if (PACKAGE / "pretrained" / folder / m).is_file()}
     assert {"scores.json", "scores.md"} <= beside
-    assert {f"specgrad_plugin/pretrained/ljspeech/{m}" for m in beside} <= names
+    assert {f"specgrad_plugin/pretrained/{folder}/{m}" for m in beside} <= names
 
 
 def test_autoload_file_imports_the_installed_package(unpacked, tmp_path):

@@ -49,7 +49,7 @@ def get_parser() -> argparse.ArgumentParser:
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--model_file", type=Path, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
     model.add_argument("--model_tag", help="a model shipped with the package: specgrad/ljspeech (the latest) or a "
-                       "version, specgrad/ljspeech-v1; python -m specgrad_plugin.pretrained lists them")
+                       "version, specgrad/ljspeech-v2; python -m specgrad_plugin.pretrained lists them")
     p.add_argument("--data_path_and_name_and_type", required=True,
                    help="PATH,NAME,TYPE with TYPE sound (wav.scp), npy or kaldi_ark (feats.scp)")
     p.add_argument("--output_dir", type=Path, required=True)

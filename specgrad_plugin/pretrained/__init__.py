@@ -12,6 +12,8 @@ name to keep the same vocoder across package upgrades. CHANGELOG.md lists the ve
 Each model is a folder here: ``model.pth`` (config + EMA weights, the denoiser stored in
 float16 to stay small; loaded as float32), ``config.yaml`` (the same config, for
 ``--vocoder_config``) and ``README.md``, its model card (data, command, steps, scores).
+A version that changes only part of an earlier one holds only the weights it changed, and
+names the earlier version as its ``base`` (``export(..., base=)``; checkpoints.read).
 """
 
 from __future__ import annotations
@@ -39,9 +41,15 @@ MODELS: Dict[str, ShippedModel] = {
     "ljspeech-v1": ShippedModel(
         "ljspeech", "2026-11-28",
         "LJSpeech (22.05 kHz, 80-band log10 mel of ESPnet's LJSpeech TTS recipes), frame-rate denoiser"),
+    # ljspeech-v1 with its low-band trunk fine-tuned by the sampler loss; its model.pth holds
+    # only those weights and loads on top of ljspeech-v1's
+    "ljspeech-v2": ShippedModel(
+        "ljspeech-v2", "2026-12-04",
+        "ljspeech-v1 with its low-band trunk fine-tuned on WG-6's output (the sampler loss), "
+        "on LJSpeech and slowed copies of it"),
 }
 # unversioned name -> its latest version
-LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v1"}
+LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v2"}
 
 
 class UnknownModelError(ValueError):
