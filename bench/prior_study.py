@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from study_plots import plot_curves  # noqa: E402
 
 from specgrad_plugin import diffusion, presets  # noqa: E402
+from specgrad_plugin.checkpoints import load_grown  # noqa: E402
 from specgrad_plugin.config import SpecGradConfig  # noqa: E402
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir  # noqa: E402
 from specgrad_plugin.features import crop_to_hop  # noqa: E402
@@ -62,6 +63,9 @@ STUDY_DIFFUSION = {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0
 STUDY_FRAME_DENOISER = {"frame_low_band_hz": 0.0}
 # every parameter of the frame model but the low-band trunk's
 FROZEN_BUT_LOW_TRUNK = ["denoiser.trunk", "denoiser.level_embedding", "denoiser.gain_bias"]
+SAMPLER_LOW = {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
+               "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}}
+SAMPLER_LOW_PITCH_DOWN = {**SAMPLER_LOW, "train": {**SAMPLER_LOW["train"], "speed_factors": [0.6, 0.8, 1.0]}}
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # the denoiser study ran with STUDY_DIFFUSION; the levels below the schedule (now the
     # frame preset's) are frame_levels
@@ -110,12 +114,15 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune": {"train": {"lr": 2.0e-4}},
     "finetune_pitch_down": {"train": {"lr": 2.0e-4, "speed_factors": [0.6, 0.8, 1.0]}},
     # only the low-band trunk, with the sampler loss (WG-6 unrolled, the low band's MR-STFT)
-    "finetune_sampler_low": {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
-                             "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}},
+    "finetune_sampler_low": SAMPLER_LOW,
     # ... and copies of every clip slowed to x0.8 and x0.6, as finetune_pitch_down
-    "finetune_sampler_low_pitch_down": {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK,
-                                                  "speed_factors": [0.6, 0.8, 1.0]},
-                                        "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}},
+    "finetune_sampler_low_pitch_down": SAMPLER_LOW_PITCH_DOWN,
+    # ... and the low trunk also sees the harmonic excitation at the mel's F0 (grown on the model)
+    "finetune_sampler_low_pitch_down_exc": {**SAMPLER_LOW_PITCH_DOWN, "denoiser": {"frame_excitation": True}},
+    # ... or the sampler loss also compares each bin's phase advance per hop (sampler_loss.py)
+    "finetune_sampler_low_pitch_down_phase": {
+        **SAMPLER_LOW_PITCH_DOWN,
+        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_phase_weight": 1.0}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -134,7 +141,9 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low",
               "finetune": "finetune", "finetune_pitch_down": "finetune",
               "finetune_sampler_low": "finetune",
-              "finetune_sampler_low_pitch_down": "finetune_sampler_low"}  # on the model they fine-tune
+              "finetune_sampler_low_pitch_down": "finetune_sampler_low",
+              "finetune_sampler_low_pitch_down_exc": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_phase": "finetune_sampler_low_pitch_down"}  # on the model they fine-tune
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
 # on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
 CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}
@@ -150,7 +159,7 @@ def variant_config(name: str, base: Optional[SpecGradConfig] = None) -> SpecGrad
     if base is not None:
         data = base.to_dict()
     else:
-        data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith("frame") else PRESET).to_dict()
+        data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith(("frame", "finetune")) else PRESET).to_dict()
     if base is None and name.startswith("frame"):
         data["denoiser"].update(STUDY_FRAME_DENOISER)
     for section, values in VARIANTS[name].items():
@@ -238,9 +247,10 @@ def train(args) -> int:
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, _ = split_clips(args.dev_clips)
     if args.init:  # its EMA weights, prior statistics and mel statistics are kept as they are
-        vocoder = SpecGradVocoder.from_pretrained(args.init)
-        cfg = vocoder.cfg = variant_config(args.variant, vocoder.cfg)
-        vocoder.train()
+        start = SpecGradVocoder.from_pretrained(args.init)
+        cfg = variant_config(args.variant, start.cfg)
+        vocoder = SpecGradVocoder(cfg)  # with any module the variant adds, silent at the start
+        log.info("grown by %s", load_grown(vocoder, start.state_dict(), f"--init {args.init}") or "nothing")
     else:
         cfg = variant_config(args.variant)
         vocoder = SpecGradVocoder(cfg)

@@ -15,7 +15,7 @@ one error naming them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import yaml
@@ -139,3 +139,14 @@ def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], so
             parts.append(f"shape mismatch for {k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
         raise CheckpointError(f"{source}: weights do not match the config ({'; '.join(parts)})")
     model.load_state_dict(state)
+
+
+def load_grown(vocoder: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> List[str]:
+    """load_state_strict into a SpecGradVocoder whose config may add modules that ``state``
+    lacks, if their output starts at zero (Denoiser.silent_at_start): they keep their initial
+    weights, so the grown model starts as the same function. Returns the added modules' names."""
+    growable = tuple(f"denoiser.{name}." for name in vocoder.denoiser.silent_at_start())
+    grown = {key: value for key, value in vocoder.state_dict().items()
+             if key not in state and key.startswith(growable)}
+    load_state_strict(vocoder, {**state, **grown}, source)
+    return sorted({key.split(".")[1] for key in grown})

@@ -88,6 +88,8 @@ class DiffusionConfig:
     # Weight of the sampler loss: the low band of sampler_loss_schedule's output (sampler_loss.py)
     sampler_loss_weight: float = 0.0
     sampler_loss_schedule: str = "WG-6"
+    # Weight, inside the sampler loss, of its phase-advance distance (0: magnitudes only)
+    sampler_loss_phase_weight: float = 0.0
 
 
 @dataclass
@@ -323,7 +325,9 @@ class SpecGradConfig:
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
-            (d.sampler_loss_weight >= 0, f"diffusion.sampler_loss_weight={d.sampler_loss_weight}, expected >= 0"),
+            (min(d.sampler_loss_weight, d.sampler_loss_phase_weight) >= 0,
+             f"diffusion.sampler_loss_weight={d.sampler_loss_weight}, "
+             f"sampler_loss_phase_weight={d.sampler_loss_phase_weight}, expected >= 0"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (self.inference.level_match_db >= 0,

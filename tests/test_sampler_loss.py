@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from specgrad_plugin.config import ConfigError, SpecGradConfig
-from specgrad_plugin.sampler_loss import DECIMATION, SamplerLoss, low_band
+from specgrad_plugin.sampler_loss import DECIMATION, PHASE_FFT_SIZE, PHASE_LAG, SamplerLoss, low_band, phase_advance_distance
 from specgrad_plugin.training import fit, trainable_parameters
 from specgrad_plugin.vocoder import SpecGradVocoder
 from tests.conftest import SMALL_FAMILIES, small_config
@@ -36,6 +36,31 @@ def test_distance_sees_an_error_below_one_khz_and_not_one_above(speech_clip):
     below = float(loss.low_band_distance(clean + sine(300.0, amplitude=0.05)[None], clean))
     assert float(loss.low_band_distance(clean, clean)) < 1e-4
     assert above < 0.05 < below, (above, below)
+
+
+def test_phase_advance_distance_ignores_a_phase_offset_and_measures_a_frequency_error():
+    """A steady tone advances 2 pi f lag / fs over a lag whatever its phase: a quarter-period
+    offset costs nothing; a tone off by fs / (6 lag) differs by pi / 3 in every bin, so the
+    distance is 1 - cos(pi / 3) = 0.5; noise against a tone is about 1."""
+    fs, lag, n = FS / DECIMATION, PHASE_LAG * PHASE_FFT_SIZE // 8, 4096
+    t = torch.arange(n) / fs
+    reference = torch.sin(2 * math.pi * 300.0 * t)[None]
+    shifted = torch.cos(2 * math.pi * 300.0 * t)[None]
+    detuned = torch.sin(2 * math.pi * (300.0 + fs / (6 * lag)) * t)[None]
+    assert float(phase_advance_distance(shifted, reference)) < 0.01
+    assert abs(float(phase_advance_distance(detuned, reference)) - 0.5) < 0.03
+    noise = torch.randn(1, n, generator=torch.Generator().manual_seed(0))
+    assert 0.8 < float(phase_advance_distance(noise, reference)) < 1.2
+    assert float(phase_advance_distance(reference, reference)) < 1e-3
+
+
+def test_phase_weight_adds_the_low_bands_phase_distance(speech_clip):
+    clean = torch.from_numpy(speech_clip[:8192]).float()[None]
+    noisy = clean + 0.2 * torch.randn(1, 8192, generator=torch.Generator().manual_seed(1))
+    plain = float(SamplerLoss("WG-6").low_band_distance(noisy, clean))
+    phased = float(SamplerLoss("WG-6", phase_weight=2.0).low_band_distance(noisy, clean))
+    expected = plain + 2.0 * float(phase_advance_distance(low_band(noisy), low_band(clean)))
+    assert phased > plain + 0.05 and abs(phased - expected) < 1e-5, (plain, phased, expected)
 
 
 def test_unrolled_sampler_is_the_inference_sampler():
@@ -109,3 +134,5 @@ def test_config_names_a_bad_sampler_schedule():
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_schedule": "WG-7"}})
     with pytest.raises(ConfigError, match="sampler_loss_weight=-1"):
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_weight": -1.0}})
+    with pytest.raises(ConfigError, match="sampler_loss_phase_weight=-1"):
+        SpecGradConfig.from_dict({"diffusion": {"sampler_loss_phase_weight": -1.0}})

@@ -101,19 +101,14 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         The architecture must match model_conf (an error names the differing weights), but
         for modules that model_conf adds and whose output starts at zero (Denoiser.silent_at_start)."""
         from specgrad_plugin import pretrained
-        from specgrad_plugin.checkpoints import load_state_strict
+        from specgrad_plugin.checkpoints import load_grown
 
         if pretrained.is_tag(source):
             start = SpecGradVocoder.from_pretrained(source)
         else:
             start = SpecGradVocoder.from_checkpoint(source)
-        state, own = start.state_dict(), self.vocoder.state_dict()
-        # A model may also grow by modules whose output starts at zero: it starts as the same function.
-        growable = tuple(f"denoiser.{name}." for name in self.vocoder.denoiser.silent_at_start())
-        grown = {key: value for key, value in own.items() if key not in state and key.startswith(growable)}
-        load_state_strict(self.vocoder, {**state, **grown}, f"model_conf init_from={source}")
-        logging.info("initialised from %s%s", source,
-                     f"; new and silent at the start: {sorted({k.split('.')[1] for k in grown})}" if grown else "")
+        grown = load_grown(self.vocoder, start.state_dict(), f"model_conf init_from={source}")
+        logging.info("initialised from %s%s", source, f"; new and silent at the start: {grown}" if grown else "")
 
     def update_ema(self, decay: float) -> None:
         ema_update(self.ema, self.vocoder, decay, int(self.ema_updates), warmup=self.ema_warmup)
