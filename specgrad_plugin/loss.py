@@ -42,7 +42,8 @@ class DiffusionLoss(torch.nn.Module):
             self.mr_stft = auraloss.freq.MultiResolutionSTFTLoss()
         self.sampler_loss = None
         if cfg.diffusion.sampler_loss_weight > 0:
-            self.sampler_loss = SamplerLoss(cfg.diffusion.sampler_loss_schedule, cfg.diffusion.sampler_loss_phase_weight)
+            d = cfg.diffusion
+            self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight)
 
     def forward(
         self, vocoder: torch.nn.Module, wav: torch.Tensor, mel: torch.Tensor, amp_dtype: Optional[torch.dtype] = None

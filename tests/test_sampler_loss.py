@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from specgrad_plugin.config import ConfigError, SpecGradConfig
-from specgrad_plugin.sampler_loss import DECIMATION, PHASE_FFT_SIZE, PHASE_LAG, SamplerLoss, low_band, phase_advance_distance
+from specgrad_plugin.sampler_loss import (
+    DECIMATION,
+    PHASE_FFT_SIZE,
+    PHASE_LAG,
+    SamplerLoss,
+    low_band,
+    phase_advance_distance,
+)
 from specgrad_plugin.training import fit, trainable_parameters
 from specgrad_plugin.vocoder import SpecGradVocoder
 from tests.conftest import SMALL_FAMILIES, small_config
