@@ -223,7 +223,7 @@ class TrainConfig:
 
 @dataclass
 class InferenceConfig:
-    schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | comma-separated betas
+    schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | comma-separated betas
     # Longer inputs run the denoiser in chunks of this many frames (plus context): same output
     chunk_frames: int = 1000
     # The conditioning is computed once per utterance when it fits in this many MB, else per step

@@ -29,11 +29,13 @@ NAMED_SCHEDULES = {
     # WG-3 searched for specgrad/ljspeech-v1 on its dev clips (bench/schedule_search.py);
     # it starts at abar 0.48 (WG-3 at 0.094), a level every preset trains on
     "LJ-3": [1.194e-3, 1.197e-1, 4.511e-1],
+    # WG-3 searched for specgrad/ljspeech-v2 the same way; it starts at abar 0.088
+    "LJ2-3": [2.383e-3, 1.197e-1, 9e-1],
 }
 
 
 def inference_betas(schedule: Union[str, Sequence[float]]) -> torch.Tensor:
-    """A named schedule (WG-3, WG-6, PG-6, WG-50), "b1,b2,..." or a list -> (S,) float64 betas."""
+    """A named schedule (NAMED_SCHEDULES), "b1,b2,..." or a list -> (S,) float64 betas."""
     if isinstance(schedule, str):
         if schedule in NAMED_SCHEDULES:
             values: List[float] = NAMED_SCHEDULES[schedule]

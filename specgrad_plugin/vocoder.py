@@ -97,7 +97,7 @@ class SpecGradVocoder(torch.nn.Module):
                 progress=None, chunk_frames: Optional[int] = None) -> torch.Tensor:
         """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform.
 
-        schedule: WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | list of betas (default: the config's).
+        schedule: WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | list of betas (default: the config's).
         seed: fixes the noise draws (None: use the global RNG).
         chunk_frames: run the denoiser in chunks of this many frames (default: the config's;
             0: never); the noise is drawn for the whole input, so the output is the same.

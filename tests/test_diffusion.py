@@ -18,6 +18,18 @@ def test_named_schedules_have_published_lengths():
     assert torch.allclose(diffusion.inference_betas("0.1, 0.5"), torch.tensor([0.1, 0.5], dtype=torch.float64))
 
 
+@pytest.mark.parametrize("schedule, model, start", [("LJ-3", "ljspeech-v1", 0.48), ("LJ2-3", "ljspeech-v2", 0.088)])
+def test_searched_schedules_start_where_their_model_trained(schedule, model, start):
+    """A searched schedule's first level (abar_S, where L xi enters) is the one its search
+    reported, and one its model was trained on."""
+    from specgrad_plugin import pretrained
+
+    cfg = SpecGradConfig.from_yaml(pretrained.resolve(model)[1])
+    betas = diffusion.inference_betas(schedule)
+    assert len(betas) == 3 and abs(float(diffusion.alpha_bars(betas)[-1]) - start) < 0.005
+    assert diffusion.untrained_start(betas, cfg.diffusion) is None
+
+
 @pytest.mark.parametrize("bad", ["WG-7", "0.5,1.5", "", [0.0, 0.1]])
 def test_bad_schedule_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="schedule"):

@@ -53,7 +53,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_path_and_name_and_type", required=True,
                    help="PATH,NAME,TYPE with TYPE sound (wav.scp), npy or kaldi_ark (feats.scp)")
     p.add_argument("--output_dir", type=Path, required=True)
-    p.add_argument("--schedule", default=None, help="WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | b1,b2,... (default: config's)")
+    p.add_argument("--schedule", default=None,
+                   help="WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | b1,b2,... (default: config's)")
     p.add_argument("--batch_size", type=int, default=1,
                    help="utterances vocoded together, each as it would be alone (same --seed, same audio)")
     p.add_argument("--streaming", action="store_true",

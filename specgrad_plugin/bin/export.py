@@ -39,7 +39,8 @@ def get_parser() -> argparse.ArgumentParser:
     model.add_argument("--model_tag", help="a model shipped with the package, e.g. specgrad/ljspeech")
     p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
     p.add_argument("--format", choices=sorted(FORMATS), default="onnx")
-    p.add_argument("--schedule", default=None, help="WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | b1,b2,... (default: config's)")
+    p.add_argument("--schedule", default=None,
+                   help="WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | b1,b2,... (default: config's)")
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--check", action="store_true", help="compare the graph with PyTorch on a 2-s test mel")
     return p
