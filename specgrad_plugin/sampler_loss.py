@@ -19,8 +19,8 @@ on these clips, so a consistent magnitude is most of what the band lacks.
 Voicing is what a magnitude distance barely sees (docs/sampler_loss.md: the reference's
 low-band phase with the model's magnitude takes V/UV error from 0.165 to 0.090). With
 ``phase_weight`` the loss adds ``phase_advance_distance``: how far each bin's phase advance
-over half a window (its instantaneous frequency) is from the reference's, where the reference has
-energy. A harmonic advances by 2 pi f hop / fs whatever its starting phase, so the distance
+over half a window (its instantaneous frequency) is from the reference's, where the reference
+has energy. A harmonic advances by 2 pi f lag / fs whatever its starting phase, so the distance
 asks for periodicity at the reference's frequencies, not for the recording's one phase
 among the many that a mel allows (APNet's instantaneous-frequency loss, Ai and Ling 2023,
 weighted by magnitude).
