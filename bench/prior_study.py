@@ -10,6 +10,8 @@
     # Markdown tables + learning-curve plot from what the runs wrote
     python bench/prior_study.py report --out exp/prior_study --plot docs/prior_study_curves.png
 
+The variants and what each is compared with: bench/study_variants.py.
+
 Budget: every variant trains on one thread with the same seed until its training loop
 has used each mark's CPU time (time.process_time, evaluation excluded), so runs that
 share the machine stay comparable. At each mark the EMA weights are evaluated on the
@@ -40,10 +42,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from study_plots import plot_curves  # noqa: E402
+from study_variants import VARIANTS, variant_config  # noqa: E402
 
-from specgrad_plugin import diffusion, presets  # noqa: E402
+from specgrad_plugin import diffusion  # noqa: E402
 from specgrad_plugin.checkpoints import load_grown  # noqa: E402
-from specgrad_plugin.config import SpecGradConfig  # noqa: E402
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir  # noqa: E402
 from specgrad_plugin.features import crop_to_hop  # noqa: E402
 from specgrad_plugin.priors import level_statistics  # noqa: E402
@@ -51,120 +53,8 @@ from specgrad_plugin.scoring import griffin_lim, score  # noqa: E402
 from specgrad_plugin.training import fit  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
-PRESET = presets.resolve("tiny")
-FRAME_PRESET = presets.resolve("frame")
-# Each variant differs from the preset (specgrad, -40 dB floor, white mix 0.2, minimum
-# phase, full L^-1 loss weighting) in one setting. Variants named frame* start from the
-# frame-rate preset instead (denoiser study, docs/denoisers.md).
-# The frame variants' diffusion settings: the WaveNet presets' training levels (5 equal-beta
-# steps down to abar 1e-3) and the paper's flat loss weighting, whatever the preset says now.
-STUDY_DIFFUSION = {"extra_steps": 5, "min_alpha_bar": 1.0e-3, "below_share": 0.0, "loss_band_weighting": "flat"}
-# ... and one trunk: the frame preset's low-band trunk only where a variant names it.
-STUDY_FRAME_DENOISER = {"frame_low_band_hz": 0.0}
-# every parameter of the frame model but the low-band trunk's
-FROZEN_BUT_LOW_TRUNK = ["denoiser.trunk", "denoiser.level_embedding", "denoiser.gain_bias"]
-SAMPLER_LOW = {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
-               "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}}
-SAMPLER_LOW_PITCH_DOWN = {**SAMPLER_LOW, "train": {**SAMPLER_LOW["train"], "speed_factors": [0.6, 0.8, 1.0]}}
-VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
-    # the denoiser study ran with STUDY_DIFFUSION; the levels below the schedule (now the
-    # frame preset's) are frame_levels
-    "frame": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": False}},
-    "frame_levels": {"diffusion": {**STUDY_DIFFUSION, "extra_steps": 0, "min_alpha_bar": 0.05, "below_share": 0.1},
-                     "train": {"any_sample_crops": False}},
-    # FreGrad's auxiliary MR-STFT loss (0.1 x, on x0_hat) on the study's frame variant
-    "frame_aux_stft": {"diffusion": {**STUDY_DIFFUSION, "aux_stft_weight": 0.1}, "train": {"any_sample_crops": False}},
-    # crops at any sample with their own mel, not on the clips' frame grid
-    "frame_any_sample": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True}},
-    # and wider: 352 channels is the widest frame model under the 25 MB shipping cap (float16)
-    "frame_any_sample_352": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
-                             "denoiser": {"frame_channels": 352}},
-    # and Kaldi-style speed perturbation (x0.9, x1.1 copies of every training clip): more F0s
-    "frame_any_sample_speed": {"diffusion": STUDY_DIFFUSION,
-                               "train": {"any_sample_crops": True, "speed_factors": [0.9, 1.0, 1.1]}},
-    # and the loss weighted over frequency by the mel scale's density (the dev errors that
-    # cost PESQ and V/UV are below 1 kHz: docs/low_band.md)
-    "frame_any_sample_melloss": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                 "train": {"any_sample_crops": True}},
-    # ... by the ERB-rate scale's density instead: twice the mel weights below 500 Hz
-    "frame_any_sample_erbloss": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "erb"},
-                                 "train": {"any_sample_crops": True}},
-    # melloss plus a second, narrower trunk (128 channels) of its own for the bins below 1 kHz
-    "frame_any_sample_melloss_low": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                     "train": {"any_sample_crops": True},
-                                     "denoiser": {"frame_low_band_hz": 1000.0}},
-    # and the low trunk also sees a harmonic excitation at the F0 read off the mel (pitch.py)
-    "frame_any_sample_melloss_low_exc": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                         "train": {"any_sample_crops": True},
-                                         "denoiser": {"frame_low_band_hz": 1000.0, "frame_excitation": True}},
-    # the same model (the shipped family) with PriorGrad's and DiffWave's noise instead of SpecGrad's
-    "frame_any_sample_melloss_low_priorgrad": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                               "train": {"any_sample_crops": True},
-                                               "denoiser": {"frame_low_band_hz": 1000.0},
-                                               "prior": {"kind": "priorgrad"}},
-    "frame_any_sample_melloss_low_diffwave": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                              "train": {"any_sample_crops": True},
-                                              "denoiser": {"frame_low_band_hz": 1000.0},
-                                              "prior": {"kind": "diffwave"}},
-    # and the frame model's STFT demodulated by each bin's own phase advance per frame
-    "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
-                               "denoiser": {"frame_phase_demodulation": True}},
-    # fine-tuning a shipped model (train --init ljspeech-v1): its own config, these train keys changed;
-    # pitch_down adds copies of every clip slowed to x0.8 and x0.6 (F0 and formants that much lower)
-    "finetune": {"train": {"lr": 2.0e-4}},
-    "finetune_pitch_down": {"train": {"lr": 2.0e-4, "speed_factors": [0.6, 0.8, 1.0]}},
-    # only the low-band trunk, with the sampler loss (WG-6 unrolled, the low band's MR-STFT)
-    "finetune_sampler_low": SAMPLER_LOW,
-    # ... and copies of every clip slowed to x0.8 and x0.6, as finetune_pitch_down
-    "finetune_sampler_low_pitch_down": SAMPLER_LOW_PITCH_DOWN,
-    # ... and the low trunk also sees the harmonic excitation at the mel's F0 (grown on the model)
-    "finetune_sampler_low_pitch_down_exc": {**SAMPLER_LOW_PITCH_DOWN, "denoiser": {"frame_excitation": True}},
-    # ... or the sampler loss also compares each bin's phase advance per hop (sampler_loss.py)
-    "finetune_sampler_low_pitch_down_phase": {
-        **SAMPLER_LOW_PITCH_DOWN,
-        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_phase_weight": 1.0}},
-    "specgrad": {},
-    "priorgrad": {"prior": {"kind": "priorgrad"}},
-    "diffwave": {"prior": {"kind": "diffwave"}},
-    "sg_zero_phase": {"prior": {"phase": "zero"}},
-    "sg_no_white": {"prior": {"white_mix": 0.0}},
-    "sg_floor_60": {"prior": {"floor_db": -60.0}},
-    "sg_half_weight": {"diffusion": {"loss_inverse_power": 0.5}},
-}
-# What a variant is compared with, where it is not "frame" (frame*) or "specgrad" (the rest).
-REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_speed": "frame_any_sample",
-              "frame_any_sample_melloss": "frame_any_sample", "frame_any_sample_demod": "frame_any_sample",
-              "frame_any_sample_erbloss": "frame_any_sample",
-              "frame_any_sample_melloss_low": "frame_any_sample_melloss",
-              "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low",
-              "frame_any_sample_melloss_low_priorgrad": "frame_any_sample_melloss_low",
-              "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low",
-              "finetune": "finetune", "finetune_pitch_down": "finetune",
-              "finetune_sampler_low": "finetune",
-              "finetune_sampler_low_pitch_down": "finetune_sampler_low",
-              "finetune_sampler_low_pitch_down_exc": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_low_pitch_down_phase": "finetune_sampler_low_pitch_down"}  # on the model they fine-tune
-# Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
-# on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
-CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}
 SNR_STEPS = (5, 10, 20, 35, 50)
 log = logging.getLogger("prior_study")
-
-
-def variant_config(name: str, base: Optional[SpecGradConfig] = None) -> SpecGradConfig:
-    """The variant's config: its overrides on the study's preset, or on ``base`` (a model's own
-    config, when fine-tuning it)."""
-    if name not in VARIANTS:
-        raise SystemExit(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}")
-    if base is not None:
-        data = base.to_dict()
-    else:
-        data = SpecGradConfig.from_yaml(FRAME_PRESET if name.startswith(("frame", "finetune")) else PRESET).to_dict()
-    if base is None and name.startswith("frame"):
-        data["denoiser"].update(STUDY_FRAME_DENOISER)
-    for section, values in VARIANTS[name].items():
-        data[section].update(values)
-    return SpecGradConfig.from_dict(data, source=f"variant {name}")
 
 
 def split_clips(dev_clips: int):

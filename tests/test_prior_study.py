@@ -1,4 +1,5 @@
-"""The prior study's measure (bench/prior_study.py): one-step denoising SNR at fixed t."""
+"""The prior study's measure (bench/prior_study.py): one-step denoising SNR at fixed t; its
+variants (bench/study_variants.py) change one choice each."""
 
 import importlib.util
 from pathlib import Path
@@ -19,6 +20,13 @@ def study():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def variants(study):
+    import study_variants  # bench/study_variants.py: loading prior_study put bench/ on sys.path
+
+    return study_variants
 
 
 def test_untrained_network_gains_nothing_and_noise_grows_with_t(study):
@@ -49,14 +57,14 @@ def test_oracle_noise_prediction_recovers_the_clip(study, monkeypatch):
     assert snr_out > 60.0 > snr_in
 
 
-def test_variants_differ_from_their_reference_in_one_choice(study):
+def test_variants_differ_from_their_reference_in_one_choice(variants):
     """WaveNet variants change one setting of the specgrad run; frame variants change one
     section of the frame run, or of the variant they are compared with (the training
     levels are three keys of one choice); a choice named as set in two sections sets both."""
-    for name in study.VARIANTS:
-        reference = study.REFERENCES.get(name, "frame" if name.startswith("frame") else "specgrad")
-        base = study.variant_config(reference).to_dict()
-        changed = [(s, k) for s, section in study.variant_config(name).to_dict().items()
+    for name in variants.VARIANTS:
+        reference = variants.REFERENCES.get(name, "frame" if name.startswith("frame") else "specgrad")
+        base = variants.variant_config(reference).to_dict()
+        changed = [(s, k) for s, section in variants.variant_config(name).to_dict().items()
                    for k, v in section.items() if base[s][k] != v]
         if name == reference:
             assert not changed
@@ -64,16 +72,16 @@ def test_variants_differ_from_their_reference_in_one_choice(study):
             assert len(changed) == 1, (name, changed)
         else:
             sections = {s for s, _ in changed}
-            allowed = 2 if name in study.CHOICES_OVER_TWO_SECTIONS else 1
+            allowed = 2 if name in variants.CHOICES_OVER_TWO_SECTIONS else 1
             assert changed and len(sections) == allowed, (name, changed)
 
 
-def test_frame_variants_keep_the_single_trunk_they_ran_with(study):
+def test_frame_variants_keep_the_single_trunk_they_ran_with(variants):
     """The frame preset gained the low-band trunk after most variants ran: only the variant
     that names it may build it, whatever the preset says now."""
-    for name in study.VARIANTS:
+    for name in variants.VARIANTS:
         if name.startswith("frame"):
-            names_it = "frame_low_band_hz" in study.VARIANTS[name].get("denoiser", {})
-            assert study.variant_config(name).denoiser.frame_low_band_hz == (1000.0 if names_it else 0.0)
-    assert study.variant_config("frame_any_sample_melloss_low_exc").denoiser.frame_excitation
-    assert not study.variant_config("frame_any_sample_melloss_low").denoiser.frame_excitation
+            names_it = "frame_low_band_hz" in variants.VARIANTS[name].get("denoiser", {})
+            assert variants.variant_config(name).denoiser.frame_low_band_hz == (1000.0 if names_it else 0.0)
+    assert variants.variant_config("frame_any_sample_melloss_low_exc").denoiser.frame_excitation
+    assert not variants.variant_config("frame_any_sample_melloss_low").denoiser.frame_excitation
