@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from specgrad_plugin.config import ConfigError, FeatureConfig, SpecGradConfig, espnet_train_section
+from specgrad_plugin.config import ConfigError, FeatureConfig, SpecGradConfig
 from specgrad_plugin.data import SegmentDataset, crop_start, crop_with_context, mel_context_frames, speed_perturb
 from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+from specgrad_plugin.espnet_conf import espnet_train_section
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.training import trainable_parameters
 from specgrad_plugin.vocoder import SpecGradVocoder

@@ -24,10 +24,11 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import check_audio
-from specgrad_plugin.config import ESPNET_CROP_KEYS, SpecGradConfig, merge_sections
+from specgrad_plugin.config import SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
+from specgrad_plugin.espnet_conf import ESPNET_CROP_KEYS
 
 
 def default_model_conf() -> Dict:
