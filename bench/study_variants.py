@@ -84,6 +84,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_phase": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_phase_weight": 1.0}},
+    # ... or WaveFit's GAN term on the sampler's low band: a period discriminator (critic.py)
+    "finetune_sampler_low_pitch_down_adv": {
+        **SAMPLER_LOW_PITCH_DOWN,
+        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_adversarial_weight": 0.2}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -104,7 +108,8 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low": "finetune",
               "finetune_sampler_low_pitch_down": "finetune_sampler_low",
               "finetune_sampler_low_pitch_down_exc": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_low_pitch_down_phase": "finetune_sampler_low_pitch_down"}  # on the model they fine-tune
+              "finetune_sampler_low_pitch_down_phase": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_adv": "finetune_sampler_low_pitch_down"}  # on the model they fine-tune
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
 # on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
 CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}

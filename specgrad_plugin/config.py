@@ -71,6 +71,9 @@ class DiffusionConfig:
     sampler_loss_schedule: str = "WG-6"
     # Weight, inside the sampler loss, of its phase-advance distance (0: magnitudes only)
     sampler_loss_phase_weight: float = 0.0
+    # Weight, inside the sampler loss, of a period discriminator's adversarial and feature-matching
+    # losses on its low band (critic.py, WaveFit's GAN term; built-in trainer only; 0: off)
+    sampler_loss_adversarial_weight: float = 0.0
 
 
 @dataclass
@@ -304,9 +307,13 @@ class SpecGradConfig:
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
-            (min(d.sampler_loss_weight, d.sampler_loss_phase_weight) >= 0,
+            (min(d.sampler_loss_weight, d.sampler_loss_phase_weight, d.sampler_loss_adversarial_weight) >= 0,
              f"diffusion.sampler_loss_weight={d.sampler_loss_weight}, "
-             f"sampler_loss_phase_weight={d.sampler_loss_phase_weight}, expected >= 0"),
+             f"sampler_loss_phase_weight={d.sampler_loss_phase_weight}, "
+             f"sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight}, expected >= 0"),
+            (d.sampler_loss_adversarial_weight == 0 or d.sampler_loss_weight > 0,
+             f"diffusion.sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight} with "
+             f"sampler_loss_weight=0: the critic judges the sampler loss's output; expected sampler_loss_weight > 0"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (self.inference.level_match_db >= 0,

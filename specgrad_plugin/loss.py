@@ -43,7 +43,22 @@ class DiffusionLoss(torch.nn.Module):
         self.sampler_loss = None
         if cfg.diffusion.sampler_loss_weight > 0:
             d = cfg.diffusion
-            self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight)
+            self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight,
+                                            d.sampler_loss_adversarial_weight)
+
+    def training_state(self) -> Dict[str, dict]:
+        """What training must save beside the model to resume: the sampler loss's critic, if any."""
+        critic = self.sampler_loss.critic if self.sampler_loss is not None else None
+        return {"critic": critic.training_state()} if critic is not None else {}
+
+    def load_training_state(self, state: Dict[str, dict], source: str) -> None:
+        critic = self.sampler_loss.critic if self.sampler_loss is not None else None
+        if (critic is None) != ("critic" not in state):
+            raise ValueError(f"{source}: the checkpoint {'has' if 'critic' in state else 'lacks'} a critic's "
+                             f"state and the config {'has no' if critic is None else 'has a'} critic "
+                             "(diffusion.sampler_loss_adversarial_weight); expected both or neither")
+        if critic is not None:
+            critic.load_training_state(state["critic"])
 
     def forward(
         self, vocoder: torch.nn.Module, wav: torch.Tensor, mel: torch.Tensor, amp_dtype: Optional[torch.dtype] = None
@@ -77,6 +92,7 @@ class DiffusionLoss(torch.nn.Module):
             if self.sampler_loss is not None:
                 unrolled = self.sampler_loss(vocoder, wav, mel, log_response)
                 stats["sampler_stft"] = float(unrolled.detach())
+                stats.update(self.sampler_loss.stats)
                 loss = loss + d.sampler_loss_weight * unrolled
         with torch.no_grad():
             plain = error.pow(2).mean()

@@ -25,12 +25,16 @@ asks for periodicity at the reference's frequencies, not for the recording's one
 among the many that a mel allows (APNet's instantaneous-frequency loss, Ai and Ling 2023,
 weighted by magnitude).
 
+With ``adversarial_weight`` the loss adds WaveFit's GAN term on the same low band: a
+period discriminator (critic.LowBandCritic) takes one step on the batch, then its
+adversarial and feature-matching losses join the distance.
+
 Shapes: B batch, K frames, M mel bands, N = K * hop samples.
 """
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 import torch
 
@@ -81,11 +85,19 @@ class SamplerLoss(torch.nn.Module):
         schedule: the inference schedule unrolled in training (a name or a list of betas,
             diffusion.inference_betas), the one the model will be sampled with.
         phase_weight: weight of phase_advance_distance beside the MR-STFT distance (0: off).
+        adversarial_weight: weight of critic.LowBandCritic's generator loss (0: no critic).
     """
 
-    def __init__(self, schedule: str, phase_weight: float = 0.0) -> None:
+    def __init__(self, schedule: str, phase_weight: float = 0.0, adversarial_weight: float = 0.0) -> None:
         super().__init__()
         self.phase_weight = phase_weight
+        self.adversarial_weight = adversarial_weight
+        self.critic = None
+        if adversarial_weight > 0:
+            from specgrad_plugin.critic import LowBandCritic
+
+            self.critic = LowBandCritic()
+        self.stats: Dict[str, float] = {}  # the critic's last losses, for the trainer's log
         import auraloss
 
         self.register_buffer("betas", diffusion.inference_betas(schedule), persistent=False)
@@ -108,6 +120,11 @@ class SamplerLoss(torch.nn.Module):
         distance = self.distance(estimate.unsqueeze(1), reference.unsqueeze(1))
         if self.phase_weight > 0:
             distance = distance + self.phase_weight * phase_advance_distance(estimate, reference)
+        if self.critic is not None and self.training:
+            self.stats = self.critic.update(estimate, reference)
+            adversarial = self.critic.generator_loss(estimate, reference)
+            self.stats["critic_generator"] = float(adversarial.detach())
+            distance = distance + self.adversarial_weight * adversarial
         return distance
 
     def forward(self, vocoder: torch.nn.Module, wav: torch.Tensor, mel: torch.Tensor,

@@ -11,7 +11,7 @@ the floor any trained vocoder must beat.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
@@ -88,14 +88,16 @@ def _dtw_path(ref_mcep: np.ndarray, gen_mcep: np.ndarray):
     return np.array(path).T  # (2, L): gen index, ref index
 
 
-def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dict[str, float]:
-    """MCD (dB), log-F0 RMSE and V/UV error on DTW-aligned frames (ESPnet's definitions)."""
+def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Tuple[np.ndarray, np.ndarray, float]:
+    """WORLD F0 (DIO 40-800 Hz refined by StoneMask; 0 where unvoiced) of both signals on their
+    frames aligned by DTW on the mel-cepstra, and the MCD (dB) along that path:
+    (ref_f0 (L,), gen_f0 (L,), mcd), as ESPnet's evaluate_mcd / evaluate_f0."""
     import pyworld
 
     ref_mcep, gen_mcep = mel_cepstra(ref, fs, hop=hop), mel_cepstra(gen, fs, hop=hop)
     gi, ri = _dtw_path(ref_mcep, gen_mcep)
     diff2 = np.sum((gen_mcep[gi] - ref_mcep[ri]) ** 2, axis=1)
-    out = {"mcd": float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * diff2)))}
+    mcd = float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * diff2)))
     period = 1000.0 * hop / fs
     f0 = []
     for x in (ref, gen):
@@ -104,12 +106,17 @@ def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dic
         f0.append(pyworld.stonemask(x, coarse, times, fs))
     n = min(len(f0[0]), len(ref_mcep)), min(len(f0[1]), len(gen_mcep))
     keep = (ri < n[0]) & (gi < n[1])
-    ref_f0, gen_f0 = f0[0][ri[keep]], f0[1][gi[keep]]
+    return f0[0][ri[keep]], f0[1][gi[keep]], mcd
+
+
+def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dict[str, float]:
+    """MCD (dB), log-F0 RMSE (natural log, on frames voiced in both) and V/UV error (the share
+    of frames whose voicing differs) on DTW-aligned frames (ESPnet's definitions)."""
+    ref_f0, gen_f0, mcd = aligned_f0(ref, gen, fs, hop)
     voiced = (ref_f0 > 0) & (gen_f0 > 0)
-    out["log_f0_rmse"] = float(np.sqrt(np.mean((np.log(ref_f0[voiced]) - np.log(gen_f0[voiced])) ** 2))) \
+    rmse = float(np.sqrt(np.mean((np.log(ref_f0[voiced]) - np.log(gen_f0[voiced])) ** 2))) \
         if voiced.any() else float("nan")
-    out["vuv_error"] = float(np.mean((ref_f0 > 0) != (gen_f0 > 0)))
-    return out
+    return {"mcd": mcd, "log_f0_rmse": rmse, "vuv_error": float(np.mean((ref_f0 > 0) != (gen_f0 > 0)))}
 
 
 def distill_mos(gen: np.ndarray, fs: int) -> float:

@@ -114,6 +114,8 @@ def fit(
     optimizer = torch.optim.Adam(trainable_parameters(vocoder, cfg.train.freeze), lr=cfg.train.lr)
     scheduler = warmup_schedule(optimizer, cfg.train.warmup_steps)
     ema = make_ema(vocoder)
+    device = next(vocoder.parameters()).device
+    loss_fn = DiffusionLoss(cfg).to(device)  # with any state of its own (the sampler loss's critic)
     step, skipped = 0, 0
     ckpt = out_dir / "checkpoint.pt"
     if ckpt.is_file():
@@ -122,18 +124,19 @@ def fit(
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        loss_fn.load_training_state(state.get("loss", {}), str(ckpt))
         step, skipped = state["step"], state.get("skipped", 0)
         log.info("resumed from %s at step %d", ckpt, step)
 
     def save() -> None:
+        loss_state = loss_fn.training_state()
         vocoder.save(ckpt, {
             "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "step": step, "skipped": skipped,
+            **({"loss": loss_state} if loss_state else {}),
         })
 
     history: List[Dict[str, float]] = []
-    device = next(vocoder.parameters()).device
-    loss_fn = DiffusionLoss(cfg).to(device)
     vocoder.train()
     start, first_step = time.time(), step
     for wav, mel in _batches(loader):
