@@ -1,0 +1,122 @@
+"""How low V/UV error and log-F0 RMSE can go: the metrics on the reference itself, changed
+in ways a mel vocoder cannot see or a listener cannot hear, beside a model's and Griffin-Lim's
+scores split into their parts.
+
+    python bench/voicing_floor.py --split eval --name ljspeech --out docs/voicing_floor_eval.json
+    python bench/voicing_floor.py --split dev --checkpoint exp/.../checkpoint.pt --out /tmp/floor_dev.json
+
+The scores are specgrad_plugin.scoring's (WORLD DIO 40-800 Hz with StoneMask, frames aligned
+by DTW on the mel-cepstra, ESPnet's definitions). The reference's changes:
+- ``highpass``: zero-phase 4th-order Butterworth high-pass at HIGHPASS_HZ, below the mel's
+  lowest band (fmin 80 Hz): what no mel vocoder can know about the recording;
+- ``noise``: white noise at NOISE_DBFS, under the recording's own noise floor.
+Each row also splits the error into its parts: V->UV and UV->V frames; gross pitch errors
+(frames voiced in both whose F0 differs by more than GROSS_RATIO, Chu and Alwan's GPE) and
+the log-F0 RMSE without them; the frames where DIO calls the reference voiced below the
+mel's fmin (mains hum in the pauses of a recording, not the speaker's voice), and the V/UV
+error on the other frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+import prior_study  # noqa: E402
+
+from specgrad_plugin.scoring import aligned_f0, griffin_lim  # noqa: E402
+
+HIGHPASS_HZ = 70.0
+NOISE_DBFS = -60.0
+GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
+COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
+           "ref_voiced_below_fmin", "vuv_error_elsewhere")
+
+
+def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, float]:
+    """The voicing and pitch errors of two aligned F0 tracks (0 = unvoiced), split into parts."""
+    rv, gv = ref_f0 > 0, gen_f0 > 0
+    both = rv & gv
+    hum = rv & (ref_f0 < fmin)
+    log_ratio = np.log(gen_f0[both] / ref_f0[both]) if both.any() else np.zeros(0)
+    gross = np.abs(np.exp(log_ratio) - 1.0) > GROSS_RATIO
+    fine = log_ratio[~gross]
+    return {"vuv_error": float(np.mean(rv != gv)), "v_to_uv": float(np.mean(rv & ~gv)),
+            "uv_to_v": float(np.mean(~rv & gv)),
+            "log_f0_rmse": float(np.sqrt(np.mean(log_ratio**2))) if both.any() else float("nan"),
+            "gross_pitch_error": float(np.mean(gross)) if both.any() else float("nan"),
+            "fine_log_f0_rmse": float(np.sqrt(np.mean(fine**2))) if fine.size else float("nan"),
+            "ref_voiced_below_fmin": float(np.mean(hum)),
+            "vuv_error_elsewhere": float(np.mean((rv != gv)[~hum])) if (~hum).any() else float("nan")}
+
+
+def changed_references(ref: np.ndarray, fs: int, seed: int) -> Dict[str, np.ndarray]:
+    from scipy.signal import butter, sosfiltfilt
+
+    highpass = sosfiltfilt(butter(4, HIGHPASS_HZ, "highpass", fs=fs, output="sos"), ref)
+    noise = np.random.default_rng(seed).standard_normal(len(ref)) * 10 ** (NOISE_DBFS / 20)
+    return {f"reference, high-passed at {HIGHPASS_HZ:g} Hz": highpass.astype(np.float32),
+            f"reference + white noise at {NOISE_DBFS:g} dBFS": (ref + noise).astype(np.float32)}
+
+
+def mean_rows(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, float]]:
+    return {name: {k: float(np.nanmean([r[k] for r in values])) for k in COLUMNS} for name, values in rows.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--split", choices=("train", "dev", "eval"), default="dev")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--name", help="a shipped model to score beside the floor (ljspeech, ljspeech-v1, ...)")
+    which.add_argument("--checkpoint", type=Path)
+    p.add_argument("--schedule", default="WG-6")
+    p.add_argument("--seeds", default="1234,2234", help="sampling seeds; clip i uses seed + i")
+    p.add_argument("--out", type=Path, required=True, help="JSON; the Markdown table goes beside it (.md)")
+    args = p.parse_args(argv)
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    train, dev, evaluation = prior_study.split_clips(3)
+    paths = {"train": train, "dev": dev, "eval": evaluation}[args.split]
+    refs = prior_study.load_refs(paths, 0)
+    vocoder = None
+    if args.name:
+        vocoder = SpecGradVocoder.from_pretrained(args.name)
+    elif args.checkpoint:
+        vocoder = SpecGradVocoder.from_checkpoint(args.checkpoint)
+    features = (vocoder or SpecGradVocoder(prior_study.variant_config("specgrad"))).features
+    fs, hop, fmin = features.cfg.fs, features.cfg.hop_length, features.cfg.fmin
+    rows: Dict[str, List[Dict[str, float]]] = {}
+    for i, ref_t in enumerate(refs):
+        ref = ref_t.numpy()
+        mel = features(ref_t[None])[0]
+        systems = changed_references(ref, fs, seed=i)
+        systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
+        if vocoder is not None:  # one row, its mean over clips and sampling seeds
+            label = f"{args.name or args.checkpoint.parent.name} {args.schedule}"
+            for seed in (int(s) for s in args.seeds.split(",")):
+                wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
+                rows.setdefault(label, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
+        for name, wav in systems.items():
+            rows.setdefault(name, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
+    result = {"split": args.split, "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    lines += [f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + " |"
+              for name, row in result["rows"].items()]
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""bench/voicing_floor.py splits voicing and pitch errors into their parts: each part counts
+the frames it names, and the parts add up to the totals that scoring reports."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FLOOR = Path(__file__).resolve().parents[1] / "bench" / "voicing_floor.py"
+
+
+@pytest.fixture(scope="module")
+def floor():
+    spec = importlib.util.spec_from_file_location("voicing_floor", FLOOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parts_count_the_frames_they_name(floor):
+    # 10 frames: 2 of hum (voiced at 60 Hz in the reference only), one voiced frame lost,
+    # one unvoiced frame voiced, one octave error, one 10 % error, 4 exact
+    ref = np.array([60, 60, 200, 0, 200, 200, 200, 200, 200, 200], float)
+    gen = np.array([0, 0, 0, 150, 400, 220, 200, 200, 200, 200], float)
+    parts = floor.f0_parts(ref, gen, fmin=80.0)
+    assert parts["vuv_error"] == pytest.approx(0.4)
+    assert parts["v_to_uv"] == pytest.approx(0.3) and parts["uv_to_v"] == pytest.approx(0.1)
+    assert parts["v_to_uv"] + parts["uv_to_v"] == pytest.approx(parts["vuv_error"])
+    assert parts["ref_voiced_below_fmin"] == pytest.approx(0.2)
+    assert parts["vuv_error_elsewhere"] == pytest.approx(2 / 8)
+    # 6 frames voiced in both: one gross error (x2), five within 20 % (one at x1.1)
+    assert parts["gross_pitch_error"] == pytest.approx(1 / 6)
+    assert parts["log_f0_rmse"] == pytest.approx(np.sqrt((np.log(2) ** 2 + np.log(1.1) ** 2) / 6))
+    assert parts["fine_log_f0_rmse"] == pytest.approx(np.sqrt(np.log(1.1) ** 2 / 5))
+
+
+def test_a_20_percent_deviation_is_the_edge_of_a_gross_error(floor):
+    ref = np.full(4, 100.0)
+    assert floor.f0_parts(ref, np.array([100, 100, 119, 81.0]), 80.0)["gross_pitch_error"] == 0
+    assert floor.f0_parts(ref, np.array([100, 100, 121, 79.0]), 80.0)["gross_pitch_error"] == 0.5
