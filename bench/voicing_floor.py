@@ -4,6 +4,7 @@ scores split into their parts.
 
     python bench/voicing_floor.py --split eval --name ljspeech --out docs/voicing_floor_eval.json
     python bench/voicing_floor.py --split dev --checkpoint exp/.../checkpoint.pt --out /tmp/floor_dev.json
+    python bench/voicing_floor.py --unseen exp/unseen_voices/data --name ljspeech --out /tmp/floor_unseen.json
 
 The scores are specgrad_plugin.scoring's (WORLD DIO 40-800 Hz with StoneMask, frames aligned
 by DTW on the mel-cepstra, ESPnet's definitions). The reference's changes:
@@ -75,6 +76,8 @@ def mean_rows(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, fl
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", choices=("train", "dev", "eval"), default="dev")
+    p.add_argument("--unseen", type=Path, default=None,
+                   help="instead of --split: the real voices of a set built by bench/unseen_voices.py build")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--name", help="a shipped model to score beside the floor (ljspeech, ljspeech-v1, ...)")
     which.add_argument("--checkpoint", type=Path)
@@ -84,8 +87,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from specgrad_plugin.vocoder import SpecGradVocoder
 
-    train, dev, evaluation = prior_study.split_clips(3)
-    paths = {"train": train, "dev": dev, "eval": evaluation}[args.split]
+    if args.unseen:
+        clips = json.loads((args.unseen / "clips.json").read_text())["clips"]
+        paths = [Path(c["path"]) for c in clips if c["group"] == "real voices"]
+    else:
+        train, dev, evaluation = prior_study.split_clips(3)
+        paths = {"train": train, "dev": dev, "eval": evaluation}[args.split]
     refs = prior_study.load_refs(paths, 0)
     vocoder = None
     if args.name:
@@ -107,7 +114,7 @@ def main(argv=None) -> int:
                 rows.setdefault(label, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
         for name, wav in systems.items():
             rows.setdefault(name, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
-    result = {"split": args.split, "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
+    result = {"split": f"real voices of {args.unseen}" if args.unseen else args.split, "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
