@@ -114,7 +114,8 @@ def main(argv=None) -> int:
                 rows.setdefault(label, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
         for name, wav in systems.items():
             rows.setdefault(name, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
-    result = {"split": f"real voices of {args.unseen}" if args.unseen else args.split, "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
+    result = {"split": f"real voices of {args.unseen}" if args.unseen else args.split,
+              "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]

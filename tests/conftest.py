@@ -1,7 +1,9 @@
 """Shared fixtures. Real LJSpeech clips are used when $SPECGRAD_DATA (or ../shared/data)
 holds them; otherwise tests that need speech fall back to generated speech-like signals."""
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,15 @@ SMALL_FAMILIES = {
     "frame": {"kind": "frame", "frame_channels": 16, "frame_layers": 2, "frame_kernel": 3,
               "level_embed_dim": 16, "level_hidden_dim": 16},
 }
+
+
+def load_script(path: Path):
+    """A script (bench/, a recipe's local/) imported as a module under its file's stem."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_config(family: str, **sections) -> SpecGradConfig:

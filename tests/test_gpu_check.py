@@ -1,17 +1,16 @@
 """bench/gpu_check.py, the prepared GPU check, runs end to end on the CPU so it cannot rot."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
+
+from tests.conftest import load_script
 
 CHECK = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
 
 
 def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
-    spec = importlib.util.spec_from_file_location("gpu_check", CHECK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(CHECK)
     out = tmp_path / "gc"
     # float32 only: bf16 autocast on a CPU without bf16 units takes minutes a step (test_precision covers it)
     assert module.main(["--device", "cpu", "--minutes", "0", "--amp", "false", "--repeats", "1",
@@ -34,9 +33,7 @@ def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
 
 
 def test_gpu_check_tables_show_the_parts_a_cut_short_run_finished():
-    spec = importlib.util.spec_from_file_location("gpu_check", CHECK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(CHECK)
     result = {"device": "X", "torch": "t", "date": "d", "tf32": True, "eval_clips": 5, "rtf_seconds": 5.0,
               "training_speed": [{"preset": "base", "amp": "bfloat16", "steps_per_s": 2.0, "audio_s_per_s": 9.5}]}
     table = module.markdown(result)

@@ -16,6 +16,7 @@ from specgrad_plugin.scoring import mel_l1
 from specgrad_plugin.testing import make_data_dir, make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
 
+from .conftest import load_script
 from .test_espnet import FEATS, _tts_inference
 
 PACK = Path(__file__).resolve().parents[1] / "egs" / "ljspeech" / "voc_specgrad" / "local" / "pack.py"
@@ -128,11 +129,7 @@ def test_packed_zip_of_the_shipped_model_loads(tmp_path, shipped):
 
 
 def test_ship_pretrained_writes_the_folder_or_leaves_it_as_it_was(tmp_path, monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("ship_pretrained", PACK.parent / "ship_pretrained.py")
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = load_script(PACK.parent / "ship_pretrained.py")
     checkpoint = pretrained.resolve("ljspeech")[0]
     assert ship.main(str(checkpoint), "again", root=tmp_path) == 0
     shipped = {f: (tmp_path / "again" / f).read_bytes() for f in ("model.pth", "config.yaml")}

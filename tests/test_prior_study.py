@@ -1,7 +1,6 @@
 """The prior study's measure (bench/prior_study.py): one-step denoising SNR at fixed t; its
 variants (bench/study_variants.py) change one choice each."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,16 +9,14 @@ import torch
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.synthetic import speech_like
 from specgrad_plugin.vocoder import SpecGradVocoder
+from tests.conftest import load_script
 
 STUDY = Path(__file__).resolve().parents[1] / "bench" / "prior_study.py"
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("prior_study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(STUDY)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,7 @@
 """The unseen-voice bench (bench/unseen_voices.py) without the network: clip conversion from an
 unpacked package, group means, and the scoring path on generated clips."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +9,14 @@ import pytest
 import soundfile as sf
 
 from specgrad_plugin.synthetic import speech_like
+from tests.conftest import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "unseen_voices.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("unseen_voices", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_join_words_keeps_the_leading_words_that_fit(bench):

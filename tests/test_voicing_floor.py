@@ -1,21 +1,19 @@
 """bench/voicing_floor.py splits voicing and pitch errors into their parts: each part counts
 the frames it names, and the parts add up to the totals that scoring reports."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import load_script
 
 FLOOR = Path(__file__).resolve().parents[1] / "bench" / "voicing_floor.py"
 
 
 @pytest.fixture(scope="module")
 def floor():
-    spec = importlib.util.spec_from_file_location("voicing_floor", FLOOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(FLOOR)
 
 
 def test_parts_count_the_frames_they_name(floor):
