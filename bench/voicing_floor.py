@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         systems = changed_references(ref, fs, seed=i)
         systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
-            label = f"{args.name or args.checkpoint.parent.name} {args.schedule}"
+            label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
                 rows.setdefault(label, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
