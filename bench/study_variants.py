@@ -88,7 +88,7 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_adv": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_adversarial_weight": 0.2}},
-    # ... at five times that weight: the adversarial loss about as large as the MR-STFT distance
+    # ... at five times that weight: the adversarial loss about half the MR-STFT distance
     "finetune_sampler_low_pitch_down_adv1": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_adversarial_weight": 1.0}},

@@ -2,7 +2,7 @@
 in ways a mel vocoder cannot see or a listener cannot hear, beside a model's and Griffin-Lim's
 scores split into their parts.
 
-    python bench/voicing_floor.py --split eval --name ljspeech --out docs/voicing_floor_eval.json
+    python bench/voicing_floor.py --split eval --name ljspeech --out docs/voicing_floor/floor_eval_v2.json
     python bench/voicing_floor.py --split dev --checkpoint exp/.../checkpoint.pt --out /tmp/floor_dev.json
     python bench/voicing_floor.py --unseen exp/unseen_voices/data --name ljspeech --out /tmp/floor_unseen.json
 
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import aligned_f0, griffin_lim  # noqa: E402
+from specgrad_plugin.scoring import aligned_f0, f0_errors, griffin_lim  # noqa: E402
 
 HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
@@ -44,16 +44,14 @@ COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error"
 
 
 def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, float]:
-    """The voicing and pitch errors of two aligned F0 tracks (0 = unvoiced), split into parts."""
+    """scoring.f0_errors of two aligned F0 tracks (0 = unvoiced), and their parts."""
     rv, gv = ref_f0 > 0, gen_f0 > 0
     both = rv & gv
     hum = rv & (ref_f0 < fmin)
     log_ratio = np.log(gen_f0[both] / ref_f0[both]) if both.any() else np.zeros(0)
     gross = np.abs(np.exp(log_ratio) - 1.0) > GROSS_RATIO
     fine = log_ratio[~gross]
-    return {"vuv_error": float(np.mean(rv != gv)), "v_to_uv": float(np.mean(rv & ~gv)),
-            "uv_to_v": float(np.mean(~rv & gv)),
-            "log_f0_rmse": float(np.sqrt(np.mean(log_ratio**2))) if both.any() else float("nan"),
+    return {**f0_errors(ref_f0, gen_f0), "v_to_uv": float(np.mean(rv & ~gv)), "uv_to_v": float(np.mean(~rv & gv)),
             "gross_pitch_error": float(np.mean(gross)) if both.any() else float("nan"),
             "fine_log_f0_rmse": float(np.sqrt(np.mean(fine**2))) if fine.size else float("nan"),
             "ref_voiced_below_fmin": float(np.mean(hum)),
@@ -114,7 +112,7 @@ def main(argv=None) -> int:
                 rows.setdefault(label, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
         for name, wav in systems.items():
             rows.setdefault(name, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
-    result = {"split": f"real voices of {args.unseen}" if args.unseen else args.split,
+    result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))

@@ -8,10 +8,10 @@ on the same decimated low band, where the model's voicing and pitch errors are
 period discriminator (HiFi-GAN's MPD) looks at the signal folded at several periods, and
 is what GAN vocoders credit for their periodicity.
 
-The discriminator and its optimiser are ESPnet's (espnet2.gan_tts.hifigan), with the PWG
-toolkit's HiFi-GAN settings: least-squares losses averaged over discriminators, feature
-matching over every layer but the last with twice the adversarial weight, Adam 2e-4,
-betas (0.5, 0.9).
+The discriminator and the losses are ESPnet's (espnet2.gan_tts.hifigan) with their defaults:
+least-squares adversarial losses averaged over the sub-discriminators, feature matching (L1)
+averaged over every layer but the last, at twice the adversarial weight (the PWG toolkit's
+lambda_feat_match 2 : lambda_adv 1). The critic's optimiser is Adam 2e-4, betas (0.5, 0.9).
 
     critic = LowBandCritic()
     critic.update(fake_low, real_low)            # one discriminator step on detached audio

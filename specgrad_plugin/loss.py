@@ -1,6 +1,6 @@
 """DiffusionLoss: the paper's training loss, apart from the inference model it trains.
 
-    loss_fn = DiffusionLoss(cfg)                       # holds no weights
+    loss_fn = DiffusionLoss(cfg)                       # no weights but an optional critic's
     loss, stats = loss_fn(vocoder, wav, mel)           # || L^-p (eps - eps_theta) ||^2 (+ FreGrad's,
                                                        # + the sampler loss: sampler_loss.py)
 """
@@ -19,7 +19,7 @@ from specgrad_plugin.sampler_loss import SamplerLoss
 class DiffusionLoss(torch.nn.Module):
     """``|| L^-p (eps - eps_theta(x_t, c, abar)) ||^2`` on one batch, optionally plus FreGrad's
     MR-STFT loss on the predicted x0 and the sampler loss (sampler_loss.py); its buffers are
-    not saved (no state-dict keys).
+    not saved. The sampler loss's critic, if any, is training state: training_state() holds it.
 
     Args:
         cfg: the model's config; its ``diffusion`` section sets the noise levels drawn
@@ -46,13 +46,17 @@ class DiffusionLoss(torch.nn.Module):
             self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight,
                                             d.sampler_loss_adversarial_weight)
 
+    @property
+    def critic(self) -> Optional[torch.nn.Module]:
+        """The sampler loss's critic (critic.LowBandCritic), or None."""
+        return self.sampler_loss.critic if self.sampler_loss is not None else None
+
     def training_state(self) -> Dict[str, dict]:
         """What training must save beside the model to resume: the sampler loss's critic, if any."""
-        critic = self.sampler_loss.critic if self.sampler_loss is not None else None
-        return {"critic": critic.training_state()} if critic is not None else {}
+        return {"critic": self.critic.training_state()} if self.critic is not None else {}
 
     def load_training_state(self, state: Dict[str, dict], source: str) -> None:
-        critic = self.sampler_loss.critic if self.sampler_loss is not None else None
+        critic = self.critic
         if (critic is None) != ("critic" not in state):
             raise ValueError(f"{source}: the checkpoint {'has' if 'critic' in state else 'lacks'} a critic's "
                              f"state and the config {'has no' if critic is None else 'has a'} critic "

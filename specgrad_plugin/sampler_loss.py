@@ -120,7 +120,9 @@ class SamplerLoss(torch.nn.Module):
         distance = self.distance(estimate.unsqueeze(1), reference.unsqueeze(1))
         if self.phase_weight > 0:
             distance = distance + self.phase_weight * phase_advance_distance(estimate, reference)
-        if self.critic is not None and self.training:
+        self.stats = {}
+        # the critic learns only in a training step: not in eval mode, nor under no_grad (a validation loss)
+        if self.critic is not None and self.training and torch.is_grad_enabled():
             self.stats = self.critic.update(estimate, reference)
             adversarial = self.critic.generator_loss(estimate, reference)
             self.stats["critic_generator"] = float(adversarial.detach())

@@ -109,14 +109,19 @@ def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Tup
     return f0[0][ri[keep]], f0[1][gi[keep]], mcd
 
 
-def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dict[str, float]:
-    """MCD (dB), log-F0 RMSE (natural log, on frames voiced in both) and V/UV error (the share
-    of frames whose voicing differs) on DTW-aligned frames (ESPnet's definitions)."""
-    ref_f0, gen_f0, mcd = aligned_f0(ref, gen, fs, hop)
+def f0_errors(ref_f0: np.ndarray, gen_f0: np.ndarray) -> Dict[str, float]:
+    """log-F0 RMSE (natural log, on frames voiced in both; nan if none) and V/UV error (the
+    share of frames whose voicing differs) of two aligned (L,) F0 tracks, 0 where unvoiced."""
     voiced = (ref_f0 > 0) & (gen_f0 > 0)
     rmse = float(np.sqrt(np.mean((np.log(ref_f0[voiced]) - np.log(gen_f0[voiced])) ** 2))) \
         if voiced.any() else float("nan")
-    return {"mcd": mcd, "log_f0_rmse": rmse, "vuv_error": float(np.mean((ref_f0 > 0) != (gen_f0 > 0)))}
+    return {"log_f0_rmse": rmse, "vuv_error": float(np.mean((ref_f0 > 0) != (gen_f0 > 0)))}
+
+
+def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dict[str, float]:
+    """MCD (dB), log-F0 RMSE and V/UV error (f0_errors) on DTW-aligned frames (ESPnet's definitions)."""
+    ref_f0, gen_f0, mcd = aligned_f0(ref, gen, fs, hop)
+    return {"mcd": mcd, **f0_errors(ref_f0, gen_f0)}
 
 
 def distill_mos(gen: np.ndarray, fs: int) -> float:

@@ -10,6 +10,7 @@ import torch
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.critic import LowBandCritic
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
+from specgrad_plugin.sampler_loss import SamplerLoss
 from specgrad_plugin.training import fit
 from tests.conftest import SMALL_FAMILIES
 
@@ -55,6 +56,32 @@ def test_generator_loss_moves_the_audio_and_leaves_the_critic_as_it_was():
     assert all(torch.equal(before[k], v) for k, v in critic.state_dict().items())
 
 
+def test_sampler_loss_adds_the_critics_term_with_its_gradient_and_only_in_training(speech_clip):
+    clean = torch.from_numpy(speech_clip[:8192]).float()[None].repeat(2, 1)
+    estimate = (clean + 0.1 * torch.randn(2, 8192)).requires_grad_(True)
+    plain, judged_loss = SamplerLoss("WG-6"), SamplerLoss("WG-6", adversarial_weight=0.5)
+    torch.manual_seed(1)
+    critic_before = {k: v.clone() for k, v in judged_loss.critic.state_dict().items()}
+    (g_plain,) = torch.autograd.grad(plain.low_band_distance(estimate, clean), estimate)
+    value = judged_loss.low_band_distance(estimate, clean)
+    (g_judged,) = torch.autograd.grad(value, estimate)
+    stats = judged_loss.stats
+    expected = float(plain.low_band_distance(estimate, clean).detach()) + 0.5 * stats["critic_generator"]
+    assert abs(float(value) - expected) < 1e-5 and {"critic_real", "critic_fake"} <= set(stats)
+    assert not torch.allclose(g_plain, g_judged, atol=1e-7)  # the term reaches the audio
+    stepped = {k: v.clone() for k, v in judged_loss.critic.state_dict().items()}
+    assert any(not torch.equal(critic_before[k], v) for k, v in stepped.items())  # the critic took its step
+    # no step and no term outside a training step: under no_grad (a validation loss) or in eval mode
+    with torch.no_grad():
+        assert abs(float(judged_loss.low_band_distance(estimate, clean))
+                   - float(plain.low_band_distance(estimate, clean))) < 1e-6
+    assert judged_loss.stats == {}
+    judged_loss.eval()
+    assert abs(float(judged_loss.low_band_distance(estimate, clean))
+               - float(plain.low_band_distance(estimate, clean))) < 1e-6
+    assert all(torch.equal(stepped[k], v) for k, v in judged_loss.critic.state_dict().items())
+
+
 def adversarial_config(weight: float = 0.2, **train) -> SpecGradConfig:
     return SpecGradConfig.from_dict({
         "denoiser": LOW_TRUNK,
@@ -81,11 +108,17 @@ def test_fit_saves_the_critic_beside_the_model_and_restores_it(tmp_path, speech_
     fit(SpecGradVocoder(cfg), loader, steps=2, out_dir=tmp_path)
     again = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)["loss"]["critic"]
     assert all(torch.equal(critic["discriminator"][k], v) for k, v in again["discriminator"].items())
+    moments = [s["exp_avg"] for s in critic["optimizer"]["state"].values()]
+    assert all(torch.equal(a, b["exp_avg"]) for a, b in zip(moments, again["optimizer"]["state"].values(), strict=True))
     # a config without the critic cannot silently drop it on resume
     plain = SpecGradConfig.from_dict({**cfg.to_dict(), "diffusion": {**cfg.to_dict()["diffusion"],
                                                                       "sampler_loss_adversarial_weight": 0.0}})
     with pytest.raises(ValueError, match="checkpoint.pt: the checkpoint has a critic"):
         fit(SpecGradVocoder(plain), loader, steps=3, out_dir=tmp_path)
+    # ... nor start one from scratch against a checkpoint trained without
+    fit(SpecGradVocoder(plain), loader, steps=1, out_dir=tmp_path / "without")
+    with pytest.raises(ValueError, match="checkpoint.pt: the checkpoint lacks a critic"):
+        fit(SpecGradVocoder(cfg), loader, steps=2, out_dir=tmp_path / "without")
 
 
 def test_configs_that_cannot_train_the_critic_say_so():
@@ -95,5 +128,9 @@ def test_configs_that_cannot_train_the_critic_say_so():
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_adversarial_weight": 0.2}})
     sections = adversarial_config().to_dict()
     sections.pop("train")
-    with pytest.raises(ConfigError, match="built-in trainer only"):
+    with pytest.raises(ConfigError, match="the critic trains with specgrad_plugin.training.fit only"):
         ESPnetSpecGradModel(**sections)
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    with pytest.raises(ConfigError, match="training_loss keeps no critic"):
+        SpecGradVocoder(adversarial_config()).training_loss(torch.zeros(2, 4096), torch.zeros(2, 16, 80))

@@ -37,3 +37,14 @@ def test_a_20_percent_deviation_is_the_edge_of_a_gross_error(floor):
     ref = np.full(4, 100.0)
     assert floor.f0_parts(ref, np.array([100, 100, 119, 81.0]), 80.0)["gross_pitch_error"] == 0
     assert floor.f0_parts(ref, np.array([100, 100, 121, 79.0]), 80.0)["gross_pitch_error"] == 0.5
+
+
+def test_parts_keep_scorings_totals(floor):
+    from specgrad_plugin.scoring import f0_errors
+
+    rng = np.random.default_rng(0)
+    ref = np.where(rng.random(200) < 0.6, rng.uniform(80, 300, 200), 0.0)
+    gen = np.where(rng.random(200) < 0.6, ref * rng.uniform(0.5, 2.0, 200), 0.0)
+    parts, totals = floor.f0_parts(ref, gen, 80.0), f0_errors(ref, gen)
+    assert parts["vuv_error"] == totals["vuv_error"] and parts["log_f0_rmse"] == totals["log_f0_rmse"]
+    assert parts["v_to_uv"] + parts["uv_to_v"] == pytest.approx(totals["vuv_error"])

@@ -80,7 +80,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             # checkpoints would not hold the critic's own optimiser
             raise ConfigError(f"model_conf diffusion.sampler_loss_adversarial_weight="
                               f"{self.cfg.diffusion.sampler_loss_adversarial_weight}: the critic trains with "
-                              "the built-in trainer only (specgrad_plugin.bin.train); expected 0 here")
+                              "specgrad_plugin.training.fit only (bench/prior_study.py train); expected 0 here")
         self.vocoder = SpecGradVocoder(self.cfg)
         self.loss = DiffusionLoss(self.cfg)
         if prior_stats_file:

@@ -1,0 +1,40 @@
+"""scoring's F0 metrics (ESPnet's definitions): nothing for a signal against itself, the
+pitch ratio for a transposed one, and the voiced share for one that lost its voicing."""
+
+import numpy as np
+import pytest
+
+from specgrad_plugin.scoring import aligned_f0, f0_errors, mcd_and_f0
+
+FS = 22050
+
+
+def voiced_then_silent(f0: float, seconds: float = 0.8) -> np.ndarray:
+    """Harmonics at f0 for `seconds`, then as long a near-silence (voiced, then unvoiced frames)."""
+    t = np.arange(int(seconds * FS)) / FS
+    voiced = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) * 0.2
+    quiet = 1e-4 * np.random.default_rng(0).standard_normal(len(t))
+    return np.concatenate([voiced, quiet]).astype(np.float32)
+
+
+def test_a_signal_against_itself_scores_nothing():
+    x = voiced_then_silent(150.0)
+    scores = mcd_and_f0(x, x, FS)
+    assert scores == {"mcd": 0.0, "log_f0_rmse": 0.0, "vuv_error": 0.0}
+    ref_f0, _, _ = aligned_f0(x, x, FS)
+    assert 0.3 < np.mean(ref_f0 > 0) < 0.7 and np.median(ref_f0[ref_f0 > 0]) == pytest.approx(150, rel=0.03)
+
+
+def test_a_transposed_signal_scores_its_pitch_ratio():
+    scores = mcd_and_f0(voiced_then_silent(150.0), voiced_then_silent(165.0), FS)
+    assert scores["log_f0_rmse"] == pytest.approx(np.log(1.1), rel=0.15)
+    assert scores["vuv_error"] < 0.05
+
+
+def test_f0_errors_count_voicing_on_every_frame_and_pitch_on_frames_voiced_in_both():
+    ref = np.array([100.0, 100.0, 0.0, 0.0, 200.0])
+    gen = np.array([100.0, 0.0, 0.0, 120.0, 100.0])
+    errors = f0_errors(ref, gen)
+    assert errors["vuv_error"] == pytest.approx(2 / 5)
+    assert errors["log_f0_rmse"] == pytest.approx(np.sqrt(np.log(2) ** 2 / 2))
+    assert np.isnan(f0_errors(ref, np.zeros(5))["log_f0_rmse"])
