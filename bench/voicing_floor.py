@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="1234,2234", help="sampling seeds; clip i uses seed + i")
     p.add_argument("--out", type=Path, required=True, help="JSON; the Markdown table goes beside it (.md)")
     args = p.parse_args(argv)
+    from specgrad_plugin.config import FeatureConfig
+    from specgrad_plugin.features import LogMelExtractor
     from specgrad_plugin.vocoder import SpecGradVocoder
 
     if args.unseen:
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
         vocoder = SpecGradVocoder.from_pretrained(args.name)
     elif args.checkpoint:
         vocoder = SpecGradVocoder.from_checkpoint(args.checkpoint)
-    features = (vocoder or SpecGradVocoder(prior_study.variant_config("specgrad"))).features
+    features = vocoder.features if vocoder is not None else LogMelExtractor(FeatureConfig())
     fs, hop, fmin = features.cfg.fs, features.cfg.hop_length, features.cfg.fmin
     rows: Dict[str, List[Dict[str, float]]] = {}
     for i, ref_t in enumerate(refs):

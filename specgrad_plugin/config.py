@@ -72,7 +72,7 @@ class DiffusionConfig:
     # Weight, inside the sampler loss, of its phase-advance distance (0: magnitudes only)
     sampler_loss_phase_weight: float = 0.0
     # Weight, inside the sampler loss, of a period discriminator's adversarial and feature-matching
-    # losses on its low band (critic.py, WaveFit's GAN term; built-in trainer only; 0: off)
+    # losses on its low band (critic.py, WaveFit's GAN term; training.fit only; 0: off)
     sampler_loss_adversarial_weight: float = 0.0
 
 

@@ -28,11 +28,22 @@ from typing import Dict, Sequence
 
 import torch
 
+from specgrad_plugin.config import ConfigError, DiffusionConfig
+
 FEATURE_MATCH_WEIGHT = 2.0  # PWG's hifigan config: lambda_feat_match 2 x lambda_adv
 PERIODS = (2, 3, 5, 7, 11)  # HiFi-GAN's, on the decimated band
 # HiFi-GAN's layers at a quarter of its width (32 -> 1024 channels there): the band has an
 # eighth of the samples, and the full width would double a training step's CPU time
 CHANNELS, MAX_CHANNELS = 16, 256
+
+
+def refuse_critic(diffusion: DiffusionConfig, where: str) -> None:
+    """ConfigError when the config asks for a critic and ``where`` cannot keep one: the critic
+    is trainer state, which only training.fit saves and restores."""
+    if diffusion.sampler_loss_adversarial_weight > 0:
+        raise ConfigError(f"{where}: diffusion.sampler_loss_adversarial_weight="
+                          f"{diffusion.sampler_loss_adversarial_weight}, expected 0 here; the critic trains with "
+                          "specgrad_plugin.training.fit only (bench/prior_study.py train)")
 
 
 class LowBandCritic(torch.nn.Module):

@@ -17,7 +17,8 @@ import torch
 from specgrad_plugin import checkpoints, diffusion, precision
 from specgrad_plugin.checkpoints import CheckpointError, load_state_strict  # noqa: F401  (their old home)
 from specgrad_plugin.checks import check_mel
-from specgrad_plugin.config import ConfigError, SpecGradConfig
+from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.loss import DiffusionLoss
@@ -89,10 +90,7 @@ class SpecGradVocoder(torch.nn.Module):
     ) -> Tuple[torch.Tensor, Dict[str, float]]:
         """DiffusionLoss(self.cfg)(self, wav, mel, amp_dtype), its loss kept per device. A config
         with the sampler loss's critic is refused: the critic is trainer state (training.fit)."""
-        if self.cfg.diffusion.sampler_loss_adversarial_weight > 0:
-            raise ConfigError(f"diffusion.sampler_loss_adversarial_weight="
-                              f"{self.cfg.diffusion.sampler_loss_adversarial_weight}: training_loss keeps no critic; "
-                              "train with specgrad_plugin.training.fit, or set it to 0")
+        refuse_critic(self.cfg.diffusion, "SpecGradVocoder.training_loss")
         if not self.loss_cache or self.loss_cache[0] != wav.device:
             self.loss_cache = (wav.device, DiffusionLoss(self.cfg).to(wav.device))
         return self.loss_cache[1](self, wav, mel, amp_dtype)

@@ -128,9 +128,9 @@ def test_configs_that_cannot_train_the_critic_say_so():
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_adversarial_weight": 0.2}})
     sections = adversarial_config().to_dict()
     sections.pop("train")
-    with pytest.raises(ConfigError, match="the critic trains with specgrad_plugin.training.fit only"):
+    with pytest.raises(ConfigError, match="model_conf: .* the critic trains with specgrad_plugin.training.fit only"):
         ESPnetSpecGradModel(**sections)
     from specgrad_plugin.vocoder import SpecGradVocoder
 
-    with pytest.raises(ConfigError, match="training_loss keeps no critic"):
+    with pytest.raises(ConfigError, match="SpecGradVocoder.training_loss: .*expected 0 here"):
         SpecGradVocoder(adversarial_config()).training_loss(torch.zeros(2, 4096), torch.zeros(2, 16, 80))

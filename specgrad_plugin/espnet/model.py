@@ -20,7 +20,8 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import precision, shaping
-from specgrad_plugin.config import ConfigError, SpecGradConfig, TrainConfig
+from specgrad_plugin.config import SpecGradConfig, TrainConfig
+from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.data import mel_context_frames, speed_perturb, training_crop
 from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.priors import DEFAULT_ENERGY_RANGE
@@ -75,12 +76,9 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.segment_frames = self.cfg.train.segment_frames
         self.any_sample_crops = self.cfg.train.any_sample_crops
         self.speed_factors = [float(f) for f in self.cfg.train.speed_factors]
-        if self.cfg.diffusion.sampler_loss_adversarial_weight > 0:
-            # ESPnet's optimiser would step the critic with the vocoder's loss, and its
-            # checkpoints would not hold the critic's own optimiser
-            raise ConfigError(f"model_conf diffusion.sampler_loss_adversarial_weight="
-                              f"{self.cfg.diffusion.sampler_loss_adversarial_weight}: the critic trains with "
-                              "specgrad_plugin.training.fit only (bench/prior_study.py train); expected 0 here")
+        # ESPnet's optimiser would step the critic with the vocoder's loss, and its
+        # checkpoints would not hold the critic's own optimiser
+        refuse_critic(self.cfg.diffusion, "model_conf")
         self.vocoder = SpecGradVocoder(self.cfg)
         self.loss = DiffusionLoss(self.cfg)
         if prior_stats_file:
