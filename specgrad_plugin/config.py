@@ -195,6 +195,9 @@ class TrainConfig:
     # Kaldi-style speed perturbation: each training clip is also resampled by these factors
     # (1.1: 10 % faster and higher), which moves F0 and formants; [1.0]: the clips as they are
     speed_factors: List[float] = field(default_factory=lambda: [1.0])
+    # WORLD pitch shift: each training clip is also resynthesised with its F0 times these
+    # factors and its spectral envelope kept (0.6: a lower voice, same vocal tract); [] none
+    pitch_factors: List[float] = field(default_factory=list)
     batch_size: int = 8
     lr: float = 2.0e-4
     warmup_steps: int = 200
@@ -325,6 +328,8 @@ class SpecGradConfig:
             (len(self.train.speed_factors) > 0
              and all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.train.speed_factors),
              f"train.speed_factors={self.train.speed_factors}, expected a list of factors in 0.5..2"),
+            (all(isinstance(f, (int, float)) and 0.25 <= f <= 4.0 for f in self.train.pitch_factors),
+             f"train.pitch_factors={self.train.pitch_factors}, expected a list of F0 factors in 0.25..4"),
             (feat.fmax <= feat.fs / 2 and 0 <= feat.fmin < feat.fmax,
              f"features fmin={feat.fmin}, fmax={feat.fmax}, expected 0 <= fmin < fmax <= fs/2"),
         ]

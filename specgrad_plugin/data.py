@@ -14,6 +14,7 @@ from scipy.signal import resample_poly
 from specgrad_plugin.checks import SpecGradInputError, audio_problem, check_audio
 from specgrad_plugin.features import LogMelExtractor, crop_to_hop
 
+WORLD_F0_FLOOR, WORLD_F0_CEIL = 50.0, 600.0  # Hz: world_pitch_shift's F0 search range
 DATA_ENV = "SPECGRAD_DATA"  # folder holding ljspeech_mini/ and ljspeech_eval/ (set by .ci/run)
 
 
@@ -114,6 +115,27 @@ def speed_perturb(wav: torch.Tensor, factor: float) -> torch.Tensor:
     return torchaudio.functional.resample(wav, int(round(1000 * factor)), 1000)
 
 
+def world_pitch_shift(wav: np.ndarray, fs: int, factor: float) -> np.ndarray:
+    """(N,) float audio with its F0 times ``factor`` and its spectral envelope and aperiodicity
+    kept, so the formants stay where they are (WORLD: Harvest F0, CheapTrick, D4C, then
+    synthesis; Morise et al. 2016); (N,) float32 at the input's RMS. Unlike speed_perturb this
+    moves the pitch of a voice without making its vocal tract smaller or larger."""
+    if factor == 1.0:
+        return np.asarray(wav, dtype=np.float32)
+    try:
+        import pyworld
+    except ImportError as err:
+        raise SpecGradInputError("train.pitch_factors needs pyworld: pip install 'specgrad_plugin[eval]'") from err
+    x = np.ascontiguousarray(wav, dtype=np.float64)
+    f0, times = pyworld.harvest(x, fs, f0_floor=WORLD_F0_FLOOR, f0_ceil=WORLD_F0_CEIL)
+    envelope = pyworld.cheaptrick(x, f0, times, fs)
+    aperiodicity = pyworld.d4c(x, f0, times, fs)
+    y = pyworld.synthesize(f0 * factor, envelope, aperiodicity, fs)[: len(x)]
+    y = np.pad(y, (0, len(x) - len(y)))
+    gain = np.sqrt(np.mean(x**2) / max(np.mean(y**2), 1e-12))
+    return (y * gain).astype(np.float32)
+
+
 def resample_audio(wav: np.ndarray, orig: int, new: int) -> np.ndarray:
     """Polyphase resampling of (N,) or (N, C) audio from rate ``orig`` to ``new``, float32."""
     g = np.gcd(orig, new)
@@ -168,6 +190,8 @@ class SegmentDataset(torch.utils.data.Dataset):
     so its edge frames equal the whole clip's. With any_sample=False crops start on the clip's
     frame grid; with any_sample=True at any sample. speed_factors: every clip is also kept
     resampled by each factor (speed_perturb); [1.0] keeps the clips as they are.
+    pitch_factors: every clip is also kept with its F0 times each factor and its formants
+    where they are (world_pitch_shift), once, when the dataset is built; () adds none.
     """
 
     def __init__(
@@ -177,6 +201,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         segment_frames: int,
         any_sample: bool = False,
         speed_factors: Sequence[float] = (1.0,),
+        pitch_factors: Sequence[float] = (),
     ) -> None:
         cfg = extractor.cfg
         # crops need their own CPU extractor: the caller's may move to a GPU with its model
@@ -186,9 +211,12 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.hop = cfg.hop_length
         self.context = mel_context_frames(cfg.n_fft, cfg.hop_length)
         self.items: List[Tuple[torch.Tensor, torch.Tensor]] = []
-        for clip, factor in ((c, f) for c in clips for f in speed_factors):
+        changes = [(speed_perturb, float(f)) for f in speed_factors]
+        changes += [(lambda w, f: torch.from_numpy(world_pitch_shift(w.numpy(), cfg.fs, f)), float(f))
+                    for f in pitch_factors]
+        for clip, (change, factor) in ((c, ch) for c in clips for ch in changes):
             wav = read_wav(clip, cfg.fs, cfg.hop_length) if isinstance(clip, (str, Path)) else clip
-            wav = speed_perturb(torch.as_tensor(np.asarray(wav, dtype=np.float32)), float(factor))
+            wav = change(torch.as_tensor(np.asarray(wav, dtype=np.float32)), factor)
             short = segment_frames * self.hop - wav.shape[-1]
             if short > 0:
                 wav = torch.nn.functional.pad(wav, (0, short))
@@ -199,8 +227,10 @@ class SegmentDataset(torch.utils.data.Dataset):
 
     @classmethod
     def for_training(cls, clips, extractor: LogMelExtractor, train) -> "SegmentDataset":
-        """The crops a config's train section asks for (segment_frames, any_sample_crops, speed_factors)."""
-        return cls(clips, extractor, train.segment_frames, train.any_sample_crops, train.speed_factors)
+        """The crops a config's train section asks for (segment_frames, any_sample_crops,
+        speed_factors, pitch_factors)."""
+        return cls(clips, extractor, train.segment_frames, train.any_sample_crops, train.speed_factors,
+                   train.pitch_factors)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from specgrad_plugin.config import ConfigError, FeatureConfig, SpecGradConfig
-from specgrad_plugin.data import SegmentDataset, crop_start, crop_with_context, mel_context_frames, speed_perturb
+from specgrad_plugin.data import (
+    SegmentDataset,
+    crop_start,
+    crop_with_context,
+    mel_context_frames,
+    speed_perturb,
+    world_pitch_shift,
+)
 from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet_conf import espnet_train_section
@@ -127,11 +134,60 @@ def test_dataset_keeps_every_clip_at_every_speed(speech_clip):
     assert lengths[0] > lengths[1] > lengths[2]  # slower is longer
 
 
+def vowel(f0: float, formant_hz: float, fs: int = 22050, seconds: float = 1.0) -> np.ndarray:
+    """A steady vowel: harmonics of f0 under one resonance at formant_hz (100 Hz wide)."""
+    t = np.arange(int(fs * seconds)) / fs
+    harmonics = np.arange(1, int(5000 // f0) + 1) * f0
+    gain = 1.0 / (1.0 + ((harmonics - formant_hz) / 100.0) ** 2)
+    return 0.1 * np.sum(gain[:, None] * np.sin(2 * np.pi * harmonics[:, None] * t), axis=0)
+
+
+def envelope_peak_hz(x: np.ndarray, fs: int = 22050) -> float:
+    """Where the log spectrum, averaged over 400 Hz (more than a harmonic spacing), peaks."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    width = int(400 * len(x) / fs)
+    smooth = np.convolve(spectrum, np.ones(width) / width, mode="same")
+    return float(np.argmax(smooth) * fs / len(x))
+
+
+def test_world_pitch_shift_moves_the_pitch_and_keeps_the_formant_and_level():
+    pyworld = pytest.importorskip("pyworld", reason="WORLD pitch shift needs the eval extra")
+    fs = 22050
+    x = vowel(200.0, 1000.0)
+    for factor in (0.6, 1.5):
+        y = world_pitch_shift(x, fs, factor)
+        assert y.shape == x.shape and y.dtype == np.float32
+        f0, times = pyworld.dio(y.astype(np.float64), fs)
+        f0 = pyworld.stonemask(y.astype(np.float64), f0, times, fs)
+        middle = f0[len(f0) // 4: 3 * len(f0) // 4]
+        assert np.all(middle > 0) and abs(np.median(middle) / (200.0 * factor) - 1) < 0.02, (factor, np.median(middle))
+        # speed_perturb would move the resonance to 600 / 1500 Hz; WORLD keeps it
+        assert abs(envelope_peak_hz(y) - 1000.0) < 150.0, (factor, envelope_peak_hz(y))
+        assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(x**2)), rel=1e-3)
+    assert np.array_equal(world_pitch_shift(x, fs, 1.0), x.astype(np.float32))
+
+
+def test_dataset_adds_one_world_copy_per_pitch_factor(speech_clip):
+    pytest.importorskip("pyworld", reason="WORLD pitch shift needs the eval extra")
+    extractor = LogMelExtractor(FeatureConfig())
+    clip = speech_clip[: 22050]
+    train = SpecGradConfig.from_dict({"train": {"segment_frames": FRAMES, "speed_factors": [0.9, 1.0],
+                                                "pitch_factors": [0.7]}}).train
+    data = SegmentDataset.for_training([clip], extractor, train)
+    assert len(data) == 3
+    (slow, _), (same, _), (lower, lower_mel) = data.items
+    assert lower.shape == same.shape  # the pitch moves, the length does not
+    assert not torch.equal(lower, same)
+    torch.testing.assert_close(lower_mel, extractor(lower[None])[0])
+
+
 def test_speed_factors_out_of_range_are_a_config_error():
     with pytest.raises(ConfigError, match="speed_factors"):
         SpecGradConfig.from_dict({"train": {"speed_factors": [0.1]}})
     with pytest.raises(ConfigError, match="speed_factors"):
         SpecGradConfig.from_dict({"train": {"speed_factors": []}})
+    with pytest.raises(ConfigError, match="pitch_factors"):
+        SpecGradConfig.from_dict({"train": {"pitch_factors": [0.1]}})
 
 
 def test_train_section_records_the_warm_up_of_each_espnet_scheduler():
