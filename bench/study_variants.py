@@ -95,6 +95,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # ... and WORLD copies of every clip at F0 x0.5 and x0.7, formants kept: lower voices
     "finetune_sampler_low_pitch_down_world": {
         **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "pitch_factors": [0.5, 0.7]}},
+    # ... or a distance between what repeats every hop in the output and in the reference
+    "finetune_sampler_low_pitch_down_frameper": {
+        **SAMPLER_LOW_PITCH_DOWN,
+        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_frame_periodic_weight": 0.5}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -118,7 +122,9 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_phase": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_adv": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_adv1": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_low_pitch_down_world": "finetune_sampler_low_pitch_down"}  # on the model they fine-tune
+              "finetune_sampler_low_pitch_down_world": "finetune_sampler_low_pitch_down",
+              # the fine-tunes: on the model they fine-tune
+              "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
 # on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
 CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}

@@ -15,7 +15,9 @@ Each row also splits the error into its parts: V->UV and UV->V frames; gross pit
 (frames voiced in both whose F0 differs by more than GROSS_RATIO, Chu and Alwan's GPE) and
 the log-F0 RMSE without them; the frames where DIO calls the reference voiced below the
 mel's fmin (mains hum in the pauses of a recording, not the speaker's voice), and the V/UV
-error on the other frames.
+error on the other frames. The last column is how much more of the output's energy repeats
+every hop than of the reference's (scoring.frame_synchronous_share, in dB): a buzz at
+multiples of fs / hop, 86 Hz at 22.05 kHz.
 """
 
 from __future__ import annotations
@@ -34,13 +36,19 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import aligned_f0, f0_errors, griffin_lim  # noqa: E402
+from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_share, griffin_lim  # noqa: E402
 
 HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
 GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
 COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
-           "ref_voiced_below_fmin", "vuv_error_elsewhere")
+           "ref_voiced_below_fmin", "vuv_error_elsewhere", "frame_sync_excess_db")
+
+
+def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float) -> Dict[str, float]:
+    """f0_parts of wav against ref, and the excess of wav's frame-synchronous share over ref's (dB)."""
+    excess = 10 * np.log10(frame_synchronous_share(wav, hop) / frame_synchronous_share(ref, hop))
+    return {**f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin), "frame_sync_excess_db": float(excess)}
 
 
 def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, float]:
@@ -111,9 +119,9 @@ def main(argv=None) -> int:
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
-                rows.setdefault(label, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
+                rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin))
         for name, wav in systems.items():
-            rows.setdefault(name, []).append(f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin))
+            rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin))
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

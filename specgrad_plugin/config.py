@@ -71,6 +71,9 @@ class DiffusionConfig:
     sampler_loss_schedule: str = "WG-6"
     # Weight, inside the sampler loss, of its phase-advance distance (0: magnitudes only)
     sampler_loss_phase_weight: float = 0.0
+    # Weight, inside the sampler loss, of the distance between what repeats every hop in its
+    # output and in the reference (a buzz at multiples of fs / hop; 0: off)
+    sampler_loss_frame_periodic_weight: float = 0.0
     # Weight, inside the sampler loss, of a period discriminator's adversarial and feature-matching
     # losses on its low band (critic.py, WaveFit's GAN term; training.fit only; 0: off)
     sampler_loss_adversarial_weight: float = 0.0
@@ -310,13 +313,18 @@ class SpecGradConfig:
             (0 < d.min_alpha_bar < 1, f"diffusion.min_alpha_bar={d.min_alpha_bar}, expected 0..1"),
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
-            (min(d.sampler_loss_weight, d.sampler_loss_phase_weight, d.sampler_loss_adversarial_weight) >= 0,
+            (min(d.sampler_loss_weight, d.sampler_loss_phase_weight, d.sampler_loss_adversarial_weight,
+                 d.sampler_loss_frame_periodic_weight) >= 0,
              f"diffusion.sampler_loss_weight={d.sampler_loss_weight}, "
              f"sampler_loss_phase_weight={d.sampler_loss_phase_weight}, "
+             f"sampler_loss_frame_periodic_weight={d.sampler_loss_frame_periodic_weight}, "
              f"sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight}, expected >= 0"),
             (d.sampler_loss_adversarial_weight == 0 or d.sampler_loss_weight > 0,
              f"diffusion.sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight} with "
              f"sampler_loss_weight=0: the critic judges the sampler loss's output; expected sampler_loss_weight > 0"),
+            (feat.hop_length % 8 == 0 or d.sampler_loss_weight == 0,
+             f"features.hop_length={feat.hop_length} with the sampler loss, expected a multiple of 8 "
+             "(its low band is decimated by 8)"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (self.inference.level_match_db >= 0,

@@ -44,7 +44,8 @@ class DiffusionLoss(torch.nn.Module):
         if cfg.diffusion.sampler_loss_weight > 0:
             d = cfg.diffusion
             self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight,
-                                            d.sampler_loss_adversarial_weight)
+                                            d.sampler_loss_adversarial_weight, d.sampler_loss_frame_periodic_weight,
+                                            cfg.features.hop_length)
 
     @property
     def critic(self) -> Optional[torch.nn.Module]:

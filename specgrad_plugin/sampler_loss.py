@@ -25,6 +25,12 @@ asks for periodicity at the reference's frequencies, not for the recording's one
 among the many that a mel allows (APNet's instantaneous-frequency loss, Ai and Ling 2023,
 weighted by magnitude).
 
+A frame-rate denoiser finds it easiest to output the same thing in every STFT frame, and a
+signal that repeats every hop is a buzz at multiples of fs / hop (86 Hz at 22.05 kHz),
+inside a low voice's pitch range. With ``frame_periodic_weight`` the loss adds
+``frame_periodic_distance``: how far the part of the output that repeats every hop is from
+the reference's.
+
 With ``adversarial_weight`` the loss adds WaveFit's GAN term on the same low band: a
 period discriminator (critic.LowBandCritic) takes one step on the batch, then its
 adversarial and feature-matching losses join the distance.
@@ -78,6 +84,27 @@ def phase_advance_distance(estimate: torch.Tensor, reference: torch.Tensor, n_ff
     return (weight * (1.0 - cosine)).sum() / weight.sum().clamp_min(1e-12)
 
 
+def frame_periodic_distance(estimate: torch.Tensor, reference: torch.Tensor, period: int) -> torch.Tensor:
+    """The distance between the two signals' frame-synchronous averages, the part of each that
+    repeats every ``period`` samples:
+
+        P(x)_j = (1 / K) sum_k x_{k period + j},   D = K^2 |P(e) - P(r)|^2 / (|e|^2 + |r|^2)
+
+    averaged over the batch. For two unrelated noises D is about 1; it is 0 when the outputs
+    repeat per frame as the reference does. (B, K * period), (B, K * period) -> a scalar."""
+    frames = estimate.shape[-1] // period
+    if frames < 2 or estimate.shape[-1] != frames * period:
+        raise ValueError(f"frame_periodic_distance: {estimate.shape[-1]} samples, expected a multiple of "
+                         f"period={period} of at least 2 periods")
+
+    def average(x: torch.Tensor) -> torch.Tensor:
+        return x.float().reshape(x.shape[0], frames, period).mean(dim=1)
+
+    error = (average(estimate) - average(reference)).pow(2).sum(dim=1)
+    energy = estimate.float().pow(2).sum(dim=1) + reference.float().pow(2).sum(dim=1)
+    return (frames**2 * error / energy.clamp_min(1e-12)).mean()
+
+
 class SamplerLoss(torch.nn.Module):
     """MR-STFT distance between the low bands of the sampler's output and the clean crops.
 
@@ -86,11 +113,16 @@ class SamplerLoss(torch.nn.Module):
             diffusion.inference_betas), the one the model will be sampled with.
         phase_weight: weight of phase_advance_distance beside the MR-STFT distance (0: off).
         adversarial_weight: weight of critic.LowBandCritic's generator loss (0: no critic).
+        frame_periodic_weight: weight of frame_periodic_distance on the low band (0: off).
+        hop: the denoiser's frame hop in samples at the audio's rate (a multiple of DECIMATION).
     """
 
-    def __init__(self, schedule: str, phase_weight: float = 0.0, adversarial_weight: float = 0.0) -> None:
+    def __init__(self, schedule: str, phase_weight: float = 0.0, adversarial_weight: float = 0.0,
+                 frame_periodic_weight: float = 0.0, hop: int = 256) -> None:
         super().__init__()
         self.phase_weight = phase_weight
+        self.frame_periodic_weight = frame_periodic_weight
+        self.hop = hop
         self.adversarial_weight = adversarial_weight
         self.critic = None
         if adversarial_weight > 0:
@@ -115,11 +147,15 @@ class SamplerLoss(torch.nn.Module):
 
     def low_band_distance(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """MR-STFT(D estimate, D reference), plus phase_weight times their phase-advance
-        distance, for (B, N) signals: a scalar."""
+        distance and frame_periodic_weight times their frame-periodic distance, for (B, N)
+        signals: a scalar."""
         estimate, reference = low_band(estimate), low_band(reference)
         distance = self.distance(estimate.unsqueeze(1), reference.unsqueeze(1))
         if self.phase_weight > 0:
             distance = distance + self.phase_weight * phase_advance_distance(estimate, reference)
+        if self.frame_periodic_weight > 0:
+            periodic = frame_periodic_distance(estimate, reference, self.hop // DECIMATION)
+            distance = distance + self.frame_periodic_weight * periodic
         self.stats = {}
         # the critic learns only in a training step: not in eval mode, nor under no_grad (a validation loss)
         if self.critic is not None and self.training and torch.is_grad_enabled():

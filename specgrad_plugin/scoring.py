@@ -118,6 +118,26 @@ def f0_errors(ref_f0: np.ndarray, gen_f0: np.ndarray) -> Dict[str, float]:
     return {"log_f0_rmse": rmse, "vuv_error": float(np.mean((ref_f0 > 0) != (gen_f0 > 0)))}
 
 
+FRAME_BLOCK = 43  # frames per block of frame_synchronous_share: half a second at 22.05 kHz, hop 256
+
+
+def frame_synchronous_share(x: np.ndarray, hop: int, block: int = FRAME_BLOCK) -> float:
+    """The share of (N,) x's energy that repeats every ``hop`` samples: x cut into blocks of
+    ``block`` frames, each block replaced by the average of its frames,
+
+        s = sum_b block |mean_k x_{b,k}|^2 / sum_b |x_b|^2     (x_{b,k}: frame k of block b)
+
+    About 1 / block for a signal unrelated to the frame grid (speech), 1 for one that repeats
+    every hop: a buzz at multiples of fs / hop, what a frame-rate vocoder makes when it outputs
+    the same thing in every frame. Samples past the last whole block are left out."""
+    usable = len(x) // (hop * block) * hop * block
+    if usable == 0:
+        raise ValueError(f"frame_synchronous_share: {len(x)} samples, expected at least one block of "
+                         f"{block} x {hop}")
+    blocks = np.asarray(x[:usable], dtype=np.float64).reshape(-1, block, hop)
+    return float(block * np.sum(blocks.mean(axis=1) ** 2) / max(np.sum(blocks**2), 1e-20))
+
+
 def mcd_and_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Dict[str, float]:
     """MCD (dB), log-F0 RMSE and V/UV error (f0_errors) on DTW-aligned frames (ESPnet's definitions)."""
     ref_f0, gen_f0, mcd = aligned_f0(ref, gen, fs, hop)

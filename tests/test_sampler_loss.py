@@ -12,6 +12,7 @@ from specgrad_plugin.sampler_loss import (
     PHASE_FFT_SIZE,
     PHASE_LAG,
     SamplerLoss,
+    frame_periodic_distance,
     low_band,
     phase_advance_distance,
 )
@@ -68,6 +69,34 @@ def test_phase_weight_adds_the_low_bands_phase_distance(speech_clip):
     phased = float(SamplerLoss("WG-6", phase_weight=2.0).low_band_distance(noisy, clean))
     expected = plain + 2.0 * float(phase_advance_distance(low_band(noisy), low_band(clean)))
     assert phased > plain + 0.05 and abs(phased - expected) < 1e-5, (plain, phased, expected)
+
+
+def test_frame_periodic_distance_sees_a_buzz_at_the_frame_rate_and_not_a_voice():
+    g = torch.Generator().manual_seed(0)
+    period, frames = 32, 64
+    reference, other = torch.randn(2, 4, frames * period, generator=g)
+    assert 0.7 < float(frame_periodic_distance(other, reference, period)) < 1.3  # unrelated noises
+    assert float(frame_periodic_distance(reference, reference, period)) < 1e-6
+    # the same noise plus a pulse every period, 9 dB under it (a buzz at the frame rate): D ~ K / 17
+    buzz = torch.zeros(period)
+    buzz[0] = 2.0
+    buzzed = reference + buzz.repeat(frames)
+    assert float(frame_periodic_distance(buzzed, reference, period)) > 3.0
+    # ... while a tone between the frame rate's harmonics, 12 dB under it, is not
+    n = torch.arange(frames * period)
+    tone = 2.0 * math.sqrt(1 / period) * torch.sin(2 * math.pi * 2.5 * n / period)
+    assert float(frame_periodic_distance(reference + tone, reference, period)) < 0.1
+    with pytest.raises(ValueError, match="period=32"):
+        frame_periodic_distance(reference[:, :-1], reference[:, :-1], period)
+
+
+def test_frame_periodic_weight_adds_the_low_bands_distance(speech_clip):
+    clean = torch.from_numpy(speech_clip[:8192]).float()[None]
+    noisy = clean + 0.05 * torch.randn(1, 8192, generator=torch.Generator().manual_seed(1))
+    plain = float(SamplerLoss("WG-6").low_band_distance(noisy, clean))
+    weighted = float(SamplerLoss("WG-6", frame_periodic_weight=2.0, hop=256).low_band_distance(noisy, clean))
+    expected = plain + 2.0 * float(frame_periodic_distance(low_band(noisy), low_band(clean), 256 // DECIMATION))
+    assert weighted > plain and abs(weighted - expected) < 1e-5, (plain, weighted, expected)
 
 
 def test_unrolled_sampler_is_the_inference_sampler():
@@ -143,3 +172,5 @@ def test_config_names_a_bad_sampler_schedule():
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_weight": -1.0}})
     with pytest.raises(ConfigError, match="sampler_loss_phase_weight=-1"):
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_phase_weight": -1.0}})
+    with pytest.raises(ConfigError, match="sampler_loss_frame_periodic_weight=-1"):
+        SpecGradConfig.from_dict({"diffusion": {"sampler_loss_frame_periodic_weight": -1.0}})

@@ -1,10 +1,11 @@
 """scoring's F0 metrics (ESPnet's definitions): nothing for a signal against itself, the
-pitch ratio for a transposed one, and the voiced share for one that lost its voicing."""
+pitch ratio for a transposed one, and the voiced share for one that lost its voicing; and
+the share of a signal that repeats every frame."""
 
 import numpy as np
 import pytest
 
-from specgrad_plugin.scoring import aligned_f0, f0_errors, mcd_and_f0
+from specgrad_plugin.scoring import FRAME_BLOCK, aligned_f0, f0_errors, frame_synchronous_share, mcd_and_f0
 
 FS = 22050
 
@@ -38,3 +39,18 @@ def test_f0_errors_count_voicing_on_every_frame_and_pitch_on_frames_voiced_in_bo
     assert errors["vuv_error"] == pytest.approx(2 / 5)
     assert errors["log_f0_rmse"] == pytest.approx(np.sqrt(np.log(2) ** 2 / 2))
     assert np.isnan(f0_errors(ref, np.zeros(5))["log_f0_rmse"])
+
+
+def test_frame_synchronous_share_is_one_for_a_frame_rate_buzz_and_chance_for_a_voice():
+    hop = 256
+    noise = np.random.default_rng(0).standard_normal(4 * FRAME_BLOCK * hop)
+    assert frame_synchronous_share(noise, hop) == pytest.approx(1 / FRAME_BLOCK, rel=0.15)
+    buzz = np.tile(np.random.default_rng(1).standard_normal(hop), 4 * FRAME_BLOCK)  # the same every frame
+    assert frame_synchronous_share(buzz, hop) == pytest.approx(1.0)
+    voice = voiced_then_silent(120.0, seconds=2.0)  # a 120 Hz voice: harmonics off the 86 Hz grid
+    assert frame_synchronous_share(voice, hop) < 2 / FRAME_BLOCK
+    # a buzz at a tenth of the voice's energy is most of what repeats per frame
+    mixed = noise + np.sqrt(0.1) * buzz
+    assert frame_synchronous_share(mixed, hop) > 0.08
+    with pytest.raises(ValueError, match="at least one block"):
+        frame_synchronous_share(noise[: hop * FRAME_BLOCK - 1], hop)
