@@ -15,7 +15,10 @@ Each row also splits the error into its parts: V->UV and UV->V frames; gross pit
 (frames voiced in both whose F0 differs by more than GROSS_RATIO, Chu and Alwan's GPE) and
 the log-F0 RMSE without them; the frames where DIO calls the reference voiced below the
 mel's fmin (mains hum in the pauses of a recording, not the speaker's voice), and the V/UV
-error on the other frames. The last column is how much more of the output's energy repeats
+error on the other frames. ``lost_at_edges`` and ``lost_inside`` are the shares of the
+reference's voiced frames rendered unvoiced, among those within EDGE_FRAMES of its nearest
+voicing change (onsets and offsets) and among those INSIDE_FRAMES or more inside a voiced
+stretch. The last column is how much more of the output's energy repeats
 every hop than of the reference's (scoring.frame_synchronous_share, in dB): a buzz at
 multiples of fs / hop, 86 Hz at 22.05 kHz.
 """
@@ -42,7 +45,8 @@ HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
 GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
 COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
-           "ref_voiced_below_fmin", "vuv_error_elsewhere", "frame_sync_excess_db")
+           "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "frame_sync_excess_db")
+EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far from the reference's nearest voicing change
 
 
 def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float) -> Dict[str, float]:
@@ -51,9 +55,19 @@ def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float)
     return {**f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin), "frame_sync_excess_db": float(excess)}
 
 
+def frames_to_voicing_change(voiced: np.ndarray) -> np.ndarray:
+    """Each frame's distance in frames to the nearest change of voicing (a large number where none)."""
+    changes = np.flatnonzero(voiced[1:] != voiced[:-1]) + 0.5  # between frames i and i + 1
+    if changes.size == 0:
+        return np.full(voiced.shape, np.inf)
+    return np.abs(np.arange(len(voiced))[:, None] - changes[None, :]).min(axis=1) + 0.5
+
+
 def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, float]:
     """scoring.f0_errors of two aligned F0 tracks (0 = unvoiced), and their parts."""
     rv, gv = ref_f0 > 0, gen_f0 > 0
+    distance = frames_to_voicing_change(rv)
+    edges, inside = rv & (distance <= EDGE_FRAMES), rv & (distance >= INSIDE_FRAMES)
     both = rv & gv
     hum = rv & (ref_f0 < fmin)
     log_ratio = np.log(gen_f0[both] / ref_f0[both]) if both.any() else np.zeros(0)
@@ -63,7 +77,9 @@ def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, f
             "gross_pitch_error": float(np.mean(gross)) if both.any() else float("nan"),
             "fine_log_f0_rmse": float(np.sqrt(np.mean(fine**2))) if fine.size else float("nan"),
             "ref_voiced_below_fmin": float(np.mean(hum)),
-            "vuv_error_elsewhere": float(np.mean((rv != gv)[~hum])) if (~hum).any() else float("nan")}
+            "vuv_error_elsewhere": float(np.mean((rv != gv)[~hum])) if (~hum).any() else float("nan"),
+            "lost_at_edges": float(np.mean(~gv[edges])) if edges.any() else float("nan"),
+            "lost_inside": float(np.mean(~gv[inside])) if inside.any() else float("nan")}
 
 
 def changed_references(ref: np.ndarray, fs: int, seed: int) -> Dict[str, np.ndarray]:
@@ -123,7 +139,9 @@ def main(argv=None) -> int:
         for name, wav in systems.items():
             rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin))
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
-              "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows)}
+              "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
+              # each system's rows in clip order (the model's: each clip's sampling seeds in turn)
+              "clip_rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]

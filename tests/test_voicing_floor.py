@@ -33,6 +33,20 @@ def test_parts_count_the_frames_they_name(floor):
     assert parts["fine_log_f0_rmse"] == pytest.approx(np.sqrt(np.log(1.1) ** 2 / 5))
 
 
+def test_lost_voicing_is_counted_at_the_edges_and_inside_a_voiced_stretch(floor):
+    # a voiced stretch of 14 frames between unvoiced ones; its first frame (1 from the change)
+    # and its 7th and 8th (7 and 7 from the nearest change) come out unvoiced
+    ref = np.array([0] * 3 + [200] * 14 + [0] * 3, float)
+    gen = ref.copy()
+    gen[[3, 9, 10]] = 0
+    distance = floor.frames_to_voicing_change(ref > 0)
+    assert distance[2] == 1 and distance[3] == 1 and distance[4] == 2 and distance[9] == 7
+    parts = floor.f0_parts(ref, gen, fmin=80.0)
+    assert parts["lost_at_edges"] == pytest.approx(1 / 4)  # frames 3, 4, 15, 16
+    assert parts["lost_inside"] == pytest.approx(2 / 6)  # frames 7 ... 12
+    assert np.isnan(floor.f0_parts(np.zeros(5), np.zeros(5), 80.0)["lost_inside"])
+
+
 def test_a_20_percent_deviation_is_the_edge_of_a_gross_error(floor):
     ref = np.full(4, 100.0)
     assert floor.f0_parts(ref, np.array([100, 100, 119, 81.0]), 80.0)["gross_pitch_error"] == 0
