@@ -18,9 +18,9 @@ mel's fmin (mains hum in the pauses of a recording, not the speaker's voice), an
 error on the other frames. ``lost_at_edges`` and ``lost_inside`` are the shares of the
 reference's voiced frames rendered unvoiced, among those within EDGE_FRAMES of its nearest
 voicing change (onsets and offsets) and among those INSIDE_FRAMES or more inside a voiced
-stretch. The last column is how much more of the output's energy repeats
-every hop than of the reference's (scoring.frame_synchronous_share, in dB): a buzz at
-multiples of fs / hop, 86 Hz at 22.05 kHz.
+stretch (each clip's share, averaged over clips like every column). The last column is how
+much more of the output's energy repeats every hop than of the reference's, in dB
+(scoring.frame_synchronous_share): a buzz at multiples of fs / hop, 86 Hz at 22.05 kHz.
 """
 
 from __future__ import annotations
@@ -51,12 +51,14 @@ EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far fro
 
 def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float) -> Dict[str, float]:
     """f0_parts of wav against ref, and the excess of wav's frame-synchronous share over ref's (dB)."""
-    excess = 10 * np.log10(frame_synchronous_share(wav, hop) / frame_synchronous_share(ref, hop))
+    shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
+    excess = 10 * np.log10(shares[0] / shares[1])
     return {**f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin), "frame_sync_excess_db": float(excess)}
 
 
 def frames_to_voicing_change(voiced: np.ndarray) -> np.ndarray:
-    """Each frame's distance in frames to the nearest change of voicing (a large number where none)."""
+    """Each frame's distance in frames to the nearest change of voicing between two frames (1 for
+    the frames on either side of one; inf where there is none). A clip's ends are not changes."""
     changes = np.flatnonzero(voiced[1:] != voiced[:-1]) + 0.5  # between frames i and i + 1
     if changes.size == 0:
         return np.full(voiced.shape, np.inf)

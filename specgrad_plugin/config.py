@@ -71,8 +71,7 @@ class DiffusionConfig:
     sampler_loss_schedule: str = "WG-6"
     # Weight, inside the sampler loss, of its phase-advance distance (0: magnitudes only)
     sampler_loss_phase_weight: float = 0.0
-    # Weight, inside the sampler loss, of the distance between what repeats every hop in its
-    # output and in the reference (a buzz at multiples of fs / hop; 0: off)
+    # ... of the distance between what repeats every hop in its output and the reference's (0: off)
     sampler_loss_frame_periodic_weight: float = 0.0
     # Weight, inside the sampler loss, of a period discriminator's adversarial and feature-matching
     # losses on its low band (critic.py, WaveFit's GAN term; training.fit only; 0: off)
@@ -198,8 +197,7 @@ class TrainConfig:
     # Kaldi-style speed perturbation: each training clip is also resampled by these factors
     # (1.1: 10 % faster and higher), which moves F0 and formants; [1.0]: the clips as they are
     speed_factors: List[float] = field(default_factory=lambda: [1.0])
-    # WORLD pitch shift: each training clip is also resynthesised with its F0 times these
-    # factors and its spectral envelope kept (0.6: a lower voice, same vocal tract); [] none
+    # WORLD copies of each clip with F0 times these factors, envelope kept (0.6: a lower voice)
     pitch_factors: List[float] = field(default_factory=list)
     batch_size: int = 8
     lr: float = 2.0e-4
@@ -322,9 +320,8 @@ class SpecGradConfig:
             (d.sampler_loss_adversarial_weight == 0 or d.sampler_loss_weight > 0,
              f"diffusion.sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight} with "
              f"sampler_loss_weight=0: the critic judges the sampler loss's output; expected sampler_loss_weight > 0"),
-            (feat.hop_length % 8 == 0 or d.sampler_loss_weight == 0,
-             f"features.hop_length={feat.hop_length} with the sampler loss, expected a multiple of 8 "
-             "(its low band is decimated by 8)"),
+            (feat.hop_length % 8 == 0 or d.sampler_loss_frame_periodic_weight == 0, f"features.hop_length="
+             f"{feat.hop_length} with sampler_loss_frame_periodic_weight, expected a multiple of the decimation, 8"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (self.inference.level_match_db >= 0,

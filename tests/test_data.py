@@ -177,6 +177,8 @@ def test_dataset_adds_one_world_copy_per_pitch_factor(speech_clip):
     assert len(data) == 3
     (slow, _), (same, _), (lower, lower_mel) = data.items
     assert lower.shape == same.shape  # the pitch moves, the length does not
+    expected = world_pitch_shift(np.asarray(clip, dtype=np.float32), 22050, 0.7)[: lower.shape[0]]
+    torch.testing.assert_close(lower, torch.from_numpy(expected))
     assert not torch.equal(lower, same)
     torch.testing.assert_close(lower_mel, extractor(lower[None])[0])
 

@@ -88,6 +88,10 @@ def test_frame_periodic_distance_sees_a_buzz_at_the_frame_rate_and_not_a_voice()
     assert float(frame_periodic_distance(reference + tone, reference, period)) < 0.1
     with pytest.raises(ValueError, match="period=32"):
         frame_periodic_distance(reference[:, :-1], reference[:, :-1], period)
+    # each item is its own ratio: a batch of one buzzed and three clean items is their mean
+    mixed = torch.cat([buzzed[:1], other[1:]])
+    each = [float(frame_periodic_distance(mixed[i:i + 1], reference[i:i + 1], period)) for i in range(4)]
+    assert float(frame_periodic_distance(mixed, reference, period)) == pytest.approx(sum(each) / 4, rel=1e-5)
 
 
 def test_frame_periodic_weight_adds_the_low_bands_distance(speech_clip):
@@ -174,3 +178,8 @@ def test_config_names_a_bad_sampler_schedule():
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_phase_weight": -1.0}})
     with pytest.raises(ConfigError, match="sampler_loss_frame_periodic_weight=-1"):
         SpecGradConfig.from_dict({"diffusion": {"sampler_loss_frame_periodic_weight": -1.0}})
+    hop_250 = {"features": {"hop_length": 250}, "denoiser": {"kind": "frame"}}
+    periodic = {"sampler_loss_weight": 1.0, "sampler_loss_frame_periodic_weight": 0.5}
+    with pytest.raises(ConfigError, match="hop_length=250 with sampler_loss_frame_periodic_weight"):
+        SpecGradConfig.from_dict({**hop_250, "diffusion": periodic})
+    SpecGradConfig.from_dict({**hop_250, "diffusion": {"sampler_loss_weight": 1.0}})

@@ -52,5 +52,9 @@ def test_frame_synchronous_share_is_one_for_a_frame_rate_buzz_and_chance_for_a_v
     # a buzz at a tenth of the voice's energy is most of what repeats per frame
     mixed = noise + np.sqrt(0.1) * buzz
     assert frame_synchronous_share(mixed, hop) > 0.08
+    # only whole blocks count, at any hop
+    tail = np.random.default_rng(2).standard_normal(3 * 100 - 1)
+    assert frame_synchronous_share(np.concatenate([np.tile(buzz[:100], 2 * FRAME_BLOCK), tail]), 100) \
+        == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least one block"):
         frame_synchronous_share(noise[: hop * FRAME_BLOCK - 1], hop)
