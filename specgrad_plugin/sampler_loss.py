@@ -91,7 +91,8 @@ def frame_periodic_distance(estimate: torch.Tensor, reference: torch.Tensor, per
         P(x)_j = (1 / K) sum_k x_{k period + j},   D = K^2 |P(e) - P(r)|^2 / (|e|^2 + |r|^2)
 
     averaged over the batch. For two unrelated noises D is about 1; it is 0 when the outputs
-    repeat per frame as the reference does. (B, K * period), (B, K * period) -> a scalar."""
+    repeat per frame as the reference does. P is scoring.frame_synchronous_share's frame
+    average, over a whole crop and with gradients. (B, K * period), (B, K * period) -> a scalar."""
     frames = estimate.shape[-1] // period
     if frames < 2 or estimate.shape[-1] != frames * period:
         raise ValueError(f"frame_periodic_distance: {estimate.shape[-1]} samples, expected a multiple of "
