@@ -183,6 +183,15 @@ def test_dataset_adds_one_world_copy_per_pitch_factor(speech_clip):
     torch.testing.assert_close(lower_mel, extractor(lower[None])[0])
 
 
+def test_a_preset_asking_espnet_for_world_copies_is_told_they_are_not_made(tmp_path, tiny_cfg, caplog):
+    preset = SpecGradConfig.from_dict({**tiny_cfg.to_dict(), "train": {"pitch_factors": [0.7]}})
+    preset.to_yaml(tmp_path / "preset.yaml")
+    with caplog.at_level("WARNING"):
+        conf = task_module._model_conf(argparse.Namespace(preset=tmp_path / "preset.yaml", model_conf={}))
+    assert "pitch_factors" not in conf
+    assert "train.pitch_factors=[0.7] is not used by ESPnet training" in caplog.text
+
+
 def test_speed_factors_out_of_range_are_a_config_error():
     with pytest.raises(ConfigError, match="speed_factors"):
         SpecGradConfig.from_dict({"train": {"speed_factors": [0.1]}})

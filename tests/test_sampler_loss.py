@@ -103,6 +103,15 @@ def test_frame_periodic_weight_adds_the_low_bands_distance(speech_clip):
     assert weighted > plain and abs(weighted - expected) < 1e-5, (plain, weighted, expected)
 
 
+def test_diffusion_loss_gives_the_sampler_loss_its_config_weight_and_hop():
+    from specgrad_plugin.loss import DiffusionLoss
+
+    cfg = small_config("frame", features={"hop_length": 128},
+                       diffusion={"sampler_loss_weight": 1.0, "sampler_loss_frame_periodic_weight": 0.3})
+    sampler_loss = DiffusionLoss(cfg).sampler_loss
+    assert sampler_loss.frame_periodic_weight == 0.3 and sampler_loss.hop == 128
+
+
 def test_unrolled_sampler_is_the_inference_sampler():
     vocoder = SpecGradVocoder(small_config("frame", denoiser=LOW_TRUNK)).eval()
     with torch.no_grad():  # a non-zero low trunk, so that its output counts

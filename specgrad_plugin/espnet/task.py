@@ -39,7 +39,12 @@ def default_model_conf() -> Dict:
 
 
 def crop_conf(train: Dict) -> Dict:
-    """The keys of a train section that go to model_conf: the model cuts the crops."""
+    """The keys of a train section that go to model_conf: the model cuts the crops. WORLD
+    copies (pitch_factors) are built once with training.fit's dataset; ESPnet's per-utterance
+    crops have none, so a section asking for them is told so, not silently obeyed."""
+    if train.get("pitch_factors"):
+        logging.warning("train.pitch_factors=%s is not used by ESPnet training (training.fit only: "
+                        "bench/prior_study.py train)", train["pitch_factors"])
     return {k: train[k] for k in ESPNET_CROP_KEYS}
 
 
