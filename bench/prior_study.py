@@ -144,7 +144,7 @@ def train(args) -> int:
     else:
         cfg = variant_config(args.variant)
         vocoder = SpecGradVocoder(cfg)
-    train_set = SegmentDataset.for_training(train_paths, vocoder.features, cfg.train)
+    train_set = SegmentDataset.for_training(train_paths, vocoder.features, cfg.train, out / "world_copies")
     if not args.init:
         vocoder.prior.set_level_statistics(*level_statistics(train_set.mels()))
     sampler = torch.utils.data.RandomSampler(

@@ -95,6 +95,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # ... and WORLD copies of every clip at F0 x0.5 and x0.7, formants kept: lower voices
     "finetune_sampler_low_pitch_down_world": {
         **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "pitch_factors": [0.5, 0.7]}},
+    # ... and both: the WORLD copies with the phase-advance term
+    "finetune_sampler_low_pitch_down_world_phase": {
+        **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "pitch_factors": [0.5, 0.7]},
+        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_phase_weight": 1.0}},
     # ... or a distance between what repeats every hop in the output and in the reference
     "finetune_sampler_low_pitch_down_frameper": {
         **SAMPLER_LOW_PITCH_DOWN,
@@ -123,6 +127,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_adv": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_adv1": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_world": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_world_phase": "finetune_sampler_low_pitch_down",
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
-from specgrad_plugin import diffusion, espnet_conf
+from specgrad_plugin import diffusion, espnet_conf, sampler_loss
 
 
 class ConfigError(ValueError):
@@ -320,8 +320,9 @@ class SpecGradConfig:
             (d.sampler_loss_adversarial_weight == 0 or d.sampler_loss_weight > 0,
              f"diffusion.sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight} with "
              f"sampler_loss_weight=0: the critic judges the sampler loss's output; expected sampler_loss_weight > 0"),
-            (feat.hop_length % 8 == 0 or d.sampler_loss_frame_periodic_weight == 0, f"features.hop_length="
-             f"{feat.hop_length} with sampler_loss_frame_periodic_weight, expected a multiple of the decimation, 8"),
+            (feat.hop_length % sampler_loss.DECIMATION == 0 or d.sampler_loss_frame_periodic_weight == 0,
+             f"features.hop_length={feat.hop_length} with sampler_loss_frame_periodic_weight, expected a "
+             f"multiple of the sampler loss's decimation, {sampler_loss.DECIMATION}"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
             (self.inference.level_match_db >= 0,
@@ -341,9 +342,8 @@ class SpecGradConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
-        problem = diffusion.below_share_problem(d)
-        if problem:
-            raise ConfigError(f"{source}: {problem}")
+        if diffusion.below_share_problem(d):
+            raise ConfigError(f"{source}: {diffusion.below_share_problem(d)}")
         try:
             diffusion.inference_betas(d.sampler_loss_schedule)
         except ValueError as e:
@@ -385,7 +385,7 @@ def _build_section(factory, value: Any, source: str):
         return default
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: expected a mapping, got {value!r}")
-    names = {f.name: f for f in dataclasses.fields(default)}
+    names = {f.name for f in dataclasses.fields(default)}
     for key, item in value.items():
         if key not in names:
             raise ConfigError(f"{source}: unknown key '{key}'; expected one of {sorted(names)}")

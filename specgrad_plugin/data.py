@@ -136,6 +136,29 @@ def world_pitch_shift(wav: np.ndarray, fs: int, factor: float) -> np.ndarray:
     return (y * gain).astype(np.float32)
 
 
+def cached_world_pitch_shift(wav: np.ndarray, fs: int, factor: float, cache: Optional[Path]) -> np.ndarray:
+    """world_pitch_shift, kept in ``cache`` (a folder; None: not kept) as one .npy per clip and
+    factor, named by a hash of the samples, rate, factor and pyworld's version: a resumed or
+    repeated run reads its copies instead of rebuilding them (about 2 s per clip and factor)."""
+    if cache is None or factor == 1.0:
+        return world_pitch_shift(wav, fs, factor)
+    import hashlib
+
+    import pyworld
+
+    x = np.ascontiguousarray(wav, dtype=np.float32)
+    key = hashlib.sha256(x.tobytes() + f"|{fs}|{factor!r}|{pyworld.__version__}".encode()).hexdigest()[:32]
+    path = Path(cache) / f"world_{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    y = world_pitch_shift(x, fs, factor)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+    np.save(partial, y)
+    partial.replace(path)  # whole or absent: a run killed mid-write leaves no half a copy under its name
+    return y
+
+
 def resample_audio(wav: np.ndarray, orig: int, new: int) -> np.ndarray:
     """Polyphase resampling of (N,) or (N, C) audio from rate ``orig`` to ``new``, float32."""
     g = np.gcd(orig, new)
@@ -192,6 +215,7 @@ class SegmentDataset(torch.utils.data.Dataset):
     resampled by each factor (speed_perturb); [1.0] keeps the clips as they are.
     pitch_factors: every clip is also kept with its F0 times each factor and its formants
     where they are (world_pitch_shift), once, when the dataset is built; () adds none.
+    world_cache: a folder that keeps those copies between runs (cached_world_pitch_shift).
     """
 
     def __init__(
@@ -202,6 +226,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         any_sample: bool = False,
         speed_factors: Sequence[float] = (1.0,),
         pitch_factors: Sequence[float] = (),
+        world_cache: Optional[Path] = None,
     ) -> None:
         cfg = extractor.cfg
         # crops need their own CPU extractor: the caller's may move to a GPU with its model
@@ -212,7 +237,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.context = mel_context_frames(cfg.n_fft, cfg.hop_length)
         self.items: List[Tuple[torch.Tensor, torch.Tensor]] = []
         changes = [(speed_perturb, float(f)) for f in speed_factors]
-        changes += [(lambda w, f: torch.from_numpy(world_pitch_shift(w.numpy(), cfg.fs, f)), float(f))
+        changes += [(lambda w, f: torch.from_numpy(cached_world_pitch_shift(w.numpy(), cfg.fs, f, world_cache)),
+                     float(f))
                     for f in pitch_factors]
         for clip, (change, factor) in ((c, ch) for c in clips for ch in changes):
             wav = read_wav(clip, cfg.fs, cfg.hop_length) if isinstance(clip, (str, Path)) else clip
@@ -226,11 +252,12 @@ class SegmentDataset(torch.utils.data.Dataset):
             self.items.append((wav, mel))
 
     @classmethod
-    def for_training(cls, clips, extractor: LogMelExtractor, train) -> "SegmentDataset":
+    def for_training(cls, clips, extractor: LogMelExtractor, train,
+                     world_cache: Optional[Path] = None) -> "SegmentDataset":
         """The crops a config's train section asks for (segment_frames, any_sample_crops,
-        speed_factors, pitch_factors)."""
+        speed_factors, pitch_factors), WORLD copies kept in world_cache."""
         return cls(clips, extractor, train.segment_frames, train.any_sample_crops, train.speed_factors,
-                   train.pitch_factors)
+                   train.pitch_factors, world_cache)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from specgrad_plugin import data as data_module
 from specgrad_plugin.config import ConfigError, FeatureConfig, SpecGradConfig
 from specgrad_plugin.data import (
     SegmentDataset,
@@ -181,6 +182,33 @@ def test_dataset_adds_one_world_copy_per_pitch_factor(speech_clip):
     torch.testing.assert_close(lower, torch.from_numpy(expected))
     assert not torch.equal(lower, same)
     torch.testing.assert_close(lower_mel, extractor(lower[None])[0])
+
+
+def test_world_copies_are_built_once_and_kept_per_clip_and_factor(speech_clip, tmp_path, monkeypatch):
+    pytest.importorskip("pyworld", reason="WORLD pitch shift needs the eval extra")
+    extractor = LogMelExtractor(FeatureConfig())
+    clip = np.asarray(speech_clip[: 11025], dtype=np.float32)
+    built = []
+
+    def counting(wav, fs, factor):
+        built.append(factor)
+        return world_pitch_shift(wav, fs, factor)
+
+    monkeypatch.setattr(data_module, "world_pitch_shift", counting)
+    cache = tmp_path / "world_copies"
+    first = SegmentDataset([clip], extractor, FRAMES, pitch_factors=[0.7], world_cache=cache)
+    assert built == [0.7] and len(list(cache.glob("world_*.npy"))) == 1
+    assert not list(cache.glob("*partial*"))
+    again = SegmentDataset([clip], extractor, FRAMES, pitch_factors=[0.7], world_cache=cache)
+    assert built == [0.7]  # read back, not rebuilt
+    torch.testing.assert_close(again.items[1][0], first.items[1][0])
+    # another factor or other samples are other copies, never the kept one
+    other = SegmentDataset([clip], extractor, FRAMES, pitch_factors=[0.5], world_cache=cache)
+    louder = SegmentDataset([2 * clip], extractor, FRAMES, pitch_factors=[0.7], world_cache=cache)
+    assert built == [0.7, 0.5, 0.7] and len(list(cache.glob("world_*.npy"))) == 3
+    assert not torch.allclose(other.items[1][0], first.items[1][0])
+    level = louder.items[1][0].square().mean().sqrt() / first.items[1][0].square().mean().sqrt()
+    assert float(level) == pytest.approx(2.0, rel=1e-3)  # the louder clip's own copy, at its own level
 
 
 def test_a_preset_asking_espnet_for_world_copies_is_told_they_are_not_made(tmp_path, tiny_cfg, caplog):
