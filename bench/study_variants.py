@@ -99,6 +99,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_world_phase": {
         **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "pitch_factors": [0.5, 0.7]},
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_phase_weight": 1.0}},
+    # ... or the sampler starts from Griffin-Lim's audio on the mel, noised to its first level
+    "finetune_sampler_low_pitch_down_glstart": {**SAMPLER_LOW_PITCH_DOWN, "inference": {"start_iterations": 16}},
     # ... or a distance between what repeats every hop in the output and in the reference
     "finetune_sampler_low_pitch_down_frameper": {
         **SAMPLER_LOW_PITCH_DOWN,
@@ -128,6 +130,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_adv1": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_world": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_world_phase": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_glstart": "finetune_sampler_low_pitch_down",
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained

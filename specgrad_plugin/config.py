@@ -179,8 +179,7 @@ def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
     foreign = sorted(set(value) & others)
     if not foreign:
         return dict(value)
-    other = next(k for k in DENOISER_CONFIGS if k != kind)
-    if not FLAT_LAYOUT_KEYS[other] <= set(value):
+    if not FLAT_LAYOUT_KEYS[next(k for k in DENOISER_CONFIGS if k != kind)] <= set(value):
         raise ConfigError(f"{source}: key '{foreign[0]}' is not a setting of denoiser.kind={kind!r}; "
                           f"expected one of {sorted(own)}")
     return {k: v for k, v in value.items() if k not in others}
@@ -222,6 +221,8 @@ class InferenceConfig:
     voice_f0_hz: List[float] = field(default_factory=list)
     # a mel further than this from the training level is vocoded at it, scaled back (0: off)
     level_match_db: float = 6.0
+    # start the sampler from this many Griffin-Lim iterations on the mel, noised (0: noise only)
+    start_iterations: int = 0
 
 
 @dataclass
@@ -246,9 +247,7 @@ class SpecGradConfig:
         sections = {f.name: f for f in dataclasses.fields(cls)}
         for name, value in data.items():
             if name not in sections:
-                raise ConfigError(
-                    f"{source}: unknown section '{name}'; expected one of {sorted(sections)}"
-                )
+                raise ConfigError(f"{source}: unknown section '{name}'; expected one of {sorted(sections)}")
             factory = sections[name].default_factory
             if name == "denoiser" and isinstance(value, dict):
                 value = denoiser_section(value, f"{source}:{name}")
@@ -325,8 +324,9 @@ class SpecGradConfig:
              f"multiple of the sampler loss's decimation, {sampler_loss.DECIMATION}"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
-            (self.inference.level_match_db >= 0,
-             f"inference.level_match_db={self.inference.level_match_db}, expected >= 0 dB (0: off)"),
+            (self.inference.level_match_db >= 0 and self.inference.start_iterations >= 0,
+             f"inference.level_match_db={self.inference.level_match_db}, start_iterations="
+             f"{self.inference.start_iterations}, expected >= 0 dB and >= 0 iterations (0: off)"),
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,

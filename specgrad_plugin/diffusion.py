@@ -168,8 +168,14 @@ def sample(
     draw_noise: Callable[[], torch.Tensor],
     betas: torch.Tensor,
     progress: Optional[Callable[[int], None]] = None,
+    start: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Ancestral sampler, from x_T = L xi down to x_0.
+
+    start: an estimate s of x_0 (B, N): then x_T = sqrt(abar_T) s + sqrt(1 - abar_T) L xi, the
+    forward process's marginal at the first level with s in place of x_0 (SDEdit's start, Meng
+    et al. 2022). Short schedules start where x_t still holds x_0 at sqrt(abar_T) of its
+    amplitude (0.44 at WG-6), which pure noise leaves out.
 
     x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, abar_t)) / sqrt(alpha_t)
               + sigma_t L z,   sigma_t^2 = beta_t (1 - abar_{t-1}) / (1 - abar_t),
@@ -178,7 +184,7 @@ def sample(
     """
     abar = alpha_bars(betas)
     levels = log_snr(abar)
-    x = draw_noise()
+    x = draw_noise() if start is None else add_noise(start, draw_noise(), abar[-1:].expand(start.shape[0]))
     for t in range(len(betas) - 1, -1, -1):
         beta = float(betas[t])
         one_minus = 1.0 - float(abar[t])

@@ -53,6 +53,9 @@ def unsupported_reason(vocoder) -> Optional[str]:
     if getattr(denoiser, "excitation_input", None) is not None:
         return ("denoiser.frame_excitation=true: the F0 search (a Viterbi loop over frames) does not export; "
                 "expected a model trained with frame_excitation: false")
+    if vocoder.cfg.inference.start_iterations:
+        return (f"inference.start_iterations={vocoder.cfg.inference.start_iterations}: the Griffin-Lim start "
+                "is not written in real arithmetic; expected 0 (the sampler starts from the prior's noise)")
     return None
 
 

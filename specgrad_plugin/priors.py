@@ -85,6 +85,14 @@ class NoisePrior(torch.nn.Module):
         inverse = shaping.inverse_response(log_response, power)
         return self.apply(x, inverse if band_gain is None else inverse * band_gain)
 
+    def start(self, logmel: torch.Tensor, iterations: int) -> Optional[torch.Tensor]:
+        """The sampler's estimate of x_0 to start from (diffusion.sample's start): ``iterations``
+        of Griffin-Lim on the mel, (B, K, M) -> (B, K * hop); None for 0 (start from noise)."""
+        if iterations == 0:
+            return None
+        with torch.no_grad():  # a function of the mel alone: nothing to train through it
+            return shaping.griffin_lim(logmel, self.mel_pinv, self.n_fft, self.hop, self.window, iterations)
+
     def noise(
         self, response: torch.Tensor, generator: Optional[torch.Generator] = None
     ) -> torch.Tensor:

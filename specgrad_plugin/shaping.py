@@ -227,6 +227,20 @@ def terminal_snr_db(
     return 10.0 * torch.log10(ratio.clamp_min(1e-20))
 
 
+def griffin_lim(logmel: torch.Tensor, mel_pinv: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor,
+                iterations: int) -> torch.Tensor:
+    """Audio whose STFT magnitude is near the mel's pseudo-inverse: (B, K, M) log10 mel ->
+    (B, K * hop). The magnitude is max(pinv(MelBasis) 10 ** c_k, 1e-10), as ESPnet's
+    logmel2linear; its phase comes from ``iterations`` of fast Griffin-Lim (torchaudio's,
+    momentum 0.99) from zero phase, so the same mel always gives the same audio."""
+    import torchaudio.functional
+
+    amp = (torch.pow(10.0, logmel.float()) @ mel_pinv.T).clamp_min(1e-10).transpose(1, 2)
+    amp = torch.cat([amp, amp[..., -1:]], dim=-1)  # K + 1 centred frames cover K * hop samples
+    return torchaudio.functional.griffinlim(amp, window, n_fft, hop, n_fft, power=1.0, n_iter=iterations,
+                                            momentum=0.99, length=logmel.shape[1] * hop, rand_init=False)
+
+
 def hann_window(n_fft: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Periodic Hann window, the one ESPnet's Stft uses."""
     return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)

@@ -127,7 +127,8 @@ class SpecGradVocoder(torch.nn.Module):
 
                 def predict(x, level):
                     return self.denoiser(x, cond, level)
-            wav = diffusion.sample(predict, lambda: self.prior.noise(response, generator), betas, progress=progress)
+            wav = diffusion.sample(predict, lambda: self.prior.noise(response, generator), betas, progress=progress,
+                                   start=self.prior.start(mel, self.cfg.inference.start_iterations))
         wav = (wav.clamp(-1.0, 1.0) * gain[:, None]).clamp(-1.0, 1.0)  # as RealSampler's clamp, then the gain
         return wav if batched else wav[0]
 
