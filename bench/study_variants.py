@@ -129,7 +129,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_adv": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_adv1": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_world": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_low_pitch_down_world_phase": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_world_phase": "finetune_sampler_low_pitch_down_world",
               "finetune_sampler_low_pitch_down_glstart": "finetune_sampler_low_pitch_down",
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down"}
