@@ -179,7 +179,8 @@ def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
     foreign = sorted(set(value) & others)
     if not foreign:
         return dict(value)
-    if not FLAT_LAYOUT_KEYS[next(k for k in DENOISER_CONFIGS if k != kind)] <= set(value):
+    other = next(k for k in DENOISER_CONFIGS if k != kind)
+    if not FLAT_LAYOUT_KEYS[other] <= set(value):
         raise ConfigError(f"{source}: key '{foreign[0]}' is not a setting of denoiser.kind={kind!r}; "
                           f"expected one of {sorted(own)}")
     return {k: v for k, v in value.items() if k not in others}
@@ -324,9 +325,10 @@ class SpecGradConfig:
              f"multiple of the sampler loss's decimation, {sampler_loss.DECIMATION}"),
             (d.loss_band_weighting in ("flat", "mel", "erb"),
              f"diffusion.loss_band_weighting={d.loss_band_weighting!r}, expected flat|mel|erb"),
-            (self.inference.level_match_db >= 0 and self.inference.start_iterations >= 0,
-             f"inference.level_match_db={self.inference.level_match_db}, start_iterations="
-             f"{self.inference.start_iterations}, expected >= 0 dB and >= 0 iterations (0: off)"),
+            (self.inference.level_match_db >= 0,
+             f"inference.level_match_db={self.inference.level_match_db}, expected >= 0 dB (0: off)"),
+            (self.inference.start_iterations >= 0,
+             f"inference.start_iterations={self.inference.start_iterations}, expected >= 0 (0: off)"),
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,
@@ -342,8 +344,9 @@ class SpecGradConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{source}: {message}")
-        if diffusion.below_share_problem(d):
-            raise ConfigError(f"{source}: {diffusion.below_share_problem(d)}")
+        problem = diffusion.below_share_problem(d)
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
         try:
             diffusion.inference_betas(d.sampler_loss_schedule)
         except ValueError as e:

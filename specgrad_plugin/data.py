@@ -115,6 +115,14 @@ def speed_perturb(wav: torch.Tensor, factor: float) -> torch.Tensor:
     return torchaudio.functional.resample(wav, int(round(1000 * factor)), 1000)
 
 
+def _pyworld():
+    try:
+        import pyworld
+    except ImportError as err:
+        raise SpecGradInputError("train.pitch_factors needs pyworld: pip install 'specgrad_plugin[eval]'") from err
+    return pyworld
+
+
 def world_pitch_shift(wav: np.ndarray, fs: int, factor: float) -> np.ndarray:
     """(N,) float audio with its F0 times ``factor`` and its spectral envelope and aperiodicity
     kept, so the formants stay where they are (WORLD: Harvest F0, CheapTrick, D4C, then
@@ -122,10 +130,7 @@ def world_pitch_shift(wav: np.ndarray, fs: int, factor: float) -> np.ndarray:
     moves the pitch of a voice without making its vocal tract smaller or larger."""
     if factor == 1.0:
         return np.asarray(wav, dtype=np.float32)
-    try:
-        import pyworld
-    except ImportError as err:
-        raise SpecGradInputError("train.pitch_factors needs pyworld: pip install 'specgrad_plugin[eval]'") from err
+    pyworld = _pyworld()
     x = np.ascontiguousarray(wav, dtype=np.float64)
     f0, times = pyworld.harvest(x, fs, f0_floor=WORLD_F0_FLOOR, f0_ceil=WORLD_F0_CEIL)
     envelope = pyworld.cheaptrick(x, f0, times, fs)
@@ -138,16 +143,16 @@ def world_pitch_shift(wav: np.ndarray, fs: int, factor: float) -> np.ndarray:
 
 def cached_world_pitch_shift(wav: np.ndarray, fs: int, factor: float, cache: Optional[Path]) -> np.ndarray:
     """world_pitch_shift, kept in ``cache`` (a folder; None: not kept) as one .npy per clip and
-    factor, named by a hash of the samples, rate, factor and pyworld's version: a resumed or
-    repeated run reads its copies instead of rebuilding them (about 2 s per clip and factor)."""
+    factor, named by a hash of the samples, rate, factor, pyworld's version and the F0 search
+    range: a resumed or repeated run reads its copies instead of rebuilding them (about 2 s
+    per clip and factor)."""
     if cache is None or factor == 1.0:
         return world_pitch_shift(wav, fs, factor)
     import hashlib
 
-    import pyworld
-
     x = np.ascontiguousarray(wav, dtype=np.float32)
-    key = hashlib.sha256(x.tobytes() + f"|{fs}|{factor!r}|{pyworld.__version__}".encode()).hexdigest()[:32]
+    settings = f"|{fs}|{factor!r}|{_pyworld().__version__}|{WORLD_F0_FLOOR}|{WORLD_F0_CEIL}"
+    key = hashlib.sha256(x.tobytes() + settings.encode()).hexdigest()[:32]
     path = Path(cache) / f"world_{key}.npy"
     if path.is_file():
         return np.load(path)

@@ -184,7 +184,7 @@ def sample(
     """
     abar = alpha_bars(betas)
     levels = log_snr(abar)
-    x = draw_noise() if start is None else add_noise(start, draw_noise(), abar[-1:].expand(start.shape[0]))
+    x = draw_noise() if start is None else add_noise(start, draw_noise(), abar[-1:].to(start.device).expand(len(start)))
     for t in range(len(betas) - 1, -1, -1):
         beta = float(betas[t])
         one_minus = 1.0 - float(abar[t])

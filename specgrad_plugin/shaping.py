@@ -230,15 +230,23 @@ def terminal_snr_db(
 def griffin_lim(logmel: torch.Tensor, mel_pinv: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor,
                 iterations: int) -> torch.Tensor:
     """Audio whose STFT magnitude is near the mel's pseudo-inverse: (B, K, M) log10 mel ->
-    (B, K * hop). The magnitude is max(pinv(MelBasis) 10 ** c_k, 1e-10), as ESPnet's
-    logmel2linear; its phase comes from ``iterations`` of fast Griffin-Lim (torchaudio's,
-    momentum 0.99) from zero phase, so the same mel always gives the same audio."""
+    (B, K * hop). The magnitude is S = max(pinv(MelBasis) 10 ** c_k, 1e-10), as ESPnet's
+    logmel2linear. The phase comes from ``iterations`` of fast Griffin-Lim (Perraudin et al.
+    2013; torchaudio's, momentum 0.99, which it applies as 0.99 / 1.99):
+    X <- P(S, G G+ (S e^{i phi})) with an extrapolation over the last two iterates, from zero
+    phase, so the same mel always gives the same audio."""
     import torchaudio.functional
 
+    frames, samples = logmel.shape[1], logmel.shape[1] * hop
     amp = (torch.pow(10.0, logmel.float()) @ mel_pinv.T).clamp_min(1e-10).transpose(1, 2)
-    amp = torch.cat([amp, amp[..., -1:]], dim=-1)  # K + 1 centred frames cover K * hop samples
-    return torchaudio.functional.griffinlim(amp, window, n_fft, hop, n_fft, power=1.0, n_iter=iterations,
-                                            momentum=0.99, length=logmel.shape[1] * hop, rand_init=False)
+    # K + 1 centred frames cover K * hop samples; torchaudio's STFT pads by reflection, which
+    # needs more than n_fft / 2 samples, so a mel of a frame or two runs on repeats of its last
+    # frame up to n_fft samples and is cut back
+    length = max(samples, n_fft)
+    amp = torch.cat([amp, amp[..., -1:].expand(-1, -1, length // hop + 1 - frames)], dim=-1)
+    wav = torchaudio.functional.griffinlim(amp, window, n_fft, hop, n_fft, power=1.0, n_iter=iterations,
+                                           momentum=0.99, length=length, rand_init=False)
+    return wav[..., :samples]
 
 
 def hann_window(n_fft: int, device=None, dtype=torch.float32) -> torch.Tensor:

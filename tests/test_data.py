@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from specgrad_plugin import data as data_module
+from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError, FeatureConfig, SpecGradConfig
 from specgrad_plugin.data import (
     SegmentDataset,
@@ -209,6 +210,22 @@ def test_world_copies_are_built_once_and_kept_per_clip_and_factor(speech_clip, t
     assert not torch.allclose(other.items[1][0], first.items[1][0])
     level = louder.items[1][0].square().mean().sqrt() / first.items[1][0].square().mean().sqrt()
     assert float(level) == pytest.approx(2.0, rel=1e-3)  # the louder clip's own copy, at its own level
+
+
+def test_world_copies_without_pyworld_name_the_extra_to_install(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyworld(name, *args, **kwargs):
+        if name == "pyworld":
+            raise ImportError("no pyworld")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyworld)
+    for cache in (None, tmp_path):
+        with pytest.raises(SpecGradInputError, match=r"pip install 'specgrad_plugin\[eval\]'"):
+            data_module.cached_world_pitch_shift(np.zeros(2048, dtype=np.float32), 22050, 0.7, cache)
 
 
 def test_a_preset_asking_espnet_for_world_copies_is_told_they_are_not_made(tmp_path, tiny_cfg, caplog):

@@ -9,7 +9,7 @@ import torch
 
 from specgrad_plugin import diffusion, shaping
 from specgrad_plugin.config import ConfigError, SpecGradConfig
-from specgrad_plugin.export import RealSampler, unsupported_reason
+from specgrad_plugin.export import ExportError, RealSampler, unsupported_reason
 from specgrad_plugin.sampler_loss import SamplerLoss
 from specgrad_plugin.vocoder import SpecGradVocoder
 from tests.conftest import small_config
@@ -33,10 +33,13 @@ def test_griffin_lim_gives_audio_with_the_mels_magnitude_and_needs_its_iteration
         return float((vocoder.features(audio) - mel).abs().mean())
 
     # zero phase is the start; the iterations make the phases consistent with the magnitudes
-    assert mel_error(16) < 0.3 * mel_error(0), (mel_error(16), mel_error(0))
+    assert mel_error(16) < min(0.2, 0.3 * mel_error(0)), (mel_error(16), mel_error(0))
     once = prior.start(mel, 8)
     torch.testing.assert_close(prior.start(mel, 8), once)  # the same mel, the same audio
     assert prior.start(mel, 0) is None
+    for frames in (1, 2):  # shorter than the STFT's reflection padding needs: still K * hop samples
+        short = prior.start(mel[:, :frames], 4)
+        assert short.shape == (1, frames * hop) and torch.isfinite(short).all()
 
 
 def test_sample_starts_at_the_forward_marginal_around_the_estimate():
@@ -84,7 +87,14 @@ def test_inference_and_the_sampler_loss_start_from_the_same_griffin_lim(iteratio
 def test_a_griffin_lim_start_is_refused_where_it_is_not_written_and_a_negative_count_is_an_error():
     vocoder = SpecGradVocoder(small_config("frame", inference={"start_iterations": 4}))
     assert "inference.start_iterations=4" in unsupported_reason(vocoder)
-    with pytest.raises(Exception, match="start_iterations"):
+    with pytest.raises(ExportError, match="start_iterations"):
         RealSampler(vocoder)
     with pytest.raises(ConfigError, match="start_iterations=-1"):
         small_config("frame", inference={"start_iterations": -1})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_griffin_lim_start_samples_on_the_gpu():
+    vocoder = SpecGradVocoder(small_config("frame", inference={"start_iterations": 4})).cuda().eval()
+    mel = (torch.randn(1, 12, vocoder.cfg.features.n_mels) * 0.3 - 2.0).cuda()
+    assert torch.isfinite(vocoder(mel, schedule="WG-6", seed=0)).all()
