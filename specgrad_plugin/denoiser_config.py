@@ -1,0 +1,127 @@
+"""The denoiser section of a SpecGrad config: one dataclass per family, chosen by ``kind``
+(PWG's generator_type / generator_params), and how sections written before the families had
+classes of their own are read."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union
+
+if TYPE_CHECKING:
+    from specgrad_plugin.config import FeatureConfig
+
+
+def _config_error():
+    from specgrad_plugin.config import ConfigError  # config imports this module
+
+    return ConfigError
+
+
+@dataclass
+class WaveNetConfig:
+    """The sample-rate WaveNet denoiser (``kind: wavenet``; denoisers/wavenet.py).
+
+    Args:
+        level_embed_dim: size of the sinusoidal embedding of the noise level (log-SNR).
+        level_hidden_dim: width of the level MLP, fed to every residual layer.
+        residual_layers: gated dilated-convolution layers.
+        residual_channels: channels of each residual layer.
+        dilation_cycle: layer i has dilation 2 ** (i mod dilation_cycle).
+        kernel_size: taps of the dilated convolutions.
+        upsample_scales: the mel upsampler's strides; their product must equal hop_length.
+    """
+
+    kind: str = "wavenet"
+    level_embed_dim: int = 128
+    level_hidden_dim: int = 512
+    residual_layers: int = 30
+    residual_channels: int = 64
+    dilation_cycle: int = 10
+    kernel_size: int = 3
+    upsample_scales: List[int] = field(default_factory=lambda: [16, 16])
+
+    def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
+        """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
+        return [(math.prod(self.upsample_scales) == feat.hop_length,
+                 f"denoiser.upsample_scales={self.upsample_scales} multiply to {math.prod(self.upsample_scales)}, "
+                 f"expected hop_length={feat.hop_length}")]
+
+
+@dataclass
+class FrameConfig:
+    """The frame-rate ConvNeXt denoiser over STFT frames of the whitened x_t (``kind: frame``;
+    denoisers/frame.py).
+
+    Args:
+        level_embed_dim: size of the sinusoidal embedding of the noise level (log-SNR).
+        level_hidden_dim: width of the level MLP, fed to every block's AdaLN.
+        frame_channels: ConvNeXt width per STFT frame.
+        frame_layers: ConvNeXt blocks (of each trunk).
+        frame_kernel: taps over frames of every convolution (odd).
+        frame_mlp_ratio: the pointwise MLP is this many times frame_channels wide.
+        frame_phase_demodulation: each bin's STFT is seen and predicted with its own frequency's
+            phase advance removed (exp(-2 pi i k t hop / n_fft)): a steady harmonic turns slowly.
+        frame_low_band_hz: > 0: a second trunk for the bins below this frequency (docs/low_band.md).
+        frame_low_band_channels: width of the low-band trunk.
+        frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the
+            mel's F0 (pitch.mel_f0), a phase reference for each harmonic; needs frame_low_band_hz.
+    """
+
+    kind: str = "frame"
+    level_embed_dim: int = 128
+    level_hidden_dim: int = 512
+    frame_channels: int = 256
+    frame_layers: int = 8
+    frame_kernel: int = 7
+    frame_mlp_ratio: int = 3
+    frame_phase_demodulation: bool = False
+    frame_low_band_hz: float = 0.0
+    frame_low_band_channels: int = 128
+    frame_excitation: bool = False
+
+    def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
+        """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
+        return [
+            (self.frame_kernel % 2 == 1 and self.frame_kernel > 0,
+             f"denoiser.frame_kernel={self.frame_kernel}, expected an odd number of taps"),
+            (min(self.frame_channels, self.frame_layers, self.frame_mlp_ratio) > 0,
+             f"denoiser frame_channels={self.frame_channels}, frame_layers={self.frame_layers}, "
+             f"frame_mlp_ratio={self.frame_mlp_ratio}, expected positive"),
+            (0 <= self.frame_low_band_hz <= feat.fs / 2 and self.frame_low_band_channels > 0,
+             f"denoiser frame_low_band_hz={self.frame_low_band_hz}, frame_low_band_channels="
+             f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
+            (not self.frame_excitation or self.frame_low_band_hz > 0,
+             "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
+        ]
+
+
+# The denoiser section's class, chosen by its ``kind`` (wavenet when it names none).
+DENOISER_CONFIGS = {"wavenet": WaveNetConfig, "frame": FrameConfig}
+DenoiserConfig = Union[WaveNetConfig, FrameConfig]
+# Each family's keys that every flat section holding both families' keys has (a dump of the
+# one DenoiserConfig of package 0.2.0): how such a section is told from a family's own.
+FLAT_LAYOUT_KEYS = {"wavenet": {"residual_layers", "residual_channels", "dilation_cycle", "kernel_size",
+                                "upsample_scales"},
+                    "frame": {"frame_channels", "frame_layers", "frame_kernel", "frame_mlp_ratio"}}
+
+
+def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
+    """The keys of a ``denoiser`` mapping that its family reads. Configs written before each
+    family had a class of its own (package 0.2.0 and earlier, to commit 14e7f04; e.g. the
+    shipped ljspeech-v1 config.yaml) hold both families' keys in one flat mapping: the other
+    family's keys are dropped there. Anywhere else another family's key is an error."""
+    kind = value.get("kind", "wavenet")
+    if kind not in DENOISER_CONFIGS:
+        raise _config_error()(f"{source}: denoiser.kind={kind!r}, expected {'|'.join(DENOISER_CONFIGS)}")
+    own = {f.name for f in dataclasses.fields(DENOISER_CONFIGS[kind])}
+    others = {f.name for cls in DENOISER_CONFIGS.values() for f in dataclasses.fields(cls)} - own
+    foreign = sorted(set(value) & others)
+    if not foreign:
+        return dict(value)
+    other = next(k for k in DENOISER_CONFIGS if k != kind)
+    if not FLAT_LAYOUT_KEYS[other] <= set(value):
+        raise _config_error()(f"{source}: key '{foreign[0]}' is not a setting of denoiser.kind={kind!r}; "
+                          f"expected one of {sorted(own)}")
+    return {k: v for k, v in value.items() if k not in others}
