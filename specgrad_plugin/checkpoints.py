@@ -150,3 +150,56 @@ def load_grown(vocoder: torch.nn.Module, state: Dict[str, torch.Tensor], source:
              if key not in state and key.startswith(growable)}
     load_state_strict(vocoder, {**state, **grown}, source)
     return sorted({key.split(".")[1] for key in grown})
+
+
+# What the weights compute: checkpoints averaged together must agree on these config
+# sections (and the noise schedule's keys); the training sections may differ.
+_SAME_SECTIONS = ("features", "prior", "denoiser", "inference")
+_SAME_SCHEDULE = ("beta_start", "beta_end", "steps", "extra_steps", "min_alpha_bar")
+
+
+def _meaning(config: Dict[str, Any]) -> Dict[str, Any]:
+    diffusion = config.get("diffusion", {})
+    return {**{section: config.get(section) for section in _SAME_SECTIONS},
+            "diffusion": {key: diffusion.get(key) for key in _SAME_SCHEDULE}}
+
+
+def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Uniform weight average of several checkpoints of one model (a "model soup"):
+    w = (1/N) sum_i w_i, key by key, over each checkpoint's EMA weights when it has them.
+
+    Meant for runs that started from the same weights (fine-tunes of one model with other seeds
+    or losses); runs trained apart from scratch do not average into a working model.
+    Returns (weights, the first checkpoint's config as a dict). Raises CheckpointError naming
+    the file when keys, shapes, integer buffers or the model's config sections disagree.
+    Shapes: every tensor keeps its shape and dtype; the sum runs in float64.
+    """
+    if len(paths) < 2:
+        raise CheckpointError(f"average: expected at least 2 checkpoints, got {len(paths)}")
+    first_weights, first_saved = read(paths[0])
+    first_config = config_for(paths[0], first_saved).to_dict()
+    sums = {key: value.double() if value.is_floating_point() else value for key, value in first_weights.items()}
+    for path in paths[1:]:
+        weights, saved = read(path)
+        config = config_for(path, saved).to_dict()
+        for section, value in _meaning(config).items():
+            if value != _meaning(first_config)[section]:
+                raise CheckpointError(f"{path}: its config section {section!r} differs from {paths[0]}'s; "
+                                      f"only checkpoints of the same model average ({value} vs "
+                                      f"{_meaning(first_config)[section]})")
+        if set(weights) != set(sums):
+            odd = sorted(set(weights) ^ set(sums))
+            raise CheckpointError(f"{path}: its weights are not {paths[0]}'s (keys in one only: {odd[:5]})")
+        for key, value in weights.items():
+            if tuple(value.shape) != tuple(sums[key].shape):
+                raise CheckpointError(f"{path}: {key} has shape {tuple(value.shape)}, "
+                                      f"{paths[0]} {tuple(sums[key].shape)}")
+            if not value.is_floating_point():
+                if not torch.equal(value, sums[key]):  # counters and indices: no mean of them means anything
+                    raise CheckpointError(f"{path}: the integer buffer {key} differs from {paths[0]}'s")
+                continue
+            sums[key] = sums[key] + value.double()
+    count = len(paths)
+    weights = {key: (value / count).to(first_weights[key].dtype) if value.is_floating_point() else value
+               for key, value in sums.items()}
+    return weights, first_config
