@@ -64,7 +64,11 @@ def test_sample_starts_at_the_forward_marginal_around_the_estimate():
 def test_inference_and_the_sampler_loss_start_from_the_same_griffin_lim(iterations, monkeypatch):
     cfg = small_config("frame", inference={"start_iterations": iterations})
     vocoder = SpecGradVocoder(cfg).eval()
+    # training statistics 1.0 (log10) above the input: level matching moves the mel before sampling
+    vocoder.set_mel_statistics(torch.full((cfg.features.n_mels,), -1.0), torch.full((cfg.features.n_mels,), 0.5))
     mel = torch.randn(1, 12, cfg.features.n_mels) * 0.3 - 2.0
+    matched, gain = vocoder.match_level(mel)
+    assert float(gain) < 1.0
     starts = []
     real_sample = diffusion.sample
 
@@ -74,14 +78,15 @@ def test_inference_and_the_sampler_loss_start_from_the_same_griffin_lim(iteratio
 
     monkeypatch.setattr(diffusion, "sample", recording)
     vocoder(mel, schedule="WG-6", seed=0, chunk_frames=0)
-    SamplerLoss("WG-6").sample(vocoder, mel, vocoder.prior.response(mel))
-    expected = vocoder.prior.start(mel, iterations)
+    SamplerLoss("WG-6").sample(vocoder, matched, vocoder.prior.response(matched))  # training mels: at the level
     assert len(starts) == 2
+    if iterations == 0:
+        assert starts == [None, None]
+        return
+    expected = vocoder.prior.start(matched, iterations)
     for start in starts:
-        if iterations == 0:
-            assert start is None
-        else:
-            torch.testing.assert_close(start, expected)
+        torch.testing.assert_close(start, expected)
+    assert not torch.allclose(starts[0], vocoder.prior.start(mel, iterations), atol=1e-3)  # not the unmatched mel
 
 
 def test_a_griffin_lim_start_is_refused_where_it_is_not_written_and_a_negative_count_is_an_error():
