@@ -47,9 +47,15 @@ MODELS: Dict[str, ShippedModel] = {
         "ljspeech-v2", "2026-12-04",
         "ljspeech-v1 with its low-band trunk fine-tuned on WG-6's output (the sampler loss), "
         "on LJSpeech and slowed copies of it"),
+    # the mean of four fine-tunes of ljspeech-v2's low-band trunk (checkpoints.average); like
+    # ljspeech-v2, its model.pth holds only that trunk and loads on top of ljspeech-v1's
+    "ljspeech-v3": ShippedModel(
+        "ljspeech-v3", "2026-12-04",
+        "the weight average of four fine-tunes of ljspeech-v2's low-band trunk (two with WORLD "
+        "copies at lower F0 and a phase term)"),
 }
 # unversioned name -> its latest version
-LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v2"}
+LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v3"}
 
 
 class UnknownModelError(ValueError):
