@@ -35,8 +35,11 @@ def save(model: torch.nn.Module, cfg: SpecGradConfig, path: Union[str, Path],
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"config": cfg.to_dict(), "model": model.state_dict(), **(extra or {})}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
 
 
 def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:
@@ -158,48 +161,90 @@ _SAME_SECTIONS = ("features", "prior", "denoiser", "inference")
 _SAME_SCHEDULE = ("beta_start", "beta_end", "steps", "extra_steps", "min_alpha_bar")
 
 
-def _meaning(config: Dict[str, Any]) -> Dict[str, Any]:
+def _model_identity(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """The config keys that fix the function the weights compute: {section: {key: value}}."""
     diffusion = config.get("diffusion", {})
-    return {**{section: config.get(section) for section in _SAME_SECTIONS},
+    return {**{section: dict(config.get(section) or {}) for section in _SAME_SECTIONS},
             "diffusion": {key: diffusion.get(key) for key in _SAME_SCHEDULE}}
+
+
+def has_ema(path: Union[str, Path]) -> bool:
+    """Whether a checkpoint (either layout) holds EMA weights beside the raw ones."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:
+        return False  # read() names what is wrong with the file
+    if not isinstance(payload, dict):
+        return False
+    if "config" in payload and "model" in payload:
+        return "ema" in payload
+    state = payload.get("model", payload)
+    return isinstance(state, dict) and any(str(k).startswith("ema.") for k in state)
 
 
 def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
     """Uniform weight average of several checkpoints of one model (a "model soup"):
-    w = (1/N) sum_i w_i, key by key, over each checkpoint's EMA weights when it has them.
+    w = (1/N) sum_i w_i, key by key, over the checkpoints' EMA weights (or all their raw
+    weights when none has EMA).
 
     Meant for runs that started from the same weights (fine-tunes of one model with other seeds
     or losses); runs trained apart from scratch do not average into a working model.
     Returns (weights, the first checkpoint's config as a dict). Raises CheckpointError naming
-    the file when keys, shapes, integer buffers or the model's config sections disagree.
-    Shapes: every tensor keeps its shape and dtype; the sum runs in float64.
+    the file when a path repeats, only some checkpoints have EMA weights, or keys, shapes,
+    integer buffers or the config keys that fix the model (_model_identity) disagree.
+    Shapes: every tensor keeps its shape; the sum runs in float64 and the result is float32
+    (float64 where a checkpoint holds float64).
     """
     if len(paths) < 2:
         raise CheckpointError(f"average: expected at least 2 checkpoints, got {len(paths)}")
+    seen: Dict[Path, Union[str, Path]] = {}
+    for path in paths:
+        if Path(path).resolve() in seen:
+            raise CheckpointError(f"{path}: given twice (as {seen[Path(path).resolve()]} too); each "
+                                  f"checkpoint counts once in an average")
+        seen[Path(path).resolve()] = path
+    ema = {path: has_ema(path) for path in paths}
+    if any(ema.values()) and not all(ema.values()):
+        raw = [str(p) for p, has in ema.items() if not has]
+        with_ema = next(str(p) for p, has in ema.items() if has)
+        raise CheckpointError(f"{raw[0]}: has no EMA weights, while {with_ema} has; average checkpoints that "
+                              f"all have EMA weights or none (without: {raw})")
     first_weights, first_saved = read(paths[0])
-    first_config = config_for(paths[0], first_saved).to_dict()
+    identity = _model_identity(config_for(paths[0], first_saved).to_dict())
     sums = {key: value.double() if value.is_floating_point() else value for key, value in first_weights.items()}
+    # float16 storage (the shipped models) is widened: a mean kept in float16 would round again
+    dtypes = {key: torch.promote_types(value.dtype, torch.float32) if value.is_floating_point() else value.dtype
+              for key, value in first_weights.items()}
     for path in paths[1:]:
         weights, saved = read(path)
-        config = config_for(path, saved).to_dict()
-        for section, value in _meaning(config).items():
-            if value != _meaning(first_config)[section]:
-                raise CheckpointError(f"{path}: its config section {section!r} differs from {paths[0]}'s; "
-                                      f"only checkpoints of the same model average ({value} vs "
-                                      f"{_meaning(first_config)[section]})")
+        other = _model_identity(config_for(path, saved).to_dict())
+        for section, values in other.items():
+            differing = sorted(k for k in set(values) | set(identity[section])
+                               if values.get(k) != identity[section].get(k))
+            if differing:
+                k = differing[0]
+                raise CheckpointError(f"{path}: {section}.{k} = {values.get(k)!r} where {paths[0]} has "
+                                      f"{identity[section].get(k)!r} (differing keys: {differing}); only "
+                                      f"checkpoints of one model average")
         if set(weights) != set(sums):
-            odd = sorted(set(weights) ^ set(sums))
-            raise CheckpointError(f"{path}: its weights are not {paths[0]}'s (keys in one only: {odd[:5]})")
+            lacks, extra = sorted(set(sums) - set(weights)), sorted(set(weights) - set(sums))
+            raise CheckpointError(f"{path}: not the weights of {paths[0]}'s model: it lacks {lacks[:5]} "
+                                  f"and has {extra[:5]} that the other does not")
         for key, value in weights.items():
             if tuple(value.shape) != tuple(sums[key].shape):
                 raise CheckpointError(f"{path}: {key} has shape {tuple(value.shape)}, "
                                       f"{paths[0]} {tuple(sums[key].shape)}")
+            if value.is_floating_point() != sums[key].is_floating_point():
+                raise CheckpointError(f"{path}: {key} is {value.dtype}, {paths[0]}'s {dtypes[key]}")
             if not value.is_floating_point():
                 if not torch.equal(value, sums[key]):  # counters and indices: no mean of them means anything
-                    raise CheckpointError(f"{path}: the integer buffer {key} differs from {paths[0]}'s")
+                    raise CheckpointError(f"{path}: the integer buffer {key} is {value.flatten()[:4].tolist()}"
+                                          f"..., {paths[0]}'s {sums[key].flatten()[:4].tolist()}...; "
+                                          f"expected equal")
                 continue
             sums[key] = sums[key] + value.double()
+            dtypes[key] = torch.promote_types(dtypes[key], value.dtype)
     count = len(paths)
-    weights = {key: (value / count).to(first_weights[key].dtype) if value.is_floating_point() else value
+    weights = {key: (value / count).to(dtypes[key]) if value.is_floating_point() else value
                for key, value in sums.items()}
-    return weights, first_config
+    return weights, config_for(paths[0], first_saved).to_dict()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from specgrad_plugin import checkpoints
-from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.config import ConfigError, SpecGradConfig
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -26,11 +26,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         weights, config = checkpoints.average(args.checkpoints)
         model = SpecGradVocoder(SpecGradConfig.from_dict(config, source=f"{args.checkpoints[0]}:config"))
         checkpoints.load_state_strict(model, weights, f"average of {args.checkpoints}")
-    except checkpoints.CheckpointError as e:
+        sources = [str(Path(p).resolve()) for p in args.checkpoints]
+        checkpoints.save(model, model.cfg, args.out, extra={"averaged_from": sources})
+    except (checkpoints.CheckpointError, ConfigError, ValueError, OSError) as e:  # one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
-    sources = [str(Path(p).resolve()) for p in args.checkpoints]
-    checkpoints.save(model, model.cfg, args.out, extra={"averaged_from": sources})
     print(f"{args.out}: the mean of {len(sources)} checkpoints' weights")
     return 0
 
