@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ship_pretrained.py CHECKPOINT NAME [BASE]: put a trained model's EMA weights in the package.
 
-Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v2; a
+Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v4; a
 released model's folder is refused, its weights never change): model.pth (config and
 EMA weights, the denoiser in float16) and config.yaml; the model card (README.md there)
 is written by hand from bench/eval_pretrained.py's table. With BASE (a shipped versioned
@@ -25,7 +25,7 @@ def main(checkpoint: str, name: str, base: str = "", root: Path = pretrained.ROO
     frozen = {model.folder for model in pretrained.MODELS.values()}
     if Path(root) == pretrained.ROOT and name in frozen:
         print(f"error: {folder} holds a released model, whose weights never change; ship a new version "
-              f"under a new name (e.g. ljspeech-v2) and add it to pretrained.MODELS", file=sys.stderr)
+              f"under a new name (e.g. ljspeech-v4) and add it to pretrained.MODELS", file=sys.stderr)
         return 1
     vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
     with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
