@@ -2,9 +2,9 @@
 in ways a mel vocoder cannot see or a listener cannot hear, beside a model's and Griffin-Lim's
 scores split into their parts.
 
-    python bench/voicing_floor.py --split eval --name ljspeech --out docs/voicing_floor/floor_eval_v2.json
+    python bench/voicing_floor.py --split eval --name ljspeech-v2 --out docs/voicing_floor/floor_eval_v2.json
     python bench/voicing_floor.py --split dev --checkpoint exp/.../checkpoint.pt --out /tmp/floor_dev.json
-    python bench/voicing_floor.py --unseen exp/unseen_voices/data --name ljspeech --out /tmp/floor_unseen.json
+    python bench/voicing_floor.py --unseen exp/unseen_voices/data --name ljspeech-v3 --out /tmp/floor_unseen.json
 
 The scores are specgrad_plugin.scoring's (WORLD DIO 40-800 Hz with StoneMask, frames aligned
 by DTW on the mel-cepstra, ESPnet's definitions). The reference's changes:
