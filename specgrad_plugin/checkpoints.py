@@ -42,10 +42,8 @@ def save(model: torch.nn.Module, cfg: SpecGradConfig, path: Union[str, Path],
         tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
 
 
-def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:
-    """(the vocoder's weights, the config saved inside or None) from a checkpoint of either
-    layout; the EMA weights when it has them, unless use_ema=False."""
-    path = Path(path)
+def _load(path: Path) -> Dict[str, Any]:
+    """A checkpoint file's payload (weights_only), or CheckpointError naming what is wrong."""
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
@@ -58,6 +56,20 @@ def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.
         ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict of weights, got {type(payload).__name__}")
+    return payload
+
+
+def _has_ema(payload: Dict[str, Any]) -> bool:
+    """Whether a loaded checkpoint (either layout) holds EMA weights beside the raw ones."""
+    if "config" in payload and "model" in payload:
+        return "ema" in payload
+    state = payload.get("model", payload)
+    return isinstance(state, dict) and any(str(k).startswith("ema.") for k in state)
+
+
+def _weights(payload: Dict[str, Any], path: Path,
+             use_ema: bool) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:
+    """read()'s result from a payload _load() returned (path: for messages and a base's lookup)."""
     if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
         weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
         if payload.get("base"):  # a shipped model kept as the weights it changed in another
@@ -69,6 +81,13 @@ def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.
     if not weights:
         raise CheckpointError(f"{path}: no SpecGrad weights (expected 'config'+'model', or 'vocoder.*' keys)")
     return weights, None
+
+
+def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:
+    """(the vocoder's weights, the config saved inside or None) from a checkpoint of either
+    layout; the EMA weights when it has them, unless use_ema=False."""
+    path = Path(path)
+    return _weights(_load(path), path, use_ema)
 
 
 def base_weights(base: str, path: Path) -> Dict[str, torch.Tensor]:
@@ -168,20 +187,6 @@ def _model_identity(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
             "diffusion": {key: diffusion.get(key) for key in _SAME_SCHEDULE}}
 
 
-def has_ema(path: Union[str, Path]) -> bool:
-    """Whether a checkpoint (either layout) holds EMA weights beside the raw ones."""
-    try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception:
-        return False  # read() names what is wrong with the file
-    if not isinstance(payload, dict):
-        return False
-    if "config" in payload and "model" in payload:
-        return "ema" in payload
-    state = payload.get("model", payload)
-    return isinstance(state, dict) and any(str(k).startswith("ema.") for k in state)
-
-
 def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
     """Uniform weight average of several checkpoints of one model (a "model soup"):
     w = (1/N) sum_i w_i, key by key, over the checkpoints' EMA weights (or all their raw
@@ -203,20 +208,23 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
             raise CheckpointError(f"{path}: given twice (as {seen[Path(path).resolve()]} too); each "
                                   f"checkpoint counts once in an average")
         seen[Path(path).resolve()] = path
-    ema = {path: has_ema(path) for path in paths}
-    if any(ema.values()) and not all(ema.values()):
-        raw = [str(p) for p, has in ema.items() if not has]
-        with_ema = next(str(p) for p, has in ema.items() if has)
-        raise CheckpointError(f"{raw[0]}: has no EMA weights, while {with_ema} has; average checkpoints that "
-                              f"all have EMA weights or none (without: {raw})")
-    first_weights, first_saved = read(paths[0])
-    identity = _model_identity(config_for(paths[0], first_saved).to_dict())
+    first_payload = _load(Path(paths[0]))
+    first_has_ema = _has_ema(first_payload)
+    first_weights, first_saved = _weights(first_payload, Path(paths[0]), use_ema=True)
+    del first_payload  # its optimiser state and raw weights are not needed
+    first_config = config_for(paths[0], first_saved).to_dict()
+    identity = _model_identity(first_config)
     sums = {key: value.double() if value.is_floating_point() else value for key, value in first_weights.items()}
     # float16 storage (the shipped models) is widened: a mean kept in float16 would round again
     dtypes = {key: torch.promote_types(value.dtype, torch.float32) if value.is_floating_point() else value.dtype
               for key, value in first_weights.items()}
     for path in paths[1:]:
-        weights, saved = read(path)
+        payload = _load(Path(path))
+        if _has_ema(payload) != first_has_ema:  # each file is loaded once
+            raw, with_ema = (path, paths[0]) if first_has_ema else (paths[0], path)
+            raise CheckpointError(f"{raw}: has no EMA weights, while {with_ema} has; average checkpoints that "
+                                  f"all have EMA weights or none")
+        weights, saved = _weights(payload, Path(path), use_ema=True)
         other = _model_identity(config_for(path, saved).to_dict())
         for section, values in other.items():
             differing = sorted(k for k in set(values) | set(identity[section])
@@ -247,4 +255,4 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
     count = len(paths)
     weights = {key: (value / count).to(dtypes[key]) if value.is_floating_point() else value
                for key, value in sums.items()}
-    return weights, config_for(paths[0], first_saved).to_dict()
+    return weights, first_config
