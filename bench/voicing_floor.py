@@ -21,6 +21,13 @@ voicing change (onsets and offsets) and among those INSIDE_FRAMES or more inside
 stretch (each clip's share, averaged over clips like every column). The last column is how
 much more of the output's energy repeats every hop than of the reference's, in dB
 (scoring.frame_synchronous_share): a buzz at multiples of fs / hop, 86 Hz at 22.05 kHz.
+
+With a model, three more columns read both F0 tracks on the mel's own frame grid (a vocoder
+keeps the timing; no DTW): ``voiced_at_level_floor``, the share of the reference's frames
+that are voiced and quiet enough that the prior's frame level sits at its lower clip
+(prior.min_level: the noise there is louder than the speech), and the shares of the
+reference's voiced frames rendered unvoiced at that floor (``lost_at_level_floor``) and
+above it (``lost_above_level_floor``).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -39,21 +46,39 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_share, griffin_lim  # noqa: E402
+from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_share, griffin_lim, world_f0  # noqa: E402
 
 HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
 GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
 COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
-           "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "frame_sync_excess_db")
+           "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "frame_sync_excess_db",
+           "voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor")
 EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far from the reference's nearest voicing change
 
 
-def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float) -> Dict[str, float]:
-    """f0_parts of wav against ref, and the excess of wav's frame-synchronous share over ref's (dB)."""
+def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
+               at_floor: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB)
+    and, given at_floor ((K,) bool: the mel frames whose prior level is at its clip), level_floor_parts."""
     shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
     excess = 10 * np.log10(shares[0] / shares[1])
-    return {**f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin), "frame_sync_excess_db": float(excess)}
+    floor = level_floor_parts(world_f0(ref, fs, hop), world_f0(wav, fs, hop), at_floor) if at_floor is not None \
+        else dict.fromkeys(("voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor"), float("nan"))
+    return {**f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin), "frame_sync_excess_db": float(excess), **floor}
+
+
+def level_floor_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, at_floor: np.ndarray) -> Dict[str, float]:
+    """The reference's voiced frames at the prior's level floor and how many of them, and of the
+    others, the output loses: F0 tracks on one frame grid (0 = unvoiced), (K,) bool at_floor."""
+    n = min(len(ref_f0), len(gen_f0), len(at_floor))
+    rv, gv, floor = ref_f0[:n] > 0, gen_f0[:n] > 0, at_floor[:n]
+
+    def lost(mask: np.ndarray) -> float:
+        return float(np.mean(~gv[mask])) if mask.any() else float("nan")
+
+    return {"voiced_at_level_floor": float(np.mean(rv & floor)), "lost_at_level_floor": lost(rv & floor),
+            "lost_above_level_floor": lost(rv & ~floor)}
 
 
 def frames_to_voicing_change(voiced: np.ndarray) -> np.ndarray:
@@ -133,13 +158,16 @@ def main(argv=None) -> int:
         mel = features(ref_t[None])[0]
         systems = changed_references(ref, fs, seed=i)
         systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
+        at_floor = None
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
+            level = vocoder.prior.level(mel[None].float())[0].detach().numpy()
+            at_floor = level <= vocoder.cfg.prior.min_level * (1 + 1e-6)
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
-                rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin))
+                rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin, at_floor))
         for name, wav in systems.items():
-            rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin))
+            rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin, at_floor))
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
               # each system's rows in clip order (the model's: each clip's sampling seeds in turn)

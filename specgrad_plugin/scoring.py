@@ -88,22 +88,25 @@ def _dtw_path(ref_mcep: np.ndarray, gen_mcep: np.ndarray):
     return np.array(path).T  # (2, L): gen index, ref index
 
 
+def world_f0(x: np.ndarray, fs: int, hop: int = 256) -> np.ndarray:
+    """WORLD F0 of (N,) x, one value every hop samples (DIO 40-800 Hz refined by StoneMask; 0
+    where unvoiced): (N,) -> (N // hop + 1,)."""
+    import pyworld
+
+    x = x.astype(np.float64)
+    coarse, times = pyworld.dio(x, fs, f0_floor=40.0, f0_ceil=800.0, frame_period=1000.0 * hop / fs)
+    return pyworld.stonemask(x, coarse, times, fs)
+
+
 def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Tuple[np.ndarray, np.ndarray, float]:
     """WORLD F0 (DIO 40-800 Hz refined by StoneMask; 0 where unvoiced) of both signals on their
     frames aligned by DTW on the mel-cepstra, and the MCD (dB) along that path:
     (ref_f0 (L,), gen_f0 (L,), mcd), as ESPnet's evaluate_mcd / evaluate_f0."""
-    import pyworld
-
     ref_mcep, gen_mcep = mel_cepstra(ref, fs, hop=hop), mel_cepstra(gen, fs, hop=hop)
     gi, ri = _dtw_path(ref_mcep, gen_mcep)
     diff2 = np.sum((gen_mcep[gi] - ref_mcep[ri]) ** 2, axis=1)
     mcd = float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * diff2)))
-    period = 1000.0 * hop / fs
-    f0 = []
-    for x in (ref, gen):
-        x = x.astype(np.float64)
-        coarse, times = pyworld.dio(x, fs, f0_floor=40.0, f0_ceil=800.0, frame_period=period)
-        f0.append(pyworld.stonemask(x, coarse, times, fs))
+    f0 = [world_f0(ref, fs, hop), world_f0(gen, fs, hop)]
     n = min(len(f0[0]), len(ref_mcep)), min(len(f0[1]), len(gen_mcep))
     keep = (ri < n[0]) & (gi < n[1])
     return f0[0][ri[keep]], f0[1][gi[keep]], mcd

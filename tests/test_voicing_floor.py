@@ -62,3 +62,18 @@ def test_parts_keep_scorings_totals(floor):
     parts, totals = floor.f0_parts(ref, gen, 80.0), f0_errors(ref, gen)
     assert parts["vuv_error"] == totals["vuv_error"] and parts["log_f0_rmse"] == totals["log_f0_rmse"]
     assert parts["v_to_uv"] + parts["uv_to_v"] == pytest.approx(totals["vuv_error"])
+
+
+def test_lost_voicing_is_split_at_the_level_floor(floor):
+    # 8 frames: the reference voiced in 6, 3 of them (and one unvoiced frame) at the prior's
+    # level floor; the output loses 2 of the 3 voiced floor frames and 1 of the 3 others
+    ref = np.array([200, 200, 200, 0, 200, 200, 200, 0], float)
+    gen = np.array([0, 0, 200, 0, 0, 200, 200, 150], float)
+    at_floor = np.array([1, 1, 1, 1, 0, 0, 0, 0], bool)
+    parts = floor.level_floor_parts(ref, gen, at_floor)
+    assert parts["voiced_at_level_floor"] == pytest.approx(3 / 8)
+    assert parts["lost_at_level_floor"] == pytest.approx(2 / 3)
+    assert parts["lost_above_level_floor"] == pytest.approx(1 / 3)
+    # tracks one frame longer than the mask (DIO's last frame) are cut to it
+    assert floor.level_floor_parts(np.append(ref, 200), np.append(gen, 0), at_floor) == parts
+    assert np.isnan(floor.level_floor_parts(ref, gen, np.zeros(8, bool))["lost_at_level_floor"])
