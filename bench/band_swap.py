@@ -5,6 +5,11 @@ most is where the model loses them. ljspeech_mini's last 3 clips (dev), or its f
 
     python bench/band_swap.py                              # the shipped model, WG-6
     python bench/band_swap.py --model exp/<tag>/21epoch.pth --table docs/band_swap.md
+    python bench/band_swap.py --f0_bands --table docs/band_swap_f0.md     # bands that follow the voice
+
+With --f0_bands the bands follow the reference's F0 frame by frame (WORLD, on the frames it
+calls voiced): the fundamental and what lies under it. An oracle, since a vocoder has no
+reference: it says which part of the voice the model gets wrong, not a method.
 
 Prints a markdown table and writes it to --table (default: none).
 """
@@ -27,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from prior_study import load_refs, split_clips  # noqa: E402
 
 from specgrad_plugin import shaping  # noqa: E402
-from specgrad_plugin.scoring import score  # noqa: E402
+from specgrad_plugin.scoring import score, world_f0  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 METRICS = ("pesq", "stoi", "vuv_error", "log_f0_rmse", "mel_l1", "mr_stft")
@@ -40,23 +45,43 @@ def band(freqs: torch.Tensor, low: float, high: float) -> torch.Tensor:
     return ((freqs >= low) & (freqs < high)).float()[:, None]
 
 
+def whole(mask: torch.Tensor) -> Swap:
+    return lambda g, r: r * mask + g * (1 - mask)
+
+
+def magnitude(mask: torch.Tensor) -> Swap:
+    return lambda g, r: (r.abs() * mask + g.abs() * (1 - mask)) * torch.exp(1j * g.angle())
+
+
+def phase(mask: torch.Tensor) -> Swap:
+    return lambda g, r: g.abs() * torch.exp(1j * (r.angle() * mask + g.angle() * (1 - mask)))
+
+
 def swaps(freqs: torch.Tensor) -> Dict[str, Swap]:
     """Named ways to mix a generated and a reference STFT, (F, T) complex each."""
-    def whole(mask):
-        return lambda g, r: r * mask + g * (1 - mask)
-
-    def magnitude(mask):
-        return lambda g, r: (r.abs() * mask + g.abs() * (1 - mask)) * torch.exp(1j * g.angle())
-
-    def phase(mask):
-        return lambda g, r: g.abs() * torch.exp(1j * (r.angle() * mask + g.angle() * (1 - mask)))
-
     out = {"generated as is": lambda g, r: g}
     for low, high in ((0, 500), (0, 1000), (500, 1000), (1000, 2000), (2000, 5000), (5000, 11025)):
         out[f"reference {low}-{high} Hz"] = whole(band(freqs, low, high))
     out["reference magnitude 0-1000 Hz"] = magnitude(band(freqs, 0, 1000))
     out["reference phase 0-1000 Hz"] = phase(band(freqs, 0, 1000))
     return out
+
+
+def below_f0(freqs: torch.Tensor, f0: torch.Tensor, ratio: float) -> torch.Tensor:
+    """(F, T) mask of the bins below ratio * f0 in the frames where f0 (T,) is voiced (> 0)."""
+    return ((freqs[:, None] < ratio * f0[None, :]) & (f0[None, :] > 0)).float()
+
+
+def f0_swaps(freqs: torch.Tensor, f0: torch.Tensor) -> Dict[str, Swap]:
+    """Named mixes over bands that follow the reference's F0 (T,) (0: unvoiced) frame by frame."""
+    fundamental, under = below_f0(freqs, f0, 1.5), below_f0(freqs, f0, 0.75)
+    return {"generated as is": lambda g, r: g,
+            "generated, nothing under 0.75 F0": lambda g, r: g * (1 - under),
+            "reference under 0.75 F0": whole(under),
+            "reference below 1.5 F0": whole(fundamental),
+            "reference magnitude below 1.5 F0": magnitude(fundamental),
+            "reference phase below 1.5 F0": phase(fundamental),
+            "reference 0-1000 Hz": whole(band(freqs, 0, 1000))}
 
 
 def main() -> None:
@@ -66,6 +91,7 @@ def main() -> None:
     p.add_argument("--clips", choices=("dev", "train"), default="dev", help="dev: the last 3 clips; train: the first 3")
     p.add_argument("--seed", type=int, default=1234, help="sampling seed of the first clip (+i for clip i)")
     p.add_argument("--table", type=Path, default=None, help="also write the table here (.md; .json beside it)")
+    p.add_argument("--f0_bands", action="store_true", help="bands that follow the reference's F0 (an oracle)")
     args = p.parse_args()
     torch.set_num_threads(1)
     if Path(args.model).exists():
@@ -83,7 +109,11 @@ def main() -> None:
         gen = vocoder(vocoder.features(ref[None])[0], args.schedule, seed=args.seed + i)
         n = min(len(gen), len(ref))
         g_spec, r_spec = (shaping.stft(x[:n][None], N_FFT, HOP, window)[0] for x in (gen, ref))
-        for name, mix in swaps(freqs).items():
+        if args.f0_bands:  # WORLD's frames are the STFT's: one per hop from sample 0
+            f0 = torch.zeros(r_spec.shape[-1])
+            track = torch.from_numpy(world_f0(ref[:n].numpy(), fs, HOP)).float()[: len(f0)]
+            f0[: len(track)] = track
+        for name, mix in (f0_swaps(freqs, f0) if args.f0_bands else swaps(freqs)).items():
             wav = shaping.istft(mix(g_spec, r_spec)[None], N_FFT, HOP, window, n)[0].clamp(-1, 1)
             scores = score(ref[:n].numpy(), wav.numpy(), vocoder.features)
             for metric in METRICS:
