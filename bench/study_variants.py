@@ -109,6 +109,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_frameper": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_frame_periodic_weight": 0.5}},
+    # ... or the sampler loss also compares the band below 1.5 F0 of the reference (sampler_loss.py)
+    "finetune_sampler_low_pitch_down_fund": {
+        **SAMPLER_LOW_PITCH_DOWN,
+        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_fundamental_weight": 1.0}},
     # ... every parameter trained (the paper's loss beside the sampler loss) with PriorGrad's frame
     # level clipped at 0.01 instead of 0.1: quiet voiced frames no longer drown in the floor's noise
     "finetune_sampler_pitch_down_level001": {
@@ -143,7 +147,8 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_glstart": "finetune_sampler_low_pitch_down",
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down"}
+              "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
 # on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
 CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}

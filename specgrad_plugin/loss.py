@@ -45,7 +45,8 @@ class DiffusionLoss(torch.nn.Module):
             d = cfg.diffusion
             self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight,
                                             d.sampler_loss_adversarial_weight, d.sampler_loss_frame_periodic_weight,
-                                            cfg.features.hop_length)
+                                            cfg.features.hop_length, d.sampler_loss_fundamental_weight,
+                                            cfg.features.fs)
 
     @property
     def critic(self) -> Optional[torch.nn.Module]:

@@ -88,9 +88,9 @@ def _dtw_path(ref_mcep: np.ndarray, gen_mcep: np.ndarray):
     return np.array(path).T  # (2, L): gen index, ref index
 
 
-def world_f0(x: np.ndarray, fs: int, hop: int = 256) -> np.ndarray:
-    """WORLD F0 of (N,) x, one value every hop samples (DIO 40-800 Hz refined by StoneMask; 0
-    where unvoiced): (N,) -> (N // hop + 1,)."""
+def world_f0(x: np.ndarray, fs: float, hop: int = 256) -> np.ndarray:
+    """WORLD F0 of (N,) x at fs Hz, one value every hop samples (DIO 40-800 Hz refined by
+    StoneMask; 0 where unvoiced): (N,) -> (N // hop + 1,)."""
     import pyworld
 
     x = x.astype(np.float64)
