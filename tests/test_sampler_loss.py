@@ -13,8 +13,11 @@ from specgrad_plugin.sampler_loss import (
     PHASE_LAG,
     SamplerLoss,
     frame_periodic_distance,
+    fundamental_distance,
+    fundamental_mask,
     low_band,
     phase_advance_distance,
+    reference_f0,
 )
 from specgrad_plugin.training import fit, trainable_parameters
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -103,13 +106,56 @@ def test_frame_periodic_weight_adds_the_low_bands_distance(speech_clip):
     assert weighted > plain and abs(weighted - expected) < 1e-5, (plain, weighted, expected)
 
 
+def test_fundamental_mask_covers_the_bins_below_one_and_a_half_f0_of_voiced_frames():
+    fs, n_fft = FS / DECIMATION, PHASE_FFT_SIZE  # bins 21.5 Hz apart
+    mask = fundamental_mask(torch.tensor([[100.0, 0.0, 200.0]]), fs, n_fft)
+    assert mask.shape == (1, n_fft // 2 + 1, 3)
+    assert mask[0, :, 0].nonzero().flatten().tolist() == list(range(7))  # below 150 Hz: bins 0..6
+    assert mask[0, :, 1].sum() == 0  # unvoiced
+    assert mask[0, :, 2].nonzero().flatten().tolist() == list(range(14))  # below 300 Hz: bins 0..13
+
+
+def test_fundamental_distance_sees_the_fundamental_and_not_the_harmonics_above():
+    """A 150 Hz voice with its 3rd harmonic: WORLD finds 150 Hz; the distance is 0 against
+    itself, ignores the 450 Hz harmonic (above 1.5 F0), is log 2 for a fundamental at half
+    its amplitude and large for noise in its place; no voiced frame, no distance."""
+    fs, n = FS / DECIMATION, 4096
+    t = torch.arange(n) / fs
+    fundamental, third = 0.3 * torch.sin(2 * math.pi * 150.0 * t)[None], 0.2 * torch.sin(2 * math.pi * 450.0 * t)[None]
+    reference = fundamental + third
+    f0 = reference_f0(reference, fs, PHASE_FFT_SIZE // 8)
+    assert f0.shape == (1, n // (PHASE_FFT_SIZE // 8) + 1)
+    assert float((f0[0, 20:-20] - 150.0).abs().max()) < 3.0, f0
+    assert float(fundamental_distance(reference, reference, f0, fs)) < 1e-3
+    assert float(fundamental_distance(fundamental + 0.3 * third, reference, f0, fs)) < 0.02
+    halved = float(fundamental_distance(0.5 * fundamental + third, reference, f0, fs))
+    assert abs(halved - math.log(2)) < 0.1, halved
+    noise = 0.05 * torch.randn(1, n, generator=torch.Generator().manual_seed(0))
+    assert float(fundamental_distance(noise + third, reference, f0, fs)) > 1.0
+    assert float(fundamental_distance(noise, reference, torch.zeros_like(f0), fs)) == 0.0
+
+
+def test_fundamental_weight_adds_the_low_bands_fundamental_distance(speech_clip):
+    clean = torch.from_numpy(speech_clip[FS: FS + 8192]).float()[None]  # a second in: speech, not the lead-in
+    noisy = clean + 0.05 * torch.randn(1, 8192, generator=torch.Generator().manual_seed(1))
+    plain = float(SamplerLoss("WG-6").low_band_distance(noisy, clean))
+    weighted = float(SamplerLoss("WG-6", fundamental_weight=2.0, fs=FS).low_band_distance(noisy, clean))
+    low_fs = FS / DECIMATION
+    f0 = reference_f0(low_band(clean), low_fs, PHASE_FFT_SIZE // 8)
+    assert (f0 > 0).any()  # the clip is voiced: the term has frames to compare
+    expected = plain + 2.0 * float(fundamental_distance(low_band(noisy), low_band(clean), f0, low_fs))
+    assert weighted > plain + 0.05 and abs(weighted - expected) < 1e-5, (plain, weighted, expected)
+
+
 def test_diffusion_loss_gives_the_sampler_loss_its_config_weight_and_hop():
     from specgrad_plugin.loss import DiffusionLoss
 
     cfg = small_config("frame", features={"hop_length": 128},
-                       diffusion={"sampler_loss_weight": 1.0, "sampler_loss_frame_periodic_weight": 0.3})
+                       diffusion={"sampler_loss_weight": 1.0, "sampler_loss_frame_periodic_weight": 0.3,
+                                  "sampler_loss_fundamental_weight": 0.7})
     sampler_loss = DiffusionLoss(cfg).sampler_loss
     assert sampler_loss.frame_periodic_weight == 0.3 and sampler_loss.hop == 128
+    assert sampler_loss.fundamental_weight == 0.7 and sampler_loss.fs == cfg.features.fs
 
 
 def test_unrolled_sampler_is_the_inference_sampler():
