@@ -6,7 +6,8 @@
   is the run's ``config.yaml`` beside it, or one passed in;
 - the shipped models (``specgrad_plugin/pretrained``): the trainer's layout, with its
   config.yaml beside it; a later version may hold only the weights it changed in an earlier
-  one, named by ``base`` (``{config, model, base}``).
+  one, named by ``base`` (``{config, model, base}``), some of them as int8 steps from the
+  base's weights (``changes``: pretrained.quantised_change).
 
 Loading is strict: ``weights_only=True``, and missing, unexpected or mis-shaped weights are
 one error naming them.
@@ -73,7 +74,8 @@ def _weights(payload: Dict[str, Any], path: Path,
     if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
         weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
         if payload.get("base"):  # a shipped model kept as the weights it changed in another
-            weights = {**base_weights(str(payload["base"]), path), **weights}
+            base = base_weights(str(payload["base"]), path)
+            weights = {**base, **weights, **apply_changes(payload.get("changes", {}), base, path)}
         return weights, payload["config"]
     state = payload.get("model", payload)  # ESPnet: a state dict, or checkpoint.pth's {"model": ...}
     prefix = "ema." if use_ema and any(k.startswith("ema.") for k in state) else "vocoder."
@@ -88,6 +90,19 @@ def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.
     layout; the EMA weights when it has them, unless use_ema=False."""
     path = Path(path)
     return _weights(_load(path), path, use_ema)
+
+
+def apply_changes(changes: Dict[str, Dict[str, torch.Tensor]], base: Dict[str, torch.Tensor],
+                  path: Path) -> Dict[str, torch.Tensor]:
+    """The weights that int8 changes (pretrained.quantised_change) make of base's: w = base + step * steps."""
+    out = {}
+    for key, change in changes.items():
+        if key not in base or base[key].shape != change["steps"].shape:
+            found = tuple(base[key].shape) if key in base else "no such weight"
+            raise CheckpointError(f"{path}: change to {key!r} of shape {tuple(change['steps'].shape)}, "
+                                  f"base has {found}")
+        out[key] = base[key].float() + change["step"].float() * change["steps"].float()
+    return out
 
 
 def base_weights(base: str, path: Path) -> Dict[str, torch.Tensor]:

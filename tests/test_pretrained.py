@@ -166,3 +166,36 @@ def test_a_version_kept_as_changes_to_another_loads_whole_and_ships_small(tmp_pa
     torch.save(payload, tmp_path / "orphan.pth")
     with pytest.raises(CheckpointError, match="orphan.pth: its weights are changes to the shipped model 'ljspeech-v0'"):
         SpecGradVocoder.from_checkpoint(tmp_path / "orphan.pth")
+
+
+def test_changes_kept_as_int8_steps_load_within_half_a_step_and_ship_at_half_the_size(tmp_path, shipped):
+    """export(quantise_changes=True) stores each changed denoiser tensor as int8 steps of its
+    change from the base's weights: every weight loads within step / 2 of the trained one
+    (float32, not the float16 rounding), the unchanged ones exactly as the base's, in half the
+    bytes of float16 changes; a change whose shape the base lacks is refused by name."""
+    changed = SpecGradVocoder.from_pretrained("ljspeech-v1")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in changed.denoiser.low_band.parameters():
+            p.add_(1e-3 * torch.randn(p.shape, generator=g))
+    trained = {k: v.clone() for k, v in changed.state_dict().items()}
+    plain = pretrained.export(changed, tmp_path / "half", base="ljspeech-v1")
+    path = pretrained.export(changed, tmp_path / "int8", base="ljspeech-v1", quantise_changes=True)
+    assert path.stat().st_size < 0.6 * plain.stat().st_size
+    payload = torch.load(path, weights_only=True)
+    low = [k for k in trained if k.startswith("denoiser.low_band.")]
+    assert sorted(payload["changes"]) == sorted(low) and not any(k.startswith("denoiser.") for k in payload["model"])
+    base = SpecGradVocoder.from_pretrained("ljspeech-v1").state_dict()
+    loaded = SpecGradVocoder.from_checkpoint(path).state_dict()
+    for k in low:
+        step = float(payload["changes"][k]["step"])
+        assert step == pytest.approx(float((trained[k] - base[k]).abs().max()) / 127, rel=1e-5)
+        assert float((loaded[k] - trained[k]).abs().max()) <= step / 2 * (1 + 1e-3) + 1e-7, k
+    assert torch.equal(loaded["denoiser.trunk.out.weight"], base["denoiser.trunk.out.weight"])
+    key = low[0]
+    payload["changes"][key]["steps"] = payload["changes"][key]["steps"][:1]
+    torch.save(payload, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=f"bad.pth: change to '{key}' of shape"):
+        SpecGradVocoder.from_checkpoint(tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="quantise_changes"):
+        pretrained.export(changed, tmp_path / "nobase", quantise_changes=True)

@@ -13,7 +13,8 @@ Each model is a folder here: ``model.pth`` (config + EMA weights, the denoiser s
 float16 to stay small; loaded as float32), ``config.yaml`` (the same config, for
 ``--vocoder_config``) and ``README.md``, its model card (data, command, steps, scores).
 A version that changes only part of an earlier one holds only the weights it changed, and
-names the earlier version as its ``base`` (``export(..., base=)``; checkpoints.read).
+names the earlier version as its ``base`` (``export(..., base=)``; checkpoints.read); it
+may hold those changes as int8 steps from the base's weights (``quantise_changes``).
 """
 
 from __future__ import annotations
@@ -107,21 +108,42 @@ def shipped_state(vocoder) -> Dict[str, torch.Tensor]:
             for k, v in vocoder.state_dict().items()}
 
 
-def export(vocoder, folder: Path, base: str = "") -> Path:
+def quantised_change(after: torch.Tensor, before: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """A weight's change from ``before`` as int8 steps: {"step": () float32, "steps": int8 like
+    after} with after ~ before + step * steps, step = max |after - before| / 127, so that each
+    weight is within step / 2 of ``after``."""
+    change = after.float() - before.float()
+    step = (change.abs().amax() / 127.0).clamp_min(torch.finfo(torch.float32).tiny)
+    return {"step": step, "steps": torch.round(change / step).clamp(-127, 127).to(torch.int8)}
+
+
+def export(vocoder, folder: Path, base: str = "", quantise_changes: bool = False) -> Path:
     """Write ``vocoder`` (EMA weights) as a shippable folder: model.pth with the denoiser in
     float16 and everything else (level and mel statistics) in float32, and config.yaml.
     base: a shipped versioned name; model.pth then holds only the weights that differ from
-    that model's (a fine-tune of part of it ships at the size of that part)."""
+    that model's (a fine-tune of part of it ships at the size of that part).
+    quantise_changes (with base): each changed denoiser tensor is stored as its change from
+    base's in int8 steps (quantised_change, under "changes"), half the size of float16; the
+    shipped model is base plus those steps."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = shipped_state(vocoder)
     payload = {"config": vocoder.cfg.to_dict(), "model": state}
+    if quantise_changes and not base:
+        raise ValueError("export: quantise_changes stores changes to a base model; expected base= a shipped name")
     if base:
         from specgrad_plugin.vocoder import SpecGradVocoder
 
         before = shipped_state(SpecGradVocoder.from_pretrained(base))
-        payload["model"] = {k: v for k, v in state.items()
-                            if k not in before or before[k].shape != v.shape or not torch.equal(before[k], v)}
+        changed = {k: v for k, v in state.items()
+                   if k not in before or before[k].shape != v.shape or not torch.equal(before[k], v)}
+        if quantise_changes:  # from the float32 weights: the float16 rounding is not added to the steps
+            full = vocoder.state_dict()
+            steps = {k for k, v in changed.items() if k in before and before[k].shape == v.shape
+                     and k.startswith("denoiser.") and v.is_floating_point()}
+            payload["changes"] = {k: quantised_change(full[k], before[k]) for k in sorted(steps)}
+            changed = {k: v for k, v in changed.items() if k not in steps}
+        payload["model"] = changed
         payload["base"] = version_of(base)
     tmp = folder / "model.pth.tmp"
     torch.save(payload, tmp)

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""ship_pretrained.py CHECKPOINT NAME [BASE]: put a trained model's EMA weights in the package.
+"""ship_pretrained.py CHECKPOINT NAME [BASE [--int8]]: put a trained model's EMA weights in the package.
 
 Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v4; a
 released model's folder is refused, its weights never change): model.pth (config and
 EMA weights, the denoiser in float16) and config.yaml; the model card (README.md there)
 is written by hand from bench/eval_pretrained.py's table. With BASE (a shipped versioned
-name, e.g. ljspeech-v1), model.pth holds only the weights that differ from BASE's. Refuses
-to take the package's shipped weights over 25 MB in all.
+name, e.g. ljspeech-v1), model.pth holds only the weights that differ from BASE's; with
+--int8 too, the changed denoiser weights as int8 steps from BASE's (half the size; each
+weight within half a step of the trained one: pretrained.quantised_change). Refuses to take
+the package's shipped weights over 25 MB in all.
 """
 
 import os
@@ -20,7 +22,7 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 LIMIT_MB = 25
 
 
-def main(checkpoint: str, name: str, base: str = "", root: Path = pretrained.ROOT) -> int:
+def main(checkpoint: str, name: str, base: str = "", int8: str = "", root: Path = pretrained.ROOT) -> int:
     folder = Path(root) / name
     frozen = {model.folder for model in pretrained.MODELS.values()}
     if Path(root) == pretrained.ROOT and name in frozen:
@@ -29,7 +31,7 @@ def main(checkpoint: str, name: str, base: str = "", root: Path = pretrained.ROO
         return 1
     vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
     with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
-        path = pretrained.export(vocoder, Path(scratch), base=base)
+        path = pretrained.export(vocoder, Path(scratch), base=base, quantise_changes=int8 == "--int8")
         size = path.stat().st_size / 2**20
         shipped = [p for p in Path(root).glob("*/model.pth") if p.parent not in (folder, path.parent)]
         others = sum(p.stat().st_size for p in shipped) / 2**20
@@ -45,7 +47,7 @@ def main(checkpoint: str, name: str, base: str = "", root: Path = pretrained.ROO
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) not in (3, 4, 5) or (len(sys.argv) == 5 and sys.argv[4] != "--int8"):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(main(*sys.argv[1:]))
