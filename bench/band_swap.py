@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO))
 from prior_study import load_refs, split_clips  # noqa: E402
 
 from specgrad_plugin import shaping  # noqa: E402
-from specgrad_plugin.scoring import score, world_f0  # noqa: E402
+from specgrad_plugin.sampler_loss import fundamental_mask, reference_f0  # noqa: E402
+from specgrad_plugin.scoring import score  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 METRICS = ("pesq", "stoi", "vuv_error", "log_f0_rmse", "mel_l1", "mr_stft")
@@ -67,14 +68,10 @@ def swaps(freqs: torch.Tensor) -> Dict[str, Swap]:
     return out
 
 
-def below_f0(freqs: torch.Tensor, f0: torch.Tensor, ratio: float) -> torch.Tensor:
-    """(F, T) mask of the bins below ratio * f0 in the frames where f0 (T,) is voiced (> 0)."""
-    return ((freqs[:, None] < ratio * f0[None, :]) & (f0[None, :] > 0)).float()
-
-
-def f0_swaps(freqs: torch.Tensor, f0: torch.Tensor) -> Dict[str, Swap]:
+def f0_swaps(f0: torch.Tensor, fs: float, n_fft: int) -> Dict[str, Swap]:
     """Named mixes over bands that follow the reference's F0 (T,) (0: unvoiced) frame by frame."""
-    fundamental, under = below_f0(freqs, f0, 1.5), below_f0(freqs, f0, 0.75)
+    fundamental, under = (fundamental_mask(f0[None], fs, n_fft, ratio)[0] for ratio in (1.5, 0.75))
+    freqs = torch.arange(n_fft // 2 + 1) * fs / n_fft
     return {"generated as is": lambda g, r: g,
             "generated, nothing under 0.75 F0": lambda g, r: g * (1 - under),
             "reference under 0.75 F0": whole(under),
@@ -109,11 +106,9 @@ def main() -> None:
         gen = vocoder(vocoder.features(ref[None])[0], args.schedule, seed=args.seed + i)
         n = min(len(gen), len(ref))
         g_spec, r_spec = (shaping.stft(x[:n][None], N_FFT, HOP, window)[0] for x in (gen, ref))
-        if args.f0_bands:  # WORLD's frames are the STFT's: one per hop from sample 0
-            f0 = torch.zeros(r_spec.shape[-1])
-            track = torch.from_numpy(world_f0(ref[:n].numpy(), fs, HOP)).float()[: len(f0)]
-            f0[: len(track)] = track
-        for name, mix in (f0_swaps(freqs, f0) if args.f0_bands else swaps(freqs)).items():
+        if args.f0_bands:  # WORLD's frames are the centred STFT's: one per hop from sample 0
+            f0 = reference_f0(ref[:n][None], fs, HOP)[0]
+        for name, mix in (f0_swaps(f0, fs, N_FFT) if args.f0_bands else swaps(freqs)).items():
             wav = shaping.istft(mix(g_spec, r_spec)[None], N_FFT, HOP, window, n)[0].clamp(-1, 1)
             scores = score(ref[:n].numpy(), wav.numpy(), vocoder.features)
             for metric in METRICS:

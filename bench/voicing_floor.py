@@ -160,7 +160,8 @@ def main(argv=None) -> int:
         systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
         at_floor = None
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
-            level = vocoder.prior.level(mel[None].float())[0].detach().numpy()
+            matched, _ = vocoder.match_level(mel[None].float())  # what the prior sees in forward()
+            level = vocoder.prior.level(matched)[0].detach().numpy()
             at_floor = level <= vocoder.cfg.prior.min_level * (1 + 1e-6)
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):

@@ -73,6 +73,8 @@ def _weights(payload: Dict[str, Any], path: Path,
     """read()'s result from a payload _load() returned (path: for messages and a base's lookup)."""
     if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
         weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
+        if payload.get("changes") and not payload.get("base"):
+            raise CheckpointError(f"{path}: holds int8 changes to a base model but names none; expected 'base'")
         if payload.get("base"):  # a shipped model kept as the weights it changed in another
             base = base_weights(str(payload["base"]), path)
             weights = {**base, **weights, **apply_changes(payload.get("changes", {}), base, path)}
@@ -97,6 +99,12 @@ def apply_changes(changes: Dict[str, Dict[str, torch.Tensor]], base: Dict[str, t
     """The weights that int8 changes (pretrained.quantised_change) make of base's: w = base + step * steps."""
     out = {}
     for key, change in changes.items():
+        if not (isinstance(change, dict) and set(change) == {"step", "steps"}
+                and isinstance(change["steps"], torch.Tensor) and change["steps"].dtype == torch.int8
+                and isinstance(change["step"], torch.Tensor) and change["step"].numel() == 1):
+            found = sorted(change) if isinstance(change, dict) else type(change).__name__
+            raise CheckpointError(f"{path}: change to {key!r} is {found}, expected a scalar 'step' and "
+                                  "int8 'steps' (pretrained.quantised_change)")
         if key not in base or base[key].shape != change["steps"].shape:
             found = tuple(base[key].shape) if key in base else "no such weight"
             raise CheckpointError(f"{path}: change to {key!r} of shape {tuple(change['steps'].shape)}, "

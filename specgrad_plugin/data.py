@@ -115,11 +115,11 @@ def speed_perturb(wav: torch.Tensor, factor: float) -> torch.Tensor:
     return torchaudio.functional.resample(wav, int(round(1000 * factor)), 1000)
 
 
-def _pyworld():
+def _pyworld(needed_by: str = "train.pitch_factors"):
     try:
         import pyworld
     except ImportError as err:
-        raise SpecGradInputError("train.pitch_factors needs pyworld: pip install 'specgrad_plugin[eval]'") from err
+        raise SpecGradInputError(f"{needed_by} needs pyworld: pip install 'specgrad_plugin[eval]'") from err
     return pyworld
 
 

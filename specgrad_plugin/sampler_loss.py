@@ -27,7 +27,8 @@ weighted by magnitude).
 
 What DIO reads voicing from is the fundamental: with the reference's STFT below 1.5 F0 the
 output's V/UV error falls by more than a quarter, with its magnitude or its phase alone by
-far less (bench/band_swap.py --f0_bands). With ``fundamental_weight`` the loss adds
+less: about half of it with the phase alone, a quarter with the magnitude alone
+(bench/band_swap.py --f0_bands, dev, one sampling seed). With ``fundamental_weight`` the loss adds
 ``fundamental_distance``: the log-magnitude and phase-advance distances on the bins below
 1.5 times the reference's own F0 (WORLD DIO on the clean crop, no gradient), frame by frame.
 
@@ -175,6 +176,10 @@ class SamplerLoss(torch.nn.Module):
         super().__init__()
         self.phase_weight = phase_weight
         self.fundamental_weight, self.fs = fundamental_weight, fs
+        if fundamental_weight > 0:
+            from specgrad_plugin.data import _pyworld
+
+            _pyworld("diffusion.sampler_loss_fundamental_weight")  # the reference's F0: before any data is read
         self.frame_periodic_weight = frame_periodic_weight
         self.hop = hop
         self.adversarial_weight = adversarial_weight

@@ -1,5 +1,5 @@
-"""bench/band_swap.py's bands that follow the voice: a mask over bins below a multiple of
-each frame's F0, empty where the frame is unvoiced."""
+"""bench/band_swap.py's bands that follow the voice: bins below a multiple of each frame's
+F0, none where the frame is unvoiced."""
 
 from pathlib import Path
 
@@ -10,15 +10,15 @@ from tests.conftest import load_script
 SWAP = Path(__file__).resolve().parents[1] / "bench" / "band_swap.py"
 
 
-def test_below_f0_follows_each_frames_pitch_and_skips_unvoiced_frames():
+def test_f0_swaps_follow_each_frames_pitch_and_skip_unvoiced_frames():
     swap = load_script(SWAP)
-    freqs = torch.arange(6) * 100.0  # bins at 0, 100, ..., 500 Hz
+    fs, n_fft = 1000.0, 10  # bins at 0, 100, ..., 500 Hz
     f0 = torch.tensor([200.0, 0.0, 300.0])
-    mask = swap.below_f0(freqs, f0, 1.5)
-    assert mask.shape == (6, 3)
-    assert mask[:, 0].tolist() == [1, 1, 1, 0, 0, 0]  # below 300 Hz
-    assert mask[:, 1].sum() == 0  # unvoiced
-    assert mask[:, 2].tolist() == [1, 1, 1, 1, 1, 0]  # below 450 Hz
     g, r = torch.ones(6, 3, dtype=torch.complex64), 2 * torch.ones(6, 3, dtype=torch.complex64)
-    mixed = swap.f0_swaps(freqs, f0)["reference below 1.5 F0"](g, r)
-    assert torch.equal(mixed.real, 1 + mask)
+    mixes = swap.f0_swaps(f0, fs, n_fft)
+    taken = mixes["reference below 1.5 F0"](g, r).real - 1  # 1 where the reference's bin was put in
+    assert taken[:, 0].tolist() == [1, 1, 1, 0, 0, 0]  # below 300 Hz
+    assert taken[:, 1].sum() == 0  # unvoiced
+    assert taken[:, 2].tolist() == [1, 1, 1, 1, 1, 0]  # below 450 Hz
+    assert (mixes["reference under 0.75 F0"](g, r).real - 1)[:, 0].tolist() == [1, 1, 0, 0, 0, 0]  # below 150 Hz
+    assert torch.equal(mixes["generated, nothing under 0.75 F0"](g, r).real[:, 2], torch.tensor([0., 0, 0, 1, 1, 1]))

@@ -193,9 +193,34 @@ def test_changes_kept_as_int8_steps_load_within_half_a_step_and_ship_at_half_the
         assert float((loaded[k] - trained[k]).abs().max()) <= step / 2 * (1 + 1e-3) + 1e-7, k
     assert torch.equal(loaded["denoiser.trunk.out.weight"], base["denoiser.trunk.out.weight"])
     key = low[0]
-    payload["changes"][key]["steps"] = payload["changes"][key]["steps"][:1]
-    torch.save(payload, tmp_path / "bad.pth")
+    bad = {**payload, "changes": {**payload["changes"], key: {"steps": payload["changes"][key]["steps"][:1],
+                                                              "step": payload["changes"][key]["step"]}}}
+    torch.save(bad, tmp_path / "bad.pth")
     with pytest.raises(CheckpointError, match=f"bad.pth: change to '{key}' of shape"):
         SpecGradVocoder.from_checkpoint(tmp_path / "bad.pth")
+    torch.save({**payload, "changes": {key: {"steps": payload["changes"][key]["steps"]}}}, tmp_path / "nostep.pth")
+    with pytest.raises(CheckpointError, match=f"nostep.pth: change to '{key}' is \\['steps'\\], expected a scalar"):
+        SpecGradVocoder.from_checkpoint(tmp_path / "nostep.pth")
+    torch.save({k: v for k, v in payload.items() if k != "base"}, tmp_path / "nobase.pth")
+    with pytest.raises(CheckpointError, match="nobase.pth: holds int8 changes to a base model but names none"):
+        SpecGradVocoder.from_checkpoint(tmp_path / "nobase.pth")
     with pytest.raises(ValueError, match="quantise_changes"):
         pretrained.export(changed, tmp_path / "nobase", quantise_changes=True)
+
+
+def test_int8_steps_are_taken_from_the_base_as_it_loads(tmp_path, shipped, monkeypatch):
+    """A base that itself holds int8 changes loads with weights float16 cannot hold: the steps
+    are measured from those weights, so a version on top of it still lands within step / 2."""
+    from specgrad_plugin import checkpoints
+
+    v1 = SpecGradVocoder.from_pretrained("ljspeech-v1").state_dict()
+    offset = {k: v + 1e-4 / 3 if k.startswith("denoiser.low_band.") else v for k, v in v1.items()}
+    monkeypatch.setattr(checkpoints, "base_weights", lambda base, path: offset)  # "ljspeech-v1" now loads as this
+    changed = SpecGradVocoder.from_pretrained("ljspeech-v1")
+    with torch.no_grad():
+        changed.denoiser.low_band.out.weight.add_(1e-3)
+    trained = changed.state_dict()["denoiser.low_band.out.weight"].clone()
+    path = pretrained.export(changed, tmp_path / "v9", base="ljspeech-v1", quantise_changes=True)
+    step = float(torch.load(path, weights_only=True)["changes"]["denoiser.low_band.out.weight"]["step"])
+    loaded = SpecGradVocoder.from_checkpoint(path).state_dict()["denoiser.low_band.out.weight"]
+    assert float((loaded - trained).abs().max()) <= step / 2 * (1 + 1e-3) + 1e-7

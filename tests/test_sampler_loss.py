@@ -133,6 +133,24 @@ def test_fundamental_distance_sees_the_fundamental_and_not_the_harmonics_above()
     noise = 0.05 * torch.randn(1, n, generator=torch.Generator().manual_seed(0))
     assert float(fundamental_distance(noise + third, reference, f0, fs)) > 1.0
     assert float(fundamental_distance(noise, reference, torch.zeros_like(f0), fs)) == 0.0
+    # a harmonic detuned to 470 Hz is outside the mask for the phase part too (unmasked: ~0.6)
+    detuned = fundamental + 0.2 * torch.sin(2 * math.pi * 470.0 * t)[None]
+    assert float(fundamental_distance(detuned, reference, f0, fs)) < 0.1
+
+
+def test_fundamental_distance_compares_only_the_frames_where_the_reference_is_voiced():
+    """A voice that starts halfway: WORLD's track is 0 before, so noise there costs nothing,
+    while the same noise after the onset does; F0 frames line up with the STFT's."""
+    fs, n = FS / DECIMATION, 4096
+    t = torch.arange(n) / fs
+    reference = 0.3 * torch.sin(2 * math.pi * 150.0 * t)[None] * (t >= t[n // 2])
+    f0 = reference_f0(reference, fs, PHASE_FFT_SIZE // 8)
+    onset = (n // 2) // (PHASE_FFT_SIZE // 8)
+    assert float(f0[0, : onset - 8].abs().max()) == 0 and float((f0[0, onset + 16: -16] > 0).float().mean()) == 1
+    noise = 0.05 * torch.randn(1, n, generator=torch.Generator().manual_seed(0))
+    before, after = noise * (t < t[n // 2 - PHASE_FFT_SIZE]), noise * (t >= t[n // 2])
+    assert float(fundamental_distance(reference + before, reference, f0, fs)) < 0.01
+    assert float(fundamental_distance(reference + after, reference, f0, fs)) > 0.2
 
 
 def test_fundamental_weight_adds_the_low_bands_fundamental_distance(speech_clip):
@@ -145,6 +163,15 @@ def test_fundamental_weight_adds_the_low_bands_fundamental_distance(speech_clip)
     assert (f0 > 0).any()  # the clip is voiced: the term has frames to compare
     expected = plain + 2.0 * float(fundamental_distance(low_band(noisy), low_band(clean), f0, low_fs))
     assert weighted > plain + 0.05 and abs(weighted - expected) < 1e-5, (plain, weighted, expected)
+
+
+def test_fundamental_weight_without_pyworld_is_one_line_naming_the_key(monkeypatch):
+    from specgrad_plugin.data import SpecGradInputError
+
+    monkeypatch.setitem(__import__("sys").modules, "pyworld", None)  # import pyworld raises ImportError
+    with pytest.raises(SpecGradInputError, match="sampler_loss_fundamental_weight needs pyworld"):
+        SamplerLoss("WG-6", fundamental_weight=1.0)
+    SamplerLoss("WG-6")  # not needed without the term
 
 
 def test_diffusion_loss_gives_the_sampler_loss_its_config_weight_and_hop():

@@ -137,11 +137,15 @@ def export(vocoder, folder: Path, base: str = "", quantise_changes: bool = False
         before = shipped_state(SpecGradVocoder.from_pretrained(base))
         changed = {k: v for k, v in state.items()
                    if k not in before or before[k].shape != v.shape or not torch.equal(before[k], v)}
-        if quantise_changes:  # from the float32 weights: the float16 rounding is not added to the steps
-            full = vocoder.state_dict()
+        if quantise_changes:
+            from specgrad_plugin.checkpoints import base_weights
+
+            # from the trained float32 weights to the base's as the loader will add them (a base
+            # with int8 changes of its own is not float16-exact), so each weight lands within step / 2
+            full, loaded = vocoder.state_dict(), base_weights(version_of(base), folder / "model.pth")
             steps = {k for k, v in changed.items() if k in before and before[k].shape == v.shape
                      and k.startswith("denoiser.") and v.is_floating_point()}
-            payload["changes"] = {k: quantised_change(full[k], before[k]) for k in sorted(steps)}
+            payload["changes"] = {k: quantised_change(full[k], loaded[k]) for k in sorted(steps)}
             changed = {k: v for k, v in changed.items() if k not in steps}
         payload["model"] = changed
         payload["base"] = version_of(base)

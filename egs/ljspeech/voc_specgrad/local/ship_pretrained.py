@@ -22,7 +22,7 @@ from specgrad_plugin.vocoder import SpecGradVocoder
 LIMIT_MB = 25
 
 
-def main(checkpoint: str, name: str, base: str = "", int8: str = "", root: Path = pretrained.ROOT) -> int:
+def main(checkpoint: str, name: str, base: str = "", int8: bool = False, root: Path = pretrained.ROOT) -> int:
     folder = Path(root) / name
     frozen = {model.folder for model in pretrained.MODELS.values()}
     if Path(root) == pretrained.ROOT and name in frozen:
@@ -31,7 +31,7 @@ def main(checkpoint: str, name: str, base: str = "", int8: str = "", root: Path 
         return 1
     vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
     with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
-        path = pretrained.export(vocoder, Path(scratch), base=base, quantise_changes=int8 == "--int8")
+        path = pretrained.export(vocoder, Path(scratch), base=base, quantise_changes=int8)
         size = path.stat().st_size / 2**20
         shipped = [p for p in Path(root).glob("*/model.pth") if p.parent not in (folder, path.parent)]
         others = sum(p.stat().st_size for p in shipped) / 2**20
@@ -47,7 +47,9 @@ def main(checkpoint: str, name: str, base: str = "", int8: str = "", root: Path 
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4, 5) or (len(sys.argv) == 5 and sys.argv[4] != "--int8"):
-        print(__doc__, file=sys.stderr)
+    args = sys.argv[1:]
+    int8 = args[3:] == ["--int8"]
+    if len(args) - int8 not in (2, 3) or (int8 and len(args) != 4) or "--int8" in args[:3]:
+        print(__doc__, file=sys.stderr)  # --int8 only after a BASE: it stores changes to one
         sys.exit(2)
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(main(*args[:3], int8=int8))
