@@ -113,6 +113,11 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_fund": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_fundamental_weight": 1.0}},
+    # ... every parameter trained (the paper's loss beside the sampler loss) with PriorGrad's frame
+    # level clipped at 0.01 instead of 0.1, so quiet voiced frames do not start under louder noise
+    "finetune_sampler_pitch_down_level001": {
+        **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []},
+        "prior": {"min_level": 0.01}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -142,10 +147,12 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_glstart": "finetune_sampler_low_pitch_down",
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down"}
+              "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
-# on the low-band trunk alone, at the batch that fits its unrolled sampler (train).
-CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low"}
+# on the low-band trunk alone, at the batch that fits its unrolled sampler (train); a lower
+# level floor (prior) reaches every weight, so none is frozen (train).
+CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low", "finetune_sampler_pitch_down_level001"}
 
 
 def variant_config(name: str, base: Optional[SpecGradConfig] = None) -> SpecGradConfig:
