@@ -79,13 +79,20 @@ def phase_advance_distance(estimate: torch.Tensor, reference: torch.Tensor, n_ff
     at any phase offset (a delay of a steady signal); about 1 for phases at random.
     mask: (B, F, T) weights on the STFT's bins (T = N // (n_fft // 8) + 1 frames), w *= mask_t.
     (B, N), (B, N) -> a scalar."""
-    window = torch.hann_window(n_fft, device=estimate.device)
+    return _phase_advance_distance(_stft(estimate, n_fft), _stft(reference, n_fft), lag, mask)
 
-    def advance(x: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(x, n_fft, n_fft // 8, window=window, return_complex=True)
-        return spec[..., lag:] * spec[..., :-lag].conj()
 
-    est, ref = advance(estimate.float()), advance(reference.float())
+def _stft(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """(B, N) -> (B, n_fft // 2 + 1, T) complex: Hann window n_fft, hop n_fft / 8, centred."""
+    return torch.stft(x.float(), n_fft, n_fft // 8, window=torch.hann_window(n_fft, device=x.device),
+                      return_complex=True)
+
+
+def _phase_advance_distance(est_spec: torch.Tensor, ref_spec: torch.Tensor, lag: int,
+                            mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """phase_advance_distance from the two STFTs (_stft)."""
+    est = est_spec[..., lag:] * est_spec[..., :-lag].conj()
+    ref = ref_spec[..., lag:] * ref_spec[..., :-lag].conj()
     weight = ref.abs() if mask is None else ref.abs() * mask[..., lag:]
     # a floor 30 dB under the mean keeps the phasor's gradient finite where the estimate is silent
     floor = 1e-3 * weight.mean().clamp_min(1e-12)
@@ -126,12 +133,11 @@ def fundamental_distance(estimate: torch.Tensor, reference: torch.Tensor, f0: to
     mask = fundamental_mask(f0, fs, n_fft)
     if not bool(mask.any()):
         return estimate.new_zeros(())
-    window = torch.hann_window(n_fft, device=estimate.device)
-    est, ref = (torch.stft(x.float(), n_fft, n_fft // 8, window=window, return_complex=True).abs()
-                for x in (estimate, reference))
+    est_spec, ref_spec = _stft(estimate, n_fft), _stft(reference, n_fft)  # once, for both parts
+    est, ref = est_spec.abs(), ref_spec.abs()
     floor = 1e-5 * ref.amax().clamp_min(1e-12)  # 100 dB under the loudest bin: silence stays finite
     log_distance = (mask * (torch.log(est + floor) - torch.log(ref + floor)).abs()).sum() / mask.sum()
-    return log_distance + phase_advance_distance(estimate, reference, n_fft, lag, mask=mask)
+    return log_distance + _phase_advance_distance(est_spec, ref_spec, lag, mask)
 
 
 def frame_periodic_distance(estimate: torch.Tensor, reference: torch.Tensor, period: int) -> torch.Tensor:
