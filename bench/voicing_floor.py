@@ -58,14 +58,17 @@ EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far fro
 
 
 def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
-               at_floor: Optional[np.ndarray] = None) -> Dict[str, float]:
+               at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None) -> Dict[str, float]:
     """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB)
-    and, given at_floor ((K,) bool: the mel frames whose prior level is at its clip), level_floor_parts."""
+    and, given at_floor ((K,) bool: the mel frames whose prior level is at its clip), level_floor_parts.
+    ref_f0: ref's world_f0, computed once per clip by the caller."""
     shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
     excess = 10 * np.log10(shares[0] / shares[1])
-    floor = level_floor_parts(world_f0(ref, fs, hop), world_f0(wav, fs, hop), at_floor) if at_floor is not None \
+    tracks = (ref_f0 if ref_f0 is not None else world_f0(ref, fs, hop), world_f0(wav, fs, hop))  # each once
+    floor = level_floor_parts(*tracks, at_floor) if at_floor is not None \
         else dict.fromkeys(("voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor"), float("nan"))
-    return {**f0_parts(*aligned_f0(ref, wav, fs, hop)[:2], fmin), "frame_sync_excess_db": float(excess), **floor}
+    return {**f0_parts(*aligned_f0(ref, wav, fs, hop, tracks)[:2], fmin), "frame_sync_excess_db": float(excess),
+            **floor}
 
 
 def level_floor_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, at_floor: np.ndarray) -> Dict[str, float]:
@@ -158,7 +161,7 @@ def main(argv=None) -> int:
         mel = features(ref_t[None])[0]
         systems = changed_references(ref, fs, seed=i)
         systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
-        at_floor = None
+        at_floor, ref_f0 = None, world_f0(ref, fs, hop)
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
             matched, _ = vocoder.match_level(mel[None].float())  # what the prior sees in forward()
             level = vocoder.prior.level(matched)[0].detach().numpy()
@@ -166,9 +169,9 @@ def main(argv=None) -> int:
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
-                rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin, at_floor))
+                rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0))
         for name, wav in systems.items():
-            rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin, at_floor))
+            rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0))
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
               # each system's rows in clip order (the model's: each clip's sampling seeds in turn)

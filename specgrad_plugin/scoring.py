@@ -11,7 +11,7 @@ the floor any trained vocoder must beat.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -98,15 +98,17 @@ def world_f0(x: np.ndarray, fs: float, hop: int = 256) -> np.ndarray:
     return pyworld.stonemask(x, coarse, times, fs)
 
 
-def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256) -> Tuple[np.ndarray, np.ndarray, float]:
+def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256,
+               tracks: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray, float]:
     """WORLD F0 (DIO 40-800 Hz refined by StoneMask; 0 where unvoiced) of both signals on their
     frames aligned by DTW on the mel-cepstra, and the MCD (dB) along that path:
-    (ref_f0 (L,), gen_f0 (L,), mcd), as ESPnet's evaluate_mcd / evaluate_f0."""
+    (ref_f0 (L,), gen_f0 (L,), mcd), as ESPnet's evaluate_mcd / evaluate_f0. tracks: the two
+    signals' world_f0 at this hop, when the caller has them already."""
     ref_mcep, gen_mcep = mel_cepstra(ref, fs, hop=hop), mel_cepstra(gen, fs, hop=hop)
     gi, ri = _dtw_path(ref_mcep, gen_mcep)
     diff2 = np.sum((gen_mcep[gi] - ref_mcep[ri]) ** 2, axis=1)
     mcd = float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * diff2)))
-    f0 = [world_f0(ref, fs, hop), world_f0(gen, fs, hop)]
+    f0 = list(tracks) if tracks is not None else [world_f0(ref, fs, hop), world_f0(gen, fs, hop)]
     n = min(len(f0[0]), len(ref_mcep)), min(len(f0[1]), len(gen_mcep))
     keep = (ri < n[0]) & (gi < n[1])
     return f0[0][ri[keep]], f0[1][gi[keep]], mcd

@@ -24,6 +24,12 @@ def test_a_signal_against_itself_scores_nothing():
     assert scores == {"mcd": 0.0, "log_f0_rmse": 0.0, "vuv_error": 0.0}
     ref_f0, _, _ = aligned_f0(x, x, FS)
     assert 0.3 < np.mean(ref_f0 > 0) < 0.7 and np.median(ref_f0[ref_f0 > 0]) == pytest.approx(150, rel=0.03)
+    # tracks the caller already has are used as given, on the same DTW path
+    from specgrad_plugin.scoring import world_f0
+
+    track = world_f0(x, FS)
+    given, silent, _ = aligned_f0(x, x, FS, tracks=(track, np.zeros_like(track)))
+    assert np.array_equal(given, ref_f0) and not silent.any()
 
 
 def test_a_transposed_signal_scores_its_pitch_ratio():
