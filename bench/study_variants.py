@@ -58,6 +58,11 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "frame_any_sample_melloss_low_exc": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
                                          "train": {"any_sample_crops": True},
                                          "denoiser": {"frame_low_band_hz": 1000.0, "frame_excitation": True}},
+    # and the harmonic prior: SpecGrad's filter dips 12 dB between the harmonics of the mel's F0 below 1 kHz
+    "frame_any_sample_melloss_low_comb": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
+                                          "train": {"any_sample_crops": True},
+                                          "denoiser": {"frame_low_band_hz": 1000.0},
+                                          "prior": {"harmonic_depth_db": 12.0}},
     # and its STFT demodulated by each bin's own phase advance per frame (no frame-rate privilege)
     "frame_any_sample_melloss_low_demod": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
                                            "train": {"any_sample_crops": True},
@@ -133,6 +138,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "frame_any_sample_melloss_low": "frame_any_sample_melloss",
               "frame_any_sample_melloss_low_exc": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_demod": "frame_any_sample_melloss_low",
+              "frame_any_sample_melloss_low_comb": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_priorgrad": "frame_any_sample_melloss_low",
               "frame_any_sample_melloss_low_diffwave": "frame_any_sample_melloss_low",
               "finetune": "finetune", "finetune_pitch_down": "finetune",

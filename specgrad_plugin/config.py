@@ -52,6 +52,10 @@ class PriorConfig:
     white_mix: float = 0.2  # h^2 <- (1 - w) h^2 + w, after unit-mean-power normalisation
     phase: str = "minimum"  # minimum | zero
     min_level: float = 0.1  # PriorGrad's lower clip of the frame level sigma_k
+    # The harmonic prior (specgrad only): dB by which h dips between the harmonics of the F0
+    # read off the mel (pitch.py), in voiced frames, below harmonic_cutoff_hz (0: off, the paper)
+    harmonic_depth_db: float = 0.0
+    harmonic_cutoff_hz: float = 1000.0
 
 
 @dataclass
@@ -207,6 +211,12 @@ class SpecGradConfig:
             (0 <= p.white_mix <= 1, f"prior.white_mix={p.white_mix}, expected 0..1"),
             (0 < p.lifter_order <= feat.n_fft // 2, f"prior.lifter_order={p.lifter_order}, expected 1..n_fft/2"),
             (p.floor_db < 0, f"prior.floor_db={p.floor_db}, expected < 0 dB"),
+            (p.harmonic_depth_db >= 0, f"prior.harmonic_depth_db={p.harmonic_depth_db}, expected >= 0 dB (0: off)"),
+            (p.harmonic_depth_db == 0 or p.kind == "specgrad",
+             f"prior.harmonic_depth_db={p.harmonic_depth_db} with prior.kind={p.kind!r}: the comb shapes "
+             f"SpecGrad's filter; expected kind specgrad or depth 0"),
+            (0 < p.harmonic_cutoff_hz < feat.fs / 2,
+             f"prior.harmonic_cutoff_hz={p.harmonic_cutoff_hz}, expected 0 < cutoff < fs / 2"),
             (0 < d.beta_start < d.beta_end < 1,
              f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
             (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),

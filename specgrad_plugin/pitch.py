@@ -36,6 +36,7 @@ DETREND_BANDS = 5  # the moving average over bands taken as the envelope
 JUMP_COST = 2.0  # Viterbi: correlation given up per octave of jump between frames
 VOICING_FRAMES = 5  # the voicing score is the path's correlation averaged over this many frames
 VOICING_LOW, VOICING_HIGH = 0.45, 0.7  # ... mapped linearly to 0..1 between these
+COMB_TAPER_HZ = 200.0  # the harmonic prior's comb fades out over this band above its cutoff
 
 
 def detrend_bands(logmel: torch.Tensor, width: int = DETREND_BANDS) -> torch.Tensor:
@@ -142,3 +143,31 @@ def harmonic_excitation(
     for h in range(1, int(cutoff_hz // F0_MIN) + 1):
         out += torch.sin(h * phase) * (h * f0_s < cutoff_hz)
     return (out * frames_to_samples(voicing.double(), hop)).to(f0.dtype)
+
+
+def harmonic_comb_log_amp(
+    f0: torch.Tensor, voicing: torch.Tensor, n_fft: int, fs: int, cutoff_hz: float, depth_db: float,
+    taper_hz: float = COMB_TAPER_HZ,
+) -> torch.Tensor:
+    """log c_k(f), the harmonic prior's factor of the SpecGrad filter (natural-log amplitude):
+
+        c_k(f)^2 = g + (1 - g) max_h |W(f - h f0_k)|^2,    g = 10^(-depth_db / 10),
+        log c_k(f) <- v_k w(f) log c_k(f),    w = 1 below cutoff_hz, 0 from cutoff_hz + taper_hz,
+
+    with |W| the Hann window's response to a sinusoid (each harmonic's lobe as this STFT
+    sees it, peak 1) and v_k the voicing. Between the harmonics of a voiced frame the noise
+    is depth_db lower; unvoiced frames and bins above the band are untouched (log c = 0).
+    The max over harmonics, not their sum, keeps the peaks at 1 when a low F0 packs the
+    lobes together, where the comb flattens. (B, K) F0 in Hz and voicing -> (B, K, F) real."""
+    bins = n_fft // 2 + 1
+    top = cutoff_hz + taper_hz
+    freqs = torch.arange(bins, dtype=f0.dtype, device=f0.device) * fs / n_fft
+    n_low = int((freqs < top).sum())
+    harmonics = torch.arange(1, int(top // F0_MIN) + 2, dtype=f0.dtype, device=f0.device)
+    offset = (freqs[:n_low] - harmonics[:, None] * f0[..., None, None]) * n_fft / fs  # (B, K, H, F_low)
+    lobe = hann_magnitude(offset).pow(2).amax(dim=-2)
+    floor = 10.0 ** (-depth_db / 10.0)
+    weight = ((top - freqs[:n_low]) / taper_hz).clamp(0.0, 1.0)
+    out = torch.zeros(*f0.shape, bins, dtype=f0.dtype, device=f0.device)
+    out[..., :n_low] = voicing[..., None] * weight * 0.5 * torch.log(floor + (1.0 - floor) * lobe)
+    return out

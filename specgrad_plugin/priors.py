@@ -2,7 +2,9 @@
 
 - ``diffwave``: sigma = 1, h = 1 (white noise, L = I);
 - ``priorgrad``: sigma = PriorGrad's frame level, h = 1;
-- ``specgrad``: sigma = PriorGrad's frame level, h = the mel's spectral envelope.
+- ``specgrad``: sigma = PriorGrad's frame level, h = the mel's spectral envelope; with
+  ``harmonic_depth_db`` > 0, h also dips between the harmonics of the F0 read off the mel
+  below ``harmonic_cutoff_hz`` (the harmonic prior: pitch.harmonic_comb_log_amp).
 Noise is always drawn as eps = L xi = G+ diag(H) G xi, so the two baselines are
 exactly the special cases of the same filter (tests/test_priors.py checks it).
 """
@@ -13,7 +15,7 @@ from typing import Iterable, Optional, Tuple
 
 import torch
 
-from specgrad_plugin import shaping
+from specgrad_plugin import pitch, shaping
 from specgrad_plugin.config import FeatureConfig, PriorConfig
 
 # PriorGrad's frame energy range E_k on LJSpeech: used until a
@@ -29,11 +31,17 @@ class NoisePrior(torch.nn.Module):
         self.cfg = prior
         self.n_fft = features.n_fft
         self.hop = features.hop_length
+        self.fs = features.fs
         pinv, self.lo, self.hi = shaping.mel_pseudo_inverse(mel_basis)
         self.register_buffer("mel_pinv", pinv, persistent=False)
         self.register_buffer("window", shaping.hann_window(self.n_fft), persistent=False)
         # Saved with the model: the level statistics of the training data.
         self.register_buffer("energy_range", torch.tensor(DEFAULT_ENERGY_RANGE))
+        if prior.harmonic_depth_db > 0:  # functions of the mel basis: not saved with the model
+            candidates, templates, used = pitch.comb_templates(mel_basis, features.fs, features.n_fft)
+            self.register_buffer("f0_candidates", candidates, persistent=False)
+            self.register_buffer("f0_templates", templates, persistent=False)
+            self.register_buffer("f0_bands_used", used, persistent=False)
 
     def set_level_statistics(self, energy_min: float, energy_max: float) -> None:
         if not energy_max > energy_min:
@@ -56,7 +64,19 @@ class NoisePrior(torch.nn.Module):
         return shaping.shaped_log_response(
             logmel.float(), self.mel_pinv, self.lo, self.hi, self.n_fft,
             self.cfg.lifter_order, self.cfg.floor_db, self.cfg.white_mix, self.cfg.phase,
+            self.harmonic_comb(logmel),
         )
+
+    def harmonic_comb(self, logmel: torch.Tensor) -> Optional[torch.Tensor]:
+        """log c_k(f) of the harmonic prior at the F0 and voicing read off the mel (pitch.mel_f0),
+        (B, K, M) -> (B, K, F) real; None when the prior has no comb. The estimate is a
+        function of the whole mel (a Viterbi path), so callers give the whole utterance."""
+        if self.cfg.harmonic_depth_db <= 0:
+            return None
+        with torch.no_grad():  # an analytic estimate: nothing to train through it
+            f0, voicing = pitch.mel_f0(logmel.float(), self.f0_candidates, self.f0_templates, self.f0_bands_used)
+            return pitch.harmonic_comb_log_amp(f0, voicing, self.n_fft, self.fs,
+                                               self.cfg.harmonic_cutoff_hz, self.cfg.harmonic_depth_db)
 
     def shape(self, logmel: torch.Tensor) -> torch.Tensor:
         """h_k(f), (B, K, M) -> (B, K, F) complex; ones unless the prior is specgrad."""

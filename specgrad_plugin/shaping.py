@@ -7,7 +7,7 @@ All log amplitudes are natural logs; the mel input is log10 (ESPnet's convention
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -135,15 +135,19 @@ def shaped_log_response(
     floor_db: float,
     white_mix: float,
     phase: str,
+    extra_log_amp: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """log h_k(f): the complex log of the unit-mean-power spectral shape of SpecGrad's
     noise, minimum phase (unwrapped) or zero phase.
 
-    (B, K, M) log10 mel -> (B, K, F) complex; h = exp(log h).
+    (B, K, M) log10 mel -> (B, K, F) complex; h = exp(log h). extra_log_amp: (B, K, F) real,
+    a log amplitude added before the phase is taken (the harmonic prior's comb, pitch.py).
     """
     amp = linear_amplitude(logmel, mel_pinv, lo, hi, floor_db)
     log_env = cepstral_envelope(torch.log(amp), n_fft, lifter_order)
     log_h = 0.5 * torch.log(normalised_power(log_env, floor_db, white_mix))
+    if extra_log_amp is not None:
+        log_h = log_h + extra_log_amp
     if phase == "minimum":
         return minimum_phase_log(log_h, n_fft)
     return torch.complex(log_h, torch.zeros_like(log_h))
