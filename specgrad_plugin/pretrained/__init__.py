@@ -134,15 +134,14 @@ def export(vocoder, folder: Path, base: str = "", quantise_changes: bool = False
     if base:
         from specgrad_plugin.vocoder import SpecGradVocoder
 
-        before = shipped_state(SpecGradVocoder.from_pretrained(base))
+        base_model = SpecGradVocoder.from_pretrained(base)
+        before = shipped_state(base_model)
         changed = {k: v for k, v in state.items()
                    if k not in before or before[k].shape != v.shape or not torch.equal(before[k], v)}
         if quantise_changes:
-            from specgrad_plugin.checkpoints import base_weights
-
             # from the trained float32 weights to the base's as the loader will add them (a base
             # with int8 changes of its own is not float16-exact), so each weight lands within step / 2
-            full, loaded = vocoder.state_dict(), base_weights(version_of(base), folder / "model.pth")
+            full, loaded = vocoder.state_dict(), base_model.state_dict()
             steps = {k for k, v in changed.items() if k in before and before[k].shape == v.shape
                      and k.startswith("denoiser.") and v.is_floating_point()}
             payload["changes"] = {k: quantised_change(full[k], loaded[k]) for k in sorted(steps)}
