@@ -84,6 +84,14 @@ def level_floor_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, at_floor: np.ndarr
             "lost_above_level_floor": lost(rv & ~floor)}
 
 
+def frames_at_level_floor(vocoder, mel) -> np.ndarray:
+    """(K,) bool: the frames of a (K, M) mel whose prior level sits at its lower clip
+    (prior.min_level), read after the level matching that forward() applies first."""
+    matched, _ = vocoder.match_level(mel[None].float())
+    level = vocoder.prior.level(matched)[0].detach().numpy()
+    return level <= vocoder.cfg.prior.min_level * (1 + 1e-6)
+
+
 def frames_to_voicing_change(voiced: np.ndarray) -> np.ndarray:
     """Each frame's distance in frames to the nearest change of voicing between two frames (1 for
     the frames on either side of one; inf where there is none). A clip's ends are not changes."""
@@ -163,9 +171,7 @@ def main(argv=None) -> int:
         systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
         at_floor, ref_f0 = None, world_f0(ref, fs, hop)
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
-            matched, _ = vocoder.match_level(mel[None].float())  # what the prior sees in forward()
-            level = vocoder.prior.level(matched)[0].detach().numpy()
-            at_floor = level <= vocoder.cfg.prior.min_level * (1 + 1e-6)
+            at_floor = frames_at_level_floor(vocoder, mel)
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()

@@ -77,3 +77,38 @@ def test_lost_voicing_is_split_at_the_level_floor(floor):
     # tracks one frame longer than the mask (DIO's last frame) are cut to it
     assert floor.level_floor_parts(np.append(ref, 200), np.append(gen, 0), at_floor) == parts
     assert np.isnan(floor.level_floor_parts(ref, gen, np.zeros(8, bool))["lost_at_level_floor"])
+
+
+def test_level_floor_frames_are_read_after_level_matching(floor, speech_clips):
+    """The floor mask is the prior's clip on the mel forward() samples from: a copy 20 dB
+    quieter is first moved back towards the training level, so it has fewer frames at the
+    floor than the quiet copy itself."""
+    import torch
+
+    from specgrad_plugin.config import SpecGradConfig
+    from specgrad_plugin.features import crop_to_hop
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    vocoder = SpecGradVocoder(SpecGradConfig())
+    wav = crop_to_hop(torch.from_numpy(speech_clips[0])[None], 256)
+    mel = vocoder.features(wav)[0]
+    vocoder.set_mel_statistics(mel.mean(0), mel.std(0))
+    vocoder.prior.set_level_statistics(*prior_level_range(vocoder, mel))
+
+    def clipped(m):
+        return vocoder.prior.level(m[None])[0].numpy() <= vocoder.cfg.prior.min_level * (1 + 1e-6)
+
+    at_floor = floor.frames_at_level_floor(vocoder, mel)
+    assert 0 < at_floor.sum() < len(at_floor) and np.array_equal(at_floor, clipped(mel))
+    quiet = mel - 1.0
+    moved, gain = vocoder.match_level(quiet[None])
+    assert float(gain) < 0.3  # moved up by more than 10 dB
+    matched = floor.frames_at_level_floor(vocoder, quiet)
+    assert np.array_equal(matched, clipped(moved[0]))
+    assert matched.sum() < clipped(quiet).sum()
+
+
+def prior_level_range(vocoder, mel):
+    from specgrad_plugin.priors import level_statistics
+
+    return level_statistics([mel])
