@@ -123,7 +123,9 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_pitch_down_level001": {
         **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []},
         "prior": {"min_level": 0.01}},
-    # ... or, every parameter trained likewise, with the harmonic prior (12 dB between the harmonics below 1 kHz)
+    # ... or with the harmonic prior (12 dB between the harmonics below 1 kHz): the low-band trunk
+    # alone, as the recipe, or every parameter
+    "finetune_sampler_low_pitch_down_comb": {**SAMPLER_LOW_PITCH_DOWN, "prior": {"harmonic_depth_db": 12.0}},
     "finetune_sampler_pitch_down_comb": {
         **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []},
         "prior": {"harmonic_depth_db": 12.0}},
@@ -159,6 +161,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down",
               "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_comb": "finetune_sampler_low_pitch_down",
               "finetune_sampler_pitch_down_comb": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
 # on the low-band trunk alone, at the batch that fits its unrolled sampler (train); a lower
