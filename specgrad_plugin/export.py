@@ -14,8 +14,8 @@ over frames, its samples past the end are zeroed after every step, and the inver
 normalises by the windows of its own frames, so an item equals its one-by-one vocoding.
 
 The weights are the vocoder's own modules (not copies). Only the frame family without
-frame_excitation is supported (the wavenet family is sample-rate and has no frame graph;
-the excitation's F0 search is a Viterbi loop over frames): others raise ExportError.
+frame_excitation or the harmonic prior is supported (the wavenet family is sample-rate and
+has no frame graph; their F0 search is a Viterbi loop over frames): others raise ExportError.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ def unsupported_reason(vocoder) -> Optional[str]:
     if getattr(denoiser, "excitation_input", None) is not None:
         return ("denoiser.frame_excitation=true: the F0 search (a Viterbi loop over frames) does not export; "
                 "expected a model trained with frame_excitation: false")
+    if vocoder.cfg.prior.harmonic_depth_db > 0:
+        return (f"prior.harmonic_depth_db={vocoder.cfg.prior.harmonic_depth_db}: the harmonic prior's F0 search "
+                "(a Viterbi loop over frames) does not export; expected a model trained with depth 0")
     if vocoder.cfg.inference.start_iterations:
         return (f"inference.start_iterations={vocoder.cfg.inference.start_iterations}: the Griffin-Lim start "
                 "is not written in real arithmetic; expected 0 (the sampler starts from the prior's noise)")

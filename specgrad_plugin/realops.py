@@ -172,10 +172,6 @@ class RealPrior(nn.Module):
 
     def __init__(self, prior: NoisePrior) -> None:
         super().__init__()
-        if prior.cfg.harmonic_depth_db > 0:
-            # its F0 is a Viterbi path over the whole mel: no graph of fixed blocks computes it
-            raise ValueError(f"prior.harmonic_depth_db={prior.cfg.harmonic_depth_db}: the harmonic prior has no "
-                             f"real-arithmetic graph (ONNX export, streaming); expected 0")
         self.kind = prior.cfg.kind
         self.cfg = prior.cfg
         self.register_buffer("energy_range", prior.energy_range.detach().clone(), persistent=False)

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from specgrad_plugin import pitch
+from specgrad_plugin import batched, pitch, presets
 from specgrad_plugin.config import ConfigError, SpecGradConfig
-from specgrad_plugin.realops import RealPrior
+from specgrad_plugin.export import ExportError, RealSampler
 from specgrad_plugin.vocoder import SpecGradVocoder
 
 FS, N_FFT = 22050, 1024
@@ -93,8 +93,12 @@ def test_config_and_graph_refuse_what_the_comb_does_not_support():
         cfg.validate()
     with pytest.raises(ConfigError, match="harmonic_depth_db=-1"):
         comb_config(-1.0).validate()
-    with pytest.raises(ValueError, match="harmonic prior has no real-arithmetic graph"):
-        RealPrior(SpecGradVocoder(comb_config()).prior)
+    frame = SpecGradConfig.from_yaml(presets.resolve("frame"))
+    frame.prior.harmonic_depth_db = 12.0
+    vocoder = SpecGradVocoder(frame)
+    with pytest.raises(ExportError, match="harmonic_depth_db=12.0: the harmonic prior's F0 search"):
+        RealSampler(vocoder)
+    assert not batched.batchable(vocoder)  # vocode_batch runs it one by one
 
 
 def test_comb_buffers_are_not_saved_with_the_model():
