@@ -42,6 +42,9 @@ class FeatureConfig:
     fmax: int = 7600
 
 
+MAX_HARMONIC_DEPTH_DB = 30.0  # prior.harmonic_depth_db: the Hann window's first sidelobe is 31 dB down
+
+
 @dataclass
 class PriorConfig:
     """The noise prior: ``H_k(f) = sigma_k * h_k(f)`` (docs/design.md, the filter)."""
@@ -53,7 +56,8 @@ class PriorConfig:
     phase: str = "minimum"  # minimum | zero
     min_level: float = 0.1  # PriorGrad's lower clip of the frame level sigma_k
     # The harmonic prior (specgrad only): dB by which h dips between the harmonics of the F0
-    # read off the mel (pitch.py), in voiced frames, below harmonic_cutoff_hz (0: off, the paper)
+    # read off the mel (pitch.py), in voiced frames, below harmonic_cutoff_hz (0: off, the paper;
+    # at most MAX_HARMONIC_DEPTH_DB). It lowers h below the white mix's floor there.
     harmonic_depth_db: float = 0.0
     harmonic_cutoff_hz: float = 1000.0
 
@@ -211,12 +215,14 @@ class SpecGradConfig:
             (0 <= p.white_mix <= 1, f"prior.white_mix={p.white_mix}, expected 0..1"),
             (0 < p.lifter_order <= feat.n_fft // 2, f"prior.lifter_order={p.lifter_order}, expected 1..n_fft/2"),
             (p.floor_db < 0, f"prior.floor_db={p.floor_db}, expected < 0 dB"),
-            (p.harmonic_depth_db >= 0, f"prior.harmonic_depth_db={p.harmonic_depth_db}, expected >= 0 dB (0: off)"),
+            (0 <= p.harmonic_depth_db <= MAX_HARMONIC_DEPTH_DB,
+             f"prior.harmonic_depth_db={p.harmonic_depth_db}, expected 0 (off) to {MAX_HARMONIC_DEPTH_DB} dB "
+             f"(the Hann window's sidelobes: a deeper comb is not what its STFT can draw)"),
             (p.harmonic_depth_db == 0 or p.kind == "specgrad",
              f"prior.harmonic_depth_db={p.harmonic_depth_db} with prior.kind={p.kind!r}: the comb shapes "
              f"SpecGrad's filter; expected kind specgrad or depth 0"),
             (0 < p.harmonic_cutoff_hz < feat.fs / 2,
-             f"prior.harmonic_cutoff_hz={p.harmonic_cutoff_hz}, expected 0 < cutoff < fs / 2"),
+             f"prior.harmonic_cutoff_hz={p.harmonic_cutoff_hz}, expected 0 < cutoff < {feat.fs / 2:g} Hz (fs / 2)"),
             (0 < d.beta_start < d.beta_end < 1,
              f"diffusion betas {d.beta_start}..{d.beta_end}, expected 0 < start < end < 1"),
             (d.steps >= 2 and d.extra_steps >= 0, f"diffusion.steps={d.steps}, extra_steps={d.extra_steps}"),

@@ -158,14 +158,17 @@ def harmonic_comb_log_amp(
     sees it, peak 1) and v_k the voicing. Between the harmonics of a voiced frame the noise
     is depth_db lower; unvoiced frames and bins above the band are untouched (log c = 0).
     The max over harmonics, not their sum, keeps the peaks at 1 when a low F0 packs the
-    lobes together, where the comb flattens. (B, K) F0 in Hz and voicing -> (B, K, F) real."""
+    lobes together, where the comb flattens. It runs over the two harmonics either side of
+    f (h >= 1): farther ones reach f only through sidelobes at least 31 dB down.
+    (B, K) F0 in Hz (> 0) and voicing -> (B, K, F) real."""
     bins = n_fft // 2 + 1
     top = cutoff_hz + taper_hz
     freqs = torch.arange(bins, dtype=f0.dtype, device=f0.device) * fs / n_fft
     n_low = int((freqs < top).sum())
-    harmonics = torch.arange(1, int(top // F0_MIN) + 2, dtype=f0.dtype, device=f0.device)
-    offset = (freqs[:n_low] - harmonics[:, None] * f0[..., None, None]) * n_fft / fs  # (B, K, H, F_low)
-    lobe = hann_magnitude(offset).pow(2).amax(dim=-2)
+    below = (freqs[:n_low] / f0[..., None]).floor().clamp_min(1.0)  # (B, K, F_low)
+    either_side = torch.stack([below, below + 1.0], dim=-1)
+    offset = (freqs[:n_low, None] - either_side * f0[..., None, None]) * n_fft / fs
+    lobe = hann_magnitude(offset).pow(2).amax(dim=-1)
     floor = 10.0 ** (-depth_db / 10.0)
     weight = ((top - freqs[:n_low]) / taper_hz).clamp(0.0, 1.0)
     out = torch.zeros(*f0.shape, bins, dtype=f0.dtype, device=f0.device)

@@ -70,7 +70,8 @@ class NoisePrior(torch.nn.Module):
     def harmonic_comb(self, logmel: torch.Tensor) -> Optional[torch.Tensor]:
         """log c_k(f) of the harmonic prior at the F0 and voicing read off the mel (pitch.mel_f0),
         (B, K, M) -> (B, K, F) real; None when the prior has no comb. The estimate is a
-        function of the whole mel (a Viterbi path), so callers give the whole utterance."""
+        function of the whole mel given (a Viterbi path): inference gives the whole utterance,
+        so chunks equal whole; training gives each crop, whose edges may track differently."""
         if self.cfg.harmonic_depth_db <= 0:
             return None
         with torch.no_grad():  # an analytic estimate: nothing to train through it

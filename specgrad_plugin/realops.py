@@ -172,6 +172,9 @@ class RealPrior(nn.Module):
 
     def __init__(self, prior: NoisePrior) -> None:
         super().__init__()
+        if prior.cfg.harmonic_depth_db > 0:  # its F0 is a Viterbi path over the whole mel
+            raise ValueError(f"prior.harmonic_depth_db={prior.cfg.harmonic_depth_db}: the harmonic prior has no "
+                             "real-arithmetic form; expected 0")
         self.kind = prior.cfg.kind
         self.cfg = prior.cfg
         self.register_buffer("energy_range", prior.energy_range.detach().clone(), persistent=False)

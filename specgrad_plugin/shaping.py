@@ -141,7 +141,9 @@ def shaped_log_response(
     noise, minimum phase (unwrapped) or zero phase.
 
     (B, K, M) log10 mel -> (B, K, F) complex; h = exp(log h). extra_log_amp: (B, K, F) real,
-    a log amplitude added before the phase is taken (the harmonic prior's comb, pitch.py).
+    a log amplitude added after the normalisation and white mix, before the phase is taken
+    (the harmonic prior's comb, pitch.py: it lowers h's mean power and, between harmonics,
+    h below the white mix's floor).
     """
     amp = linear_amplitude(logmel, mel_pinv, lo, hi, floor_db)
     log_env = cepstral_envelope(torch.log(amp), n_fft, lifter_order)
