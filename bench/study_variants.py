@@ -123,12 +123,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_pitch_down_level001": {
         **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []},
         "prior": {"min_level": 0.01}},
-    # ... or with the harmonic prior (12 dB between the harmonics below 1 kHz): the low-band trunk
-    # alone, as the recipe, or every parameter
+    # ... or with the harmonic prior (12 dB between the harmonics below 1 kHz), the low-band trunk alone
     "finetune_sampler_low_pitch_down_comb": {**SAMPLER_LOW_PITCH_DOWN, "prior": {"harmonic_depth_db": 12.0}},
-    "finetune_sampler_pitch_down_comb": {
-        **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []},
-        "prior": {"harmonic_depth_db": 12.0}},
     "specgrad": {},
     "priorgrad": {"prior": {"kind": "priorgrad"}},
     "diffwave": {"prior": {"kind": "diffwave"}},
@@ -161,13 +157,11 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down",
               "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_low_pitch_down_comb": "finetune_sampler_low_pitch_down",
-              "finetune_sampler_pitch_down_comb": "finetune_sampler_low_pitch_down"}
+              "finetune_sampler_low_pitch_down_comb": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
 # on the low-band trunk alone, at the batch that fits its unrolled sampler (train); a lower
-# level floor or the harmonic prior (prior) reaches every weight, so none is frozen (train).
-CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low", "finetune_sampler_pitch_down_level001",
-                             "finetune_sampler_pitch_down_comb"}
+# level floor (prior) reaches every weight, so none is frozen (train).
+CHOICES_OVER_TWO_SECTIONS = {"finetune_sampler_low", "finetune_sampler_pitch_down_level001"}
 
 
 def variant_config(name: str, base: Optional[SpecGradConfig] = None) -> SpecGradConfig:
