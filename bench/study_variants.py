@@ -27,6 +27,9 @@ FROZEN_BUT_LOW_TRUNK = ["denoiser.trunk", "denoiser.level_embedding", "denoiser.
 SAMPLER_LOW = {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
                "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}}
 SAMPLER_LOW_PITCH_DOWN = {**SAMPLER_LOW, "train": {**SAMPLER_LOW["train"], "speed_factors": [0.6, 0.8, 1.0]}}
+# the shipped family: crops at any sample, the mel-weighted loss, the low-band trunk
+SHIPPED_FAMILY = {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"}, "train": {"any_sample_crops": True},
+                  "denoiser": {"frame_low_band_hz": 1000.0}}
 VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     # the denoiser study ran with STUDY_DIFFUSION; the levels below the schedule (now the
     # frame preset's) are frame_levels
@@ -51,31 +54,18 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "frame_any_sample_erbloss": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "erb"},
                                  "train": {"any_sample_crops": True}},
     # melloss plus a second, narrower trunk (128 channels) of its own for the bins below 1 kHz
-    "frame_any_sample_melloss_low": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                     "train": {"any_sample_crops": True},
-                                     "denoiser": {"frame_low_band_hz": 1000.0}},
+    "frame_any_sample_melloss_low": SHIPPED_FAMILY,
     # and the low trunk also sees a harmonic excitation at the F0 read off the mel (pitch.py)
-    "frame_any_sample_melloss_low_exc": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                         "train": {"any_sample_crops": True},
-                                         "denoiser": {"frame_low_band_hz": 1000.0, "frame_excitation": True}},
+    "frame_any_sample_melloss_low_exc": {**SHIPPED_FAMILY,
+        "denoiser": {**SHIPPED_FAMILY["denoiser"], "frame_excitation": True}},
     # and the harmonic prior: SpecGrad's filter dips 12 dB between the harmonics of the mel's F0 below 1 kHz
-    "frame_any_sample_melloss_low_comb": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                          "train": {"any_sample_crops": True},
-                                          "denoiser": {"frame_low_band_hz": 1000.0},
-                                          "prior": {"harmonic_depth_db": 12.0}},
+    "frame_any_sample_melloss_low_comb": {**SHIPPED_FAMILY, "prior": {"harmonic_depth_db": 12.0}},
     # and its STFT demodulated by each bin's own phase advance per frame (no frame-rate privilege)
-    "frame_any_sample_melloss_low_demod": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                           "train": {"any_sample_crops": True},
-                                           "denoiser": {"frame_low_band_hz": 1000.0, "frame_phase_demodulation": True}},
+    "frame_any_sample_melloss_low_demod": {**SHIPPED_FAMILY,
+        "denoiser": {**SHIPPED_FAMILY["denoiser"], "frame_phase_demodulation": True}},
     # the same model (the shipped family) with PriorGrad's and DiffWave's noise instead of SpecGrad's
-    "frame_any_sample_melloss_low_priorgrad": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                               "train": {"any_sample_crops": True},
-                                               "denoiser": {"frame_low_band_hz": 1000.0},
-                                               "prior": {"kind": "priorgrad"}},
-    "frame_any_sample_melloss_low_diffwave": {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"},
-                                              "train": {"any_sample_crops": True},
-                                              "denoiser": {"frame_low_band_hz": 1000.0},
-                                              "prior": {"kind": "diffwave"}},
+    "frame_any_sample_melloss_low_priorgrad": {**SHIPPED_FAMILY, "prior": {"kind": "priorgrad"}},
+    "frame_any_sample_melloss_low_diffwave": {**SHIPPED_FAMILY, "prior": {"kind": "diffwave"}},
     # and the frame model's STFT demodulated by each bin's own phase advance per frame
     "frame_any_sample_demod": {"diffusion": STUDY_DIFFUSION, "train": {"any_sample_crops": True},
                                "denoiser": {"frame_phase_demodulation": True}},

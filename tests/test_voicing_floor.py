@@ -87,13 +87,14 @@ def test_level_floor_frames_are_read_after_level_matching(floor, speech_clips):
 
     from specgrad_plugin.config import SpecGradConfig
     from specgrad_plugin.features import crop_to_hop
+    from specgrad_plugin.priors import level_statistics
     from specgrad_plugin.vocoder import SpecGradVocoder
 
     vocoder = SpecGradVocoder(SpecGradConfig())
     wav = crop_to_hop(torch.from_numpy(speech_clips[0])[None], 256)
     mel = vocoder.features(wav)[0]
     vocoder.set_mel_statistics(mel.mean(0), mel.std(0))
-    vocoder.prior.set_level_statistics(*prior_level_range(vocoder, mel))
+    vocoder.prior.set_level_statistics(*level_statistics([mel]))
 
     def clipped(m):
         return vocoder.prior.level(m[None])[0].numpy() <= vocoder.cfg.prior.min_level * (1 + 1e-6)
@@ -107,8 +108,3 @@ def test_level_floor_frames_are_read_after_level_matching(floor, speech_clips):
     assert np.array_equal(matched, clipped(moved[0]))
     assert matched.sum() < clipped(quiet).sum()
 
-
-def prior_level_range(vocoder, mel):
-    from specgrad_plugin.priors import level_statistics
-
-    return level_statistics([mel])
