@@ -46,7 +46,7 @@ from study_variants import VARIANTS, variant_config  # noqa: E402
 
 from specgrad_plugin import diffusion  # noqa: E402
 from specgrad_plugin.checkpoints import load_grown  # noqa: E402
-from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir  # noqa: E402
+from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_scp, read_wav, shared_data_dir  # noqa: E402
 from specgrad_plugin.features import crop_to_hop  # noqa: E402
 from specgrad_plugin.priors import level_statistics  # noqa: E402
 from specgrad_plugin.scoring import griffin_lim, score  # noqa: E402
@@ -136,6 +136,8 @@ def train(args) -> int:
     out = args.out / (args.name or args.variant)
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, _ = split_clips(args.dev_clips)
+    if args.extra_clips:  # other voices beside LJSpeech's (bench/train_voices.py)
+        train_paths = list(train_paths) + [Path(p) for p in read_scp(args.extra_clips).values()]
     if args.init:  # its EMA weights, prior statistics and mel statistics are kept as they are
         start = SpecGradVocoder.from_pretrained(args.init)
         cfg = variant_config(args.variant, start.cfg)
@@ -154,6 +156,7 @@ def train(args) -> int:
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
     state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
+                 extra_clips=str(args.extra_clips or ""),
                  train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
     for mark in sorted(float(m) for m in args.marks.split(",")):
         if mark in state["marks"]:
@@ -280,6 +283,8 @@ def main(argv=None) -> int:
     p.add_argument("--snapshot", type=float, default=0,
                    help="final: score each run's snapshot at this core-minute mark (0: its last checkpoint)")
     p.add_argument("--init", default="", help="train: fine-tune this shipped model (e.g. ljspeech-v1)")
+    p.add_argument("--extra_clips", type=Path, default=None,
+                   help="train: a wav.scp of clips trained on beside LJSpeech's (bench/train_voices.py)")
     p.add_argument("--dev_clips", type=int, default=3, help="last clips of ljspeech_mini held out as dev")
     p.add_argument("--dev_seconds", type=float, default=3.0, help="dev clips cropped to this many seconds")
     p.add_argument("--threads", type=int, default=1)

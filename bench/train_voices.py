@@ -1,0 +1,127 @@
+"""Training voices: speakers other than LJSpeech's, from a Debian package, to train on.
+
+    python bench/train_voices.py build --out exp/train_voices/data
+    OMP_NUM_THREADS=1 python bench/prior_study.py train --init ljspeech-v3 \
+        --variant finetune_sampler_low_pitch_down --extra_clips exp/train_voices/data/wav.scp ...
+
+``build`` downloads ktuberling-data (``apt-get download``: a benchmark step that needs the
+network, never a test) and writes 22.05 kHz mono float clips of at most 8 s, up to
+CLIPS_PER_VOICE per voice, each brought to the mean active level of the LJSpeech dev clips:
+one speaker per language folder, the languages that bench/unseen_voices.py does not score
+(its dev set takes Russian, Greek, Catalan, Ukrainian and Serbian from the same package).
+Only sources at 22.05 kHz or more are used, so every clip keeps the band a 22.05 kHz mel
+shows. A file whose bytes equal any file in the dev set's folders is refused. It writes
+DIR/wav.scp, DIR/clips.json (package version, licence, files and their hashes, median F0,
+gain) and DIR/README.md. No third-party audio is kept in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Set, Tuple
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+import prior_study  # noqa: E402
+import unseen_voices  # noqa: E402
+from unseen_audio import FS, active_rms, join_words, level_gain, median_f0, read_source  # noqa: E402
+
+from specgrad_plugin.data import read_wav, resample_audio  # noqa: E402
+
+PACKAGE = "ktuberling-data"
+CLIPS_PER_VOICE = 3
+MIN_SOURCE_FS = 22050
+# language folder -> speaker sex as judged from the median F0 (the package does not say)
+VOICES: Dict[str, str] = {"da": "male", "de": "male", "en": "female", "fr": "male", "ga": "male",
+                          "lt": "male", "ro": "female", "sl": "male", "wa": "male"}
+
+
+def dev_set_folders() -> Set[str]:
+    """The ktuberling language folders bench/unseen_voices.py scores (never trained on)."""
+    return {Path(p).parts[-2] for c in unseen_voices.CLIPS if c.package == PACKAGE for p in c.pattern}
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def voice_clips(folder: Path, refused: Set[str], target_rms: float, rng: np.random.Generator
+                ) -> List[Tuple[np.ndarray, List[Path]]]:
+    """Up to CLIPS_PER_VOICE clips (22.05 kHz, at target_rms, dithered) of one voice's words."""
+    files = [f for f in sorted(folder.glob("*.ogg")) + sorted(folder.glob("*.wav"))]
+    same = [f.name for f in files if file_hash(f) in refused]
+    if same:
+        raise SystemExit(f"{folder}: {same[:3]} equal files of the unseen-voice dev set; expected none")
+    pieces, used = [], []
+    for f in files:
+        x, fs = read_source(f, 0)
+        if fs >= MIN_SOURCE_FS:
+            pieces.append(resample_audio(x, fs, FS).astype(np.float64))
+            used.append(f)
+    clips = []
+    while pieces and len(clips) < CLIPS_PER_VOICE:
+        wav, count = join_words(pieces, FS, unseen_voices.MAX_SECONDS)
+        wav = wav * level_gain(wav, target_rms)
+        wav = wav + unseen_voices.DITHER_LSB * (rng.random(len(wav)) - rng.random(len(wav)))
+        clips.append((wav, used[:count]))
+        pieces, used = pieces[count:], used[count:]
+    return clips
+
+
+def build(args) -> int:
+    out: Path = args.out
+    dev_folders = dev_set_folders()
+    clash = sorted(set(VOICES) & {d.split("@")[0] for d in dev_folders})
+    if clash:
+        raise SystemExit(f"VOICES {clash} are in the unseen-voice dev set; expected disjoint languages")
+    rng = np.random.default_rng(0)
+    _, dev_paths, _ = prior_study.split_clips(3)
+    target = float(np.mean([active_rms(read_wav(p, FS, 256).astype(np.float64), FS) for p in dev_paths]))
+    entries: List[Dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="train_voices_") as tmp:
+        versions = unseen_voices.fetch_packages([PACKAGE], Path(tmp))
+        sounds = Path(tmp) / "root" / unseen_voices.KT
+        # every language folder whose name starts as a dev one's (sr@latin is sr's speaker)
+        refused = {file_hash(f) for d in sounds.iterdir() if d.is_dir() and d.name.split("@")[0]
+                   in {x.split("@")[0] for x in dev_folders} for f in d.iterdir() if f.is_file()}
+        for lang, sex in VOICES.items():
+            for i, (wav, files) in enumerate(voice_clips(sounds / lang, refused, target, rng)):
+                utt = f"ktub_{lang}_{i}"
+                entries.append({
+                    "utt": utt, "path": unseen_voices.write_clip(out, utt, wav), "package": PACKAGE,
+                    "package_version": versions[PACKAGE], "licence": unseen_voices.SOURCES[PACKAGE].licence,
+                    "language_folder": lang, "sex": sex, "files": [str(f.relative_to(Path(tmp) / "root"))
+                                                                   for f in files],
+                    "sha256": [file_hash(f)[:16] for f in files], "median_f0_hz": round(median_f0(wav, FS), 1),
+                    "seconds": round(len(wav) / FS, 2)})
+    (out / "wav.scp").write_text("".join(f"{e['utt']} {e['path']}\n" for e in entries))
+    (out / "clips.json").write_text(json.dumps({"target_active_rms": target, "clips": entries}, indent=1))
+    rows = ["| clip | language folder | speaker | median F0 | seconds | files |", "|---|---|---|---|---|---|"]
+    rows += [f"| {e['utt']} | {e['language_folder']} | {e['sex']} | {e['median_f0_hz']:.0f} Hz | {e['seconds']} | "
+             f"{len(e['files'])} |" for e in entries]
+    (out / "README.md").write_text(f"Training voices from {PACKAGE} {versions[PACKAGE]} "
+                                   f"({unseen_voices.SOURCES[PACKAGE].licence}).\n\n" + "\n".join(rows) + "\n")
+    print(f"{len(entries)} clips, {sum(e['seconds'] for e in entries):.0f} s, in {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="download the package and write the clips (needs the network)")
+    b.add_argument("--out", type=Path, default=Path("exp/train_voices/data"))
+    args = p.parse_args(argv)
+    return build(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
