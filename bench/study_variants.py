@@ -108,6 +108,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_fund": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_fundamental_weight": 1.0}},
+    # ... every parameter trained (the paper's loss beside the sampler loss)
+    "finetune_sampler_pitch_down": {**SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []}},
     # ... every parameter trained (the paper's loss beside the sampler loss) with PriorGrad's frame
     # level clipped at 0.01 instead of 0.1, so quiet voiced frames do not start under louder noise
     "finetune_sampler_pitch_down_level001": {
@@ -146,6 +148,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_pitch_down": "finetune_sampler_low_pitch_down",
               "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_comb": "finetune_sampler_low_pitch_down"}
 # Variants whose one choice is set in two sections: the sampler loss (diffusion) is trained
