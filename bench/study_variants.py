@@ -109,7 +109,8 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_fundamental_weight": 1.0}},
     # ... every parameter trained (the paper's loss beside the sampler loss)
-    "finetune_sampler_pitch_down": {**SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []}},
+    "finetune_sampler_pitch_down": {**SAMPLER_LOW_PITCH_DOWN,
+                                    "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []}},
     # ... every parameter trained (the paper's loss beside the sampler loss) with PriorGrad's frame
     # level clipped at 0.01 instead of 0.1, so quiet voiced frames do not start under louder noise
     "finetune_sampler_pitch_down_level001": {
