@@ -65,6 +65,20 @@ def split_clips(dev_clips: int):
     return paths[:-dev_clips], paths[-dev_clips:], corpus_wavs(root / "ljspeech_eval")
 
 
+def extra_training_clips(scp: Optional[Path], held_out: Sequence[Path]) -> List[Path]:
+    """The clips of a wav.scp to train on beside LJSpeech's (none without one); an empty list,
+    or a clip named as a dev or eval clip, is an error naming the file."""
+    if scp is None:
+        return []
+    paths = [Path(p) for p in read_scp(scp).values()]
+    if not paths:
+        raise SystemExit(f"--extra_clips {scp}: no clip listed; expected 'utt_id wav_path' lines")
+    named = sorted({p.stem for p in paths} & {p.stem for p in held_out})
+    if named:
+        raise SystemExit(f"--extra_clips {scp}: {named[:3]} are dev or eval clips; expected other speech")
+    return paths
+
+
 def load_refs(paths: Sequence[Path], seconds: float, fs: int = 22050, hop: int = 256) -> List[torch.Tensor]:
     """Clips (cropped to their first ``seconds``; 0 = whole) as hop-aligned tensors."""
     refs = []
@@ -135,9 +149,8 @@ def train(args) -> int:
     torch.manual_seed(args.seed)
     out = args.out / (args.name or args.variant)
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
-    train_paths, dev_paths, _ = split_clips(args.dev_clips)
-    if args.extra_clips:  # other voices beside LJSpeech's (bench/train_voices.py)
-        train_paths = list(train_paths) + [Path(p) for p in read_scp(args.extra_clips).values()]
+    train_paths, dev_paths, eval_paths = split_clips(args.dev_clips)
+    train_paths = list(train_paths) + extra_training_clips(args.extra_clips, dev_paths + eval_paths)
     if args.init:  # its EMA weights, prior statistics and mel statistics are kept as they are
         start = SpecGradVocoder.from_pretrained(args.init)
         cfg = variant_config(args.variant, start.cfg)
@@ -155,6 +168,9 @@ def train(args) -> int:
     dev = load_refs(dev_paths, args.dev_seconds)
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
+    if state["marks"] and state.get("extra_clips", "") != str(args.extra_clips or ""):
+        raise SystemExit(f"{state_file}: trained with extra_clips={state.get('extra_clips', '')!r}, resumed with "
+                         f"{str(args.extra_clips or '')!r}; expected the same")
     state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
                  extra_clips=str(args.extra_clips or ""),
                  train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])

@@ -10,15 +10,16 @@ CLIPS_PER_VOICE per voice, each brought to the mean active level of the LJSpeech
 one speaker per language folder, the languages that bench/unseen_voices.py does not score
 (its dev set takes Russian, Greek, Catalan, Ukrainian and Serbian from the same package).
 Only sources at 22.05 kHz or more are used, so every clip keeps the band a 22.05 kHz mel
-shows. A file whose bytes equal any file in the dev set's folders is refused. It writes
-DIR/wav.scp, DIR/clips.json (package version, licence, files and their hashes, median F0,
-gain) and DIR/README.md. No third-party audio is kept in the repository.
+shows. A file whose bytes equal any file in the dev set's languages (any of their folders,
+sr@latin included) is refused; that the speakers of two folders differ is assumed, not
+checked. It writes DIR/wav.scp, DIR/clips.json (package version, licence, files and their
+hashes, source rates, median F0, gain) and DIR/README.md. No third-party audio is kept in the
+repository.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -26,16 +27,16 @@ from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
 import numpy as np
+import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
-import prior_study  # noqa: E402
 import unseen_voices  # noqa: E402
-from unseen_audio import FS, active_rms, join_words, level_gain, median_f0, read_source  # noqa: E402
+from unseen_audio import FS, join_words, median_f0, read_source  # noqa: E402
 
-from specgrad_plugin.data import read_wav, resample_audio  # noqa: E402
+from specgrad_plugin.data import resample_audio  # noqa: E402
 
 PACKAGE = "ktuberling-data"
 CLIPS_PER_VOICE = 3
@@ -45,63 +46,69 @@ VOICES: Dict[str, str] = {"da": "male", "de": "male", "en": "female", "fr": "mal
                           "lt": "male", "ro": "female", "sl": "male", "wa": "male"}
 
 
-def dev_set_folders() -> Set[str]:
-    """The ktuberling language folders bench/unseen_voices.py scores (never trained on)."""
-    return {Path(p).parts[-2] for c in unseen_voices.CLIPS if c.package == PACKAGE for p in c.pattern}
+def language(folder_name: str) -> str:
+    """A ktuberling folder's language: sr@latin, sr@ijekavian ... are sr (one speaker)."""
+    return folder_name.split("@")[0]
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def dev_set_languages() -> Set[str]:
+    """The ktuberling languages bench/unseen_voices.py scores (never trained on)."""
+    return {language(Path(p).parts[-2]) for c in unseen_voices.CLIPS if c.package == PACKAGE for p in c.pattern}
+
+
+def refused_hashes(sounds: Path, dev_languages: Set[str]) -> Set[str]:
+    """The short hashes of every file in every folder of sounds/ whose language is a dev one."""
+    return {unseen_voices.short_hash(f) for d in sounds.iterdir() if d.is_dir() and language(d.name) in dev_languages
+            for f in d.iterdir() if f.is_file()}
 
 
 def voice_clips(folder: Path, refused: Set[str], target_rms: float, rng: np.random.Generator
-                ) -> List[Tuple[np.ndarray, List[Path]]]:
-    """Up to CLIPS_PER_VOICE clips (22.05 kHz, at target_rms, dithered) of one voice's words."""
-    files = [f for f in sorted(folder.glob("*.ogg")) + sorted(folder.glob("*.wav"))]
-    same = [f.name for f in files if file_hash(f) in refused]
+                ) -> List[Tuple[np.ndarray, List[Path], float]]:
+    """Up to CLIPS_PER_VOICE (clip, its files, its gain): 22.05 kHz, at target_rms, dithered."""
+    files = sorted(folder.glob("*.ogg")) + sorted(folder.glob("*.wav"))
+    same = [f.name for f in files if unseen_voices.short_hash(f) in refused]
     if same:
         raise SystemExit(f"{folder}: {same[:3]} equal files of the unseen-voice dev set; expected none")
-    pieces, used = [], []
-    for f in files:
-        x, fs = read_source(f, 0)
-        if fs >= MIN_SOURCE_FS:
-            pieces.append(resample_audio(x, fs, FS).astype(np.float64))
-            used.append(f)
+    used = [f for f in files if sf.info(str(f)).samplerate >= MIN_SOURCE_FS]
+    if not used:
+        raise SystemExit(f"{folder}: no .ogg or .wav source at >= {MIN_SOURCE_FS} Hz; expected at least one")
+    pieces = [resample_audio(x, fs, FS).astype(np.float64) for x, fs in (read_source(f, 0) for f in used)]
     clips = []
     while pieces and len(clips) < CLIPS_PER_VOICE:
         wav, count = join_words(pieces, FS, unseen_voices.MAX_SECONDS)
-        wav = wav * level_gain(wav, target_rms)
-        wav = wav + unseen_voices.DITHER_LSB * (rng.random(len(wav)) - rng.random(len(wav)))
-        clips.append((wav, used[:count]))
+        wav, gain = unseen_voices.level_and_dither(wav, target_rms, rng)
+        clips.append((wav, used[:count], gain))
         pieces, used = pieces[count:], used[count:]
     return clips
 
 
 def build(args) -> int:
     out: Path = args.out
-    dev_folders = dev_set_folders()
-    clash = sorted(set(VOICES) & {d.split("@")[0] for d in dev_folders})
+    dev_languages = dev_set_languages()
+    clash = sorted({language(v) for v in VOICES} & dev_languages)
     if clash:
         raise SystemExit(f"VOICES {clash} are in the unseen-voice dev set; expected disjoint languages")
     rng = np.random.default_rng(0)
-    _, dev_paths, _ = prior_study.split_clips(3)
-    target = float(np.mean([active_rms(read_wav(p, FS, 256).astype(np.float64), FS) for p in dev_paths]))
+    target, _, _ = unseen_voices.lj_dev_level()
     entries: List[Dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="train_voices_") as tmp:
         versions = unseen_voices.fetch_packages([PACKAGE], Path(tmp))
         sounds = Path(tmp) / "root" / unseen_voices.KT
-        # every language folder whose name starts as a dev one's (sr@latin is sr's speaker)
-        refused = {file_hash(f) for d in sounds.iterdir() if d.is_dir() and d.name.split("@")[0]
-                   in {x.split("@")[0] for x in dev_folders} for f in d.iterdir() if f.is_file()}
+        refused = refused_hashes(sounds, dev_languages)
         for lang, sex in VOICES.items():
-            for i, (wav, files) in enumerate(voice_clips(sounds / lang, refused, target, rng)):
+            if not (sounds / lang).is_dir():
+                raise SystemExit(f"{PACKAGE} {versions[PACKAGE]}: no folder {lang}/ in {unseen_voices.KT}; "
+                                 f"expected one per VOICES entry")
+            for i, (wav, files, gain) in enumerate(voice_clips(sounds / lang, refused, target, rng)):
                 utt = f"ktub_{lang}_{i}"
                 entries.append({
                     "utt": utt, "path": unseen_voices.write_clip(out, utt, wav), "package": PACKAGE,
                     "package_version": versions[PACKAGE], "licence": unseen_voices.SOURCES[PACKAGE].licence,
                     "language_folder": lang, "sex": sex, "files": [str(f.relative_to(Path(tmp) / "root"))
                                                                    for f in files],
-                    "sha256": [file_hash(f)[:16] for f in files], "median_f0_hz": round(median_f0(wav, FS), 1),
+                    "sha256": [unseen_voices.short_hash(f) for f in files],
+                    "original_fs": sorted({sf.info(str(f)).samplerate for f in files}),
+                    "median_f0_hz": round(median_f0(wav, FS), 1), "gain_db": round(20 * np.log10(gain), 2),
                     "seconds": round(len(wav) / FS, 2)})
     (out / "wav.scp").write_text("".join(f"{e['utt']} {e['path']}\n" for e in entries))
     (out / "clips.json").write_text(json.dumps({"target_active_rms": target, "clips": entries}, indent=1))

@@ -117,6 +117,25 @@ LJ_VARIANTS = {"world_f0x1.0": "WORLD analysis and resynthesis, F0 unchanged (th
 
 
 # ------------------------------------------------------------------------------ build
+def lj_dev_level() -> Tuple[float, List[Path], List[np.ndarray]]:
+    """(mean active RMS of the LJSpeech dev clips' first MAX_SECONDS, their paths, that audio):
+    the level every clip of other speech is brought to."""
+    _, dev_paths, _ = prior_study.split_clips(3)
+    lj = [read_wav(p, FS, HOP)[: int(MAX_SECONDS * FS)].astype(np.float64) for p in dev_paths]
+    return float(np.mean([active_rms(x, FS) for x in lj])), dev_paths, lj
+
+
+def level_and_dither(wav: np.ndarray, target_rms: float, rng: np.random.Generator) -> Tuple[np.ndarray, float]:
+    """(wav at target_rms's active level plus TPDF dither at the 16-bit level, the gain used)."""
+    gain = level_gain(wav, target_rms)
+    return wav * gain + DITHER_LSB * (rng.random(len(wav)) - rng.random(len(wav))), gain
+
+
+def short_hash(path: Path) -> str:
+    """The first 16 hex digits of a file's SHA-256 (clips.json's record of each source file)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def fetch_packages(names: Sequence[str], work: Path) -> Dict[str, str]:
     """apt-get download + dpkg-deb -x each package into work/root; -> {package: version used}."""
     root = work / "root"
@@ -163,12 +182,11 @@ def real_clip(clip: Clip, root: Path, version: str, target_rms: float,
     wav, count = join_words(pieces, FS, MAX_SECONDS)
     used = list(dict.fromkeys(files[:count]))
     rates = sorted({fs for _, fs in sources[:count]})
-    gain = level_gain(wav, target_rms)
-    wav = wav * gain + DITHER_LSB * (rng.random(len(wav)) - rng.random(len(wav)))
+    wav, gain = level_and_dither(wav, target_rms, rng)
     meta = {"package": clip.package, "package_version": version, "licence": SOURCES[clip.package].licence,
             "sex": clip.sex, "condition": clip.condition, "original_fs": rates[0] if len(rates) == 1 else rates,
             "files": [str(f.relative_to(root)) for f in used],
-            "sha256": [hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in used],
+            "sha256": [short_hash(f) for f in used],
             "median_f0_hz": round(median_f0(wav, FS), 1), "gain_db": round(20 * np.log10(gain), 2),
             "seconds": round(len(wav) / FS, 2)}
     if clip.segments:
@@ -179,9 +197,7 @@ def real_clip(clip: Clip, root: Path, version: str, target_rms: float,
 def build(args) -> int:
     out: Path = args.out
     rng = np.random.default_rng(0)
-    _, dev_paths, _ = prior_study.split_clips(3)
-    lj = [read_wav(p, FS, HOP)[: int(MAX_SECONDS * FS)].astype(np.float64) for p in dev_paths]
-    target = float(np.mean([active_rms(x, FS) for x in lj]))
+    target, dev_paths, lj = lj_dev_level()
     entries: List[Dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="unseen_voices_") as tmp:
         versions = fetch_packages(sorted({c.package for c in CLIPS}), Path(tmp))

@@ -82,3 +82,17 @@ def test_frame_variants_keep_the_single_trunk_they_ran_with(variants):
             assert variants.variant_config(name).denoiser.frame_low_band_hz == (1000.0 if names_it else 0.0)
     assert variants.variant_config("frame_any_sample_melloss_low_exc").denoiser.frame_excitation
     assert not variants.variant_config("frame_any_sample_melloss_low").denoiser.frame_excitation
+
+
+def test_extra_training_clips_refuse_held_out_clips_and_empty_lists(study, tmp_path):
+    assert study.extra_training_clips(None, []) == []
+    scp = tmp_path / "wav.scp"
+    scp.write_text("a /x/ktub_da_0.wav\nb /x/ktub_de_0.wav\n")
+    assert study.extra_training_clips(scp, [Path("/lj/LJ001-0030.wav")]) == [Path("/x/ktub_da_0.wav"),
+                                                                           Path("/x/ktub_de_0.wav")]
+    scp.write_text("a /x/ktub_da_0.wav\nb /elsewhere/LJ050-0029.wav\n")
+    with pytest.raises(SystemExit, match=r"\['LJ050-0029'\] are dev or eval clips"):
+        study.extra_training_clips(scp, [Path("/lj/LJ001-0030.wav"), Path("/lj/LJ050-0029.wav")])
+    scp.write_text("\n")
+    with pytest.raises(SystemExit, match="no clip listed"):
+        study.extra_training_clips(scp, [])

@@ -19,30 +19,67 @@ def bench():
 
 
 def test_training_voices_are_not_the_dev_sets(bench):
-    dev = bench.dev_set_folders()
+    dev = bench.dev_set_languages()
     assert {"ru", "el", "ca", "uk", "sr"} <= dev  # read from unseen_voices.CLIPS, not restated
-    assert not set(bench.VOICES) & {d.split("@")[0] for d in dev}
+    assert not {bench.language(v) for v in bench.VOICES} & dev
+    assert bench.language("sr@ijekavianlatin") == "sr"
 
 
-def test_voice_clips_cut_level_and_skip_narrow_band_sources(bench, tmp_path):
+def words(folder: Path, rates, seconds: float = 3.0):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, fs in enumerate(rates):
+        sf.write(folder / f"w{i}.ogg", speech_like(seconds, fs, seed=i) * 0.3, fs, format="OGG", subtype="VORBIS")
+
+
+def test_voice_clips_cut_level_dither_and_skip_narrow_band_sources(bench, tmp_path):
     folder = tmp_path / "xx"
-    folder.mkdir()
-    for i in range(8):  # 3 s words at 44.1 kHz: two fit in one 8 s clip; the last two past the cap
-        sf.write(folder / f"w{i}.wav", speech_like(3.0, 44100, seed=i) * 0.3, 44100)
-    sf.write(folder / "narrow.wav", speech_like(3.0, 8000, seed=9) * 0.3, 8000)
+    # 3 s Vorbis words: two fit in one 8 s clip; 22.05 kHz is full band, 16 kHz is not
+    words(folder, [44100, 22050, 16000, 44100, 44100, 22050, 44100])
     clips = bench.voice_clips(folder, refused=set(), target_rms=0.05, rng=np.random.default_rng(0))
-    assert len(clips) == bench.CLIPS_PER_VOICE == 3
-    for wav, files in clips:
-        assert len(files) == 2 and all(f.name != "narrow.wav" for f in files)
-        assert len(wav) == pytest.approx(6.0 * bench.FS, abs=2)
-        assert bench.active_rms(wav, bench.FS) == pytest.approx(0.05, rel=1e-3)
-    assert [f.name for _, fs in clips for f in fs] == [f"w{i}.wav" for i in range(6)]
+    assert [[f.name for f in files] for _, files, _ in clips] == [["w0.ogg", "w1.ogg"], ["w3.ogg", "w4.ogg"],
+                                                                  ["w5.ogg", "w6.ogg"]]
+    for wav, _, gain in clips:
+        assert len(wav) == pytest.approx(6.0 * bench.FS, abs=4)
+        assert bench.unseen_voices.active_rms(wav, bench.FS) == pytest.approx(0.05, rel=1e-3)
+        assert gain > 0
+    # one more word than the cap takes: the cap, not the words, ends the list
+    more = tmp_path / "yy"
+    words(more, [22050] * 8)
+    assert len(bench.voice_clips(more, set(), 0.05, np.random.default_rng(0))) == bench.CLIPS_PER_VOICE == 3
+    # a short last clip is kept
+    few = tmp_path / "zz"
+    words(few, [22050] * 3)
+    assert [len(files) for _, files, _ in bench.voice_clips(few, set(), 0.05, np.random.default_rng(0))] == [2, 1]
 
 
-def test_a_file_of_the_dev_set_is_refused(bench, tmp_path):
+def test_voice_clips_are_dithered(bench, tmp_path):
     folder = tmp_path / "xx"
     folder.mkdir()
-    sf.write(folder / "w.wav", speech_like(1.0, 22050, seed=0) * 0.3, 22050)
-    with pytest.raises(SystemExit, match="w.wav"):
-        bench.voice_clips(folder, refused={bench.file_hash(folder / "w.wav")}, target_rms=0.05,
-                          rng=np.random.default_rng(0))
+    x = np.zeros(22050)
+    x[5000:15000] = 0.3 * np.sin(2 * np.pi * 200 * np.arange(10000) / 22050)
+    sf.write(folder / "w.wav", x, 22050, subtype="FLOAT")
+    (wav, _, _), = bench.voice_clips(folder, set(), 0.05, np.random.default_rng(0))
+    silence = wav[:4000]
+    assert 0 < np.abs(silence).max() <= 2 * bench.unseen_voices.DITHER_LSB
+
+
+def test_no_full_band_source_is_an_error(bench, tmp_path):
+    folder = tmp_path / "xx"
+    words(folder, [16000, 8000])
+    with pytest.raises(SystemExit, match=r"xx: no \.ogg or \.wav source at >= 22050 Hz"):
+        bench.voice_clips(folder, set(), 0.05, np.random.default_rng(0))
+
+
+def test_files_of_the_dev_languages_are_refused_by_their_bytes(bench, tmp_path):
+    sounds = tmp_path / "sounds"
+    words(sounds / "sr@latin", [22050])  # a dev language under another folder name
+    words(sounds / "de", [44100, 44100])
+    (sounds / "sr.soundtheme").write_text("not a folder")
+    refused = bench.refused_hashes(sounds, {"sr"})
+    assert refused == {bench.unseen_voices.short_hash(sounds / "sr@latin" / "w0.ogg")}
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "other_name.ogg").write_bytes((sounds / "sr@latin" / "w0.ogg").read_bytes())
+    with pytest.raises(SystemExit, match="other_name.ogg"):
+        bench.voice_clips(copy, refused, 0.05, np.random.default_rng(0))
+    assert len(bench.voice_clips(sounds / "de", refused, 0.05, np.random.default_rng(0))) == 1
