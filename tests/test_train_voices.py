@@ -42,7 +42,7 @@ def test_voice_clips_cut_level_dither_and_skip_narrow_band_sources(bench, tmp_pa
         assert len(wav) == pytest.approx(6.0 * bench.FS, abs=4)
         assert bench.unseen_voices.active_rms(wav, bench.FS) == pytest.approx(0.05, rel=1e-3)
         assert gain > 0
-    # one more word than the cap takes: the cap, not the words, ends the list
+    # more words than three clips take: the cap, not the words, ends the list
     more = tmp_path / "yy"
     words(more, [22050] * 8)
     assert len(bench.voice_clips(more, set(), 0.05, np.random.default_rng(0))) == bench.CLIPS_PER_VOICE == 3
