@@ -27,6 +27,8 @@ FROZEN_BUT_LOW_TRUNK = ["denoiser.trunk", "denoiser.level_embedding", "denoiser.
 SAMPLER_LOW = {"train": {"lr": 2.0e-4, "batch_size": 8, "freeze": FROZEN_BUT_LOW_TRUNK},
                "diffusion": {"sampler_loss_weight": 1.0, "sampler_loss_schedule": "WG-6"}}
 SAMPLER_LOW_PITCH_DOWN = {**SAMPLER_LOW, "train": {**SAMPLER_LOW["train"], "speed_factors": [0.6, 0.8, 1.0]}}
+# ... with every weight trained (the paper's loss beside the sampler loss)
+SAMPLER_PITCH_DOWN = {**SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []}}
 # the shipped family: crops at any sample, the mel-weighted loss, the low-band trunk
 SHIPPED_FAMILY = {"diffusion": {**STUDY_DIFFUSION, "loss_band_weighting": "mel"}, "train": {"any_sample_crops": True},
                   "denoiser": {"frame_low_band_hz": 1000.0}}
@@ -109,13 +111,10 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_fundamental_weight": 1.0}},
     # ... every parameter trained (the paper's loss beside the sampler loss)
-    "finetune_sampler_pitch_down": {**SAMPLER_LOW_PITCH_DOWN,
-                                    "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []}},
+    "finetune_sampler_pitch_down": SAMPLER_PITCH_DOWN,
     # ... every parameter trained (the paper's loss beside the sampler loss) with PriorGrad's frame
     # level clipped at 0.01 instead of 0.1, so quiet voiced frames do not start under louder noise
-    "finetune_sampler_pitch_down_level001": {
-        **SAMPLER_LOW_PITCH_DOWN, "train": {**SAMPLER_LOW_PITCH_DOWN["train"], "freeze": []},
-        "prior": {"min_level": 0.01}},
+    "finetune_sampler_pitch_down_level001": {**SAMPLER_PITCH_DOWN, "prior": {"min_level": 0.01}},
     # ... or with the harmonic prior (12 dB between the harmonics below 1 kHz), the low-band trunk alone
     "finetune_sampler_low_pitch_down_comb": {**SAMPLER_LOW_PITCH_DOWN, "prior": {"harmonic_depth_db": 12.0}},
     "specgrad": {},
