@@ -24,7 +24,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
 import unseen_voices  # noqa: E402
-from unseen_audio import FS, join_words, median_f0, read_source  # noqa: E402
+from unseen_audio import FS, join_words, median_f0, read_source, trim_silence  # noqa: E402
 
 from specgrad_plugin.data import resample_audio  # noqa: E402
 
@@ -62,9 +62,11 @@ def refused_hashes(sounds: Path, dev_languages: Set[str]) -> Set[str]:
             for f in d.iterdir() if f.is_file()}
 
 
-def voice_clips(folder: Path, refused: Set[str], target_rms: float, rng: np.random.Generator
-                ) -> List[Tuple[np.ndarray, List[Path], float]]:
-    """Up to CLIPS_PER_VOICE (clip, its files, its gain): 22.05 kHz, at target_rms, dithered."""
+def voice_clips(folder: Path, refused: Set[str], target_rms: float, rng: np.random.Generator,
+                trim_db: Optional[float] = None) -> List[Tuple[np.ndarray, List[Path], float]]:
+    """Up to CLIPS_PER_VOICE (clip, its files, its gain): 22.05 kHz, at target_rms, dithered.
+    With trim_db, each word loses its leading and trailing frames more than trim_db below its
+    loudest frame before the words are joined (the package's files carry long silences)."""
     files = sorted(folder.glob("*.ogg")) + sorted(folder.glob("*.wav"))
     same = [f.name for f in files if unseen_voices.short_hash(f) in refused]
     if same:
@@ -73,6 +75,8 @@ def voice_clips(folder: Path, refused: Set[str], target_rms: float, rng: np.rand
     if not used:
         raise SystemExit(f"{folder}: no .ogg or .wav source at >= {MIN_SOURCE_FS} Hz; expected at least one")
     pieces = [resample_audio(x, fs, FS).astype(np.float64) for x, fs in (read_source(f, 0) for f in used)]
+    if trim_db is not None:
+        pieces = [trim_silence(x, FS, trim_db) for x in pieces]
     clips = []
     while pieces and len(clips) < CLIPS_PER_VOICE:
         wav, count = join_words(pieces, FS, unseen_voices.MAX_SECONDS)
@@ -99,7 +103,7 @@ def build(args) -> int:
             if not (sounds / lang).is_dir():
                 raise SystemExit(f"{PACKAGE} {versions[PACKAGE]}: no folder {lang}/ in {unseen_voices.KT}; "
                                  f"expected one per VOICES entry")
-            for i, (wav, files, gain) in enumerate(voice_clips(sounds / lang, refused, target, rng)):
+            for i, (wav, files, gain) in enumerate(voice_clips(sounds / lang, refused, target, rng, args.trim_db)):
                 utt = f"ktub_{lang}_{i}"
                 entries.append({
                     "utt": utt, "path": unseen_voices.write_clip(out, utt, wav), "package": PACKAGE,
@@ -111,12 +115,14 @@ def build(args) -> int:
                     "median_f0_hz": round(median_f0(wav, FS), 1), "gain_db": round(20 * np.log10(gain), 2),
                     "seconds": round(len(wav) / FS, 2)})
     (out / "wav.scp").write_text("".join(f"{e['utt']} {e['path']}\n" for e in entries))
-    (out / "clips.json").write_text(json.dumps({"target_active_rms": target, "clips": entries}, indent=1))
+    (out / "clips.json").write_text(json.dumps({"target_active_rms": target, "trim_db": args.trim_db,
+                                                "clips": entries}, indent=1))
     rows = ["| clip | language folder | speaker | median F0 | seconds | files |", "|---|---|---|---|---|---|"]
     rows += [f"| {e['utt']} | {e['language_folder']} | {e['sex']} | {e['median_f0_hz']:.0f} Hz | {e['seconds']} | "
              f"{len(e['files'])} |" for e in entries]
+    trimmed = "" if args.trim_db is None else f", each word's edge silences cut at {args.trim_db:g} dB"
     (out / "README.md").write_text(f"Training voices from {PACKAGE} {versions[PACKAGE]} "
-                                   f"({unseen_voices.SOURCES[PACKAGE].licence}).\n\n" + "\n".join(rows) + "\n")
+                                   f"({unseen_voices.SOURCES[PACKAGE].licence}){trimmed}.\n\n" + "\n".join(rows) + "\n")
     print(f"{len(entries)} clips, {sum(e['seconds'] for e in entries):.0f} s, in {out}")
     return 0
 
@@ -126,6 +132,9 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="download the package and write the clips (needs the network)")
     b.add_argument("--out", type=Path, default=Path("exp/train_voices/data"))
+    b.add_argument("--trim_db", type=float, default=None,
+                   help="cut each word's leading and trailing frames this many dB below its loudest "
+                        "(default: keep the package's silences)")
     args = p.parse_args(argv)
     return build(args)
 

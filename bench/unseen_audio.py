@@ -39,13 +39,28 @@ def join_words(pieces: List[np.ndarray], fs: int, max_seconds: float) -> Tuple[n
     return np.concatenate(out), len(out)
 
 
+def frame_power(wav: np.ndarray, fs: int) -> Tuple[np.ndarray, int]:
+    """((frames,) mean power of the whole 20 ms frames of wav, the frame length in samples)."""
+    n = int(0.02 * fs)
+    return (wav[: len(wav) // n * n].reshape(-1, n) ** 2).mean(axis=1), n
+
+
 def active_rms(wav: np.ndarray, fs: int, floor_db: float = 40.0) -> float:
     """RMS over the 20 ms frames within floor_db of the loudest one (speech, not pauses)."""
-    n = int(0.02 * fs)
-    frames = wav[: len(wav) // n * n].reshape(-1, n)
-    power = (frames ** 2).mean(axis=1)
+    power, _ = frame_power(wav, fs)
     keep = power >= power.max() * 10 ** (-floor_db / 10)
     return float(np.sqrt(power[keep].mean()))
+
+
+def trim_silence(wav: np.ndarray, fs: int, floor_db: float, pad_s: float = 0.05) -> np.ndarray:
+    """wav without its leading and trailing 20 ms frames more than floor_db below the loudest
+    one, keeping pad_s of what was cut on each side (a word's onset and decay)."""
+    power, n = frame_power(wav, fs)
+    if not len(power) or power.max() <= 0:
+        return wav
+    loud = np.flatnonzero(power >= power.max() * 10 ** (-floor_db / 10))
+    pad = int(pad_s * fs)
+    return wav[max(0, loud[0] * n - pad): min(len(wav), (loud[-1] + 1) * n + pad)]
 
 
 def level_gain(wav: np.ndarray, target_rms: float) -> float:

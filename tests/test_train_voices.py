@@ -83,3 +83,32 @@ def test_files_of_the_dev_languages_are_refused_by_their_bytes(bench, tmp_path):
     with pytest.raises(SystemExit, match="other_name.ogg"):
         bench.voice_clips(copy, refused, 0.05, np.random.default_rng(0))
     assert len(bench.voice_clips(sounds / "de", refused, 0.05, np.random.default_rng(0))) == 1
+
+
+def test_trim_silence_keeps_the_word_and_a_pad_of_each_edge(bench):
+    fs = bench.FS
+    frame = int(0.02 * fs)
+    word = 0.3 * np.sin(2 * np.pi * 150 * np.arange(20 * frame) / fs)
+    quiet = 3e-3 * word[: 5 * frame]  # 50 dB below: cut at 40 dB, kept at 60 dB
+    x = np.concatenate([np.zeros(30 * frame), quiet, word, np.zeros(40 * frame)])
+    trimmed = bench.trim_silence(x, fs, floor_db=40.0, pad_s=0.05)
+    pad = int(0.05 * fs)
+    start = 35 * frame - pad
+    assert np.array_equal(trimmed, x[start: 55 * frame + pad])
+    kept = bench.trim_silence(x, fs, floor_db=60.0, pad_s=0.0)
+    assert np.array_equal(kept, x[30 * frame: 55 * frame])
+    assert np.array_equal(bench.trim_silence(np.zeros(fs), fs, 40.0), np.zeros(fs))  # nothing loud: unchanged
+
+
+def test_voice_clips_trim_each_word_before_joining(bench, tmp_path):
+    folder = tmp_path / "xx"
+    folder.mkdir()
+    tone = 0.3 * np.sin(2 * np.pi * 200 * np.arange(11025) / 22050)
+    for i in range(4):  # 0.5 s words inside 3 s of digital silence each
+        sf.write(folder / f"w{i}.wav", np.concatenate([np.zeros(22050), tone, np.zeros(33075)]), 22050,
+                 subtype="FLOAT")
+    whole = bench.voice_clips(folder, set(), 0.05, np.random.default_rng(0))
+    trimmed = bench.voice_clips(folder, set(), 0.05, np.random.default_rng(0), trim_db=40.0)
+    assert [len(f) for _, f, _ in whole] == [2, 2] and len(whole[0][0]) == 6 * 22050
+    (wav, files, _), = trimmed  # all four words now fit in one 8 s clip
+    assert len(files) == 4 and len(wav) == pytest.approx(4 * (0.5 + 0.1) * 22050, abs=4 * 441)
