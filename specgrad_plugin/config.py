@@ -134,6 +134,11 @@ class InferenceConfig:
     level_match_db: float = 6.0
     # start the sampler from this many Griffin-Lim iterations on the mel, noised (0: noise only)
     start_iterations: int = 0
+    # after the sampler, this many steps of a gain per mel band on the output's STFT that bring
+    # its mel to the input mel, phase kept (mel_gain.match_mel; 0: off)
+    mel_gain_iterations: int = 0
+    # the most one step may raise or lower a band (dB)
+    mel_gain_max_db: float = 20.0
 
 
 @dataclass
@@ -248,6 +253,11 @@ class SpecGradConfig:
              f"inference.level_match_db={self.inference.level_match_db}, expected >= 0 dB (0: off)"),
             (self.inference.start_iterations >= 0,
              f"inference.start_iterations={self.inference.start_iterations}, expected >= 0 (0: off)"),
+            (isinstance(self.inference.mel_gain_iterations, int) and self.inference.mel_gain_iterations >= 0,
+             f"inference.mel_gain_iterations={self.inference.mel_gain_iterations}, expected a whole number >= 0 "
+             f"(0: off)"),
+            (self.inference.mel_gain_max_db > 0,
+             f"inference.mel_gain_max_db={self.inference.mel_gain_max_db}, expected > 0 dB"),
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specgrad_plugin import diffusion, shaping
+from specgrad_plugin import diffusion, mel_gain, shaping
 from specgrad_plugin.denoisers.frame import MEL_OFFSET, MEL_SCALE, FrameDenoiser
 from specgrad_plugin.realops import Pair, RealPrior, RealSTFT, complex_mul, complex_reciprocal, frame_mask
 
@@ -71,13 +71,15 @@ def draw_white_noise(batch: int, samples: int, steps: int, seed: Optional[int], 
 
 class SamplerContext(NamedTuple):
     """RealSampler.prepare's result. response, scaled (c H), inverse (1 / (c H)): pairs (B, F, T);
-    mel_in (B, M, T); mask (B, 1, T) and keep (B, N): the frames and samples each item has
-    (None: all); normaliser: the inverse STFT's; samples: N."""
+    mel_in (B, M, T); target (B, T, M), the log10 mel of each STFT frame (mel_gain.frame_mel);
+    mask (B, 1, T) and keep (B, N): the frames and samples each item has (None: all);
+    normaliser: the inverse STFT's; samples: N."""
 
     response: Pair
     scaled: Pair
     inverse: Pair
     mel_in: torch.Tensor
+    target: torch.Tensor
     mask: Optional[torch.Tensor]
     keep: Optional[torch.Tensor]
     normaliser: torch.Tensor
@@ -102,6 +104,9 @@ class RealSampler(nn.Module):
         self.prior = RealPrior(vocoder.prior)
         self.stft = RealSTFT(vocoder.prior.n_fft, vocoder.prior.hop, vocoder.prior.window, use_fft)
         self.hop = vocoder.prior.hop
+        self.mel_gain_iterations = vocoder.cfg.inference.mel_gain_iterations
+        self.mel_gain_max_db = vocoder.cfg.inference.mel_gain_max_db
+        self.register_buffer("mel_basis", vocoder.features.mel_basis.detach().float().clone(), persistent=False)
         self.response_scale = float(self.denoiser.window.pow(2).sum().sqrt())
         betas = diffusion.inference_betas(schedule or vocoder.cfg.inference.schedule)
         self.betas = betas.tolist()
@@ -124,7 +129,7 @@ class RealSampler(nn.Module):
         x = self.start(context, noise[0])
         for t in range(self.steps - 1, -1, -1):
             x = self.step(context, x, t, noise[self.steps - t] if t > 0 else None)
-        return x.clamp(-1.0, 1.0)
+        return self.match_mel(context, x).clamp(-1.0, 1.0)
 
     def prepare(self, mel: torch.Tensor, samples: int, lengths: Optional[torch.Tensor] = None) -> SamplerContext:
         """What every step reuses: the prior's response and the conditioning of (B, K, M) mels."""
@@ -152,7 +157,7 @@ class RealSampler(nn.Module):
         inverse = complex_reciprocal(scaled)
         if mask is not None:
             inverse = tuple(torch.where(mask > 0, r, 0.0) for r in inverse)
-        return SamplerContext(response, scaled, inverse, mel_in, mask, keep, normaliser, samples)
+        return SamplerContext(response, scaled, inverse, mel_in, mel, mask, keep, normaliser, samples)
 
     def start(self, context: SamplerContext, xi: torch.Tensor) -> torch.Tensor:
         """x_T = L xi: (B, N) white noise -> (B, N)."""
@@ -172,6 +177,20 @@ class RealSampler(nn.Module):
             fresh = self._shaped(context, xi)
             update = (update[0] + sigma * fresh[0], update[1] + sigma * fresh[1])
         return _cut(x / (1.0 - beta) ** 0.5 + self.stft.inverse(update, context.normaliser, context.samples), context)
+
+    def match_mel(self, context: SamplerContext, x: torch.Tensor) -> torch.Tensor:
+        """SpecGradVocoder.match_mel (mel_gain.match_mel) on (B, N)."""
+        for _ in range(self.mel_gain_iterations):
+            x = self.gain_step(context, x)
+        return x
+
+    def gain_step(self, context: SamplerContext, x: torch.Tensor) -> torch.Tensor:
+        """One step of mel_gain.match_mel on (B, N), on the frames each item has."""
+        re, im = self.stft(x)
+        gain = mel_gain.band_gain(torch.sqrt(re * re + im * im), context.target, self.mel_basis, self.mel_gain_max_db)
+        if context.mask is not None:
+            gain = gain * context.mask
+        return _cut(self.stft.inverse((re * gain, im * gain), context.normaliser, context.samples), context)
 
     def _shaped(self, context: SamplerContext, xi: torch.Tensor) -> Pair:
         """H G xi, the spectrum of L xi before G+."""

@@ -99,13 +99,19 @@ class StreamingVocoder:
         self.mel = torch.zeros(0, self.n_mels)
         self.mel_origin = 0
         self.frames = 0
-        self.levels = [_Level() for _ in range(self.sampler.steps + 1)]
+        # L xi, then one level per sampler step, then one per gain step (inference.mel_gain_iterations)
+        self.levels = [_Level() for _ in range(self.sampler.steps + 1 + self.sampler.mel_gain_iterations)]
         self.finished = False
 
     @property
     def lookahead_frames(self) -> int:
         """Mel frames beyond a block that must have arrived before its audio comes out."""
-        return self.stft_margin + self.sampler.steps * self.step_margin
+        return sum(self.margin(index) for index in range(len(self.levels)))
+
+    def margin(self, index: int) -> int:
+        """Frames of context level ``index`` needs on each side: a sampler step's trunk and STFT
+        pair, or the STFT pair alone (L xi, a gain step)."""
+        return self.step_margin if 0 < index <= self.sampler.steps else self.stft_margin
 
     @property
     def lookahead_ms(self) -> float:
@@ -148,7 +154,7 @@ class StreamingVocoder:
         target = self.frames if final else self.frames - self.stft_margin
         for index, level in enumerate(self.levels):
             if index > 0 and not final:
-                target = self.levels[index - 1].done - self.step_margin
+                target = self.levels[index - 1].done - self.margin(index)
             if target > level.done:
                 samples = self._compute(index, level.done, target)
                 if index == len(self.levels) - 1:
@@ -158,8 +164,8 @@ class StreamingVocoder:
         return out
 
     def _compute(self, index: int, first: int, last: int) -> torch.Tensor:
-        """Blocks [first, last) of level ``index`` (0: L xi; i: after the i-th step)."""
-        margin = self.stft_margin if index == 0 else self.step_margin
+        """Blocks [first, last) of level ``index`` (0: L xi; i: after the i-th step, then the gain steps)."""
+        margin = self.margin(index)
         lo = max(0, first - margin) // self.align * self.align
         hi = min(self.frames if index == 0 else self.levels[index - 1].done, last + margin)
         hop = self.hop
@@ -167,6 +173,8 @@ class StreamingVocoder:
         context = self.sampler.prepare(mel, (hi - lo) * hop)
         if index == 0:
             x = self.sampler.start(context, self.noise(0, lo, hi)[None])
+        elif index > self.sampler.steps:
+            x = self.sampler.gain_step(context, self.levels[index - 1].blocks(lo, hi, hop)[None])
         else:
             t = self.sampler.steps - index
             xi = self.noise(index, lo, hi)[None] if t > 0 else None
@@ -177,7 +185,7 @@ class StreamingVocoder:
         """Drop samples and mel frames no later window reaches."""
         keep_from = []
         for index in range(1, len(self.levels)):
-            start = max(0, self.levels[index].done - self.step_margin) // self.align * self.align
+            start = max(0, self.levels[index].done - self.margin(index)) // self.align * self.align
             self.levels[index - 1].drop_before(start, self.hop)
             keep_from.append(start)
         self.levels[-1].drop_before(self.levels[-1].done, self.hop)

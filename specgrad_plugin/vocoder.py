@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from specgrad_plugin import checkpoints, diffusion, precision
+from specgrad_plugin import checkpoints, diffusion, mel_gain, precision
 from specgrad_plugin.checkpoints import CheckpointError, load_state_strict  # noqa: F401  (their old home)
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
@@ -77,6 +77,15 @@ class SpecGradVocoder(torch.nn.Module):
         shift = level_match_shift(level_offset(mel, *self.mel_stats), tolerance)
         return mel + shift[:, None, None], torch.pow(10.0, -shift)
 
+    def match_mel(self, wav: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """(B, K * hop) sampler output -> (B, K * hop) brought to its (B, K, M) mel by
+        inference.mel_gain_iterations gain steps (mel_gain.match_mel); unchanged when 0."""
+        inference = self.cfg.inference
+        if not inference.mel_gain_iterations:
+            return wav
+        return mel_gain.match_mel(wav, mel, self.features.mel_basis.to(wav), self.prior.n_fft, self.prior.hop,
+                                  self.prior.window, inference.mel_gain_iterations, inference.mel_gain_max_db)
+
     def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
         """Warn when a schedule starts below the lowest noise level the model was trained on."""
         problem = diffusion.untrained_start(betas, self.cfg.diffusion)
@@ -129,6 +138,7 @@ class SpecGradVocoder(torch.nn.Module):
                     return self.denoiser(x, cond, level)
             wav = diffusion.sample(predict, lambda: self.prior.noise(response, generator), betas, progress=progress,
                                    start=self.prior.start(mel, self.cfg.inference.start_iterations))
+            wav = self.match_mel(wav, mel)
         wav = (wav.clamp(-1.0, 1.0) * gain[:, None]).clamp(-1.0, 1.0)  # as RealSampler's clamp, then the gain
         return wav if batched else wav[0]
 

@@ -13,9 +13,9 @@ from tests.conftest import SMALL_FAMILIES, small_config
 LENGTHS_S = (0.35, 0.9, 0.6)  # different lengths, the longest not first
 
 
-def frame_vocoder() -> SpecGradVocoder:
+def frame_vocoder(**inference) -> SpecGradVocoder:
     cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
-                                          "frame_low_band_channels": 8})
+                                          "frame_low_band_channels": 8}, inference=inference)
     torch.manual_seed(2)
     vocoder = SpecGradVocoder(cfg).eval()
     for p in vocoder.denoiser.parameters():  # no zero-initialised layer: the network matters
@@ -52,6 +52,14 @@ def test_batch_equals_one_by_one(speech_clips):
     short = mels[0].shape[0] * vocoder.hop_length
     alone = vocoder(mels[0], schedule="WG-6", seed=7)
     assert float((plain[0, :short] - alone).abs().max()) > 1e-2 * float(alone.abs().max())
+
+
+def test_batch_with_the_mel_gain_equals_one_by_one(speech_clips):
+    """The gain after the sampler sees each item's own frames (its last frame's mel included)."""
+    vocoder = frame_vocoder(mel_gain_iterations=2)
+    mels = mels_of(vocoder, speech_clips)
+    for mel, wav in zip(mels, vocode_batch(vocoder, mels, schedule="WG-3", seed=7), strict=True):
+        assert_close(wav, vocoder(mel, schedule="WG-3", seed=7))
 
 
 def test_batch_matches_each_items_level_alone(speech_clips):

@@ -24,9 +24,9 @@ def relative_error(a, b) -> float:
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def frame_vocoder(**denoiser) -> SpecGradVocoder:
+def frame_vocoder(inference=None, **denoiser) -> SpecGradVocoder:
     """A small frame model whose output layers are not zero (a zero network would hide errors)."""
-    cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], **denoiser})
+    cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], **denoiser}, inference=inference or {})
     torch.manual_seed(1)
     vocoder = SpecGradVocoder(cfg).eval()
     outputs = [vocoder.denoiser.trunk.out] + ([vocoder.denoiser.low_band.out] if vocoder.denoiser.low_band else [])
@@ -95,6 +95,19 @@ def test_real_sampler_equals_vocoder(denoiser, schedule, speech_clips):
         assert relative_error(sampler(mel, other), reference) > 1e-2  # the noise input is used
 
 
+def test_real_sampler_applies_the_mel_gain_as_the_vocoder(speech_clips):
+    vocoder = frame_vocoder({"mel_gain_iterations": 2}, frame_low_band_hz=1000.0, frame_low_band_channels=8)
+    mel = torch.cat([mel_of(vocoder, clip, 0.6) for clip in speech_clips[:2]])
+    sampler = RealSampler(vocoder, "WG-3").eval()
+    noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, sampler.steps, seed=4)
+    with torch.no_grad():
+        out = sampler(mel, noise)
+    reference = vocoder(mel, schedule="WG-3", seed=4)
+    assert relative_error(out, reference) < RTOL
+    vocoder.cfg.inference.mel_gain_iterations = 0
+    assert relative_error(out, vocoder(mel, schedule="WG-3", seed=4)) > 1e-2  # the gain is applied
+
+
 def test_unsupported_models_are_named():
     with pytest.raises(ExportError, match="denoiser.kind='wavenet'.*expected denoiser.kind: frame"):
         RealSampler(SpecGradVocoder(small_config("wavenet")))
@@ -143,7 +156,7 @@ def test_onnx_graph_runs_without_torch_and_equals_pytorch(tmp_path, speech_clips
     pytest.importorskip("onnxruntime", reason="the graph runs in onnxruntime: pip install -e '.[onnx]'")
     from specgrad_plugin.export import export_onnx
 
-    vocoder = frame_vocoder(frame_low_band_hz=1000.0, frame_low_band_channels=8)
+    vocoder = frame_vocoder({"mel_gain_iterations": 2}, frame_low_band_hz=1000.0, frame_low_band_channels=8)
     path = export_onnx(vocoder, "WG-6", tmp_path / "s.onnx", example_frames=16)
     mel = torch.cat([mel_of(vocoder, clip, 0.7) for clip in speech_clips[:2]])  # batch 2, not 16 frames
     noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, 6, seed=3)

@@ -12,9 +12,9 @@ from tests.conftest import SMALL_FAMILIES, small_config
 CHUNKS = [1, 5, 13, 2, 40, 7, 300]  # irregular, some shorter than the look-ahead
 
 
-def frame_vocoder(**denoiser) -> SpecGradVocoder:
+def frame_vocoder(inference=None, **denoiser) -> SpecGradVocoder:
     cfg = small_config("frame", denoiser={**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0,
-                                          "frame_low_band_channels": 8, **denoiser})
+                                          "frame_low_band_channels": 8, **denoiser}, inference=inference or {})
     torch.manual_seed(3)
     vocoder = SpecGradVocoder(cfg).eval()
     for p in vocoder.denoiser.parameters():  # no zero-initialised layer: the network matters
@@ -49,6 +49,15 @@ def test_stream_with_the_offline_noise_equals_the_vocoder(denoiser, speech_clip)
     mel = speech_mel(vocoder, speech_clip)
     noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, 3, seed=6)
     stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
+    assert_close(torch.cat(push_irregularly(stream, mel)), vocoder(mel, schedule="WG-3", seed=6))
+
+
+def test_stream_with_the_mel_gain_equals_the_vocoder_one_stft_pair_later(speech_clip):
+    vocoder = frame_vocoder({"mel_gain_iterations": 2})
+    mel = speech_mel(vocoder, speech_clip)
+    noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, 3, seed=6)
+    stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
+    assert stream.lookahead_frames == 3 + 3 * (3 + 3) + 2 * 3  # each gain step: one STFT pair's reach
     assert_close(torch.cat(push_irregularly(stream, mel)), vocoder(mel, schedule="WG-3", seed=6))
 
 

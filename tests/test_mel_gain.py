@@ -1,0 +1,92 @@
+"""The gain per mel band after the sampler (mel_gain): its formula, and the vocoder's use of it."""
+
+import pytest
+import torch
+
+from specgrad_plugin import mel_gain, shaping
+from specgrad_plugin.config import ConfigError, FeatureConfig
+from specgrad_plugin.features import LogMelExtractor
+from specgrad_plugin.vocoder import SpecGradVocoder
+from tests.conftest import small_config
+
+FEAT = FeatureConfig()
+
+
+@pytest.fixture(scope="module")
+def basis():
+    return LogMelExtractor(FEAT).mel_basis.float()
+
+
+def test_band_shares_sum_to_one_under_the_bands_and_zero_outside(basis):
+    shares = mel_gain.band_shares(basis)
+    total = shares.sum(0)
+    covered = basis.sum(0) > 0
+    assert torch.allclose(total[covered], torch.ones(int(covered.sum())), atol=1e-6)
+    assert (total[~covered] == 0).all() and (~covered).any()  # below fmin and above fmax
+
+
+def test_band_gain_is_the_band_ratio_weighted_by_each_bins_shares(basis):
+    torch.manual_seed(0)
+    mag = torch.rand(1, basis.shape[1], 5) + 0.1
+    measured = torch.log10(torch.einsum("mf,bft->bmt", basis, mag))
+    offset = torch.linspace(-0.5, 0.5, basis.shape[0])  # log10 units: -10..+10 dB over the bands
+    gain = mel_gain.band_gain(mag, (measured + offset[None, :, None]).transpose(1, 2), basis, max_db=40.0)
+    expected = torch.pow(10.0, mel_gain.band_shares(basis).T @ offset)
+    assert torch.allclose(gain[0], expected[:, None].expand(-1, 5), rtol=1e-4)
+    covered = basis.sum(0) > 0
+    assert torch.equal(gain[0, ~covered], torch.ones_like(gain[0, ~covered]))
+    # one band 30 dB short is raised by max_db only
+    big = torch.zeros(basis.shape[0])
+    big[40] = 1.5
+    capped = mel_gain.band_gain(mag, (measured + big[None, :, None]).transpose(1, 2), basis, max_db=20.0)
+    peak = int(basis[40].argmax())
+    assert capped[0, peak, 0] == pytest.approx(10 ** (float(mel_gain.band_shares(basis)[40, peak])), rel=1e-4)
+
+
+def mel_of(wav, basis):
+    spec = shaping.stft(wav, FEAT.n_fft, FEAT.hop_length, shaping.hann_window(FEAT.n_fft))
+    return torch.log10(torch.einsum("mf,bft->bmt", basis, spec.abs()).clamp_min(1e-10)).transpose(1, 2)[:, :-1]
+
+
+def test_match_mel_leaves_a_matching_signal_and_pulls_a_coloured_one_to_its_mel(basis):
+    torch.manual_seed(1)
+    wav = 0.1 * torch.randn(1, 40 * FEAT.hop_length)
+    window = shaping.hann_window(FEAT.n_fft)
+    own = mel_of(wav, basis)
+    same = mel_gain.match_mel(wav, own, basis, FEAT.n_fft, FEAT.hop_length, window, 2, 20.0)
+    # the last STFT frame has no mel frame of its own (it takes the last one's): its change
+    # reaches n_fft / 2 back in the first step and n_fft further in the second
+    assert torch.allclose(same[:, : -2 * FEAT.n_fft], wav[:, : -2 * FEAT.n_fft], atol=1e-5)
+    # ask for 6 dB more in the upper half of the bands: two steps get most of the way there
+    target = own.clone()
+    target[..., 40:] += 0.3
+    out = mel_gain.match_mel(wav, target, basis, FEAT.n_fft, FEAT.hop_length, window, 2, 20.0)
+    before = (own - target)[:, 2:-2].abs().mean()
+    after = (mel_of(out, basis) - target)[:, 2:-2].abs().mean()
+    assert after < 0.2 * before
+    assert torch.equal(mel_gain.match_mel(wav, target, basis, FEAT.n_fft, FEAT.hop_length, window, 0, 20.0), wav)
+
+
+def test_vocoder_applies_it_after_the_sampler_when_configured():
+    torch.manual_seed(0)
+    off = SpecGradVocoder(small_config("frame")).eval()
+    on = SpecGradVocoder(small_config("frame", inference={"mel_gain_iterations": 2})).eval()
+    on.load_state_dict(off.state_dict())
+    wav = 0.1 * torch.randn(1, 24 * FEAT.hop_length)
+    mel = off.features(wav)[0]
+    plain, matched = off(mel, seed=3), on(mel, seed=3)
+    assert not torch.allclose(plain, matched)
+    basis = off.features.mel_basis
+    error = [(mel_of(x[None], basis)[0] - mel)[2:-2].abs().mean() for x in (plain, matched)]
+    assert error[1] < 0.5 * error[0]
+    on.cfg.inference.mel_gain_iterations = 0
+    assert torch.equal(on(mel, seed=3), plain)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("mel_gain_iterations", -1, r"inference.mel_gain_iterations=-1, expected a whole number >= 0"),
+    ("mel_gain_iterations", 1.5, r"'mel_gain_iterations' = 1.5 has type float, expected int"),
+    ("mel_gain_max_db", 0.0, r"inference.mel_gain_max_db=0.0, expected > 0 dB")])
+def test_bad_settings_are_refused_by_name(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        SpecGradVocoder(small_config("frame", inference={key: value}))
