@@ -10,11 +10,12 @@ Why the look-ahead is what it is: one sampler step changes an output sample thro
 inverse STFT (frames up to 2 hops ahead at 75 % overlap), the ConvNeXt trunk (reach R frames)
 and the STFT of the step's input (1 more hop), so each step needs ``step_margin`` = R + 3
 frames of the previous step's output beyond a block, and the first, L xi, 3 frames of mel.
-The S steps chain, so block k of the output is final once frames up to k + 3 + S (R + 3)
-have arrived: ``lookahead_frames`` (183 frames, 2.1 s, for the shipped model at WG-6; 93 at
-WG-3). Each step is computed on windows of its input with step_margin frames of context on
-both sides; a window reaching the utterance's start or end sees the same borders as the
-offline sampler, so the stream equals it.
+Each of the G gain steps after the sampler (inference.mel_gain_iterations) is an STFT pair
+alone: 3 frames. The steps chain, so block k of the output is final once frames up to
+k + 3 + S (R + 3) + 3 G have arrived: ``lookahead_frames`` (189 frames, 2.2 s, for the
+shipped model at WG-6; 99 at WG-3). Each step is computed on windows of its input with its
+margin of context on both sides; a window reaching the utterance's start or end sees the
+same borders as the offline sampler, so the stream equals it.
 
 Noise: a stream does not know its length, and SpecGradVocoder's draws for a seed depend on
 it, so a stream draws from ``BlockNoise`` (counter-based, per draw and hop-block: the same

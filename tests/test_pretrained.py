@@ -45,7 +45,7 @@ def test_shipped_model_loads_by_name_and_vocodes_a_clip(shipped, speech_clip):
 
 
 def test_unknown_name_lists_the_shipped_ones():
-    listed = "'vctk' is not shipped; available: ljspeech, ljspeech-v1, ljspeech-v2, ljspeech-v3 "
+    listed = "'vctk' is not shipped; available: ljspeech, ljspeech-v1, ljspeech-v2, ljspeech-v3, ljspeech-v4 "
     with pytest.raises(pretrained.UnknownModelError, match=listed):
         SpecGradVocoder.from_pretrained("vctk")
     with pytest.raises(pretrained.UnknownModelError, match="'specgrad/ljspeech-v0' is not shipped"):
@@ -54,20 +54,21 @@ def test_unknown_name_lists_the_shipped_ones():
 
 def test_unversioned_name_is_the_latest_version():
     """Each name resolves to its own folder; the unversioned one to the newest version's."""
-    assert pretrained.available() == ["ljspeech", "ljspeech-v1", "ljspeech-v2", "ljspeech-v3"]
+    assert pretrained.available() == ["ljspeech", "ljspeech-v1", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4"]
     released = [model.released for model in pretrained.MODELS.values()]
     assert released == sorted(released)  # listed oldest first
     latest = list(pretrained.MODELS)[-1]
-    assert pretrained.version_of("specgrad/ljspeech") == latest == "ljspeech-v3"
-    weights, config = pretrained.resolve("specgrad/ljspeech-v3")
-    assert (weights, config) == pretrained.resolve("ljspeech") and weights.parent.name == "ljspeech-v3"
+    assert pretrained.version_of("specgrad/ljspeech") == latest == "ljspeech-v4"
+    weights, config = pretrained.resolve("specgrad/ljspeech-v4")
+    assert (weights, config) == pretrained.resolve("ljspeech") and weights.parent.name == "ljspeech-v4"
     assert pretrained.resolve("ljspeech-v1")[0].parent.name == "ljspeech"  # the released folder, unchanged
     for name in pretrained.MODELS:
         assert (pretrained.resolve(name)[0].parent / "README.md").is_file()  # its model card
     listing = subprocess.run([sys.executable, "-m", "specgrad_plugin.pretrained"], capture_output=True, text=True)
     assert listing.returncode == 0, listing.stderr
     assert [line.split(":")[0] for line in listing.stdout.splitlines()] == [
-        "specgrad/ljspeech", "specgrad/ljspeech-v1", "specgrad/ljspeech-v2", "specgrad/ljspeech-v3"]
+        "specgrad/ljspeech", "specgrad/ljspeech-v1", "specgrad/ljspeech-v2", "specgrad/ljspeech-v3",
+        "specgrad/ljspeech-v4"]
     assert "released 2026-11-28" in listing.stdout and "released 2026-12-04" in listing.stdout
 
 
@@ -94,7 +95,7 @@ def test_unmodified_tts_inference_cli_takes_the_specgrad_tag(tmp_path):
     make_tts_exp(tmp_path / "tts", FEATS)
     result = _tts_inference(tmp_path / "tts", tmp_path / "o", ["--vocoder_tag", "specgrad/ljspeech"])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech-v3/model.pth" in result.stderr
+    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech-v4/model.pth" in result.stderr
     assert sf.read(tmp_path / "o" / "wav" / "utt1.wav")[1] == 22050
     unknown = _tts_inference(tmp_path / "tts", tmp_path / "u", ["--vocoder_tag", "specgrad/vctk"])
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr

@@ -54,9 +54,14 @@ MODELS: Dict[str, ShippedModel] = {
         "ljspeech-v3", "2026-12-04",
         "the weight average of four fine-tunes of ljspeech-v2's low-band trunk (two with WORLD "
         "copies at lower F0 and a phase term)"),
+    # ljspeech-v3's weights with the gain per mel band after the sampler
+    # (inference.mel_gain_iterations: 2); its model.pth holds the config alone, on top of ljspeech-v3's
+    "ljspeech-v4": ShippedModel(
+        "ljspeech-v4", "2026-12-05",
+        "ljspeech-v3's weights, its output brought to the input mel by two gain steps per mel band"),
 }
 # unversioned name -> its latest version
-LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v3"}
+LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v4"}
 
 
 class UnknownModelError(ValueError):

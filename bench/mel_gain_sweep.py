@@ -1,0 +1,86 @@
+"""The gain per mel band after the sampler (inference.mel_gain_iterations) on the dev clips:
+how many steps, and how far one step may move a band.
+
+    OMP_NUM_THREADS=1 python bench/mel_gain_sweep.py --model_tag ljspeech-v3 --out docs/mel_gain/dev_sweep.json
+
+Each dev clip (the 3 held-out ljspeech_mini clips, whole) is vocoded with every setting at
+each sampling seed (seed + clip index): the sampler draws the same noise each time and the
+gain comes after it, so the settings differ by the gain alone. Every metric of
+specgrad_plugin.scoring, the mean over clips and seeds; OUT (.json) and the Markdown table
+beside it (.md). Never run it on ljspeech_eval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+import prior_study  # noqa: E402
+
+from specgrad_plugin.scoring import score  # noqa: E402
+from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
+
+COLUMNS = ("pesq", "stoi", "vuv_error", "log_f0_rmse", "mcd", "mel_l1", "mr_stft")
+# (steps, max_db): steps 0 is the gain off
+SETTINGS: Tuple[Tuple[int, float], ...] = ((0, 20.0), (1, 20.0), (2, 20.0), (3, 20.0), (4, 20.0), (8, 20.0),
+                                           (2, 10.0), (2, 40.0))
+
+
+def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], schedule: str
+          ) -> Dict[str, Dict[str, float]]:
+    """{"steps=S max_db=D": {metric: mean over clips and seeds}}."""
+    inference = vocoder.cfg.inference
+    totals: Dict[str, Dict[str, List[float]]] = {}
+    for seed in seeds:
+        for i, ref in enumerate(refs):
+            with torch.no_grad():
+                mel = vocoder.features(ref[None])[0]
+            for steps, max_db in SETTINGS:
+                inference.mel_gain_iterations, inference.mel_gain_max_db = steps, max_db
+                wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
+                for name, value in score(ref.numpy(), wav, vocoder.features, heavy=True).items():
+                    totals.setdefault(f"steps={steps} max_db={max_db:g}", {}).setdefault(name, []).append(value)
+    return {k: {m: float(np.nanmean(v)) for m, v in d.items()} for k, d in totals.items()}
+
+
+def table(result: Dict[str, Dict[str, float]]) -> str:
+    lines = ["| setting | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    lines += [f"| {k} | " + " | ".join(f"{v.get(c, float('nan')):.3f}" for c in COLUMNS) + " |"
+              for k, v in result.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_tag", default="ljspeech-v3", help="a shipped model's name or a checkpoint path")
+    p.add_argument("--schedule", default="WG-6")
+    p.add_argument("--seeds", default="1234,2234", help="clip i is sampled with seed + i, for each seed")
+    p.add_argument("--out", type=Path, required=True, help="results JSON; the Markdown table goes beside it (.md)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    tag = str(args.model_tag)
+    vocoder = (SpecGradVocoder.from_checkpoint(tag) if Path(tag).is_file()
+               else SpecGradVocoder.from_pretrained(tag)).eval()
+    _, dev_paths, _ = prior_study.split_clips(3)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    result = sweep(vocoder, prior_study.load_refs(dev_paths, 0), seeds, args.schedule)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"model_tag": tag, "schedule": args.schedule, "seeds": seeds,
+                                    "clips": [p.stem for p in dev_paths], "results": result}, indent=1))
+    args.out.with_suffix(".md").write_text(table(result))
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
