@@ -144,6 +144,13 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
     return {k: float(np.mean(v)) for k, v in totals.items()}
 
 
+def refuse_other_clips(state: dict, extra_clips: Optional[Path], state_file: Path) -> None:
+    """A run that reached a mark resumes only with the extra clips it trained with."""
+    if state["marks"] and state.get("extra_clips", "") != str(extra_clips or ""):
+        raise SystemExit(f"{state_file}: trained with extra_clips={state.get('extra_clips', '')!r}, resumed with "
+                         f"{str(extra_clips or '')!r}; expected the same")
+
+
 def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -168,9 +175,7 @@ def train(args) -> int:
     dev = load_refs(dev_paths, args.dev_seconds)
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
-    if state["marks"] and state.get("extra_clips", "") != str(args.extra_clips or ""):
-        raise SystemExit(f"{state_file}: trained with extra_clips={state.get('extra_clips', '')!r}, resumed with "
-                         f"{str(args.extra_clips or '')!r}; expected the same")
+    refuse_other_clips(state, args.extra_clips, state_file)
     state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
                  extra_clips=str(args.extra_clips or ""),
                  train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])

@@ -96,3 +96,14 @@ def test_extra_training_clips_refuse_held_out_clips_and_empty_lists(study, tmp_p
     scp.write_text("\n")
     with pytest.raises(SystemExit, match="no clip listed"):
         study.extra_training_clips(scp, [])
+
+
+def test_a_run_resumes_only_with_the_clips_it_trained_with(study, tmp_path):
+    state_file, scp = tmp_path / "state.json", tmp_path / "wav.scp"
+    study.refuse_other_clips({"marks": []}, scp, state_file)  # nothing trained yet: any clips
+    study.refuse_other_clips({"marks": [15.0], "extra_clips": str(scp)}, scp, state_file)
+    study.refuse_other_clips({"marks": [15.0]}, None, state_file)  # a run from before the option
+    with pytest.raises(SystemExit, match=r"state.json: trained with extra_clips='', resumed with '.*wav.scp'"):
+        study.refuse_other_clips({"marks": [15.0], "extra_clips": ""}, scp, state_file)
+    with pytest.raises(SystemExit, match=r"trained with extra_clips='.*wav.scp', resumed with ''"):
+        study.refuse_other_clips({"marks": [15.0], "extra_clips": str(scp)}, None, state_file)
