@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
+import prior_study  # noqa: E402
 import unseen_voices  # noqa: E402
 from unseen_audio import FS, join_words, median_f0, read_source, trim_silence  # noqa: E402
 
@@ -127,6 +128,37 @@ def build(args) -> int:
     return 0
 
 
+def frame_means(paths: List[Path]) -> np.ndarray:
+    """The mean over the 80 bands of every mel frame (the shipped features) of the clips."""
+    import torch
+
+    from specgrad_plugin.config import FeatureConfig
+    from specgrad_plugin.data import read_wav
+    from specgrad_plugin.features import LogMelExtractor, crop_to_hop
+
+    extractor = LogMelExtractor(FeatureConfig())
+    with torch.no_grad():
+        return np.concatenate([
+            extractor(crop_to_hop(torch.from_numpy(read_wav(p, FS, unseen_voices.HOP)), unseen_voices.HOP)[None])[0]
+            .mean(dim=-1).numpy() for p in paths])
+
+
+def level(args) -> int:
+    """How many of the clips' mel frames lie below LJSpeech's training clips' 1st percentile."""
+    train_paths, _, _ = prior_study.split_clips(3)
+    lj = frame_means(list(train_paths))
+    floor = float(np.percentile(lj, 1))
+    clips = frame_means([Path(line.split(maxsplit=1)[1]) for line in
+                         (args.data / "wav.scp").read_text().splitlines() if line.strip()])
+    result = {"data": str(args.data), "lj_train_clips": len(train_paths), "lj_1st_percentile": floor,
+              "lj_median": float(np.median(lj)), "frames": int(len(clips)),
+              "share_below": float((clips < floor).mean()), "median": float(np.median(clips))}
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -135,8 +167,11 @@ def main(argv=None) -> int:
     b.add_argument("--trim_db", type=float, default=None,
                    help="cut each word's leading and trailing frames this many dB below its loudest "
                         "(default: keep the package's silences)")
+    lv = sub.add_parser("level", help="the share of the clips' mel frames below LJSpeech's 1st percentile")
+    lv.add_argument("--data", type=Path, required=True, help="the folder 'build' wrote")
+    lv.add_argument("--out", type=Path, default=None, help="also write the numbers here (.json)")
     args = p.parse_args(argv)
-    return build(args)
+    return build(args) if args.command == "build" else level(args)
 
 
 if __name__ == "__main__":

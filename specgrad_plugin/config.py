@@ -253,9 +253,13 @@ class SpecGradConfig:
              f"inference.level_match_db={self.inference.level_match_db}, expected >= 0 dB (0: off)"),
             (self.inference.start_iterations >= 0,
              f"inference.start_iterations={self.inference.start_iterations}, expected >= 0 (0: off)"),
-            (isinstance(self.inference.mel_gain_iterations, int) and self.inference.mel_gain_iterations >= 0,
+            (type(self.inference.mel_gain_iterations) is int and self.inference.mel_gain_iterations >= 0,  # not bool
              f"inference.mel_gain_iterations={self.inference.mel_gain_iterations}, expected a whole number >= 0 "
              f"(0: off)"),
+            (self.inference.mel_gain_iterations == 0 or feat.win_length == feat.n_fft,
+             f"inference.mel_gain_iterations={self.inference.mel_gain_iterations} with features.win_length="
+             f"{feat.win_length} != n_fft={feat.n_fft}: the gain measures the mel with an n_fft Hann window; "
+             f"expected win_length == n_fft, or 0 steps"),
             (self.inference.mel_gain_max_db > 0,
              f"inference.mel_gain_max_db={self.inference.mel_gain_max_db}, expected > 0 dB"),
             (_is_range(self.inference.voice_f0_hz),

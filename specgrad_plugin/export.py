@@ -71,7 +71,8 @@ def draw_white_noise(batch: int, samples: int, steps: int, seed: Optional[int], 
 
 class SamplerContext(NamedTuple):
     """RealSampler.prepare's result. response, scaled (c H), inverse (1 / (c H)): pairs (B, F, T);
-    mel_in (B, M, T); target (B, T, M), the log10 mel of each STFT frame (mel_gain.frame_mel);
+    mel_in (B, M, T); target (B, T, M), the log10 mel of each STFT frame (each item's last
+    mel frame repeated past it, shaping.with_last_frame);
     mask (B, 1, T) and keep (B, N): the frames and samples each item has (None: all);
     normaliser: the inverse STFT's; samples: N."""
 
@@ -93,7 +94,9 @@ def _cut(signal: torch.Tensor, context: SamplerContext) -> torch.Tensor:
 
 class RealSampler(nn.Module):
     """mel (B, K, M), noise (S, B, K * hop)[, lengths (B,) frames] -> waveform (B, K * hop) in
-    [-1, 1]: SpecGradVocoder.forward with the schedule fixed, in real arithmetic."""
+    [-1, 1]: SpecGradVocoder.forward with the schedule fixed, in real arithmetic. The schedule
+    and the gain steps after the sampler (inference.mel_gain_iterations) are read when it is
+    built: a stream or an exported graph keeps them."""
 
     def __init__(self, vocoder, schedule: Optional[Schedule] = None, use_fft: bool = False) -> None:
         super().__init__()
@@ -136,7 +139,7 @@ class RealSampler(nn.Module):
         # the STFT's extra last frame reuses the last mel frame and response (shaping.apply_filter,
         # FrameDenoiser.condition): each item's own last frame
         if lengths is None:
-            mel = torch.cat([mel, mel[:, -1:]], dim=1)
+            mel = shaping.with_last_frame(mel)
         else:
             frames = torch.arange(mel.shape[1] + 1, device=mel.device)
             last = torch.minimum(frames[None, :], lengths.to(mel.device)[:, None] - 1)
@@ -253,6 +256,7 @@ def graph_metadata(vocoder, sampler: RealSampler, schedule: Optional[Schedule]) 
     return {
         "fs": str(vocoder.fs), "hop_length": str(sampler.hop), "n_mels": str(vocoder.cfg.features.n_mels),
         "steps": str(sampler.steps), "schedule": name if isinstance(name, str) else ",".join(map(str, name)),
+        "mel_gain_iterations": str(sampler.mel_gain_iterations),
         "inputs": "mel (batch, frames, n_mels) denormalised log10 mel; noise (steps, batch, frames * hop_length) "
                   "float32 N(0, 1) draws",
         "output": "wav (batch, frames * hop_length) in [-1, 1] at fs",

@@ -14,6 +14,11 @@ Bins under no band (below fmin, above fmax) keep a gain of 1. It is WaveFit's ga
 adjustment (Koizumi et al., 2022: its estimate's power is set to the mel's at every
 iteration) per mel band rather than for the whole spectrum, and after the sampler only.
 
+The STFT pads the signal's ends with zeros (so that G+ inverts it exactly, in every path);
+the features pad them by reflection. The two frames at each end are therefore measured a
+little low and come out about 1 dB above their mel. The STFT's extra last frame takes the
+last mel frame as its target (shaping.with_last_frame).
+
 Shapes: B batch, K mel frames, M mel bands, F = n_fft // 2 + 1 bins, T = K + 1 STFT frames,
 N = K * hop samples.
 """
@@ -34,12 +39,6 @@ def band_shares(mel_basis: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, mel_basis / total.clamp_min(torch.finfo(mel_basis.dtype).tiny), 0.0)
 
 
-def frame_mel(mel: torch.Tensor) -> torch.Tensor:
-    """(B, K, M) -> (B, K + 1, M): the STFT's extra last frame takes the last mel frame (as
-    shaping.apply_filter does for the prior)."""
-    return torch.cat([mel, mel[:, -1:]], dim=1)
-
-
 def band_gain(magnitude: torch.Tensor, log_mel: torch.Tensor, mel_basis: torch.Tensor,
               max_db: float) -> torch.Tensor:
     """G: |Y| (B, F, T) and the target log10 mel per STFT frame (B, T, M) -> (B, F, T) gain."""
@@ -52,7 +51,7 @@ def band_gain(magnitude: torch.Tensor, log_mel: torch.Tensor, mel_basis: torch.T
 def match_mel(wav: torch.Tensor, mel: torch.Tensor, mel_basis: torch.Tensor, n_fft: int, hop: int,
               window: torch.Tensor, iterations: int, max_db: float) -> torch.Tensor:
     """(B, N) waveform and its (B, K, M) input log10 mel -> (B, N): `iterations` gain steps."""
-    target = frame_mel(mel)
+    target = shaping.with_last_frame(mel)
     for _ in range(iterations):
         spec = shaping.stft(wav, n_fft, hop, window)
         wav = shaping.istft(spec * band_gain(spec.abs(), target, mel_basis, max_db), n_fft, hop, window,

@@ -36,6 +36,12 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, length
     )
 
 
+def with_last_frame(per_frame: torch.Tensor) -> torch.Tensor:
+    """(B, K, ...) values per mel frame -> (B, K + 1, ...) per STFT frame: an N = K * hop
+    signal has K + 1 centred frames, and the extra last one takes the last mel frame's."""
+    return torch.cat([per_frame, per_frame[:, -1:]], dim=1)
+
+
 # ------------------------------------------------------------- filter, step by step
 def mel_pseudo_inverse(mel_basis: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
     """Pseudo-inverse of the mel filterbank and the band-edge bins.

@@ -35,12 +35,13 @@ def test_band_gain_is_the_band_ratio_weighted_by_each_bins_shares(basis):
     assert torch.allclose(gain[0], expected[:, None].expand(-1, 5), rtol=1e-4)
     covered = basis.sum(0) > 0
     assert torch.equal(gain[0, ~covered], torch.ones_like(gain[0, ~covered]))
-    # one band 30 dB short is raised by max_db only
-    big = torch.zeros(basis.shape[0])
-    big[40] = 1.5
-    capped = mel_gain.band_gain(mag, (measured + big[None, :, None]).transpose(1, 2), basis, max_db=20.0)
-    peak = int(basis[40].argmax())
-    assert capped[0, peak, 0] == pytest.approx(10 ** (float(mel_gain.band_shares(basis)[40, peak])), rel=1e-4)
+    # one band 30 dB short is raised by max_db only, one 30 dB over lowered by max_db only
+    peak, share = int(basis[40].argmax()), float(mel_gain.band_shares(basis)[40, int(basis[40].argmax())])
+    for sign in (1.0, -1.0):
+        big = torch.zeros(basis.shape[0])
+        big[40] = 1.5 * sign
+        capped = mel_gain.band_gain(mag, (measured + big[None, :, None]).transpose(1, 2), basis, max_db=20.0)
+        assert capped[0, peak, 0] == pytest.approx(10 ** (sign * share), rel=1e-4)
 
 
 def mel_of(wav, basis):
@@ -52,7 +53,7 @@ def test_match_mel_leaves_a_matching_signal_and_pulls_a_coloured_one_to_its_mel(
     torch.manual_seed(1)
     wav = 0.1 * torch.randn(1, 40 * FEAT.hop_length)
     window = shaping.hann_window(FEAT.n_fft)
-    own = mel_of(wav, basis)
+    own = mel_of(wav, basis)  # measured as the gain measures it (zero-padded ends, not the features')
     same = mel_gain.match_mel(wav, own, basis, FEAT.n_fft, FEAT.hop_length, window, 2, 20.0)
     # the last STFT frame has no mel frame of its own (it takes the last one's): its change
     # reaches n_fft / 2 back in the first step and n_fft further in the second
@@ -60,10 +61,10 @@ def test_match_mel_leaves_a_matching_signal_and_pulls_a_coloured_one_to_its_mel(
     # ask for 6 dB more in the upper half of the bands: two steps get most of the way there
     target = own.clone()
     target[..., 40:] += 0.3
-    out = mel_gain.match_mel(wav, target, basis, FEAT.n_fft, FEAT.hop_length, window, 2, 20.0)
     before = (own - target)[:, 2:-2].abs().mean()
-    after = (mel_of(out, basis) - target)[:, 2:-2].abs().mean()
-    assert after < 0.2 * before
+    after = [(mel_of(mel_gain.match_mel(wav, target, basis, FEAT.n_fft, FEAT.hop_length, window, steps, 20.0),
+                     basis) - target)[:, 2:-2].abs().mean() for steps in (1, 2)]
+    assert after[1] < after[0] < before and after[1] < 0.2 * before  # each step gets nearer
     assert torch.equal(mel_gain.match_mel(wav, target, basis, FEAT.n_fft, FEAT.hop_length, window, 0, 20.0), wav)
 
 
@@ -83,10 +84,32 @@ def test_vocoder_applies_it_after_the_sampler_when_configured():
     assert torch.equal(on(mel, seed=3), plain)
 
 
+def test_a_level_matched_mel_is_brought_to_its_own_level():
+    """A mel far below the training level is sampled nearer it and scaled back: the gain works
+    at the level it was sampled at, so the output's mel meets the input mel, not 14 dB off."""
+    torch.manual_seed(0)
+    vocoder = SpecGradVocoder(small_config("frame", inference={"mel_gain_iterations": 2})).eval()
+    wav = 0.1 * torch.randn(1, 24 * FEAT.hop_length)
+    loud = vocoder.features(wav)[0]
+    vocoder.set_mel_statistics(loud.mean(0), loud.std(0))
+    quiet = loud - 1.0  # 20 dB down: sampled 6 dB down, 14 dB scaled back
+    basis = vocoder.features.mel_basis
+    error = {name: (mel_of(vocoder(mel, seed=3)[None], basis)[0] - mel)[2:-2].abs().mean()
+             for name, mel in (("loud", loud), ("quiet", quiet))}
+    assert abs(error["quiet"] - error["loud"]) < 0.1, error
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("mel_gain_iterations", -1, r"inference.mel_gain_iterations=-1, expected a whole number >= 0"),
     ("mel_gain_iterations", 1.5, r"'mel_gain_iterations' = 1.5 has type float, expected int"),
+    ("mel_gain_iterations", True, r"'mel_gain_iterations' = True has type bool, expected int"),
     ("mel_gain_max_db", 0.0, r"inference.mel_gain_max_db=0.0, expected > 0 dB")])
 def test_bad_settings_are_refused_by_name(key, value, message):
     with pytest.raises(ConfigError, match=message):
         SpecGradVocoder(small_config("frame", inference={key: value}))
+
+
+def test_a_window_the_gain_does_not_measure_with_is_refused():
+    with pytest.raises(ConfigError, match=r"features.win_length=800 != n_fft=1024"):
+        SpecGradVocoder(small_config("frame", features={"win_length": 800}, inference={"mel_gain_iterations": 2}))
+    SpecGradVocoder(small_config("frame", features={"win_length": 800}))  # the gain off: accepted

@@ -198,8 +198,8 @@ class FrameDenoiser(Denoiser):
         with frame_excitation the excitation's STFT (B, F_low, T) complex, 1 at a harmonic's peak."""
         if source is None:
             source = self.periodic_source(mel)
-        mel = torch.cat([mel, mel[:, -1:]], dim=1).transpose(1, 2)
-        response = torch.cat([response, response[:, -1:]], dim=1).transpose(1, 2)
+        mel = shaping.with_last_frame(mel).transpose(1, 2)
+        response = shaping.with_last_frame(response).transpose(1, 2)
         scale = float(self.window.pow(2).sum().sqrt())
         cond = ((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
         if source is None:
