@@ -203,13 +203,15 @@ class SamplerLoss(torch.nn.Module):
             fft_sizes=sizes, hop_sizes=[s // 8 for s in sizes], win_lengths=sizes)
 
     def sample(self, vocoder: torch.nn.Module, mel: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
-        """The sampler's output with gradients, its noise from the global RNG and its start the
-        model's own (inference.start_iterations): what ``vocoder(mel, schedule, seed=None)``
-        draws, before its clamp. (B, K, M), (B, K, F) -> (B, N)."""
+        """The sampler's output with gradients, its noise from the global RNG, its start the
+        model's own (inference.start_iterations) and its gain steps after the sampler
+        (inference.mel_gain_iterations): what ``vocoder(mel, schedule, seed=None)`` gives,
+        before its clamp. (B, K, M), (B, K, F) -> (B, N)."""
         prior, denoiser = vocoder.prior, vocoder.denoiser
         cond = denoiser.condition(mel, response)
-        return diffusion.sample(lambda x, level: denoiser(x, cond, level), lambda: prior.noise(response),
-                                self.betas.cpu(), start=prior.start(mel, vocoder.cfg.inference.start_iterations))
+        wav = diffusion.sample(lambda x, level: denoiser(x, cond, level), lambda: prior.noise(response),
+                               self.betas.cpu(), start=prior.start(mel, vocoder.cfg.inference.start_iterations))
+        return vocoder.match_mel(wav, mel)
 
     def low_band_distance(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """MR-STFT(D estimate, D reference), plus phase_weight times their phase-advance

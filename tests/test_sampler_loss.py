@@ -185,8 +185,9 @@ def test_diffusion_loss_gives_the_sampler_loss_its_config_weight_and_hop():
     assert sampler_loss.fundamental_weight == 0.7 and sampler_loss.fs == cfg.features.fs
 
 
-def test_unrolled_sampler_is_the_inference_sampler():
-    vocoder = SpecGradVocoder(small_config("frame", denoiser=LOW_TRUNK)).eval()
+@pytest.mark.parametrize("inference", [{}, {"mel_gain_iterations": 2}])
+def test_unrolled_sampler_is_the_inference_sampler(inference):
+    vocoder = SpecGradVocoder(small_config("frame", denoiser=LOW_TRUNK, inference=inference)).eval()
     with torch.no_grad():  # a non-zero low trunk, so that its output counts
         for p in vocoder.denoiser.low_band.out.parameters():
             p.normal_(0, 0.05)
@@ -203,8 +204,10 @@ def test_unrolled_sampler_is_the_inference_sampler():
     assert not torch.allclose(unrolled["WG-3"], unrolled["WG-6"], atol=1e-3)  # the schedule is the one named
 
 
-def test_gradient_reaches_the_low_trunk_through_every_step(speech_clip, monkeypatch):
-    data = {"denoiser": LOW_TRUNK, "diffusion": {"sampler_loss_weight": 1.0}, "train": {"freeze": FROZEN}}
+@pytest.mark.parametrize("inference", [{}, {"mel_gain_iterations": 2}])
+def test_gradient_reaches_the_low_trunk_through_every_step(speech_clip, monkeypatch, inference):
+    data = {"denoiser": LOW_TRUNK, "diffusion": {"sampler_loss_weight": 1.0}, "train": {"freeze": FROZEN},
+            "inference": inference}
     vocoder = SpecGradVocoder(SpecGradConfig.from_dict(data))
     kept = trainable_parameters(vocoder, vocoder.cfg.train.freeze)
     assert {id(p) for p in kept} == {id(p) for p in vocoder.denoiser.low_band.parameters()}
@@ -220,7 +223,7 @@ def test_gradient_reaches_the_low_trunk_through_every_step(speech_clip, monkeypa
     loss.backward()
     assert all(p.grad is None for p in vocoder.denoiser.trunk.parameters())
     out = vocoder.denoiser.low_band.out.weight.grad  # zero-initialised: only its own gradient is non-zero
-    assert out is not None and float(out.abs().sum()) > 0
+    assert out is not None and float(out.abs().sum()) > 0 and bool(torch.isfinite(out).all())
 
 
 def test_freeze_matches_names_up_to_a_dot_and_rejects_unknown_names():
