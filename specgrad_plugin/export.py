@@ -3,7 +3,7 @@ for ONNX export and for padded batches whose items must equal their one-by-one v
 
     sampler = RealSampler(vocoder, "WG-6")
     wav = sampler(mel, noise)           # (B, K, M), (S, B, K * hop) -> (B, K * hop)
-    export_onnx(vocoder, "WG-6", "specgrad.onnx")
+    export_onnx(vocoder, "WG-6", "specgrad.onnx")   # LevelMatchedSampler: the vocoder's level matching around it
 
 ``noise`` holds the sampler's S white-noise draws xi ~ N(0, I) (S = the schedule's steps):
 noise[0] starts x_T = L xi, noise[j] (j >= 1) is the fresh draw added after the j-th step. SpecGradVocoder draws
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specgrad_plugin import diffusion, mel_gain, shaping
+from specgrad_plugin import diffusion, mel_domain, mel_gain, shaping
 from specgrad_plugin.denoisers.frame import MEL_OFFSET, MEL_SCALE, FrameDenoiser
 from specgrad_plugin.realops import Pair, RealPrior, RealSTFT, complex_mul, complex_reciprocal, frame_mask
 
@@ -236,6 +236,27 @@ class RealSampler(nn.Module):
         return table[0], table[1]
 
 
+class LevelMatchedSampler(nn.Module):
+    """mel (B, K, M), noise (S, B, K * hop) -> waveform (B, K * hop): RealSampler inside the
+    vocoder's level matching (SpecGradVocoder.match_level, mel_domain.match_level), so that a
+    graph vocodes a mel far from the training level as vocoder(mel) does. What export_onnx and
+    export_torchscript write; without the vocoder's mel statistics or with
+    inference.level_match_db = 0 it is RealSampler."""
+
+    def __init__(self, vocoder, schedule: Optional[Schedule] = None) -> None:
+        super().__init__()
+        self.sampler = RealSampler(vocoder, schedule)
+        stats = vocoder.mel_stats.detach().float().clone()
+        self.level_match_db = float(vocoder.cfg.inference.level_match_db) if bool((stats[1] > 0).all()) else 0.0
+        self.register_buffer("mel_stats", stats, persistent=False)
+
+    def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        if self.level_match_db <= 0:
+            return self.sampler(mel, noise)
+        mel, gain = mel_domain.match_level(mel, self.mel_stats[0], self.mel_stats[1], self.level_match_db)
+        return (self.sampler(mel, noise) * gain[:, None]).clamp(-1.0, 1.0)  # the vocoder's clamp, then the gain
+
+
 def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
     """ConvNeXtTrunk.forward with the frames an item lacks held at zero before every convolution over
     frames (as the zero padding of its one-by-one run sees them): (B, C, T), mask (B, 1, T) or
@@ -250,22 +271,24 @@ def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: 
     return module.out(module.output_norm(h.transpose(1, 2), level).transpose(1, 2))
 
 
-def graph_metadata(vocoder, sampler: RealSampler, schedule: Optional[Schedule]) -> dict:
+def graph_metadata(vocoder, graph: LevelMatchedSampler, schedule: Optional[Schedule]) -> dict:
     """What a runtime without this package needs to feed the graph: strings, as ONNX stores them."""
     name = schedule or vocoder.cfg.inference.schedule
+    sampler = graph.sampler
     return {
         "fs": str(vocoder.fs), "hop_length": str(sampler.hop), "n_mels": str(vocoder.cfg.features.n_mels),
         "steps": str(sampler.steps), "schedule": name if isinstance(name, str) else ",".join(map(str, name)),
         "mel_gain_iterations": str(sampler.mel_gain_iterations),
+        "level_match_db": str(graph.level_match_db),
         "inputs": "mel (batch, frames, n_mels) denormalised log10 mel; noise (steps, batch, frames * hop_length) "
                   "float32 N(0, 1) draws",
         "output": "wav (batch, frames * hop_length) in [-1, 1] at fs",
     }
 
 
-def _examples(vocoder, sampler: RealSampler, frames: int):
+def _examples(vocoder, graph: LevelMatchedSampler, frames: int):
     mel = torch.full((1, frames, vocoder.cfg.features.n_mels), -2.0)
-    return mel, torch.zeros(sampler.steps, 1, frames * sampler.hop)
+    return mel, torch.zeros(graph.sampler.steps, 1, frames * graph.sampler.hop)
 
 
 def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], example_frames: int = 64,
@@ -277,18 +300,18 @@ def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], e
         import onnx
     except ImportError:
         raise ExportError("ONNX export needs the onnx package: pip install 'specgrad_plugin[onnx]'") from None
-    sampler = RealSampler(vocoder, schedule).eval()
+    graph = LevelMatchedSampler(vocoder, schedule).eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
-            sampler, _examples(vocoder, sampler, example_frames), str(path), input_names=["mel", "noise"],
+            graph, _examples(vocoder, graph, example_frames), str(path), input_names=["mel", "noise"],
             output_names=["wav"], opset_version=opset, dynamo=False,
             dynamic_axes={"mel": {0: "batch", 1: "frames"}, "noise": {1: "batch", 2: "samples"},
                           "wav": {0: "batch", 1: "samples"}},
         )
     model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, graph_metadata(vocoder, sampler, schedule))
+    onnx.helper.set_model_props(model, graph_metadata(vocoder, graph, schedule))
     onnx.save(model, str(path))
     return path
 
@@ -296,11 +319,11 @@ def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], e
 def export_torchscript(vocoder, schedule: Optional[Schedule], path: Union[str, Path],
                        example_frames: int = 64) -> Path:
     """Write the sampler traced to TorchScript: forward(mel, noise) -> wav as in export_onnx."""
-    sampler = RealSampler(vocoder, schedule).eval()
+    graph = LevelMatchedSampler(vocoder, schedule).eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        traced = torch.jit.trace(sampler, _examples(vocoder, sampler, example_frames), check_trace=False)
-    extra = {"metadata.json": json.dumps(graph_metadata(vocoder, sampler, schedule))}
+        traced = torch.jit.trace(graph, _examples(vocoder, graph, example_frames), check_trace=False)
+    extra = {"metadata.json": json.dumps(graph_metadata(vocoder, graph, schedule))}
     torch.jit.save(traced, str(path), _extra_files=extra)
     return path

@@ -20,7 +20,7 @@ Shapes: K frames, M mel bands.
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -39,12 +39,27 @@ def _offset(band_means: torch.Tensor, train_mean: torch.Tensor) -> torch.Tensor:
     return (band_means - train_mean)[:bands].median()
 
 
+def quantile_over_frames(mel: torch.Tensor, q: float) -> torch.Tensor:
+    """torch.quantile(mel, q, dim=1) (linear interpolation between the two nearest ranks)
+    written with a sort, which an ONNX graph can hold: (B, K, M) -> (B, M). K stays dynamic
+    in a traced graph: the rank is computed from a tensor, not from a Python int."""
+    ordered = mel.sort(dim=1).values
+    last = torch.ones_like(mel[0, :, 0]).sum() - 1.0  # K - 1
+    rank = q * last
+    below = rank.floor()
+    lo = below.long().reshape(1)
+    hi = torch.minimum(lo + 1, last.long().reshape(1))
+    low, high = ordered.index_select(1, lo)[:, 0], ordered.index_select(1, hi)[:, 0]
+    return low + (rank - below) * (high - low)
+
+
 def level_offset(mel: torch.Tensor, train_mean: torch.Tensor, train_std: torch.Tensor) -> torch.Tensor:
     """Each item's level d against the training mels' (the module docstring), in log10 units:
-    a mel 20 dB quieter reads -1. (B, K, M), (M,), (M,) -> (B,)."""
+    a mel 20 dB quieter reads -1. (B, K, M), (M,), (M,) -> (B,). The median over bands is the
+    lower one for an even count, as torch.median's."""
     bands = max(1, int(LEVEL_BANDS * mel.shape[-1]))
-    loud = mel.float().quantile(LEVEL_QUANTILE, dim=1)  # (B, M)
-    return (loud - train_mean - LEVEL_Z * train_std)[:, :bands].median(dim=-1).values
+    loud = quantile_over_frames(mel.float(), LEVEL_QUANTILE)  # (B, M)
+    return (loud - train_mean - LEVEL_Z * train_std)[:, :bands].sort(dim=-1).values[:, (bands - 1) // 2]
 
 
 def level_match_shift(offset: torch.Tensor, tolerance_db: float) -> torch.Tensor:
@@ -53,6 +68,14 @@ def level_match_shift(offset: torch.Tensor, tolerance_db: float) -> torch.Tensor
     amplitude mel scales its audio by 10^s, so the output is scaled back by 10^-s. Zero
     within the tolerance, continuous in d. (B,) -> (B,)."""
     return -torch.sign(offset) * (offset.abs() - tolerance_db / 20.0).clamp_min(0.0)
+
+
+def match_level(mel: torch.Tensor, train_mean: torch.Tensor, train_std: torch.Tensor,
+                tolerance_db: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(B, K, M) mel -> (the mel shifted by level_match_shift, to sample from; (B,) the gain
+    10^-s that takes the output back to the input's level)."""
+    shift = level_match_shift(level_offset(mel, train_mean, train_std), tolerance_db)
+    return mel + shift[:, None, None], torch.pow(10.0, -shift)
 
 
 def band_limit(band_means: torch.Tensor, train_mean: torch.Tensor) -> Optional[int]:

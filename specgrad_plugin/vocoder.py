@@ -22,7 +22,7 @@ from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.loss import DiffusionLoss
-from specgrad_plugin.mel_domain import InputWarnings, level_match_shift, level_offset
+from specgrad_plugin.mel_domain import InputWarnings, match_level
 from specgrad_plugin.priors import NoisePrior
 
 Schedule = Union[str, Sequence[float]]
@@ -74,8 +74,7 @@ class SpecGradVocoder(torch.nn.Module):
         tolerance = self.cfg.inference.level_match_db
         if tolerance <= 0 or not bool((self.mel_stats[1] > 0).all()):
             return mel, torch.ones(mel.shape[0], device=mel.device)
-        shift = level_match_shift(level_offset(mel, *self.mel_stats), tolerance)
-        return mel + shift[:, None, None], torch.pow(10.0, -shift)
+        return match_level(mel, *self.mel_stats, tolerance)
 
     def match_mel(self, wav: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         """(B, K * hop) sampler output -> (B, K * hop) brought to its (B, K, M) mel by

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from specgrad_plugin import shaping
+from specgrad_plugin import mel_domain, shaping
 from specgrad_plugin.export import ExportError, RealSampler, draw_white_noise
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.realops import FactoredRealDFT, RealPrior, RealSTFT
@@ -121,9 +121,11 @@ def test_torchscript_export_takes_any_length(tmp_path, speech_clip):
     from specgrad_plugin.export import export_torchscript
 
     vocoder = frame_vocoder(frame_low_band_hz=1000.0, frame_low_band_channels=8)
+    mel = mel_of(vocoder, speech_clip, 0.9)  # not the example's length
+    std = torch.full((mel.shape[-1],), 0.3)  # statistics that read this mel 20 dB quiet: level matched
+    vocoder.set_mel_statistics(mel[0].quantile(mel_domain.LEVEL_QUANTILE, dim=0) - mel_domain.LEVEL_Z * std + 1.0, std)
     path = export_torchscript(vocoder, "WG-3", tmp_path / "s.pt", example_frames=16)
     loaded = torch.jit.load(str(path))
-    mel = mel_of(vocoder, speech_clip, 0.9)  # not the example's length
     noise = draw_white_noise(1, mel.shape[1] * vocoder.hop_length, 3, seed=2)
     with torch.no_grad():
         assert relative_error(loaded(mel, noise), vocoder(mel, schedule="WG-3", seed=2)) < RTOL
@@ -157,12 +159,23 @@ def test_onnx_graph_runs_without_torch_and_equals_pytorch(tmp_path, speech_clips
     from specgrad_plugin.export import export_onnx
 
     vocoder = frame_vocoder({"mel_gain_iterations": 2}, frame_low_band_hz=1000.0, frame_low_band_channels=8)
-    path = export_onnx(vocoder, "WG-6", tmp_path / "s.onnx", example_frames=16)
     mel = torch.cat([mel_of(vocoder, clip, 0.7) for clip in speech_clips[:2]])  # batch 2, not 16 frames
+    # statistics that read the first item's level as 0; the second item 20 dB quieter is level matched
+    std = torch.full((mel.shape[-1],), 0.3)
+    vocoder.set_mel_statistics(mel[0].quantile(mel_domain.LEVEL_QUANTILE, dim=0) - mel_domain.LEVEL_Z * std, std)
+    mel[1] -= 1.0
+    path = export_onnx(vocoder, "WG-6", tmp_path / "s.onnx", example_frames=16)
     noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, 6, seed=3)
     out, info = run_without_torch(path, mel.numpy(), noise.numpy(), tmp_path)
     assert info == {"torch": False, "fs": vocoder.fs, "steps": 6}
     assert relative_error(out, vocoder(mel, schedule="WG-6", seed=3)) < RTOL
+    with torch.no_grad():  # the quiet item is not what the sampler makes of it as given
+        as_given = RealSampler(vocoder, "WG-6")(mel, noise)
+    assert relative_error(out[0], as_given[0]) < RTOL and relative_error(out[1], as_given[1]) > 1e-2
+    import onnx
+
+    meta = {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
+    assert float(meta["level_match_db"]) == vocoder.cfg.inference.level_match_db > 0
 
 
 def test_onnx_vocoder_names_bad_input(tmp_path):

@@ -89,3 +89,12 @@ def test_vocoder_samples_a_quiet_mel_at_the_tolerance_edge_and_scales_it_back():
     assert torch.allclose(quiet, edge * 10 ** -0.7, rtol=1e-4, atol=1e-7)
     vocoder.cfg.inference.level_match_db = 0.0  # off: the quiet mel is vocoded as given
     assert not torch.allclose(vocoder(mel - 1.0, schedule="WG-3", seed=3), quiet, rtol=1e-2, atol=1e-5)
+
+
+def test_quantile_over_frames_is_torch_quantile_at_any_length():
+    # the sort-based quantile the ONNX graph holds: linear between the nearest ranks, as torch's
+    torch.manual_seed(0)
+    for frames in (1, 2, 11, 40):
+        mel = torch.randn(3, frames, 8)
+        for q in (0.0, 0.35, mel_domain.LEVEL_QUANTILE, 1.0):
+            assert torch.allclose(mel_domain.quantile_over_frames(mel, q), mel.quantile(q, dim=1), atol=1e-6)
