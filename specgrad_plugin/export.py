@@ -246,9 +246,8 @@ class LevelMatchedSampler(nn.Module):
     def __init__(self, vocoder, schedule: Optional[Schedule] = None) -> None:
         super().__init__()
         self.sampler = RealSampler(vocoder, schedule)
-        stats = vocoder.mel_stats.detach().float().clone()
-        self.level_match_db = float(vocoder.cfg.inference.level_match_db) if bool((stats[1] > 0).all()) else 0.0
-        self.register_buffer("mel_stats", stats, persistent=False)
+        self.level_match_db = float(vocoder.cfg.inference.level_match_db) if vocoder.matches_levels else 0.0
+        self.register_buffer("mel_stats", vocoder.mel_stats.detach().float().clone(), persistent=False)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.level_match_db <= 0:

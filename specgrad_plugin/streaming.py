@@ -17,6 +17,12 @@ shipped model at WG-6; 99 at WG-3). Each step is computed on windows of its inpu
 margin of context on both sides; a window reaching the utterance's start or end sees the
 same borders as the offline sampler, so the stream equals it.
 
+Level: a mel far from the training level is moved as ``vocoder(mel)`` moves it
+(SpecGradVocoder.level_shift), with the level read on the first ``lookahead_frames + 1``
+frames, the ones the first block waits for anyway, and kept for the whole stream. An
+utterance that short is read whole and equals offline; a longer one equals offline where
+its first frames read as the whole does (within the tolerance: no shift).
+
 Noise: a stream does not know its length, and SpecGradVocoder's draws for a seed depend on
 it, so a stream draws from ``BlockNoise`` (counter-based, per draw and hop-block: the same
 values whatever the chunking) unless given the whole noise array. With that array,
@@ -103,6 +109,11 @@ class StreamingVocoder:
         # L xi, then one level per sampler step, then one per gain step (inference.mel_gain_iterations)
         self.levels = [_Level() for _ in range(self.sampler.steps + 1 + self.sampler.mel_gain_iterations)]
         self.finished = False
+        # level matching (vocoder.level_shift), read once on the first frames, as many as the first
+        # block needs before it is final (so it adds no delay), or on all of a shorter utterance
+        self.level_shift = vocoder.level_shift
+        self.level_frames = self.lookahead_frames + 1 if vocoder.matches_levels else 0
+        self.shift: Optional[torch.Tensor] = None  # (1,) log10, once read
 
     @property
     def lookahead_frames(self) -> int:
@@ -152,14 +163,19 @@ class StreamingVocoder:
 
     def _advance(self, final: bool) -> torch.Tensor:
         out = torch.zeros(0)
+        if self.shift is None:
+            if not final and self.frames < self.level_frames:
+                return out
+            # on the first level_frames frames whatever the chunking (nothing is forgotten before this)
+            self.shift = self.level_shift(self.mel[None, : self.level_frames or None])
         target = self.frames if final else self.frames - self.stft_margin
         for index, level in enumerate(self.levels):
             if index > 0 and not final:
                 target = self.levels[index - 1].done - self.margin(index)
             if target > level.done:
                 samples = self._compute(index, level.done, target)
-                if index == len(self.levels) - 1:
-                    out = samples.clamp(-1.0, 1.0)
+                if index == len(self.levels) - 1:  # the vocoder's clamp, then the level's gain
+                    out = (samples.clamp(-1.0, 1.0) * torch.pow(10.0, -self.shift)).clamp(-1.0, 1.0)
                 level.append(samples, target)
         self._forget()
         return out
@@ -170,7 +186,7 @@ class StreamingVocoder:
         lo = max(0, first - margin) // self.align * self.align
         hi = min(self.frames if index == 0 else self.levels[index - 1].done, last + margin)
         hop = self.hop
-        mel = self.mel[lo - self.mel_origin : hi - self.mel_origin][None]
+        mel = self.mel[lo - self.mel_origin : hi - self.mel_origin][None] + self.shift
         context = self.sampler.prepare(mel, (hi - lo) * hop)
         if index == 0:
             x = self.sampler.start(context, self.noise(0, lo, hi)[None])

@@ -22,7 +22,7 @@ from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.loss import DiffusionLoss
-from specgrad_plugin.mel_domain import InputWarnings, match_level
+from specgrad_plugin.mel_domain import InputWarnings, level_match_shift, level_offset
 from specgrad_plugin.priors import NoisePrior
 
 Schedule = Union[str, Sequence[float]]
@@ -67,14 +67,24 @@ class SpecGradVocoder(torch.nn.Module):
         """Warn when a (B, K, M) mel is far from the training mels (mel_domain.InputWarnings)."""
         self.input_warnings.check(mel, *self.mel_stats)
 
+    @property
+    def matches_levels(self) -> bool:
+        """Whether match_level moves anything: inference.level_match_db > 0 and statistics set."""
+        return self.cfg.inference.level_match_db > 0 and bool((self.mel_stats[1] > 0).all())
+
+    def level_shift(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, K, M) mel -> (B,) log10 shift s that moves each item to within
+        inference.level_match_db of the training level (mel_domain.level_match_shift); 0 when it
+        is already there, off, or without statistics."""
+        if not self.matches_levels:
+            return torch.zeros(mel.shape[0], device=mel.device)
+        return level_match_shift(level_offset(mel, *self.mel_stats), self.cfg.inference.level_match_db)
+
     def match_level(self, mel: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(B, K, M) mel -> (the mel to sample from, (B,) gain for its output): each item moved
-        to within inference.level_match_db of the training level (mel_domain.level_match_shift);
-        gain 1 and the mel unchanged when it is already there, off, or without statistics."""
-        tolerance = self.cfg.inference.level_match_db
-        if tolerance <= 0 or not bool((self.mel_stats[1] > 0).all()):
-            return mel, torch.ones(mel.shape[0], device=mel.device)
-        return match_level(mel, *self.mel_stats, tolerance)
+        """(B, K, M) mel -> (mel + s, the mel to sample from; (B,) gain 10^-s for its output),
+        s = level_shift(mel)."""
+        shift = self.level_shift(mel)
+        return mel + shift[:, None, None], torch.pow(10.0, -shift)
 
     def match_mel(self, wav: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         """(B, K * hop) sampler output -> (B, K * hop) brought to its (B, K, M) mel by

@@ -61,6 +61,33 @@ def test_stream_with_the_mel_gain_equals_the_vocoder_one_stft_pair_later(speech_
     assert_close(torch.cat(push_irregularly(stream, mel)), vocoder(mel, schedule="WG-3", seed=6))
 
 
+def test_stream_matches_levels_as_the_vocoder_reading_the_level_when_the_first_block_is_due(speech_clip):
+    from specgrad_plugin import mel_domain
+
+    vocoder = frame_vocoder({"mel_gain_iterations": 1})
+    mel = speech_mel(vocoder, speech_clip)
+    std = torch.full((mel.shape[-1],), 0.3)  # statistics that read this mel's level as 0
+    vocoder.set_mel_statistics(mel.quantile(mel_domain.LEVEL_QUANTILE, dim=0) - mel_domain.LEVEL_Z * std, std)
+    quiet = mel - 1.0  # 20 dB down: sampled 6 dB down, the output scaled back
+    due = StreamingVocoder(vocoder, "WG-3").lookahead_frames + 1
+    assert mel.shape[0] > 2 * due
+    # an utterance no longer than the look-ahead: its whole level is read, as offline
+    short = quiet[:due]
+    noise = draw_white_noise(1, due * vocoder.hop_length, 3, seed=6)
+    stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
+    assert_close(torch.cat(push_irregularly(stream, short)), vocoder(short, schedule="WG-3", seed=6))
+    assert torch.equal(stream.shift, vocoder.level_shift(short[None])) and float(stream.shift.abs()) > 0.3
+    # a longer one: the level read on the frames there when the first block is due, kept after
+    noise = draw_white_noise(1, quiet.shape[0] * vocoder.hop_length, 3, seed=6)
+    stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
+    pieces = push_irregularly(stream, quiet)
+    shift = vocoder.level_shift(quiet[None, :due])
+    assert torch.equal(stream.shift, shift)
+    with torch.no_grad():
+        moved = RealSampler(vocoder, "WG-3")(quiet[None] + shift, noise[:, :1])[0]
+    assert_close(torch.cat(pieces), (moved * 10 ** -shift).clamp(-1.0, 1.0))
+
+
 def test_stream_emits_each_block_once_the_lookahead_has_arrived(speech_clip):
     vocoder = frame_vocoder()
     mel = speech_mel(vocoder, speech_clip)
