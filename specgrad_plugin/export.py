@@ -74,7 +74,8 @@ class SamplerContext(NamedTuple):
     mel_in (B, M, T); target (B, T, M), the log10 mel of each STFT frame (each item's last
     mel frame repeated past it, shaping.with_last_frame);
     mask (B, 1, T) and keep (B, N): the frames and samples each item has (None: all);
-    normaliser: the inverse STFT's; samples: N."""
+    normaliser: the inverse STFT's; samples: N. A gain_only context (RealSampler.prepare) has
+    None for response, scaled, inverse and mel_in."""
 
     response: Pair
     scaled: Pair
@@ -134,8 +135,11 @@ class RealSampler(nn.Module):
             x = self.step(context, x, t, noise[self.steps - t] if t > 0 else None)
         return self.match_mel(context, x).clamp(-1.0, 1.0)
 
-    def prepare(self, mel: torch.Tensor, samples: int, lengths: Optional[torch.Tensor] = None) -> SamplerContext:
-        """What every step reuses: the prior's response and the conditioning of (B, K, M) mels."""
+    def prepare(self, mel: torch.Tensor, samples: int, lengths: Optional[torch.Tensor] = None,
+                gain_only: bool = False) -> SamplerContext:
+        """What every step reuses: the prior's response and the conditioning of (B, K, M) mels.
+        gain_only: what gain_step reads alone (target, mask, keep, normaliser), the prior's
+        response and the conditioning left None."""
         # the STFT's extra last frame reuses the last mel frame and response (shaping.apply_filter,
         # FrameDenoiser.condition): each item's own last frame
         if lengths is None:
@@ -144,15 +148,18 @@ class RealSampler(nn.Module):
             frames = torch.arange(mel.shape[1] + 1, device=mel.device)
             last = torch.minimum(frames[None, :], lengths.to(mel.device)[:, None] - 1)
             mel = mel.gather(1, last.unsqueeze(-1).expand(-1, -1, mel.shape[-1]))
-        response = tuple(r.transpose(1, 2) for r in self.prior(mel))
         present = frame_mask(lengths, mel.shape[1], mel.shape[0], mel.device)
         normaliser = self.stft.normaliser(present, samples)
-        mel_in = (mel.transpose(1, 2) + MEL_OFFSET) / MEL_SCALE
         mask = keep = None
         if lengths is not None:
             mask = present
             t = torch.arange(samples, device=mel.device)
             keep = (t[None, :] < lengths.to(mel.device)[:, None] * self.hop).float()
+        if gain_only:
+            return SamplerContext(None, None, None, None, mel, mask, keep, normaliser, samples)
+        response = tuple(r.transpose(1, 2) for r in self.prior(mel))
+        mel_in = (mel.transpose(1, 2) + MEL_OFFSET) / MEL_SCALE
+        if lengths is not None:
             # frames past an item's end: zero (where, not a product: the padding may give inf)
             response = tuple(torch.where(mask > 0, r, 0.0) for r in response)
             mel_in = torch.where(mask > 0, mel_in, 0.0)

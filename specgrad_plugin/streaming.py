@@ -187,7 +187,7 @@ class StreamingVocoder:
         hi = min(self.frames if index == 0 else self.levels[index - 1].done, last + margin)
         hop = self.hop
         mel = self.mel[lo - self.mel_origin : hi - self.mel_origin][None] + self.shift
-        context = self.sampler.prepare(mel, (hi - lo) * hop)
+        context = self.sampler.prepare(mel, (hi - lo) * hop, gain_only=index > self.sampler.steps)
         if index == 0:
             x = self.sampler.start(context, self.noise(0, lo, hi)[None])
         elif index > self.sampler.steps:
