@@ -77,10 +77,10 @@ class SamplerContext(NamedTuple):
     normaliser: the inverse STFT's; samples: N. A gain_only context (RealSampler.prepare) has
     None for response, scaled, inverse and mel_in."""
 
-    response: Pair
-    scaled: Pair
-    inverse: Pair
-    mel_in: torch.Tensor
+    response: Optional[Pair]
+    scaled: Optional[Pair]
+    inverse: Optional[Pair]
+    mel_in: Optional[torch.Tensor]
     target: torch.Tensor
     mask: Optional[torch.Tensor]
     keep: Optional[torch.Tensor]
@@ -299,7 +299,8 @@ def _examples(vocoder, graph: LevelMatchedSampler, frames: int):
 
 def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], example_frames: int = 64,
                 opset: int = ONNX_OPSET) -> Path:
-    """Write the sampler as an ONNX graph with inputs mel (batch, frames, n_mels) and noise
+    """Write the sampler, inside the vocoder's level matching (LevelMatchedSampler), as an ONNX
+    graph with inputs mel (batch, frames, n_mels) and noise
     (steps, batch, frames * hop) and output wav (batch, frames * hop); batch and frames are
     dynamic; graph_metadata() in the model's metadata. Needs the onnx package."""
     try:
@@ -324,7 +325,8 @@ def export_onnx(vocoder, schedule: Optional[Schedule], path: Union[str, Path], e
 
 def export_torchscript(vocoder, schedule: Optional[Schedule], path: Union[str, Path],
                        example_frames: int = 64) -> Path:
-    """Write the sampler traced to TorchScript: forward(mel, noise) -> wav as in export_onnx."""
+    """Write the sampler with its level matching (LevelMatchedSampler) traced to TorchScript:
+    forward(mel, noise) -> wav as in export_onnx."""
     graph = LevelMatchedSampler(vocoder, schedule).eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

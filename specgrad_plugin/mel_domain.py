@@ -70,11 +70,17 @@ def level_match_shift(offset: torch.Tensor, tolerance_db: float) -> torch.Tensor
     return -torch.sign(offset) * (offset.abs() - tolerance_db / 20.0).clamp_min(0.0)
 
 
+def level_shift(mel: torch.Tensor, train_mean: torch.Tensor, train_std: torch.Tensor,
+                tolerance_db: float) -> torch.Tensor:
+    """(B, K, M) mel -> (B,) s = level_match_shift(level_offset(mel)), the log10 shift to sample at."""
+    return level_match_shift(level_offset(mel, train_mean, train_std), tolerance_db)
+
+
 def match_level(mel: torch.Tensor, train_mean: torch.Tensor, train_std: torch.Tensor,
                 tolerance_db: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, M) mel -> (the mel shifted by level_match_shift, to sample from; (B,) the gain
-    10^-s that takes the output back to the input's level)."""
-    shift = level_match_shift(level_offset(mel, train_mean, train_std), tolerance_db)
+    """(B, K, M) mel -> (mel + s, to sample from; (B,) the gain 10^-s that takes the output
+    back to the input's level), s = level_shift(mel)."""
+    shift = level_shift(mel, train_mean, train_std, tolerance_db)
     return mel + shift[:, None, None], torch.pow(10.0, -shift)
 
 

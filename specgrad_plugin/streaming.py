@@ -1,5 +1,6 @@
 """Streaming synthesis: mel frames in as they arrive, audio out with a fixed look-ahead,
-equal to offline vocoding with the same noise.
+equal to offline vocoding with the same noise (for a mel far from the training level, see
+Loudness below).
 
     stream = StreamingVocoder(vocoder, schedule="WG-6", seed=0)
     for frames in tts_output:               # (k, M) log10 mel frames, any k >= 0
@@ -17,11 +18,14 @@ shipped model at WG-6; 99 at WG-3). Each step is computed on windows of its inpu
 margin of context on both sides; a window reaching the utterance's start or end sees the
 same borders as the offline sampler, so the stream equals it.
 
-Level: a mel far from the training level is moved as ``vocoder(mel)`` moves it
-(SpecGradVocoder.level_shift), with the level read on the first ``lookahead_frames + 1``
-frames, the ones the first block waits for anyway, and kept for the whole stream. An
-utterance that short is read whole and equals offline; a longer one equals offline where
-its first frames read as the whole does (within the tolerance: no shift).
+Loudness: a mel far from the training level is moved toward it, as ``vocoder(mel)`` moves
+it (SpecGradVocoder.level_shift), and the output scaled back. Offline reads the whole
+utterance; a stream cannot, so it reads causally: each block of LOUDNESS_BLOCK frames gets
+the shift read on the frames before it, and at least on the first ``lookahead_frames + 1``
+frames, which the first output waits for anyway. A quiet opening therefore does not set the
+shift for a louder rest. The stream equals offline when every one of these readings and the
+whole utterance's are within inference.level_match_db (no shift anywhere), and for an
+utterance no longer than ``lookahead_frames + 1`` frames (read whole).
 
 Noise: a stream does not know its length, and SpecGradVocoder's draws for a seed depend on
 it, so a stream draws from ``BlockNoise`` (counter-based, per draw and hop-block: the same
@@ -41,6 +45,7 @@ from specgrad_plugin.checks import check_mel
 from specgrad_plugin.export import RealSampler, Schedule
 
 NoiseSource = Callable[[int, int, int], torch.Tensor]
+LOUDNESS_BLOCK = 16  # frames that share one loudness shift (186 ms at 22.05 kHz, hop 256)
 
 
 class BlockNoise:
@@ -109,11 +114,12 @@ class StreamingVocoder:
         # L xi, then one level per sampler step, then one per gain step (inference.mel_gain_iterations)
         self.levels = [_Level() for _ in range(self.sampler.steps + 1 + self.sampler.mel_gain_iterations)]
         self.finished = False
-        # level matching (vocoder.level_shift), read once on the first frames, as many as the first
-        # block needs before it is final (so it adds no delay), or on all of a shorter utterance
+        # loudness matching (vocoder.level_shift), one shift per LOUDNESS_BLOCK frames, each read
+        # on the frames before its block and at least the first loudness_frames (module docstring)
         self.level_shift = vocoder.level_shift
-        self.level_frames = self.lookahead_frames + 1 if vocoder.matches_levels else 0
-        self.shift: Optional[torch.Tensor] = None  # (1,) log10, once read
+        self.loudness_frames = self.lookahead_frames + 1 if vocoder.matches_levels else 0
+        self.pushed = torch.zeros(0, self.n_mels)  # every frame so far, to read the loudness on
+        self.block_shifts: List[torch.Tensor] = []  # (1,) log10 shift of each block, once read
 
     @property
     def lookahead_frames(self) -> int:
@@ -148,6 +154,8 @@ class StreamingVocoder:
         if mel.numel():
             mel = check_mel(mel, self.n_mels, name="streamed mel")[0].float().cpu()
             self.mel = torch.cat([self.mel, mel])
+            if self.loudness_frames:
+                self.pushed = torch.cat([self.pushed, mel])
             self.frames += mel.shape[0]
         return self._advance(final=False)
 
@@ -163,19 +171,17 @@ class StreamingVocoder:
 
     def _advance(self, final: bool) -> torch.Tensor:
         out = torch.zeros(0)
-        if self.shift is None:
-            if not final and self.frames < self.level_frames:
-                return out
-            # on the first level_frames frames whatever the chunking (nothing is forgotten before this)
-            self.shift = self.level_shift(self.mel[None, : self.level_frames or None])
+        if not final and self.frames < self.loudness_frames:
+            return out  # the first blocks' loudness is read on frames the first output waits for anyway
         target = self.frames if final else self.frames - self.stft_margin
         for index, level in enumerate(self.levels):
             if index > 0 and not final:
                 target = self.levels[index - 1].done - self.margin(index)
             if target > level.done:
                 samples = self._compute(index, level.done, target)
-                if index == len(self.levels) - 1:  # the vocoder's clamp, then the level's gain
-                    out = (samples.clamp(-1.0, 1.0) * torch.pow(10.0, -self.shift)).clamp(-1.0, 1.0)
+                if index == len(self.levels) - 1:  # the vocoder's clamp, then the loudness gain
+                    gain = torch.pow(10.0, -self.shifts(level.done, target)).repeat_interleave(self.hop)
+                    out = (samples.clamp(-1.0, 1.0) * gain).clamp(-1.0, 1.0)
                 level.append(samples, target)
         self._forget()
         return out
@@ -186,7 +192,7 @@ class StreamingVocoder:
         lo = max(0, first - margin) // self.align * self.align
         hi = min(self.frames if index == 0 else self.levels[index - 1].done, last + margin)
         hop = self.hop
-        mel = self.mel[lo - self.mel_origin : hi - self.mel_origin][None] + self.shift
+        mel = (self.mel[lo - self.mel_origin : hi - self.mel_origin] + self.shifts(lo, hi)[:, None])[None]
         context = self.sampler.prepare(mel, (hi - lo) * hop, gain_only=index > self.sampler.steps)
         if index == 0:
             x = self.sampler.start(context, self.noise(0, lo, hi)[None])
@@ -197,6 +203,19 @@ class StreamingVocoder:
             xi = self.noise(index, lo, hi)[None] if t > 0 else None
             x = self.sampler.step(context, self.levels[index - 1].blocks(lo, hi, hop)[None], t, xi)
         return x[0, (first - lo) * hop : (last - lo) * hop]
+
+    def shifts(self, first: int, last: int) -> torch.Tensor:
+        """The log10 loudness shift of frames [first, last): (last - first,). Block b (frames
+        b B .. b B + B - 1, B = LOUDNESS_BLOCK) is moved by vocoder.level_shift read on frames
+        0 .. max(loudness_frames, b B) - 1 (fewer at the end of a shorter utterance): only
+        frames that have arrived, whatever the push sizes; zero without level matching."""
+        if not self.loudness_frames or last <= first:
+            return torch.zeros(max(0, last - first))
+        for block in range(len(self.block_shifts), (last - 1) // LOUDNESS_BLOCK + 1):
+            read = max(self.loudness_frames, block * LOUDNESS_BLOCK)
+            self.block_shifts.append(self.level_shift(self.pushed[None, :read]))
+        blocks = torch.arange(first, last) // LOUDNESS_BLOCK
+        return torch.cat(self.block_shifts)[blocks]
 
     def _forget(self) -> None:
         """Drop samples and mel frames no later window reaches."""

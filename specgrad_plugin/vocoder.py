@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from specgrad_plugin import checkpoints, diffusion, mel_gain, precision
+from specgrad_plugin import checkpoints, diffusion, mel_domain, mel_gain, precision
 from specgrad_plugin.checkpoints import CheckpointError, load_state_strict  # noqa: F401  (their old home)
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.config import SpecGradConfig
@@ -22,7 +22,7 @@ from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.loss import DiffusionLoss
-from specgrad_plugin.mel_domain import InputWarnings, level_match_shift, level_offset
+from specgrad_plugin.mel_domain import InputWarnings
 from specgrad_plugin.priors import NoisePrior
 
 Schedule = Union[str, Sequence[float]]
@@ -69,22 +69,25 @@ class SpecGradVocoder(torch.nn.Module):
 
     @property
     def matches_levels(self) -> bool:
-        """Whether match_level moves anything: inference.level_match_db > 0 and statistics set."""
+        """Whether level matching is on: inference.level_match_db > 0 and mel statistics set
+        (a mel within the tolerance is still left as it is)."""
         return self.cfg.inference.level_match_db > 0 and bool((self.mel_stats[1] > 0).all())
 
     def level_shift(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, K, M) mel -> (B,) log10 shift s that moves each item to within
-        inference.level_match_db of the training level (mel_domain.level_match_shift); 0 when it
-        is already there, off, or without statistics."""
+        inference.level_match_db of the training level (mel_domain.level_shift); 0 when it is
+        already there, or when level matching is off."""
         if not self.matches_levels:
             return torch.zeros(mel.shape[0], device=mel.device)
-        return level_match_shift(level_offset(mel, *self.mel_stats), self.cfg.inference.level_match_db)
+        return mel_domain.level_shift(mel, *self.mel_stats, self.cfg.inference.level_match_db)
 
     def match_level(self, mel: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(B, K, M) mel -> (mel + s, the mel to sample from; (B,) gain 10^-s for its output),
-        s = level_shift(mel)."""
-        shift = self.level_shift(mel)
-        return mel + shift[:, None, None], torch.pow(10.0, -shift)
+        """(B, K, M) mel -> (the mel to sample from, (B,) gain for its output): each item moved
+        to within inference.level_match_db of the training level (mel_domain.match_level);
+        gain 1 and the mel unchanged when it is already there, or when level matching is off."""
+        if not self.matches_levels:
+            return mel, torch.ones(mel.shape[0], device=mel.device)
+        return mel_domain.match_level(mel, *self.mel_stats, self.cfg.inference.level_match_db)
 
     def match_mel(self, wav: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         """(B, K * hop) sampler output -> (B, K * hop) brought to its (B, K, M) mel by

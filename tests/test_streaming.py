@@ -61,8 +61,10 @@ def test_stream_with_the_mel_gain_equals_the_vocoder_one_stft_pair_later(speech_
     assert_close(torch.cat(push_irregularly(stream, mel)), vocoder(mel, schedule="WG-3", seed=6))
 
 
-def test_stream_matches_levels_as_the_vocoder_reading_the_level_when_the_first_block_is_due(speech_clip):
+@pytest.mark.filterwarnings("ignore:input mel")  # a mel 20 dB off the statistics: the warning is meant
+def test_stream_matches_the_loudness_causally_block_by_block(speech_clip):
     from specgrad_plugin import mel_domain
+    from specgrad_plugin.streaming import LOUDNESS_BLOCK
 
     vocoder = frame_vocoder({"mel_gain_iterations": 1})
     mel = speech_mel(vocoder, speech_clip)
@@ -70,22 +72,30 @@ def test_stream_matches_levels_as_the_vocoder_reading_the_level_when_the_first_b
     vocoder.set_mel_statistics(mel.quantile(mel_domain.LEVEL_QUANTILE, dim=0) - mel_domain.LEVEL_Z * std, std)
     quiet = mel - 1.0  # 20 dB down: sampled 6 dB down, the output scaled back
     due = StreamingVocoder(vocoder, "WG-3").lookahead_frames + 1
-    assert mel.shape[0] > 2 * due
-    # an utterance no longer than the look-ahead: its whole level is read, as offline
-    short = quiet[:due]
-    noise = draw_white_noise(1, due * vocoder.hop_length, 3, seed=6)
-    stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
-    assert_close(torch.cat(push_irregularly(stream, short)), vocoder(short, schedule="WG-3", seed=6))
-    assert torch.equal(stream.shift, vocoder.level_shift(short[None])) and float(stream.shift.abs()) > 0.3
-    # a longer one: the level read on the frames there when the first block is due, kept after
+    assert mel.shape[0] > due + 2 * LOUDNESS_BLOCK
+    # utterances no longer than the frames the first output waits for: read whole, as offline
+    for frames in (due, due - 5):
+        short = quiet[:frames]
+        noise = draw_white_noise(1, frames * vocoder.hop_length, 3, seed=6)
+        stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
+        assert_close(torch.cat(push_irregularly(stream, short)), vocoder(short, schedule="WG-3", seed=6))
+        assert float(vocoder.level_shift(short[None]).abs()) > 0.3  # it was moved
+    # a longer one: block b moved by the level read on the frames before it (at least the first
+    # `due`), whatever the push sizes
     noise = draw_white_noise(1, quiet.shape[0] * vocoder.hop_length, 3, seed=6)
     stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
     pieces = push_irregularly(stream, quiet)
-    shift = vocoder.level_shift(quiet[None, :due])
-    assert torch.equal(stream.shift, shift)
+    frames = torch.arange(quiet.shape[0])
+    reads = [vocoder.level_shift(quiet[None, : max(due, b * LOUDNESS_BLOCK)])
+             for b in range((quiet.shape[0] - 1) // LOUDNESS_BLOCK + 1)]
+    shift = torch.cat(reads)[frames // LOUDNESS_BLOCK]
+    assert len(set(shift.tolist())) > 1  # the readings differ along this clip: blocks are told apart
     with torch.no_grad():
-        moved = RealSampler(vocoder, "WG-3")(quiet[None] + shift, noise[:, :1])[0]
-    assert_close(torch.cat(pieces), (moved * 10 ** -shift).clamp(-1.0, 1.0))
+        moved = RealSampler(vocoder, "WG-3")(quiet[None] + shift[None, :, None], noise[:, :1])[0]
+    gain = torch.pow(10.0, -shift).repeat_interleave(vocoder.hop_length)
+    assert_close(torch.cat(pieces), (moved * gain).clamp(-1.0, 1.0))
+    other = StreamingVocoder(vocoder, "WG-3", noise=noise)
+    assert_close(torch.cat(stream_utterance(other, quiet, 64)), torch.cat(pieces), rtol=1e-6)
 
 
 def test_stream_emits_each_block_once_the_lookahead_has_arrived(speech_clip):

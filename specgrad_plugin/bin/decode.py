@@ -16,7 +16,9 @@ others still finish, and the exit status is 1.
 --batch_size N vocodes N utterances together, each as it would be alone (specgrad_plugin.batched),
 grouped by length (within runs of 8 N utterances) so that little of a batch is padding.
 --streaming feeds each mel to a StreamingVocoder --stream_chunk_frames at a time (same audio as
-without it) and reports the look-ahead, the time to the first audio and the RTF per chunk.
+without it, but for a mel far from the training level, whose level a stream reads block by
+block: specgrad_plugin.streaming) and reports the look-ahead, the time to the first audio and
+the RTF per chunk.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=1,
                    help="utterances vocoded together, each as it would be alone (same --seed, same audio)")
     p.add_argument("--streaming", action="store_true",
-                   help="feed each mel in chunks to a StreamingVocoder (same noise, same audio as without); "
+                   help="feed each mel in chunks to a StreamingVocoder (same noise, same audio as without, but "
+                   "for mels far from the training level, read block by block); "
                    "reports the look-ahead, the time to the first audio and the RTF per chunk")
     p.add_argument("--stream_chunk_frames", type=int, default=32, help="mel frames per push with --streaming")
     p.add_argument("--ngpu", type=int, default=0)
