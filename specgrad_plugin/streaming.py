@@ -21,11 +21,12 @@ same borders as the offline sampler, so the stream equals it.
 Loudness: a mel far from the training level is moved toward it, as ``vocoder(mel)`` moves
 it (SpecGradVocoder.level_shift), and the output scaled back. Offline reads the whole
 utterance; a stream cannot, so it reads causally: each block of LOUDNESS_BLOCK frames gets
-the shift read on the frames before it, and at least on the first ``lookahead_frames + 1``
-frames, which the first output waits for anyway. A quiet opening therefore does not set the
-shift for a louder rest. The stream equals offline when every one of these readings and the
-whole utterance's are within inference.level_match_db (no shift anywhere), and for an
-utterance no longer than ``lookahead_frames + 1`` frames (read whole).
+the shift read on the frames before it (at most LOUDNESS_WINDOW of them), and at least on
+the first ``lookahead_frames + 1`` frames, which the first output waits for anyway. A quiet
+opening therefore does not set the shift for a louder rest. The stream equals offline when
+every one of these readings and the whole utterance's are within inference.level_match_db
+(no shift anywhere), and for an utterance no longer than ``lookahead_frames + 1`` frames
+(read whole).
 
 Noise: a stream does not know its length, and SpecGradVocoder's draws for a seed depend on
 it, so a stream draws from ``BlockNoise`` (counter-based, per draw and hop-block: the same
@@ -45,7 +46,8 @@ from specgrad_plugin.checks import check_mel
 from specgrad_plugin.export import RealSampler, Schedule
 
 NoiseSource = Callable[[int, int, int], torch.Tensor]
-LOUDNESS_BLOCK = 16  # frames that share one loudness shift (186 ms at 22.05 kHz, hop 256)
+LOUDNESS_BLOCK = 32  # frames that share one loudness shift (372 ms at 22.05 kHz, hop 256)
+LOUDNESS_WINDOW = 1024  # a block's loudness is read on at most this many frames before it (12 s)
 
 
 class BlockNoise:
@@ -118,7 +120,8 @@ class StreamingVocoder:
         # on the frames before its block and at least the first loudness_frames (module docstring)
         self.level_shift = vocoder.level_shift
         self.loudness_frames = self.lookahead_frames + 1 if vocoder.matches_levels else 0
-        self.pushed = torch.zeros(0, self.n_mels)  # every frame so far, to read the loudness on
+        self.pushed = torch.zeros(0, self.n_mels)  # the frames later readings need, from pushed_origin on
+        self.pushed_origin = 0
         self.block_shifts: List[torch.Tensor] = []  # (1,) log10 shift of each block, once read
 
     @property
@@ -207,13 +210,20 @@ class StreamingVocoder:
     def shifts(self, first: int, last: int) -> torch.Tensor:
         """The log10 loudness shift of frames [first, last): (last - first,). Block b (frames
         b B .. b B + B - 1, B = LOUDNESS_BLOCK) is moved by vocoder.level_shift read on frames
-        0 .. max(loudness_frames, b B) - 1 (fewer at the end of a shorter utterance): only
-        frames that have arrived, whatever the push sizes; zero without level matching."""
+        max(0, b B - W) .. max(loudness_frames, b B) - 1 (W = LOUDNESS_WINDOW; fewer at the end
+        of a shorter utterance): only frames that have arrived, whatever the push sizes, and a
+        bounded cost per block however long the stream; zero without level matching."""
         if not self.loudness_frames or last <= first:
             return torch.zeros(max(0, last - first))
         for block in range(len(self.block_shifts), (last - 1) // LOUDNESS_BLOCK + 1):
-            read = max(self.loudness_frames, block * LOUDNESS_BLOCK)
-            self.block_shifts.append(self.level_shift(self.pushed[None, :read]))
+            start = max(0, block * LOUDNESS_BLOCK - LOUDNESS_WINDOW)
+            end = max(self.loudness_frames, block * LOUDNESS_BLOCK)
+            window = self.pushed[start - self.pushed_origin : end - self.pushed_origin]
+            self.block_shifts.append(self.level_shift(window[None]))
+            # drop what no later block reads: before the next block's first frame read (if it has arrived)
+            keep = min(max(0, (block + 1) * LOUDNESS_BLOCK - LOUDNESS_WINDOW), self.frames)
+            if keep > self.pushed_origin:
+                self.pushed, self.pushed_origin = self.pushed[keep - self.pushed_origin :], keep
         blocks = torch.arange(first, last) // LOUDNESS_BLOCK
         return torch.cat(self.block_shifts)[blocks]
 

@@ -62,9 +62,12 @@ def test_stream_with_the_mel_gain_equals_the_vocoder_one_stft_pair_later(speech_
 
 
 @pytest.mark.filterwarnings("ignore:input mel")  # a mel 20 dB off the statistics: the warning is meant
-def test_stream_matches_the_loudness_causally_block_by_block(speech_clip):
-    from specgrad_plugin import mel_domain
+@pytest.mark.parametrize("window", [1024, 20])  # the default, and one shorter than this clip
+def test_stream_matches_the_loudness_causally_block_by_block(window, speech_clip, monkeypatch):
+    from specgrad_plugin import mel_domain, streaming
     from specgrad_plugin.streaming import LOUDNESS_BLOCK
+
+    monkeypatch.setattr(streaming, "LOUDNESS_WINDOW", window)
 
     vocoder = frame_vocoder({"mel_gain_iterations": 1})
     mel = speech_mel(vocoder, speech_clip)
@@ -86,7 +89,7 @@ def test_stream_matches_the_loudness_causally_block_by_block(speech_clip):
     stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
     pieces = push_irregularly(stream, quiet)
     frames = torch.arange(quiet.shape[0])
-    reads = [vocoder.level_shift(quiet[None, : max(due, b * LOUDNESS_BLOCK)])
+    reads = [vocoder.level_shift(quiet[None, max(0, b * LOUDNESS_BLOCK - window) : max(due, b * LOUDNESS_BLOCK)])
              for b in range((quiet.shape[0] - 1) // LOUDNESS_BLOCK + 1)]
     shift = torch.cat(reads)[frames // LOUDNESS_BLOCK]
     assert len(set(shift.tolist())) > 1  # the readings differ along this clip: blocks are told apart
