@@ -46,7 +46,7 @@ def vocode_batch(
     mels, gains = matched_levels(vocoder, mels)
     name = schedule or vocoder.cfg.inference.schedule
     vocoder.warn_on_untrained_levels(diffusion.inference_betas(name), schedule)
-    sampler = RealSampler(vocoder, schedule, use_fft=True).to(device).eval()
+    sampler = RealSampler(vocoder, schedule, use_fft=True, clamp=False).to(device).eval()
     padded, noise, lengths = pad_batch(mels, max(mel.shape[0] for mel in mels), len(mels), sampler.steps,
                                        vocoder.hop_length, seed)
     with precision.tf32(vocoder.cfg.inference.allow_tf32):

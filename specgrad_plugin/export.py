@@ -95,12 +95,15 @@ def _cut(signal: torch.Tensor, context: SamplerContext) -> torch.Tensor:
 
 class RealSampler(nn.Module):
     """mel (B, K, M), noise (S, B, K * hop)[, lengths (B,) frames] -> waveform (B, K * hop) in
-    [-1, 1]: SpecGradVocoder.forward with the schedule fixed, in real arithmetic. The schedule
+    [-1, 1] (not clamped with clamp=False): SpecGradVocoder.forward with the schedule fixed, in
+    real arithmetic. The schedule
     and the gain steps after the sampler (inference.mel_gain_iterations) are read when it is
     built: a stream or an exported graph keeps them."""
 
-    def __init__(self, vocoder, schedule: Optional[Schedule] = None, use_fft: bool = False) -> None:
+    def __init__(self, vocoder, schedule: Optional[Schedule] = None, use_fft: bool = False,
+                 clamp: bool = True) -> None:
         super().__init__()
+        self.clamp = clamp  # False: the caller scales the output (a level's gain) and clamps after
         reason = unsupported_reason(vocoder)
         if reason:
             raise ExportError(reason)
@@ -133,7 +136,8 @@ class RealSampler(nn.Module):
         x = self.start(context, noise[0])
         for t in range(self.steps - 1, -1, -1):
             x = self.step(context, x, t, noise[self.steps - t] if t > 0 else None)
-        return self.match_mel(context, x).clamp(-1.0, 1.0)
+        x = self.match_mel(context, x)
+        return x.clamp(-1.0, 1.0) if self.clamp else x
 
     def prepare(self, mel: torch.Tensor, samples: int, lengths: Optional[torch.Tensor] = None,
                 gain_only: bool = False) -> SamplerContext:
@@ -252,15 +256,15 @@ class LevelMatchedSampler(nn.Module):
 
     def __init__(self, vocoder, schedule: Optional[Schedule] = None) -> None:
         super().__init__()
-        self.sampler = RealSampler(vocoder, schedule)
+        self.sampler = RealSampler(vocoder, schedule, clamp=False)
         self.level_match_db = float(vocoder.cfg.inference.level_match_db) if vocoder.matches_levels else 0.0
         self.register_buffer("mel_stats", vocoder.mel_stats.detach().float().clone(), persistent=False)
 
     def forward(self, mel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.level_match_db <= 0:
-            return self.sampler(mel, noise)
+            return self.sampler(mel, noise).clamp(-1.0, 1.0)
         mel, gain = mel_domain.match_level(mel, self.mel_stats[0], self.mel_stats[1], self.level_match_db)
-        return (self.sampler(mel, noise) * gain[:, None]).clamp(-1.0, 1.0)  # the vocoder's clamp, then the gain
+        return (self.sampler(mel, noise) * gain[:, None]).clamp(-1.0, 1.0)  # the gain, then one clamp
 
 
 def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:

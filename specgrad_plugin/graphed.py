@@ -87,7 +87,7 @@ class GraphedVocoder:
         self.replay_eagerly = replay_eagerly
         self.sampler = None  # families the masked sampler does not cover run eagerly
         if batchable(vocoder) and (self.device.type == "cuda" or replay_eagerly):
-            self.sampler = RealSampler(vocoder, schedule, use_fft=True).to(self.device).eval()
+            self.sampler = RealSampler(vocoder, schedule, use_fft=True, clamp=False).to(self.device).eval()
         self.captured: Dict[Tuple[int, int], Optional[CapturedCall]] = {}  # None: capture failed
 
     def bucket(self, frames: int, batch: int) -> Optional[Tuple[int, int]]:

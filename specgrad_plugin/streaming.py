@@ -20,13 +20,15 @@ same borders as the offline sampler, so the stream equals it.
 
 Loudness: a mel far from the training level is moved toward it, as ``vocoder(mel)`` moves
 it (SpecGradVocoder.level_shift), and the output scaled back. Offline reads the whole
-utterance; a stream cannot, so it reads causally: each block of LOUDNESS_BLOCK frames gets
-the shift read on the frames before it (at most LOUDNESS_WINDOW of them), and at least on
-the first ``lookahead_frames + 1`` frames, which the first output waits for anyway. A quiet
-opening therefore does not set the shift for a louder rest. The stream equals offline when
-every one of these readings and the whole utterance's are within inference.level_match_db
-(no shift anywhere), and for an utterance no longer than ``lookahead_frames + 1`` frames
-(read whole).
+utterance; a stream cannot, so it reads causally: the blocks of LOUDNESS_BLOCK frames that
+start within the first ``lookahead_frames + 1`` frames (which the first output waits for
+anyway) get the shift read on those frames, each later block the one read on the
+LOUDNESS_WINDOW frames before it. A quiet opening therefore sets the shift of the first
+blocks of speech after it, not of the whole rest; the gain comes before the one clamp, as
+offline, so those blocks are too quiet for a moment rather than clipped. The stream equals
+offline when every one of these readings and the whole utterance's are within
+inference.level_match_db (no shift anywhere), and for an utterance no longer than
+``lookahead_frames + 1`` frames (read whole).
 
 Noise: a stream does not know its length, and SpecGradVocoder's draws for a seed depend on
 it, so a stream draws from ``BlockNoise`` (counter-based, per draw and hop-block: the same
@@ -37,7 +39,7 @@ values whatever the chunking) unless given the whole noise array. With that arra
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -122,7 +124,8 @@ class StreamingVocoder:
         self.loudness_frames = self.lookahead_frames + 1 if vocoder.matches_levels else 0
         self.pushed = torch.zeros(0, self.n_mels)  # the frames later readings need, from pushed_origin on
         self.pushed_origin = 0
-        self.block_shifts: List[torch.Tensor] = []  # (1,) log10 shift of each block, once read
+        self.block_shifts: List[float] = []  # log10 shift of blocks shift_origin, shift_origin + 1, ...
+        self.shift_origin = 0
 
     @property
     def lookahead_frames(self) -> int:
@@ -182,9 +185,9 @@ class StreamingVocoder:
                 target = self.levels[index - 1].done - self.margin(index)
             if target > level.done:
                 samples = self._compute(index, level.done, target)
-                if index == len(self.levels) - 1:  # the vocoder's clamp, then the loudness gain
-                    gain = torch.pow(10.0, -self.shifts(level.done, target)).repeat_interleave(self.hop)
-                    out = (samples.clamp(-1.0, 1.0) * gain).clamp(-1.0, 1.0)
+                if index == len(self.levels) - 1:  # the loudness gain, then one clamp, as offline
+                    gain = torch.pow(10.0, -self._shifts(level.done, target)).repeat_interleave(self.hop)
+                    out = (samples * gain).clamp(-1.0, 1.0)
                 level.append(samples, target)
         self._forget()
         return out
@@ -195,7 +198,7 @@ class StreamingVocoder:
         lo = max(0, first - margin) // self.align * self.align
         hi = min(self.frames if index == 0 else self.levels[index - 1].done, last + margin)
         hop = self.hop
-        mel = (self.mel[lo - self.mel_origin : hi - self.mel_origin] + self.shifts(lo, hi)[:, None])[None]
+        mel = (self.mel[lo - self.mel_origin : hi - self.mel_origin] + self._shifts(lo, hi)[:, None])[None]
         context = self.sampler.prepare(mel, (hi - lo) * hop, gain_only=index > self.sampler.steps)
         if index == 0:
             x = self.sampler.start(context, self.noise(0, lo, hi)[None])
@@ -207,25 +210,32 @@ class StreamingVocoder:
             x = self.sampler.step(context, self.levels[index - 1].blocks(lo, hi, hop)[None], t, xi)
         return x[0, (first - lo) * hop : (last - lo) * hop]
 
-    def shifts(self, first: int, last: int) -> torch.Tensor:
-        """The log10 loudness shift of frames [first, last): (last - first,). Block b (frames
-        b B .. b B + B - 1, B = LOUDNESS_BLOCK) is moved by vocoder.level_shift read on frames
-        max(0, b B - W) .. max(loudness_frames, b B) - 1 (W = LOUDNESS_WINDOW; fewer at the end
-        of a shorter utterance): only frames that have arrived, whatever the push sizes, and a
-        bounded cost per block however long the stream; zero without level matching."""
+    def _read_span(self, block: int) -> Tuple[int, int]:
+        """The frames [start, end) block b's loudness is read on: [0, loudness_frames) for the
+        blocks that start before it, then [max(0, b B - W), b B) (B = LOUDNESS_BLOCK,
+        W = LOUDNESS_WINDOW): only frames that have arrived, at most max(W, loudness_frames)."""
+        first = block * LOUDNESS_BLOCK
+        if first < self.loudness_frames:
+            return 0, self.loudness_frames
+        return max(0, first - LOUDNESS_WINDOW), first
+
+    def _shifts(self, first: int, last: int) -> torch.Tensor:
+        """The log10 loudness shift of frames [first, last) (last <= the frames arrived):
+        (last - first,), each block's vocoder.level_shift on its _read_span (fewer frames at the
+        end of a shorter utterance), whatever the push sizes; zero without level matching."""
         if not self.loudness_frames or last <= first:
             return torch.zeros(max(0, last - first))
-        for block in range(len(self.block_shifts), (last - 1) // LOUDNESS_BLOCK + 1):
-            start = max(0, block * LOUDNESS_BLOCK - LOUDNESS_WINDOW)
-            end = max(self.loudness_frames, block * LOUDNESS_BLOCK)
+        if last > self.frames:
+            raise ValueError(f"loudness of frames up to {last} asked for, {self.frames} have arrived")
+        for block in range(self.shift_origin + len(self.block_shifts), (last - 1) // LOUDNESS_BLOCK + 1):
+            start, end = self._read_span(block)
             window = self.pushed[start - self.pushed_origin : end - self.pushed_origin]
-            self.block_shifts.append(self.level_shift(window[None]))
-            # drop what no later block reads: before the next block's first frame read (if it has arrived)
-            keep = min(max(0, (block + 1) * LOUDNESS_BLOCK - LOUDNESS_WINDOW), self.frames)
+            self.block_shifts.append(float(self.level_shift(window[None])[0]))
+            keep = min(self._read_span(block + 1)[0], self.frames)  # what the next block reads from, if arrived
             if keep > self.pushed_origin:
                 self.pushed, self.pushed_origin = self.pushed[keep - self.pushed_origin :], keep
-        blocks = torch.arange(first, last) // LOUDNESS_BLOCK
-        return torch.cat(self.block_shifts)[blocks]
+        blocks = torch.arange(first, last) // LOUDNESS_BLOCK - self.shift_origin
+        return torch.tensor(self.block_shifts)[blocks]
 
     def _forget(self) -> None:
         """Drop samples and mel frames no later window reaches."""
@@ -238,6 +248,10 @@ class StreamingVocoder:
         first_mel = min([max(0, self.levels[0].done - self.stft_margin) // self.align * self.align] + keep_from)
         if first_mel > self.mel_origin:
             self.mel, self.mel_origin = self.mel[first_mel - self.mel_origin :], first_mel
+        first_block = self.mel_origin // LOUDNESS_BLOCK  # no later window or output reaches before it
+        if first_block > self.shift_origin:
+            drop = min(first_block - self.shift_origin, len(self.block_shifts))
+            self.block_shifts, self.shift_origin = self.block_shifts[drop:], self.shift_origin + drop
 
 
 def stream_utterance(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int) -> List[torch.Tensor]:

@@ -151,7 +151,7 @@ class SpecGradVocoder(torch.nn.Module):
             wav = diffusion.sample(predict, lambda: self.prior.noise(response, generator), betas, progress=progress,
                                    start=self.prior.start(mel, self.cfg.inference.start_iterations))
             wav = self.match_mel(wav, mel)
-        wav = (wav.clamp(-1.0, 1.0) * gain[:, None]).clamp(-1.0, 1.0)  # as RealSampler's clamp, then the gain
+        wav = (wav * gain[:, None]).clamp(-1.0, 1.0)  # the level's gain, then one clamp, in every path
         return wav if batched else wav[0]
 
     def save(self, path: Union[str, Path], extra: Optional[Dict[str, Any]] = None) -> None:

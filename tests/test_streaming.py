@@ -62,20 +62,27 @@ def test_stream_with_the_mel_gain_equals_the_vocoder_one_stft_pair_later(speech_
 
 
 @pytest.mark.filterwarnings("ignore:input mel")  # a mel 20 dB off the statistics: the warning is meant
-@pytest.mark.parametrize("window", [1024, 20])  # the default, and one shorter than this clip
-def test_stream_matches_the_loudness_causally_block_by_block(window, speech_clip, monkeypatch):
-    from specgrad_plugin import mel_domain, streaming
-    from specgrad_plugin.streaming import LOUDNESS_BLOCK
-
-    monkeypatch.setattr(streaming, "LOUDNESS_WINDOW", window)
+def quiet_vocoder_and_mel(speech_clip):
+    """A small vocoder whose statistics read the clip's mel at level 0, and that mel 20 dB down."""
+    from specgrad_plugin import mel_domain
 
     vocoder = frame_vocoder({"mel_gain_iterations": 1})
     mel = speech_mel(vocoder, speech_clip)
-    std = torch.full((mel.shape[-1],), 0.3)  # statistics that read this mel's level as 0
+    std = torch.full((mel.shape[-1],), 0.3)
     vocoder.set_mel_statistics(mel.quantile(mel_domain.LEVEL_QUANTILE, dim=0) - mel_domain.LEVEL_Z * std, std)
-    quiet = mel - 1.0  # 20 dB down: sampled 6 dB down, the output scaled back
+    return vocoder, mel - 1.0  # 20 dB down: sampled 6 dB down, the output scaled back
+
+
+@pytest.mark.filterwarnings("ignore:input mel")  # a mel 20 dB off the statistics: the warning is meant
+@pytest.mark.parametrize("window", [1024, 40, 20, 8])  # the default, shorter than the clip, than the look-ahead
+def test_stream_matches_the_loudness_causally_block_by_block(window, speech_clip, monkeypatch):
+    from specgrad_plugin import streaming
+    from specgrad_plugin.streaming import LOUDNESS_BLOCK
+
+    monkeypatch.setattr(streaming, "LOUDNESS_WINDOW", window)
+    vocoder, quiet = quiet_vocoder_and_mel(speech_clip)
     due = StreamingVocoder(vocoder, "WG-3").lookahead_frames + 1
-    assert mel.shape[0] > due + 2 * LOUDNESS_BLOCK
+    assert quiet.shape[0] > due + 2 * LOUDNESS_BLOCK
     # utterances no longer than the frames the first output waits for: read whole, as offline
     for frames in (due, due - 5):
         short = quiet[:frames]
@@ -83,22 +90,47 @@ def test_stream_matches_the_loudness_causally_block_by_block(window, speech_clip
         stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
         assert_close(torch.cat(push_irregularly(stream, short)), vocoder(short, schedule="WG-3", seed=6))
         assert float(vocoder.level_shift(short[None]).abs()) > 0.3  # it was moved
-    # a longer one: block b moved by the level read on the frames before it (at least the first
-    # `due`), whatever the push sizes
+    # a longer one: the blocks starting within the first `due` frames read those, each later
+    # block the `window` frames before it, whatever the push sizes
     noise = draw_white_noise(1, quiet.shape[0] * vocoder.hop_length, 3, seed=6)
     stream = StreamingVocoder(vocoder, "WG-3", noise=noise)
     pieces = push_irregularly(stream, quiet)
-    frames = torch.arange(quiet.shape[0])
-    reads = [vocoder.level_shift(quiet[None, max(0, b * LOUDNESS_BLOCK - window) : max(due, b * LOUDNESS_BLOCK)])
+    spans = [(0, due) if b * LOUDNESS_BLOCK < due else (max(0, b * LOUDNESS_BLOCK - window), b * LOUDNESS_BLOCK)
              for b in range((quiet.shape[0] - 1) // LOUDNESS_BLOCK + 1)]
-    shift = torch.cat(reads)[frames // LOUDNESS_BLOCK]
+    reads = torch.cat([vocoder.level_shift(quiet[None, a:b]) for a, b in spans])
+    shift = reads[torch.arange(quiet.shape[0]) // LOUDNESS_BLOCK]
     assert len(set(shift.tolist())) > 1  # the readings differ along this clip: blocks are told apart
     with torch.no_grad():
-        moved = RealSampler(vocoder, "WG-3")(quiet[None] + shift[None, :, None], noise[:, :1])[0]
+        moved = RealSampler(vocoder, "WG-3", clamp=False)(quiet[None] + shift[None, :, None], noise[:, :1])[0]
     gain = torch.pow(10.0, -shift).repeat_interleave(vocoder.hop_length)
     assert_close(torch.cat(pieces), (moved * gain).clamp(-1.0, 1.0))
     other = StreamingVocoder(vocoder, "WG-3", noise=noise)
     assert_close(torch.cat(stream_utterance(other, quiet, 64)), torch.cat(pieces), rtol=1e-6)
+    # what later blocks cannot read is let go
+    assert stream.pushed.shape[0] <= max(window, due) + LOUDNESS_BLOCK
+    assert len(stream.block_shifts) <= quiet.shape[0] // LOUDNESS_BLOCK
+
+
+@pytest.mark.filterwarnings("ignore:input mel")
+def test_speech_after_a_long_quiet_stretch_is_not_clipped_by_its_gain(speech_clip, monkeypatch):
+    from specgrad_plugin import streaming
+    from specgrad_plugin.streaming import LOUDNESS_BLOCK
+
+    window = 24
+    monkeypatch.setattr(streaming, "LOUDNESS_WINDOW", window)
+    vocoder, quiet = quiet_vocoder_and_mel(speech_clip)
+    due = StreamingVocoder(vocoder, "WG-3").lookahead_frames + 1
+    onset = due + LOUDNESS_BLOCK
+    mel = torch.cat([quiet[:onset] - 2.0, quiet + 1.0])  # 60 dB down for a while, then speech at the training level
+    wav = torch.cat(stream_utterance(StreamingVocoder(vocoder, "WG-3", seed=1), mel, 16))
+    size = LOUDNESS_BLOCK * vocoder.hop_length
+    after = wav[onset * vocoder.hop_length :]
+    blocks = after[: after.shape[0] // size * size].reshape(-1, size)
+    # the first blocks of speech get the quiet stretch's large shift: the gain comes before the
+    # one clamp, so they are not pinned at the gain (clamped, then scaled down)
+    peaks = blocks.abs().max(dim=1, keepdim=True).values
+    assert float((blocks.abs() >= 0.999 * peaks).float().mean(dim=1).max()) < 0.01
+    assert float(vocoder.level_shift(mel[None, :due])) > 1.0  # the first speech block's shift is large
 
 
 def test_stream_emits_each_block_once_the_lookahead_has_arrived(speech_clip):
