@@ -24,8 +24,9 @@ utterance; a stream cannot, so it reads causally: the blocks of LOUDNESS_BLOCK f
 start within the first ``lookahead_frames + 1`` frames (which the first output waits for
 anyway) get the shift read on those frames, each later block the one read on the
 LOUDNESS_WINDOW frames before it. A quiet opening therefore sets the shift of the first
-blocks of speech after it, not of the whole rest; the gain comes before the one clamp, as
-offline, so those blocks are too quiet for a moment rather than clipped. The stream equals
+blocks of speech after it, not of the whole rest; the sampler's output follows its shifted
+mel and the gain (before the one clamp, as offline) takes the shift back out, so for a
+trained model those blocks come out near offline's level. The stream equals
 offline when every one of these readings and the whole utterance's are within
 inference.level_match_db (no shift anywhere), and for an utterance no longer than
 ``lookahead_frames + 1`` frames (read whole).
@@ -122,8 +123,6 @@ class StreamingVocoder:
         # on the frames before its block and at least the first loudness_frames (module docstring)
         self.level_shift = vocoder.level_shift
         self.loudness_frames = self.lookahead_frames + 1 if vocoder.matches_levels else 0
-        self.pushed = torch.zeros(0, self.n_mels)  # the frames later readings need, from pushed_origin on
-        self.pushed_origin = 0
         self.block_shifts: List[float] = []  # log10 shift of blocks shift_origin, shift_origin + 1, ...
         self.shift_origin = 0
 
@@ -160,8 +159,6 @@ class StreamingVocoder:
         if mel.numel():
             mel = check_mel(mel, self.n_mels, name="streamed mel")[0].float().cpu()
             self.mel = torch.cat([self.mel, mel])
-            if self.loudness_frames:
-                self.pushed = torch.cat([self.pushed, mel])
             self.frames += mel.shape[0]
         return self._advance(final=False)
 
@@ -228,17 +225,14 @@ class StreamingVocoder:
         if last > self.frames:
             raise ValueError(f"loudness of frames up to {last} asked for, {self.frames} have arrived")
         for block in range(self.shift_origin + len(self.block_shifts), (last - 1) // LOUDNESS_BLOCK + 1):
-            start, end = self._read_span(block)
-            window = self.pushed[start - self.pushed_origin : end - self.pushed_origin]
+            start, end = self._read_span(block)  # _forget keeps these frames of self.mel
+            window = self.mel[start - self.mel_origin : end - self.mel_origin]
             self.block_shifts.append(float(self.level_shift(window[None])[0]))
-            keep = min(self._read_span(block + 1)[0], self.frames)  # what the next block reads from, if arrived
-            if keep > self.pushed_origin:
-                self.pushed, self.pushed_origin = self.pushed[keep - self.pushed_origin :], keep
         blocks = torch.arange(first, last) // LOUDNESS_BLOCK - self.shift_origin
         return torch.tensor(self.block_shifts)[blocks]
 
     def _forget(self) -> None:
-        """Drop samples and mel frames no later window reaches."""
+        """Drop samples and mel frames no later window or loudness reading reaches."""
         keep_from = []
         for index in range(1, len(self.levels)):
             start = max(0, self.levels[index].done - self.margin(index)) // self.align * self.align
@@ -246,6 +240,8 @@ class StreamingVocoder:
             keep_from.append(start)
         self.levels[-1].drop_before(self.levels[-1].done, self.hop)
         first_mel = min([max(0, self.levels[0].done - self.stft_margin) // self.align * self.align] + keep_from)
+        if self.loudness_frames:  # the first frame the next block's loudness reading needs
+            first_mel = min(first_mel, self._read_span(self.shift_origin + len(self.block_shifts))[0])
         if first_mel > self.mel_origin:
             self.mel, self.mel_origin = self.mel[first_mel - self.mel_origin :], first_mel
         first_block = self.mel_origin // LOUDNESS_BLOCK  # no later window or output reaches before it
