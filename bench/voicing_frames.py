@@ -46,10 +46,15 @@ COLUMNS = ("frames", "fundamental_db", "second_harmonic_db", "between_db", "ref_
 
 
 def power_frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT|^2 of (N,) x, Hann window, centred frames (zero-padded ends): (N // hop + 1, n_fft // 2 + 1)."""
-    padded = np.pad(x.astype(np.float64), n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    return np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=1)) ** 2
+    """|STFT|^2 of (N,) x (shaping.stft: Hann window, centred frames, zero-padded ends):
+    (N // hop + 1, n_fft // 2 + 1)."""
+    import torch
+
+    from specgrad_plugin import shaping
+
+    spec = shaping.stft(torch.from_numpy(x.astype(np.float64))[None], n_fft, hop,
+                        shaping.hann_window(n_fft).double())
+    return spec[0].abs().pow(2).T.numpy()
 
 
 def band_energy(power: np.ndarray, f0: np.ndarray, band, fs: int, n_fft: int) -> np.ndarray:

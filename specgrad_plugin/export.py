@@ -96,9 +96,9 @@ def _cut(signal: torch.Tensor, context: SamplerContext) -> torch.Tensor:
 class RealSampler(nn.Module):
     """mel (B, K, M), noise (S, B, K * hop)[, lengths (B,) frames] -> waveform (B, K * hop) in
     [-1, 1] (not clamped with clamp=False): SpecGradVocoder.forward with the schedule fixed, in
-    real arithmetic. The schedule
-    and the gain steps after the sampler (inference.mel_gain_iterations) are read when it is
-    built: a stream or an exported graph keeps them."""
+    real arithmetic. The schedule and the gain steps after the sampler
+    (inference.mel_gain_iterations) are read when it is built: a stream or an exported graph
+    keeps them."""
 
     def __init__(self, vocoder, schedule: Optional[Schedule] = None, use_fft: bool = False,
                  clamp: bool = True) -> None:
