@@ -67,6 +67,13 @@ class FrameConfig:
         frame_low_band_channels: width of the low-band trunk.
         frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the
             mel's F0 (pitch.mel_f0), a phase reference for each harmonic; needs frame_low_band_hz.
+        frame_time_head_channels: > 0: a time-domain head of this many channels refines the
+            low band's noise estimate as a waveform at fs / frame_time_head_decimation
+            (denoisers/time_head.py); needs frame_low_band_hz. 0: none.
+        frame_time_head_layers: gated dilated-convolution layers of the head.
+        frame_time_head_dilation_cycle: head layer i has dilation 2 ** (i mod this).
+        frame_time_head_decimation: the head's rate is fs divided by this (it must divide
+            hop_length, and fs / this / 2 must lie above frame_low_band_hz).
     """
 
     kind: str = "frame"
@@ -80,6 +87,10 @@ class FrameConfig:
     frame_low_band_hz: float = 0.0
     frame_low_band_channels: int = 128
     frame_excitation: bool = False
+    frame_time_head_channels: int = 0
+    frame_time_head_layers: int = 8
+    frame_time_head_dilation_cycle: int = 4
+    frame_time_head_decimation: int = 8
 
     def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
         """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
@@ -94,6 +105,19 @@ class FrameConfig:
              f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
             (not self.frame_excitation or self.frame_low_band_hz > 0,
              "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
+            (not self.frame_time_head_channels or self.frame_low_band_hz > 0,
+             f"denoiser.frame_time_head_channels={self.frame_time_head_channels} needs a low-band trunk "
+             "(frame_low_band_hz > 0)"),
+            (not self.frame_time_head_channels
+             or (self.frame_time_head_layers > 0 and self.frame_time_head_dilation_cycle > 0
+                 and self.frame_time_head_decimation > 0
+                 and feat.hop_length % self.frame_time_head_decimation == 0
+                 and feat.n_fft % self.frame_time_head_decimation == 0
+                 and feat.fs / self.frame_time_head_decimation / 2 > self.frame_low_band_hz),
+             f"denoiser frame_time_head_layers={self.frame_time_head_layers}, frame_time_head_dilation_cycle="
+             f"{self.frame_time_head_dilation_cycle}, frame_time_head_decimation={self.frame_time_head_decimation}: "
+             f"expected positive, a decimation dividing hop_length={feat.hop_length} and n_fft={feat.n_fft}, and "
+             f"fs / decimation / 2 above frame_low_band_hz={self.frame_low_band_hz}"),
         ]
 
 

@@ -39,6 +39,7 @@ from specgrad_plugin import pitch, precision, shaping
 from specgrad_plugin.config import FeatureConfig, FrameConfig
 from specgrad_plugin.denoisers.base import Denoiser
 from specgrad_plugin.denoisers.level import LevelEmbedding
+from specgrad_plugin.denoisers.time_head import TimeDomainLowBandHead
 
 # A fixed affine map of log10 mels (LJSpeech: about -5 .. 1) to about -1 .. 1.
 MEL_OFFSET, MEL_SCALE = 2.0, 3.0
@@ -155,6 +156,12 @@ class FrameDenoiser(Denoiser):
                                               cfg.frame_kernel, padding=cfg.frame_kernel // 2)
             nn.init.zeros_(self.excitation_input.weight)
             nn.init.zeros_(self.excitation_input.bias)
+        self.time_head = None
+        if cfg.frame_time_head_channels:
+            self.time_head = TimeDomainLowBandHead(
+                self.low_bins, features.n_mels, cfg.level_hidden_dim, cfg.frame_time_head_channels,
+                cfg.frame_time_head_layers, cfg.frame_time_head_dilation_cycle, self.n_fft, self.hop,
+                cfg.frame_time_head_decimation)
         # b_f: minus the log speech variance per bin in the whitened domain (0 = unit variance).
         self.gain_bias = nn.Parameter(torch.zeros(bins))
         self.demodulate = cfg.frame_phase_demodulation
@@ -166,8 +173,9 @@ class FrameDenoiser(Denoiser):
         return state
 
     def silent_at_start(self) -> Tuple[str, ...]:
-        # the low trunk's output layer and the excitation's input layer are zero-initialised
-        return tuple(name for name in ("low_band", "excitation_input") if getattr(self, name) is not None)
+        # the low trunk's and the time head's output layers and the excitation's input layer are
+        # zero-initialised
+        return tuple(name for name in ("low_band", "excitation_input", "time_head") if getattr(self, name) is not None)
 
     def periodic_source(self, mel: torch.Tensor) -> Optional[torch.Tensor]:
         """The harmonic excitation (B, K * hop) at the mel's F0 (pitch.py), or None without
@@ -188,7 +196,8 @@ class FrameDenoiser(Denoiser):
         inverse each add n_fft / 2 samples (rounded up to frames) on each side, and one
         more frame covers the chunk edge's zero padding."""
         reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
-        return reach + 2 * (-(-self.n_fft // (2 * self.hop))) + 1
+        head = self.time_head.context_frames() if self.time_head is not None else 0
+        return reach + head + 2 * (-(-self.n_fft // (2 * self.hop))) + 1
 
     def condition(
         self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
@@ -246,4 +255,8 @@ class FrameDenoiser(Denoiser):
             if self.demodulate:
                 residual = residual * advance
             noise = gain * z + residual
+            if self.time_head is not None:
+                bins = self.low_bins
+                correction = self.time_head(whitened[:, :bins], noise[:, :bins], mel.float(), level.float())
+                noise = torch.cat([noise[:, :bins] + correction, noise[:, bins:]], dim=1)
             return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])

@@ -1,0 +1,97 @@
+"""A time-domain head for the frame family's low band: the bins below frame_low_band_hz,
+brought back to samples at fs / decimation, refined by a small WaveNet, and added back.
+
+The frame trunks see the band below 1 kHz as a few complex bins per 11.6 ms frame; a
+harmonic's phase has to be carried from frame to frame by the convolutions over frames.
+This head sees the same band as a waveform at 2.76 kHz (fs 22050, decimation 8), where a
+period of the fundamental is 14-28 samples and a dilated convolution follows it directly.
+
+    y  = G_d+(Y_low),  n = G_d+(Xi_hat_low)           whitened signal and noise estimate
+    Xi_hat_low <- Xi_hat_low + G_d(WaveNet(y, n | mel, level))
+
+G_d is the STFT at the decimated rate with n_fft / decimation points and hop / decimation:
+its frames are the frame trunks' frames and its bins up to the low band are theirs (the
+same 21.5 Hz spacing), so no resampling filter is needed. The output layer starts at zero:
+a model with the head starts as the same function as without it.
+Shapes: B batch, T STFT frames, F_low low bins, N_d = (T - 1) * hop / decimation samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specgrad_plugin import shaping
+from specgrad_plugin.denoisers.wavenet import ResidualLayer
+
+
+class TimeDomainLowBandHead(nn.Module):
+    """(Y_low, Xi_hat_low) (B, F_low, T) complex, mel (B, M, T), level (B, L) -> a correction
+    to Xi_hat_low (B, F_low, T) complex.
+
+    Args:
+        low_bins: F_low, the bins of the low band (at most n_fft / decimation / 2 + 1).
+        n_mels: mel bands of the conditioning.
+        level_dim: width of the level embedding.
+        channels: residual channels of the WaveNet.
+        layers: gated dilated-convolution layers; layer i has dilation 2 ** (i mod cycle).
+        dilation_cycle: see layers.
+        n_fft: the frame trunks' FFT size; the head's is n_fft / decimation.
+        hop: the frame trunks' hop; the head's is hop / decimation.
+        decimation: the head runs at fs / decimation.
+    """
+
+    KERNEL = 3
+
+    def __init__(self, low_bins: int, n_mels: int, level_dim: int, channels: int, layers: int,
+                 dilation_cycle: int, n_fft: int, hop: int, decimation: int) -> None:
+        super().__init__()
+        self.n_fft, self.hop, self.low_bins = n_fft // decimation, hop // decimation, low_bins
+        self.register_buffer("window", shaping.hann_window(self.n_fft), persistent=False)
+        # G_d+ of low_bins bins of unit variance has variance 4 low_bins / (3 n_fft^2) (Hann, 75 %
+        # overlap): scaled to unit variance
+        self.input_scale = math.sqrt(3.0 * self.n_fft ** 2 / (4.0 * low_bins))
+        self.input = nn.Conv1d(2, channels, 1)
+        self.layers = nn.ModuleList(
+            ResidualLayer(channels, n_mels, level_dim, self.KERNEL, 2 ** (i % dilation_cycle)) for i in range(layers)
+        )
+        self.skip = nn.Conv1d(channels, channels, 1)
+        self.out = nn.Conv1d(channels, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def reach(self) -> int:
+        """Samples at fs / decimation on each side that can change one output sample."""
+        return sum(layer.dilated.dilation[0] for layer in self.layers) * (self.KERNEL // 2)
+
+    def context_frames(self) -> int:
+        """Frames on each side that reach one output frame: the inverse STFT's half window, the
+        WaveNet's reach, and the forward STFT's half window, at the decimated hop."""
+        return -(-(self.reach() + self.n_fft) // self.hop)
+
+    def to_signal(self, band: torch.Tensor) -> torch.Tensor:
+        """(B, F_low, T) complex -> (B, N_d) real: G_d+ of the band, the bins above it zero."""
+        full = F.pad(torch.view_as_real(band), (0, 0, 0, 0, 0, self.n_fft // 2 + 1 - self.low_bins))
+        length = (band.shape[-1] - 1) * self.hop
+        return shaping.istft(torch.view_as_complex(full), self.n_fft, self.hop, self.window, length) * self.input_scale
+
+    def held(self, per_frame: torch.Tensor, samples: int) -> torch.Tensor:
+        """(B, C, T) per STFT frame -> (B, C, samples): frame t held over the hop centred on
+        its sample t * hop (a repeat: cheaper to train through than an interpolation)."""
+        b, c, t = per_frame.shape
+        held = per_frame.unsqueeze(-1).expand(b, c, t, self.hop).reshape(b, c, t * self.hop)
+        return held[..., self.hop // 2: self.hop // 2 + samples]
+
+    def forward(self, whitened_low: torch.Tensor, noise_low: torch.Tensor, mel: torch.Tensor,
+                level: torch.Tensor) -> torch.Tensor:
+        signals = torch.stack([self.to_signal(whitened_low), self.to_signal(noise_low)], dim=1)
+        h = self.input(signals)
+        skips = 0.0
+        for layer in self.layers:
+            h, skip = layer(h, self.held(layer.conditioner(mel), signals.shape[-1]), level, projected=True)
+            skips = skips + skip
+        y = self.out(F.relu(self.skip(F.relu(skips / math.sqrt(len(self.layers)))))).squeeze(1)
+        return shaping.stft(y.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins] / self.input_scale
