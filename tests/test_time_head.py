@@ -1,0 +1,150 @@
+"""The frame family's time-domain low-band head (denoisers/time_head.py): its decimated STFT
+shares the frame trunks' bins, it starts silent, acts below the low band only, keeps chunked
+inference equal to whole, and is refused where it is not implemented."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from specgrad_plugin import shaping
+from specgrad_plugin.config import ConfigError, SpecGradConfig
+from specgrad_plugin.denoisers.time_head import TimeDomainLowBandHead
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+from .conftest import SMALL_FAMILIES
+
+LOW = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8}
+
+
+def _vocoders(**head_settings):
+    plain = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": LOW})).eval()
+    head_settings = {"frame_time_head_channels": 8, **head_settings}
+    head = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": {**LOW, **head_settings}})).eval()
+    for p in plain.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    head.load_state_dict(plain.state_dict(), strict=False)  # everything but the head
+    return plain, head
+
+
+def test_decimated_stft_has_the_frame_trunks_bins():
+    """For a signal below fs / 16, the STFT at fs / 8 (n_fft / 8 points, hop / 8) of every 8th
+    sample is the full-rate STFT's low bins / 8: the head's bins are the trunks' bins, so its
+    correction lands on the frequencies it was computed for. A head STFT of other size or
+    hop, or a decimated signal off the trunks' frame grid, fails this."""
+    fs, n = 22050, 256 * 40
+    t = torch.arange(n) / fs
+    x = sum(a * torch.sin(2 * math.pi * f * t + p) for a, f, p in ((1.0, 131.0, 0.3), (0.5, 262.0, 1.0),
+                                                                     (0.3, 410.0, 2.0), (0.2, 905.0, 0.5)))
+    full = shaping.stft(x[None], 1024, 256, shaping.hann_window(1024))[0, :47]
+    small = shaping.stft(x[None, ::8], 128, 32, shaping.hann_window(128))[0, :47]
+    inner = slice(3, -3)  # the zero padding at the ends is not band-limited
+    error = (full[:, inner] - 8 * small[:, inner]).abs().max() / full[:, inner].abs().max()
+    assert error < 1e-3
+
+
+def test_head_input_is_of_unit_variance_for_white_bins():
+    """to_signal scales G_d+ of unit-variance white bins to unit variance (4 F_low / (3 n^2)
+    before the scale: Hann at 75 % overlap); a scale off by the window's sum of squares or
+    a factor of two fails."""
+    head = TimeDomainLowBandHead(47, 80, 16, 8, 2, 2, 1024, 256, 8)
+    torch.manual_seed(1)
+    bins = torch.complex(torch.randn(32, 47, 200), torch.randn(32, 47, 200)) / math.sqrt(2)
+    variance = float(head.to_signal(bins)[:, 200:-200].var())
+    assert abs(variance - 1.0) < 0.05
+
+
+def test_head_starts_silent_and_acts_only_below_the_low_band():
+    """The head's output layer starts at zero (the model is the one without it), and once
+    trained its correction of eps_hat stays below the low band's cutoff."""
+    plain, head = _vocoders()
+    assert "time_head" in head.denoiser.silent_at_start()
+    mel = torch.randn(1, 40, 80) * 0.5 - 3
+    x, level = torch.randn(1, 40 * 256), torch.tensor([0.5])
+    with torch.no_grad():
+        cond = plain.denoiser.condition(mel, plain.prior.response(mel))
+        base = plain.denoiser(x, cond, level)
+        assert torch.equal(head.denoiser(x, cond, level), base)
+        for p in head.denoiser.time_head.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        change = shaping.stft(head.denoiser(x, cond, level) - base, 1024, 256, shaping.hann_window(1024)).abs()
+    below, above = change[:, :47].pow(2).sum(), change[:, 60:].pow(2).sum()
+    assert below > 0 and above < 1e-3 * below
+
+
+@pytest.mark.parametrize("cycle", [4, 8])
+def test_head_context_frames_cover_its_reach_and_no_more_than_a_frame_beyond(cycle):
+    """The frames whose input changes one output frame (nonzero gradient) lie within
+    context_frames() of it, and the farthest is at least context_frames() - 1 away: a count
+    without the WaveNet's reach or without the STFT pair's half windows fails."""
+    head = TimeDomainLowBandHead(47, 80, 16, 8, 8, cycle, 1024, 256, 8)
+    for p in head.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    frames, centre = 61, 30
+    inputs = [torch.complex(torch.randn(1, 47, frames), torch.randn(1, 47, frames)).requires_grad_()
+              for _ in range(2)] + [torch.randn(1, 80, frames).requires_grad_()]
+    head(*inputs, torch.randn(1, 16))[0, :, centre].abs().sum().backward()
+    reached = max(int((x.grad.abs().sum(1)[0] > 0).nonzero().flatten().sub(centre).abs().max()) for x in inputs)
+    assert head.context_frames() - 1 <= reached <= head.context_frames()
+
+
+def test_chunked_inference_with_the_head_equals_whole():
+    _, vocoder = _vocoders(frame_time_head_dilation_cycle=8)
+    for p in vocoder.denoiser.time_head.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    mel = torch.randn(300, 80) * 0.5 - 3
+    whole = vocoder(mel, schedule="WG-3", chunk_frames=0, seed=1)
+    chunked = vocoder(mel, schedule="WG-3", chunk_frames=97, seed=1)
+    assert float((whole - chunked).abs().max()) < 1e-5 * float(whole.abs().max())
+
+
+def test_every_head_weight_gets_a_gradient():
+    _, vocoder = _vocoders()
+    for p in vocoder.denoiser.time_head.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    wav = torch.randn(2, 24 * 256) * 0.1
+    loss, _ = vocoder.training_loss(wav, vocoder.features(wav))
+    loss.backward()
+    head = vocoder.denoiser.time_head
+    silent = [n for n, p in head.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"frame_low_band_hz": 0.0}, "needs a low-band trunk"),
+    ({"frame_time_head_decimation": 3}, "frame_time_head_decimation=3"),
+    ({"frame_time_head_decimation": 32}, "above frame_low_band_hz"),
+])
+def test_bad_head_settings_are_named(change, message):
+    with pytest.raises(ConfigError, match=message):
+        SpecGradConfig.from_dict({"denoiser": {**LOW, "frame_time_head_channels": 8, **change}})
+
+
+def test_export_batched_and_streaming_refuse_the_head():
+    from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.export import ExportError, unsupported_reason
+    from specgrad_plugin.streaming import StreamingVocoder
+
+    _, vocoder = _vocoders()
+    assert "frame_time_head_channels=8" in unsupported_reason(vocoder)
+    with pytest.raises(ExportError, match="frame_time_head_channels"):
+        StreamingVocoder(vocoder, seed=0)
+    # vocode_batch falls back to one utterance at a time: the same audio as vocoder(mel)
+    mels = [torch.randn(n, 80) * 0.5 - 3 for n in (30, 45)]
+    batch = vocode_batch(vocoder, mels, schedule="WG-3", seed=3)
+    alone = [vocoder(m, schedule="WG-3", seed=3) for m in mels]
+    for a, b in zip(batch, alone, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_mel_frames_are_held_over_the_hop_centred_on_them():
+    """Frame t conditions the samples within half a hop of its centre, sample t * hop at
+    fs / 8 (a hold that starts at the frame's centre is half a frame late)."""
+    head = TimeDomainLowBandHead(47, 80, 16, 8, 2, 2, 1024, 256, 8)
+    frames = torch.arange(5.0).view(1, 1, 5)
+    held = head.held(frames, 4 * 32)[0, 0]
+    assert held.shape == (128,)
+    for t in range(4):
+        assert held[t * 32] == t
+        assert held[max(0, t * 32 - 16): t * 32 + 16].eq(t).all()
