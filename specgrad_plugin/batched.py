@@ -10,7 +10,8 @@ every convolution over frames would see the padding, and one generator's draws f
 (the draws SpecGradVocoder.forward makes for it alone with ``seed``) and a length mask
 (export.RealSampler with ``lengths``: frames past its end held at zero before every
 convolution and inverse STFT, the inverse STFT normalised by its own frames). Families the
-masked sampler does not cover (wavenet, frame_excitation, the harmonic prior, inference.start_iterations > 0) are
+masked sampler does not cover (wavenet, frame_excitation, the harmonic prior, the time-domain head,
+inference.start_iterations > 0) are
 vocoded one by one.
 """
 

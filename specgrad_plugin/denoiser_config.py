@@ -105,6 +105,8 @@ class FrameConfig:
              f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
             (not self.frame_excitation or self.frame_low_band_hz > 0,
              "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
+            (self.frame_time_head_channels >= 0,
+             f"denoiser.frame_time_head_channels={self.frame_time_head_channels}, expected 0 (no head) or more"),
             (not self.frame_time_head_channels or self.frame_low_band_hz > 0,
              f"denoiser.frame_time_head_channels={self.frame_time_head_channels} needs a low-band trunk "
              "(frame_low_band_hz > 0)"),
@@ -114,8 +116,8 @@ class FrameConfig:
                  and feat.hop_length % self.frame_time_head_decimation == 0
                  and feat.n_fft % self.frame_time_head_decimation == 0
                  and feat.fs / self.frame_time_head_decimation / 2 > self.frame_low_band_hz),
-             f"denoiser frame_time_head_layers={self.frame_time_head_layers}, frame_time_head_dilation_cycle="
-             f"{self.frame_time_head_dilation_cycle}, frame_time_head_decimation={self.frame_time_head_decimation}: "
+             f"denoiser.frame_time_head_layers={self.frame_time_head_layers}, .frame_time_head_dilation_cycle="
+             f"{self.frame_time_head_dilation_cycle}, .frame_time_head_decimation={self.frame_time_head_decimation}: "
              f"expected positive, a decimation dividing hop_length={feat.hop_length} and n_fft={feat.n_fft}, and "
              f"fs / decimation / 2 above frame_low_band_hz={self.frame_low_band_hz}"),
         ]

@@ -28,20 +28,29 @@ def _vocoders(**head_settings):
     return plain, head
 
 
-def test_decimated_stft_has_the_frame_trunks_bins():
-    """For a signal below fs / 16, the STFT at fs / 8 (n_fft / 8 points, hop / 8) of every 8th
-    sample is the full-rate STFT's low bins / 8: the head's bins are the trunks' bins, so its
-    correction lands on the frequencies it was computed for. A head STFT of other size or
-    hop, or a decimated signal off the trunks' frame grid, fails this."""
-    fs, n = 22050, 256 * 40
-    t = torch.arange(n) / fs
-    x = sum(a * torch.sin(2 * math.pi * f * t + p) for a, f, p in ((1.0, 131.0, 0.3), (0.5, 262.0, 1.0),
-                                                                     (0.3, 410.0, 2.0), (0.2, 905.0, 0.5)))
-    full = shaping.stft(x[None], 1024, 256, shaping.hann_window(1024))[0, :47]
-    small = shaping.stft(x[None, ::8], 128, 32, shaping.hann_window(128))[0, :47]
-    inner = slice(3, -3)  # the zero padding at the ends is not band-limited
-    error = (full[:, inner] - 8 * small[:, inner]).abs().max() / full[:, inner].abs().max()
-    assert error < 1e-3
+def _low_tones(samples: int, fs: int = 22050) -> torch.Tensor:
+    t = torch.arange(samples) / fs
+    return sum(a * torch.sin(2 * math.pi * f * t + p)
+               for a, f, p in ((1.0, 131.0, 0.3), (0.5, 262.0, 1.0), (0.3, 410.0, 2.0), (0.2, 905.0, 0.5)))
+
+
+def test_head_signals_are_the_trunks_band_at_an_eighth_of_the_rate():
+    """For a signal below 1 kHz, the head's waveform of the trunks' low bins (full-rate STFT)
+    is every 8th sample of the signal (times input_scale / 8), and its STFT of that waveform
+    gives the trunks' bins back: the head's frames and bins are the trunks'. Bins padded at
+    the wrong end or conjugated, a decimated signal one sample off the grid, or another
+    hop fail this."""
+    head = TimeDomainLowBandHead(47, 80, 16, 8, 2, 2, 1024, 256, 8)
+    x = _low_tones(256 * 40)
+    bins = shaping.stft(x[None], 1024, 256, shaping.hann_window(1024))[:, :47]
+    signal = head.to_signal(bins)[0] / head.input_scale / 8
+    inner = slice(400, -400)  # the STFT's zero padding at the ends is not band-limited
+    scale = float(x.abs().max())
+    assert float((signal - x[::8])[inner].abs().max()) < 1e-3 * scale
+    assert float((signal[1:] - x[::8][:-1])[inner].abs().max()) > 0.1 * scale
+    back = head.from_signal(head.to_signal(bins))
+    frames = slice(3, -3)
+    assert float((back - bins)[..., frames].abs().max()) < 1e-3 * float(bins.abs().max())
 
 
 def test_head_input_is_of_unit_variance_for_white_bins():
@@ -89,6 +98,25 @@ def test_head_context_frames_cover_its_reach_and_no_more_than_a_frame_beyond(cyc
     assert head.context_frames() - 1 <= reached <= head.context_frames()
 
 
+def test_frame_denoiser_context_covers_the_heads_reach():
+    """The frame denoiser's output at one frame has zero gradient from x beyond
+    context_frames() (what forward_chunked cuts), and a nonzero one beyond the count without
+    the head's share: with a head of 255 samples' reach at fs / 8."""
+    _, vocoder = _vocoders(frame_time_head_dilation_cycle=8)
+    denoiser = vocoder.denoiser
+    for p in denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    frames, centre, hop = 81, 40, 256
+    mel = torch.randn(1, frames, 80) * 0.5 - 3
+    x = torch.randn(1, frames * hop, requires_grad=True)
+    cond = denoiser.condition(mel, vocoder.prior.response(mel))
+    denoiser(x, cond, torch.tensor([0.5]))[0, centre * hop: (centre + 1) * hop].abs().sum().backward()
+    touched = (x.grad[0].view(frames, hop).abs().sum(1) > 0).nonzero().flatten()
+    reach = int((touched - centre).abs().max())
+    assert reach <= denoiser.context_frames()
+    assert reach > denoiser.context_frames() - denoiser.time_head.context_frames()
+
+
 def test_chunked_inference_with_the_head_equals_whole():
     _, vocoder = _vocoders(frame_time_head_dilation_cycle=8)
     for p in vocoder.denoiser.time_head.parameters():
@@ -115,6 +143,7 @@ def test_every_head_weight_gets_a_gradient():
     ({"frame_low_band_hz": 0.0}, "needs a low-band trunk"),
     ({"frame_time_head_decimation": 3}, "frame_time_head_decimation=3"),
     ({"frame_time_head_decimation": 32}, "above frame_low_band_hz"),
+    ({"frame_time_head_channels": -4}, "frame_time_head_channels=-4"),
 ])
 def test_bad_head_settings_are_named(change, message):
     with pytest.raises(ConfigError, match=message):

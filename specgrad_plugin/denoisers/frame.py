@@ -23,6 +23,8 @@ frame_low_band_hz > 0 a second, narrower trunk sees only the bins below it and a
 m and R there (docs/low_band.md). With
 frame_excitation the low trunk's input also gets the STFT of a harmonic excitation at the F0
 read off the mel (pitch.py), scaled to unit magnitude at each harmonic: a phase reference.
+With frame_time_head_channels a small WaveNet refines the low band's noise estimate as a
+waveform at fs / 8 (time_head.py; docs/time_head.md).
 Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D channels.
 """
 
@@ -194,7 +196,8 @@ class FrameDenoiser(Denoiser):
     def context_frames(self) -> int:
         """Each k-tap convolution reaches (k - 1) / 2 frames each way; the STFT and its
         inverse each add n_fft / 2 samples (rounded up to frames) on each side, and one
-        more frame covers the chunk edge's zero padding."""
+        more frame covers the chunk edge's zero padding; the time-domain head adds its own
+        reach (TimeDomainLowBandHead.context_frames)."""
         reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
         head = self.time_head.context_frames() if self.time_head is not None else 0
         return reach + head + 2 * (-(-self.n_fft // (2 * self.hop))) + 1

@@ -49,10 +49,16 @@ class TimeDomainLowBandHead(nn.Module):
     def __init__(self, low_bins: int, n_mels: int, level_dim: int, channels: int, layers: int,
                  dilation_cycle: int, n_fft: int, hop: int, decimation: int) -> None:
         super().__init__()
+        if n_fft % decimation or hop % decimation or not 0 < low_bins <= n_fft // decimation // 2 + 1:
+            raise ValueError(f"time-domain head: decimation {decimation} must divide n_fft {n_fft} and hop {hop}, "
+                             f"and low_bins {low_bins} must lie in 1 .. {n_fft // decimation // 2 + 1} "
+                             "(the decimated STFT's bins)")
         self.n_fft, self.hop, self.low_bins = n_fft // decimation, hop // decimation, low_bins
         self.register_buffer("window", shaping.hann_window(self.n_fft), persistent=False)
-        # G_d+ of low_bins bins of unit variance has variance 4 low_bins / (3 n_fft^2) (Hann, 75 %
-        # overlap): scaled to unit variance
+        # The scale that gives G_d+ of low_bins independent unit-variance bins unit variance
+        # (4 low_bins / (3 n^2) before it, Hann at 75 % overlap). The whitened STFT of a real
+        # signal has overlapping frames that agree, and comes back with variance about 4: the
+        # first layer is learned, and the trained runs (docs/time_head.md) used this scale.
         self.input_scale = math.sqrt(3.0 * self.n_fft ** 2 / (4.0 * low_bins))
         self.input = nn.Conv1d(2, channels, 1)
         self.layers = nn.ModuleList(
@@ -78,6 +84,11 @@ class TimeDomainLowBandHead(nn.Module):
         length = (band.shape[-1] - 1) * self.hop
         return shaping.istft(torch.view_as_complex(full), self.n_fft, self.hop, self.window, length) * self.input_scale
 
+    def from_signal(self, signal: torch.Tensor) -> torch.Tensor:
+        """(B, N_d) real -> (B, F_low, T) complex: G_d of the signal's low bins, to_signal's inverse
+        for a band-limited signal."""
+        return shaping.stft(signal, self.n_fft, self.hop, self.window)[:, : self.low_bins] / self.input_scale
+
     def held(self, per_frame: torch.Tensor, samples: int) -> torch.Tensor:
         """(B, C, T) per STFT frame -> (B, C, samples): frame t held over the hop centred on
         its sample t * hop (a repeat: cheaper to train through than an interpolation)."""
@@ -93,5 +104,4 @@ class TimeDomainLowBandHead(nn.Module):
         for layer in self.layers:
             h, skip = layer(h, self.held(layer.conditioner(mel), signals.shape[-1]), level, projected=True)
             skips = skips + skip
-        y = self.out(F.relu(self.skip(F.relu(skips / math.sqrt(len(self.layers)))))).squeeze(1)
-        return shaping.stft(y.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins] / self.input_scale
+        return self.from_signal(self.out(F.relu(self.skip(F.relu(skips / math.sqrt(len(self.layers)))))).squeeze(1))
