@@ -11,7 +11,7 @@ every convolution over frames would see the padding, and one generator's draws f
 (export.RealSampler with ``lengths``: frames past its end held at zero before every
 convolution and inverse STFT, the inverse STFT normalised by its own frames). Families the
 masked sampler does not cover (wavenet, frame_excitation, the harmonic prior, the time-domain head,
-inference.start_iterations > 0) are
+the long-window low band, inference.start_iterations > 0) are
 vocoded one by one.
 """
 

@@ -67,6 +67,9 @@ class FrameConfig:
         frame_low_band_channels: width of the low-band trunk.
         frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the
             mel's F0 (pitch.mel_f0), a phase reference for each harmonic; needs frame_low_band_hz.
+        frame_low_band_n_fft: > 0: the low-band trunk sees and predicts its band in an STFT of
+            this many points (more than the features' n_fft, same hop), joined to the main trunk's
+            estimate in the waveform (denoisers/long_window.py); 0: the features' STFT.
         frame_time_head_channels: > 0: a time-domain head of this many channels refines the
             low band's noise estimate as a waveform at fs / frame_time_head_decimation
             (denoisers/time_head.py); needs frame_low_band_hz. 0: none.
@@ -87,6 +90,7 @@ class FrameConfig:
     frame_low_band_hz: float = 0.0
     frame_low_band_channels: int = 128
     frame_excitation: bool = False
+    frame_low_band_n_fft: int = 0
     frame_time_head_channels: int = 0
     frame_time_head_layers: int = 8
     frame_time_head_dilation_cycle: int = 4
@@ -105,6 +109,15 @@ class FrameConfig:
              f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
             (not self.frame_excitation or self.frame_low_band_hz > 0,
              "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
+            (not self.frame_low_band_n_fft
+             or (self.frame_low_band_n_fft > feat.n_fft and self.frame_low_band_n_fft % 2 == 0
+                 and self.frame_low_band_hz > 0),
+             f"denoiser.frame_low_band_n_fft={self.frame_low_band_n_fft}, expected 0 or an even number of points "
+             f"above features.n_fft={feat.n_fft}, with a low-band trunk (frame_low_band_hz > 0)"),
+            (not self.frame_low_band_n_fft
+             or not (self.frame_excitation or self.frame_time_head_channels or self.frame_phase_demodulation),
+             f"denoiser.frame_low_band_n_fft={self.frame_low_band_n_fft} works on the features' STFT alone: "
+             "expected frame_excitation, frame_time_head_channels and frame_phase_demodulation off"),
             (self.frame_time_head_channels >= 0,
              f"denoiser.frame_time_head_channels={self.frame_time_head_channels}, expected 0 (no head) or more"),
             (not self.frame_time_head_channels or self.frame_low_band_hz > 0,

@@ -56,6 +56,9 @@ def unsupported_reason(vocoder) -> Optional[str]:
     if getattr(denoiser, "time_head", None) is not None:
         return (f"denoiser.frame_time_head_channels={vocoder.cfg.denoiser.frame_time_head_channels}: the "
                 "time-domain low-band head is not written in real arithmetic; expected 0")
+    if getattr(denoiser, "long_window", None) is not None:
+        return (f"denoiser.frame_low_band_n_fft={vocoder.cfg.denoiser.frame_low_band_n_fft}: the low band's "
+                "longer STFT is not written in real arithmetic; expected 0")
     if vocoder.cfg.prior.harmonic_depth_db > 0:
         return (f"prior.harmonic_depth_db={vocoder.cfg.prior.harmonic_depth_db}: the harmonic prior's F0 search "
                 "(a Viterbi loop over frames) does not export; expected a model trained with depth 0")

@@ -10,8 +10,8 @@ The graph takes mel (batch, frames, n_mels), a denormalised log10 mel, and noise
 in [-1, 1]. Run an ONNX graph without torch: python -m specgrad_plugin.onnx_vocoder.
 --check vocodes a test mel, and the same mel 20 dB quieter, with the graph and with PyTorch
 (same noise) and prints the largest difference relative to the peak.
-Only the frame family without frame_excitation, the harmonic prior or the time-domain head
-exports (an error says so for others).
+Only the frame family without frame_excitation, the harmonic prior, the time-domain head or
+the long-window low band exports (an error says so for others).
 """
 
 from __future__ import annotations

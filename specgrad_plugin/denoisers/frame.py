@@ -23,6 +23,8 @@ frame_low_band_hz > 0 a second, narrower trunk sees only the bins below it and a
 m and R there (docs/low_band.md). With
 frame_excitation the low trunk's input also gets the STFT of a harmonic excitation at the F0
 read off the mel (pitch.py), scaled to unit magnitude at each harmonic: a phase reference.
+With frame_low_band_n_fft the low trunk works on an STFT of its own with a longer window
+(long_window.py; docs/long_window.md).
 With frame_time_head_channels a small WaveNet refines the low band's noise estimate as a
 waveform at fs / 8 (time_head.py; docs/time_head.md).
 Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D channels.
@@ -41,6 +43,7 @@ from specgrad_plugin import pitch, precision, shaping
 from specgrad_plugin.config import FeatureConfig, FrameConfig
 from specgrad_plugin.denoisers.base import Denoiser
 from specgrad_plugin.denoisers.level import LevelEmbedding
+from specgrad_plugin.denoisers.long_window import LongWindowLowBand
 from specgrad_plugin.denoisers.time_head import TimeDomainLowBandHead
 
 # A fixed affine map of log10 mels (LJSpeech: about -5 .. 1) to about -1 .. 1.
@@ -142,9 +145,15 @@ class FrameDenoiser(Denoiser):
         # the first harmonics); its output is added to the main trunk's for those bins.
         low_bins = int(cfg.frame_low_band_hz * self.n_fft / features.fs) + 1 if cfg.frame_low_band_hz > 0 else 0
         self.low_bins = min(low_bins, bins)
-        self.low_band = None
+        self.low_band = self.long_window = None
+        trunk_bins = self.low_bins
+        if cfg.frame_low_band_n_fft:
+            # the low trunk sees its band through a longer window of its own (long_window.py)
+            self.long_window = LongWindowLowBand(self.n_fft, cfg.frame_low_band_n_fft, self.hop, features.fs,
+                                                 cfg.frame_low_band_hz)
+            trunk_bins = self.long_window.low_bins
         if low_bins:
-            self.low_band = ConvNeXtTrunk(2 * self.low_bins + features.n_mels, 3 * self.low_bins,
+            self.low_band = ConvNeXtTrunk(2 * trunk_bins + features.n_mels, 3 * trunk_bins,
                                           cfg.frame_low_band_channels, cfg.frame_layers, cfg.frame_kernel,
                                           cfg.frame_mlp_ratio, cfg.level_hidden_dim)
         self.excitation_input = None
@@ -200,7 +209,8 @@ class FrameDenoiser(Denoiser):
         reach (TimeDomainLowBandHead.context_frames)."""
         reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
         head = self.time_head.context_frames() if self.time_head is not None else 0
-        return reach + head + 2 * (-(-self.n_fft // (2 * self.hop))) + 1
+        n_fft = self.long_window.long_n_fft if self.long_window is not None else self.n_fft
+        return reach + head + 2 * (-(-n_fft // (2 * self.hop))) + 1
 
     def condition(
         self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
@@ -236,8 +246,11 @@ class FrameDenoiser(Denoiser):
             advance = advance.to(whitened.device)
             seen = whitened * advance.conj()
         h = self.trunk(torch.cat([seen.real, seen.imag, mel], dim=1), level)
+        if self.long_window is not None:
+            low_response = self.long_window.response(scaled_response)
+            low_whitened = self.long_window.whiten(x, low_response)
         if self.low_band is not None:
-            low = seen[:, : self.low_bins]
+            low = low_whitened if self.long_window is not None else seen[:, : self.low_bins]
             extra = None
             if self.excitation_input is not None:
                 source = cond[2] * advance[: self.low_bins].conj() if self.demodulate else cond[2]
@@ -245,7 +258,7 @@ class FrameDenoiser(Denoiser):
             low = self.low_band(torch.cat([low.real, low.imag, mel], dim=1), level, extra)
         with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
-            if self.low_band is not None:
+            if self.low_band is not None and self.long_window is None:
                 above = (0, 0, 0, h.shape[1] // 3 - self.low_bins)  # the low trunk adds nothing above
                 extras = low.float().chunk(3, dim=1)
                 logit, real, imag = (part + F.pad(extra, above)
@@ -253,7 +266,8 @@ class FrameDenoiser(Denoiser):
             snr_log = log_snr.float()[:, None, None]
             gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
             # Z = Y / sqrt(1 - abar), and 1 / (1 - abar) = 1 + exp(log_snr)
-            z = whitened * torch.sqrt(1.0 + torch.exp(snr_log))
+            to_unit_noise = torch.sqrt(1.0 + torch.exp(snr_log))
+            z = whitened * to_unit_noise
             residual = torch.complex(real, imag)
             if self.demodulate:
                 residual = residual * advance
@@ -262,4 +276,12 @@ class FrameDenoiser(Denoiser):
                 bins = self.low_bins
                 correction = self.time_head(whitened[:, :bins], noise[:, :bins], mel.float(), level.float())
                 noise = torch.cat([noise[:, :bins] + correction, noise[:, bins:]], dim=1)
-            return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
+            if self.long_window is None:
+                return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
+            # the low trunk's own estimate in its own STFT, the same gain-plus-residual form
+            low_logit, low_real, low_imag = low.float().chunk(3, dim=1)
+            low_gain = torch.sigmoid(low_logit + self.long_window.gain_bias[:, None] - snr_log)
+            low_noise = low_gain * low_whitened * to_unit_noise + torch.complex(low_real, low_imag)
+            main = shaping.istft(noise * scaled_response * self.long_window.main_weight[:, None], self.n_fft,
+                                 self.hop, self.window, length=x.shape[-1])
+            return main + self.long_window.synthesize(low_noise, low_response, x.shape[-1])

@@ -1,0 +1,176 @@
+"""The frame family's low band on a longer STFT (denoisers/long_window.py): the two STFTs'
+estimates join back into eps, the long STFT's bins are whitened by the prior's response read
+at their own frequencies, the low trunk acts only below the cutoff, chunked inference equals
+whole, and the option is refused where it is not implemented."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from specgrad_plugin import shaping
+from specgrad_plugin.config import ConfigError, SpecGradConfig
+from specgrad_plugin.denoisers.long_window import CROSSOVER_HZ, LongWindowLowBand, crossover_weight
+from specgrad_plugin.vocoder import SpecGradVocoder
+
+from .conftest import SMALL_FAMILIES
+
+LONG = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8,
+        "frame_low_band_n_fft": 2048}
+N_FFT, HOP, FS = 1024, 256, 22050
+
+
+def _response(frames: int) -> torch.Tensor:
+    """c H (1, F, T): a smooth minimum-phase-like response falling 30 dB over 0-2 kHz, complex."""
+    freqs = torch.arange(N_FFT // 2 + 1) * FS / N_FFT
+    magnitude = 10 ** (-1.5 * (freqs / 2000).clamp(max=1.0)) + 0.01
+    phase = -2.0 * (freqs / 2000).clamp(max=1.0)
+    scale = float(shaping.hann_window(N_FFT).pow(2).sum().sqrt())
+    return (magnitude * torch.exp(1j * phase) * scale)[None, :, None].repeat(1, 1, frames).to(torch.complex64)
+
+
+def test_crossover_weights_are_complementary_and_smooth():
+    """w is 1 below cutoff - width, 0 from the cutoff up, and the main trunk's 1 - w and the
+    low trunk's w read at the same frequency add to 1 (a ramp ending at the cutoff + width, or
+    one weight not the other's complement, fails)."""
+    band = LongWindowLowBand(N_FFT, 2048, HOP, FS, 1000.0)
+    freqs = torch.linspace(0, 1500, 301)
+    w = crossover_weight(freqs, 1000.0)
+    assert w[freqs <= 1000.0 - CROSSOVER_HZ].eq(1).all() and w[freqs >= 1000.0].eq(0).all()
+    assert float(w.diff().abs().max()) < 3 * 5 / CROSSOVER_HZ
+    main_freqs = torch.arange(N_FFT // 2 + 1) * FS / N_FFT
+    low_freqs = torch.arange(band.low_bins) * FS / 2048
+    common = [int(k) for k in range(band.low_bins) if k % 2 == 0 and k // 2 < len(main_freqs)]
+    torch.testing.assert_close(band.main_weight[[k // 2 for k in common]] + band.low_weight[common],
+                               torch.ones(len(common)))
+    assert torch.equal(main_freqs[[k // 2 for k in common]], low_freqs[common])
+    assert band.low_bins == int(1000.0 * 2048 / FS) + 1
+
+
+def test_perfect_estimates_in_both_stfts_give_back_eps():
+    """eps split by the two weights into the two STFTs (whitened, each by its own response)
+    and joined by the denoiser's synthesis comes back to -40 dB in the crossover band and far
+    below elsewhere. The main trunk's weight left at 1, the low trunk's ramp moved up by 100 Hz,
+    or the main one's ramp made half as wide fail."""
+    band = LongWindowLowBand(N_FFT, 2048, HOP, FS, 1000.0)
+    torch.manual_seed(0)
+    samples = HOP * 200
+    eps = torch.randn(1, samples)
+    window = shaping.hann_window(N_FFT)
+    scaled_response = _response(samples // HOP + 1)
+    main = shaping.stft(eps, N_FFT, HOP, window) / scaled_response
+    low_response = band.response(scaled_response)
+    low = band.whiten(eps, low_response)
+    joined = (shaping.istft(main * scaled_response * band.main_weight[:, None], N_FFT, HOP, window, samples)
+              + band.synthesize(low, low_response, samples))
+    error = shaping.stft(joined - eps, N_FFT, HOP, window).abs().pow(2).mean(-1)[0]
+    power = shaping.stft(eps, N_FFT, HOP, window).abs().pow(2).mean(-1)[0]
+    ratio_db = 10 * torch.log10(error / power)
+    freqs = torch.arange(N_FFT // 2 + 1) * FS / N_FFT
+    crossover = (freqs > 1000.0 - CROSSOVER_HZ - 50) & (freqs < 1000.0 + 50)
+    assert float(ratio_db[crossover].max()) < -40
+    assert float(ratio_db[~crossover].max()) < -60
+
+
+def test_long_bins_of_shaped_noise_are_white():
+    """Noise shaped by the prior (x = G+(c H xi) / c), seen by the long STFT and divided by the
+    interpolated response, has unit variance over each quarter of the low bins, to 10 %: the
+    response read at main bin k instead of k / 2 (variance rising to 13 at the top quarter) or
+    without the windows' scale ratio (2 everywhere) fails."""
+    band = LongWindowLowBand(N_FFT, 2048, HOP, FS, 1000.0)
+    torch.manual_seed(1)
+    batch, samples = 16, HOP * 120
+    window = shaping.hann_window(N_FFT)
+    scaled_response = _response(samples // HOP + 1).repeat(batch, 1, 1)
+    c = float(window.pow(2).sum().sqrt())
+    shaped = shaping.istft(shaping.stft(torch.randn(batch, samples), N_FFT, HOP, window) * scaled_response / c,
+                           N_FFT, HOP, window, samples)
+    low = band.whiten(shaped, band.response(scaled_response))[:, 1:-1, 10:-10]  # DC: real-valued
+    variance = low.abs().pow(2).mean(dim=(0, 2))[:88].view(4, 22).mean(1)
+    assert float((variance - 1).abs().max()) < 0.1, variance
+
+
+def _vocoders():
+    plain = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": LONG})).eval()
+    for p in plain.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    changed = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": LONG})).eval()
+    changed.load_state_dict(plain.state_dict())
+    for p in changed.denoiser.low_band.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return plain, changed
+
+
+def test_low_trunk_acts_only_below_the_cutoff():
+    """Changing the low trunk's weights changes eps_hat below the cutoff and (to -60 dB) not
+    above it: the main trunk alone speaks there. The 4 frames at each end are left out: the
+    long STFT's zero padding there is not band-limited."""
+    plain, changed = _vocoders()
+    mel = torch.randn(1, 40, 80) * 0.5 - 3
+    x, level = torch.randn(1, 40 * HOP), torch.tensor([0.5])
+    with torch.no_grad():
+        cond = plain.denoiser.condition(mel, plain.prior.response(mel))
+        change = plain.denoiser(x, cond, level) - changed.denoiser(x, cond, level)
+        spectrum = shaping.stft(change, N_FFT, HOP, shaping.hann_window(N_FFT)).abs().pow(2)[..., 4:-4]
+    below, above = spectrum[:, :40].sum(), spectrum[:, 52:].sum()
+    assert below > 0 and above < 1e-6 * below
+
+
+def test_context_frames_cover_the_long_window():
+    """The output at one frame has zero gradient from x beyond context_frames() (what
+    forward_chunked cuts) and a nonzero one beyond the count made with the features' n_fft."""
+    vocoder, _ = _vocoders()
+    denoiser = vocoder.denoiser
+    frames, centre = 81, 40
+    mel = torch.randn(1, frames, 80) * 0.5 - 3
+    x = torch.randn(1, frames * HOP, requires_grad=True)
+    cond = denoiser.condition(mel, vocoder.prior.response(mel))
+    denoiser(x, cond, torch.tensor([0.5]))[0, centre * HOP: (centre + 1) * HOP].abs().sum().backward()
+    touched = (x.grad[0].view(frames, HOP).abs().sum(1) > 0).nonzero().flatten()
+    reach = int((touched - centre).abs().max())
+    short_count = denoiser.context_frames() - 2 * (math.ceil(2048 / (2 * HOP)) - math.ceil(N_FFT / (2 * HOP)))
+    assert short_count < reach <= denoiser.context_frames()
+
+
+def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight():
+    vocoder, _ = _vocoders()
+    mel = torch.randn(300, 80) * 0.5 - 3
+    whole = vocoder(mel, schedule="WG-3", chunk_frames=0, seed=1)
+    chunked = vocoder(mel, schedule="WG-3", chunk_frames=97, seed=1)
+    assert float((whole - chunked).abs().max()) < 1e-5 * float(whole.abs().max())
+    vocoder.train()
+    wav = torch.randn(2, 24 * HOP) * 0.1
+    loss, _ = vocoder.training_loss(wav, vocoder.features(wav))
+    loss.backward()
+    parts = list(vocoder.denoiser.low_band.named_parameters()) + [("gain_bias", vocoder.denoiser.long_window.gain_bias)]
+    silent = [n for n, p in parts if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"frame_low_band_n_fft": 1024}, "frame_low_band_n_fft=1024"),
+    ({"frame_low_band_n_fft": 2047}, "frame_low_band_n_fft=2047"),
+    ({"frame_low_band_hz": 0.0}, "frame_low_band_hz > 0"),
+    ({"frame_time_head_channels": 8}, "frame_time_head_channels"),
+    ({"frame_excitation": True}, "frame_excitation"),
+])
+def test_bad_long_window_settings_are_named(change, message):
+    with pytest.raises(ConfigError, match=message):
+        SpecGradConfig.from_dict({"denoiser": {**LONG, **change}})
+
+
+def test_export_and_streaming_refuse_and_batched_falls_back():
+    from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.export import ExportError, unsupported_reason
+    from specgrad_plugin.streaming import StreamingVocoder
+
+    vocoder, _ = _vocoders()
+    assert "frame_low_band_n_fft=2048" in unsupported_reason(vocoder)
+    with pytest.raises(ExportError, match="frame_low_band_n_fft"):
+        StreamingVocoder(vocoder, seed=0)
+    mels = [torch.randn(n, 80) * 0.5 - 3 for n in (30, 45)]
+    batch = vocode_batch(vocoder, mels, schedule="WG-3", seed=3)
+    alone = [vocoder(m, schedule="WG-3", seed=3) for m in mels]
+    for a, b in zip(batch, alone, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
