@@ -37,6 +37,35 @@ SMALL_FAMILIES = {
 }
 
 
+def frames_reaching_one_output_frame(vocoder, frames: int = 81, hop: int = 256) -> int:
+    """How many frames away from the middle output frame of an x of ``frames`` frames the
+    frame denoiser's input still changes it (nonzero gradient): what context_frames() must cover."""
+    denoiser, centre = vocoder.denoiser, frames // 2
+    mel = torch.randn(1, frames, 80) * 0.5 - 3
+    x = torch.randn(1, frames * hop, requires_grad=True)
+    cond = denoiser.condition(mel, vocoder.prior.response(mel))
+    denoiser(x, cond, torch.tensor([0.5]))[0, centre * hop: (centre + 1) * hop].abs().sum().backward()
+    touched = (x.grad[0].view(frames, hop).abs().sum(1) > 0).nonzero().flatten()
+    return int((touched - centre).abs().max())
+
+
+def assert_refused_and_vocoded_one_by_one(vocoder, key: str) -> None:
+    """export.unsupported_reason names ``key``, streaming refuses the vocoder with it, and
+    vocode_batch falls back to one utterance at a time: the same audio as vocoder(mel)."""
+    from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.export import ExportError, unsupported_reason
+    from specgrad_plugin.streaming import StreamingVocoder
+
+    assert key in unsupported_reason(vocoder)
+    with pytest.raises(ExportError, match=key.split("=")[0]):
+        StreamingVocoder(vocoder, seed=0)
+    mels = [torch.randn(n, 80) * 0.5 - 3 for n in (30, 45)]
+    batch = vocode_batch(vocoder, mels, schedule="WG-3", seed=3)
+    alone = [vocoder(m, schedule="WG-3", seed=3) for m in mels]
+    for a, b in zip(batch, alone, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
 def load_script(path: Path):
     """A script (bench/, a recipe's local/) imported as a module under its file's stem."""
     spec = importlib.util.spec_from_file_location(path.stem, path)

@@ -5,7 +5,6 @@ whole, and the option is refused where it is not implemented."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -14,7 +13,7 @@ from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.denoisers.long_window import CROSSOVER_HZ, LongWindowLowBand, crossover_weight
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import SMALL_FAMILIES
+from .conftest import SMALL_FAMILIES, assert_refused_and_vocoded_one_by_one, frames_reaching_one_output_frame
 
 LONG = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8,
         "frame_low_band_n_fft": 2048}
@@ -122,13 +121,7 @@ def test_context_frames_cover_the_long_window():
     forward_chunked cuts) and a nonzero one beyond the count made with the features' n_fft."""
     vocoder, _ = _vocoders()
     denoiser = vocoder.denoiser
-    frames, centre = 81, 40
-    mel = torch.randn(1, frames, 80) * 0.5 - 3
-    x = torch.randn(1, frames * HOP, requires_grad=True)
-    cond = denoiser.condition(mel, vocoder.prior.response(mel))
-    denoiser(x, cond, torch.tensor([0.5]))[0, centre * HOP: (centre + 1) * HOP].abs().sum().backward()
-    touched = (x.grad[0].view(frames, HOP).abs().sum(1) > 0).nonzero().flatten()
-    reach = int((touched - centre).abs().max())
+    reach = frames_reaching_one_output_frame(vocoder)
     short_count = denoiser.context_frames() - 2 * (math.ceil(2048 / (2 * HOP)) - math.ceil(N_FFT / (2 * HOP)))
     assert short_count < reach <= denoiser.context_frames()
 
@@ -161,16 +154,5 @@ def test_bad_long_window_settings_are_named(change, message):
 
 
 def test_export_and_streaming_refuse_and_batched_falls_back():
-    from specgrad_plugin.batched import vocode_batch
-    from specgrad_plugin.export import ExportError, unsupported_reason
-    from specgrad_plugin.streaming import StreamingVocoder
-
     vocoder, _ = _vocoders()
-    assert "frame_low_band_n_fft=2048" in unsupported_reason(vocoder)
-    with pytest.raises(ExportError, match="frame_low_band_n_fft"):
-        StreamingVocoder(vocoder, seed=0)
-    mels = [torch.randn(n, 80) * 0.5 - 3 for n in (30, 45)]
-    batch = vocode_batch(vocoder, mels, schedule="WG-3", seed=3)
-    alone = [vocoder(m, schedule="WG-3", seed=3) for m in mels]
-    for a, b in zip(batch, alone, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert_refused_and_vocoded_one_by_one(vocoder, "frame_low_band_n_fft=2048")

@@ -4,7 +4,6 @@ inference equal to whole, and is refused where it is not implemented."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,7 +12,7 @@ from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.denoisers.time_head import TimeDomainLowBandHead
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import SMALL_FAMILIES
+from .conftest import SMALL_FAMILIES, assert_refused_and_vocoded_one_by_one, frames_reaching_one_output_frame
 
 LOW = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8}
 
@@ -106,13 +105,7 @@ def test_frame_denoiser_context_covers_the_heads_reach():
     denoiser = vocoder.denoiser
     for p in denoiser.parameters():
         torch.nn.init.normal_(p, std=0.2)
-    frames, centre, hop = 81, 40, 256
-    mel = torch.randn(1, frames, 80) * 0.5 - 3
-    x = torch.randn(1, frames * hop, requires_grad=True)
-    cond = denoiser.condition(mel, vocoder.prior.response(mel))
-    denoiser(x, cond, torch.tensor([0.5]))[0, centre * hop: (centre + 1) * hop].abs().sum().backward()
-    touched = (x.grad[0].view(frames, hop).abs().sum(1) > 0).nonzero().flatten()
-    reach = int((touched - centre).abs().max())
+    reach = frames_reaching_one_output_frame(vocoder)
     assert reach <= denoiser.context_frames()
     assert reach > denoiser.context_frames() - denoiser.time_head.context_frames()
 
@@ -151,20 +144,8 @@ def test_bad_head_settings_are_named(change, message):
 
 
 def test_export_batched_and_streaming_refuse_the_head():
-    from specgrad_plugin.batched import vocode_batch
-    from specgrad_plugin.export import ExportError, unsupported_reason
-    from specgrad_plugin.streaming import StreamingVocoder
-
     _, vocoder = _vocoders()
-    assert "frame_time_head_channels=8" in unsupported_reason(vocoder)
-    with pytest.raises(ExportError, match="frame_time_head_channels"):
-        StreamingVocoder(vocoder, seed=0)
-    # vocode_batch falls back to one utterance at a time: the same audio as vocoder(mel)
-    mels = [torch.randn(n, 80) * 0.5 - 3 for n in (30, 45)]
-    batch = vocode_batch(vocoder, mels, schedule="WG-3", seed=3)
-    alone = [vocoder(m, schedule="WG-3", seed=3) for m in mels]
-    for a, b in zip(batch, alone, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert_refused_and_vocoded_one_by_one(vocoder, "frame_time_head_channels=8")
 
 
 def test_mel_frames_are_held_over_the_hop_centred_on_them():
