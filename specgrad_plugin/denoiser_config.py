@@ -70,6 +70,9 @@ class FrameConfig:
         frame_low_band_n_fft: > 0: the low-band trunk sees and predicts its band in an STFT of
             this many points (more than the features' n_fft, same hop), joined to the main trunk's
             estimate in the waveform (denoisers/long_window.py); 0: the features' STFT.
+        frame_low_band_long_mode: with frame_low_band_n_fft, ``predict`` (as above) or ``see``:
+            the low trunk sees the longer STFT's low bins beside the features' and predicts in
+            the features' STFT.
         frame_time_head_channels: > 0: a time-domain head of this many channels refines the
             low band's noise estimate as a waveform at fs / frame_time_head_decimation
             (denoisers/time_head.py); needs frame_low_band_hz. 0: none.
@@ -91,6 +94,7 @@ class FrameConfig:
     frame_low_band_channels: int = 128
     frame_excitation: bool = False
     frame_low_band_n_fft: int = 0
+    frame_low_band_long_mode: str = "predict"
     frame_time_head_channels: int = 0
     frame_time_head_layers: int = 8
     frame_time_head_dilation_cycle: int = 4
@@ -114,6 +118,8 @@ class FrameConfig:
                  and self.frame_low_band_hz > 0),
              f"denoiser.frame_low_band_n_fft={self.frame_low_band_n_fft}, expected 0 or an even number of points "
              f"above features.n_fft={feat.n_fft}, with a low-band trunk (frame_low_band_hz > 0)"),
+            (self.frame_low_band_long_mode in ("predict", "see"),
+             f"denoiser.frame_low_band_long_mode={self.frame_low_band_long_mode!r}, expected 'predict' or 'see'"),
             (not self.frame_low_band_n_fft
              or not (self.frame_excitation or self.frame_time_head_channels or self.frame_phase_demodulation),
              f"denoiser.frame_low_band_n_fft={self.frame_low_band_n_fft} works on the features' STFT alone: "

@@ -3,7 +3,6 @@ estimates join back into eps, the long STFT's bins are whitened by the prior's r
 at their own frequencies, the low trunk acts only below the cutoff, chunked inference equals
 whole, and the option is refused where it is not implemented."""
 
-import math
 
 import pytest
 import torch
@@ -90,22 +89,24 @@ def test_long_bins_of_shaped_noise_are_white():
     assert float((variance - 1).abs().max()) < 0.1, variance
 
 
-def _vocoders():
-    plain = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": LONG})).eval()
+def _vocoders(mode: str = "predict"):
+    settings = {**LONG, "frame_low_band_long_mode": mode}
+    plain = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": settings})).eval()
     for p in plain.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    changed = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": LONG})).eval()
+    changed = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": settings})).eval()
     changed.load_state_dict(plain.state_dict())
     for p in changed.denoiser.low_band.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return plain, changed
 
 
-def test_low_trunk_acts_only_below_the_cutoff():
+@pytest.mark.parametrize("mode", ["predict", "see"])
+def test_low_trunk_acts_only_below_the_cutoff(mode):
     """Changing the low trunk's weights changes eps_hat below the cutoff and (to -60 dB) not
     above it: the main trunk alone speaks there. The 4 frames at each end are left out: the
     long STFT's zero padding there is not band-limited."""
-    plain, changed = _vocoders()
+    plain, changed = _vocoders(mode)
     mel = torch.randn(1, 40, 80) * 0.5 - 3
     x, level = torch.randn(1, 40 * HOP), torch.tensor([0.5])
     with torch.no_grad():
@@ -116,18 +117,22 @@ def test_low_trunk_acts_only_below_the_cutoff():
     assert below > 0 and above < 1e-6 * below
 
 
-def test_context_frames_cover_the_long_window():
+@pytest.mark.parametrize("mode", ["predict", "see"])
+def test_context_frames_cover_the_long_window(mode):
     """The output at one frame has zero gradient from x beyond context_frames() (what
-    forward_chunked cuts) and a nonzero one beyond the count made with the features' n_fft."""
-    vocoder, _ = _vocoders()
-    denoiser = vocoder.denoiser
+    forward_chunked cuts), and the long window reaches farther than the same model without it:
+    a count made with the features' n_fft alone fails in predict mode."""
+    vocoder, _ = _vocoders(mode)
+    short = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": {**LONG, "frame_low_band_n_fft": 0}}))
+    for p in short.parameters():
+        torch.nn.init.normal_(p, std=0.05)
     reach = frames_reaching_one_output_frame(vocoder)
-    short_count = denoiser.context_frames() - 2 * (math.ceil(2048 / (2 * HOP)) - math.ceil(N_FFT / (2 * HOP)))
-    assert short_count < reach <= denoiser.context_frames()
+    assert frames_reaching_one_output_frame(short) < reach <= vocoder.denoiser.context_frames()
 
 
-def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight():
-    vocoder, _ = _vocoders()
+@pytest.mark.parametrize("mode", ["predict", "see"])
+def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight(mode):
+    vocoder, _ = _vocoders(mode)
     mel = torch.randn(300, 80) * 0.5 - 3
     whole = vocoder(mel, schedule="WG-3", chunk_frames=0, seed=1)
     chunked = vocoder(mel, schedule="WG-3", chunk_frames=97, seed=1)
@@ -136,7 +141,12 @@ def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight():
     wav = torch.randn(2, 24 * HOP) * 0.1
     loss, _ = vocoder.training_loss(wav, vocoder.features(wav))
     loss.backward()
-    parts = list(vocoder.denoiser.low_band.named_parameters()) + [("gain_bias", vocoder.denoiser.long_window.gain_bias)]
+    parts = list(vocoder.denoiser.low_band.named_parameters())
+    if mode == "predict":
+        parts.append(("gain_bias", vocoder.denoiser.long_window.gain_bias))
+    else:  # the long STFT's bins reach the trunk: its input layer's weights for them train
+        weight = vocoder.denoiser.low_band.input.weight
+        assert weight.shape[1] == 2 * (47 + 93) + 80 and weight.grad[:, 2 * 47: 2 * 140].abs().sum() > 0
     silent = [n for n, p in parts if p.grad is None or not p.grad.abs().sum() > 0]
     assert not silent
 
@@ -147,6 +157,7 @@ def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight():
     ({"frame_low_band_hz": 0.0}, "frame_low_band_hz > 0"),
     ({"frame_time_head_channels": 8}, "frame_time_head_channels"),
     ({"frame_excitation": True}, "frame_excitation"),
+    ({"frame_low_band_long_mode": "both"}, "frame_low_band_long_mode='both'"),
 ])
 def test_bad_long_window_settings_are_named(change, message):
     with pytest.raises(ConfigError, match=message):

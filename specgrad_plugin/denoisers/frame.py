@@ -150,10 +150,12 @@ class FrameDenoiser(Denoiser):
         if cfg.frame_low_band_n_fft:
             # the low trunk sees its band through a longer window of its own (long_window.py)
             self.long_window = LongWindowLowBand(self.n_fft, cfg.frame_low_band_n_fft, self.hop, features.fs,
-                                                 cfg.frame_low_band_hz)
+                                                 cfg.frame_low_band_hz, cfg.frame_low_band_long_mode == "predict")
             trunk_bins = self.long_window.low_bins
+        seen_bins = trunk_bins if self.long_window is None or self.long_window.predicts else trunk_bins + self.low_bins
+        predicted_bins = trunk_bins if self.long_window is not None and self.long_window.predicts else self.low_bins
         if low_bins:
-            self.low_band = ConvNeXtTrunk(2 * trunk_bins + features.n_mels, 3 * trunk_bins,
+            self.low_band = ConvNeXtTrunk(2 * seen_bins + features.n_mels, 3 * predicted_bins,
                                           cfg.frame_low_band_channels, cfg.frame_layers, cfg.frame_kernel,
                                           cfg.frame_mlp_ratio, cfg.level_hidden_dim)
         self.excitation_input = None
@@ -206,11 +208,13 @@ class FrameDenoiser(Denoiser):
         """Each k-tap convolution reaches (k - 1) / 2 frames each way; the STFT and its
         inverse each add n_fft / 2 samples (rounded up to frames) on each side, and one
         more frame covers the chunk edge's zero padding; the time-domain head adds its own
-        reach (TimeDomainLowBandHead.context_frames)."""
+        reach (TimeDomainLowBandHead.context_frames). With frame_low_band_n_fft the low trunk
+        sees (and in predict mode, synthesises) through the longer window."""
         reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
         head = self.time_head.context_frames() if self.time_head is not None else 0
-        n_fft = self.long_window.long_n_fft if self.long_window is not None else self.n_fft
-        return reach + head + 2 * (-(-n_fft // (2 * self.hop))) + 1
+        seen_fft = self.long_window.long_n_fft if self.long_window is not None else self.n_fft
+        out_fft = seen_fft if self.long_window is not None and self.long_window.predicts else self.n_fft
+        return reach + head + sum(-(-n // (2 * self.hop)) for n in (seen_fft, out_fft)) + 1
 
     def condition(
         self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
@@ -250,7 +254,9 @@ class FrameDenoiser(Denoiser):
             low_response = self.long_window.response(scaled_response)
             low_whitened = self.long_window.whiten(x, low_response)
         if self.low_band is not None:
-            low = low_whitened if self.long_window is not None else seen[:, : self.low_bins]
+            low = seen[:, : self.low_bins]
+            if self.long_window is not None:
+                low = low_whitened if self.long_window.predicts else torch.cat([low, low_whitened], dim=1)
             extra = None
             if self.excitation_input is not None:
                 source = cond[2] * advance[: self.low_bins].conj() if self.demodulate else cond[2]
@@ -258,7 +264,8 @@ class FrameDenoiser(Denoiser):
             low = self.low_band(torch.cat([low.real, low.imag, mel], dim=1), level, extra)
         with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
-            if self.low_band is not None and self.long_window is None:
+            predicts_long = self.long_window is not None and self.long_window.predicts
+            if self.low_band is not None and not predicts_long:
                 above = (0, 0, 0, h.shape[1] // 3 - self.low_bins)  # the low trunk adds nothing above
                 extras = low.float().chunk(3, dim=1)
                 logit, real, imag = (part + F.pad(extra, above)
@@ -276,7 +283,7 @@ class FrameDenoiser(Denoiser):
                 bins = self.low_bins
                 correction = self.time_head(whitened[:, :bins], noise[:, :bins], mel.float(), level.float())
                 noise = torch.cat([noise[:, :bins] + correction, noise[:, bins:]], dim=1)
-            if self.long_window is None:
+            if not predicts_long:
                 return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
             # the low trunk's own estimate in its own STFT, the same gain-plus-residual form
             low_logit, low_real, low_imag = low.float().chunk(3, dim=1)

@@ -3,8 +3,9 @@
 The frame family's trunks work on the features' STFT (1024 points at 22.05 kHz: 21.5 Hz per
 bin, 46 ms). With ``denoiser.frame_low_band_n_fft`` the low-band trunk works on an STFT of its
 own with a longer window and the same hop instead (2048 points: 10.8 Hz per bin, 93 ms), so
-that the harmonics of a low voice fall in bins of their own. The two estimates of the noise
-are joined in the waveform by complementary weights over frequency:
+that the harmonics of a low voice fall in bins of their own. With
+``frame_low_band_long_mode: predict`` it predicts its noise there too, and the two estimates
+of the noise are joined in the waveform by complementary weights over frequency:
 
     eps_hat = G+(c H Xi_main (1 - w)) + G_l+(c_l H_l Xi_low w_l),
 
@@ -13,6 +14,9 @@ features' bins, w_l at the long STFT's. A weight that is smooth over many bins p
 an STFT and its inverse as a filter, so two perfect estimates give back eps (to the ripple
 the test measures). H_l is the prior's response (an envelope, smooth in frequency) read at the
 long STFT's bins by linear interpolation; it only whitens, and the same H_l un-whitens.
+With ``frame_low_band_long_mode: see`` the trunk sees the long STFT's low bins beside the
+features' and predicts in the features' STFT, as without this option: the finer frequency
+resolution in its input, the features' time resolution in its output.
 
 Shapes: B batch, N samples, T = N / hop + 1 frames (both STFTs are centred on the same hops),
 F = n_fft // 2 + 1 features' bins, L low bins of the long STFT (those below the cutoff).
@@ -46,10 +50,14 @@ class LongWindowLowBand(nn.Module):
         hop: the hop both STFTs share.
         fs: sample rate.
         cutoff_hz: the low band's upper edge (frame_low_band_hz).
+        predicts: the low trunk predicts its noise in the long STFT (``see``: it only sees the
+            long STFT, beside the features', and predicts in the features' STFT).
     """
 
-    def __init__(self, n_fft: int, long_n_fft: int, hop: int, fs: int, cutoff_hz: float) -> None:
+    def __init__(self, n_fft: int, long_n_fft: int, hop: int, fs: int, cutoff_hz: float,
+                 predicts: bool = True) -> None:
         super().__init__()
+        self.predicts = predicts
         self.n_fft, self.long_n_fft, self.hop = n_fft, long_n_fft, hop
         self.low_bins = min(int(cutoff_hz * long_n_fft / fs) + 1, long_n_fft // 2 + 1)
         window = shaping.hann_window(long_n_fft)
@@ -67,7 +75,7 @@ class LongWindowLowBand(nn.Module):
         self.register_buffer("below", below, persistent=False)
         self.register_buffer("fraction", (position - below).float(), persistent=False)
         # b_f of the low trunk's gain, as FrameDenoiser.gain_bias for the main trunk's
-        self.gain_bias = nn.Parameter(torch.zeros(self.low_bins))
+        self.gain_bias = nn.Parameter(torch.zeros(self.low_bins)) if predicts else None
 
     def response(self, scaled_response: torch.Tensor) -> torch.Tensor:
         """c H at the features' bins (B, F, T) -> c_l H_l at the long STFT's low bins (B, L, T)."""
