@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union
 if TYPE_CHECKING:
     from specgrad_plugin.config import FeatureConfig
 
+# Width of the crossover below frame_low_band_hz where a low trunk predicting in a longer STFT
+# and the main trunk share the band (denoisers/long_window.py).
+CROSSOVER_HZ = 200.0
+
 
 def _config_error():
     from specgrad_plugin.config import ConfigError  # config imports this module
@@ -114,10 +118,13 @@ class FrameConfig:
             (not self.frame_excitation or self.frame_low_band_hz > 0,
              "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
             (not self.frame_low_band_n_fft
-             or (self.frame_low_band_n_fft > feat.n_fft and self.frame_low_band_n_fft % 2 == 0
-                 and self.frame_low_band_hz > 0),
+             or (self.frame_low_band_n_fft > feat.n_fft and self.frame_low_band_n_fft % 2 == 0),
              f"denoiser.frame_low_band_n_fft={self.frame_low_band_n_fft}, expected 0 or an even number of points "
-             f"above features.n_fft={feat.n_fft}, with a low-band trunk (frame_low_band_hz > 0)"),
+             f"above features.n_fft={feat.n_fft}"),
+            (not self.frame_low_band_n_fft or self.frame_low_band_hz > CROSSOVER_HZ,
+             f"denoiser.frame_low_band_hz={self.frame_low_band_hz} with frame_low_band_n_fft="
+             f"{self.frame_low_band_n_fft}: expected a low-band trunk reaching above the {CROSSOVER_HZ:g} Hz "
+             "crossover (denoisers/long_window.py)"),
             (self.frame_low_band_long_mode in ("predict", "see"),
              f"denoiser.frame_low_band_long_mode={self.frame_low_band_long_mode!r}, expected 'predict' or 'see'"),
             (not self.frame_low_band_n_fft

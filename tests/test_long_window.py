@@ -73,20 +73,25 @@ def test_perfect_estimates_in_both_stfts_give_back_eps():
 
 def test_long_bins_of_shaped_noise_are_white():
     """Noise shaped by the prior (x = G+(c H xi) / c), seen by the long STFT and divided by the
-    interpolated response, has unit variance over each quarter of the low bins, to 10 %: the
-    response read at main bin k instead of k / 2 (variance rising to 13 at the top quarter) or
-    without the windows' scale ratio (2 everywhere) fails."""
+    interpolated response, has unit variance over each quarter of the low bins, to 10 %, and
+    the odd bins (between two of the features' bins) as much as the even ones, to 3 %: the
+    response read at main bin k instead of k / 2 (variance rising to 13 at the top quarter),
+    without the windows' scale ratio (2 everywhere) or the odd bins given the lower
+    neighbour's value (7 % apart) fails."""
     band = LongWindowLowBand(N_FFT, 2048, HOP, FS, 1000.0)
     torch.manual_seed(1)
-    batch, samples = 16, HOP * 120
+    batch, samples = 64, HOP * 120
     window = shaping.hann_window(N_FFT)
     scaled_response = _response(samples // HOP + 1).repeat(batch, 1, 1)
     c = float(window.pow(2).sum().sqrt())
     shaped = shaping.istft(shaping.stft(torch.randn(batch, samples), N_FFT, HOP, window) * scaled_response / c,
                            N_FFT, HOP, window, samples)
     low = band.whiten(shaped, band.response(scaled_response))[:, 1:-1, 10:-10]  # DC: real-valued
-    variance = low.abs().pow(2).mean(dim=(0, 2))[:88].view(4, 22).mean(1)
+    per_bin = low.abs().pow(2).mean(dim=(0, 2))[:88]
+    variance = per_bin.view(4, 22).mean(1)
     assert float((variance - 1).abs().max()) < 0.1, variance
+    odd_over_even = per_bin.view(44, 2).mean(0)
+    assert abs(float(odd_over_even[1] / odd_over_even[0]) - 1) < 0.03, odd_over_even
 
 
 def _vocoders(mode: str = "predict"):
@@ -99,6 +104,31 @@ def _vocoders(mode: str = "predict"):
     for p in changed.denoiser.low_band.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return plain, changed
+
+
+@pytest.mark.parametrize("mode", ["predict", "see"])
+def test_with_silent_trunks_the_estimate_is_the_gain_times_the_noisy_input(mode):
+    """With both trunks' outputs at zero and both gain biases at zero, each trunk's estimate is
+    sigmoid(-log_snr) Z in its own STFT, so eps_hat = sigmoid(-log_snr) sqrt(1 + exp(log_snr)) x
+    across the band (away from the ends), to 1 %: the join without the main trunk's weight,
+    the low trunk's Z without the sqrt(1 + exp(log_snr)), a gain of sigmoid(+log_snr), or the
+    low band un-whitened by a response off by 30 % fails."""
+    vocoder, _ = _vocoders(mode)
+    denoiser = vocoder.denoiser
+    with torch.no_grad():
+        for layer in (denoiser.trunk.out, denoiser.low_band.out):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        denoiser.gain_bias.zero_()
+        if mode == "predict":
+            denoiser.long_window.gain_bias.zero_()
+        mel = torch.randn(1, 60, 80) * 0.5 - 3
+        x, log_snr = torch.randn(1, 60 * HOP), torch.tensor([2.0])
+        eps = denoiser(x, denoiser.condition(mel, vocoder.prior.response(mel)), log_snr)
+    expected = torch.sigmoid(-log_snr) * torch.sqrt(1 + torch.exp(log_snr)) * x
+    inner = slice(8 * HOP, -8 * HOP)
+    error = (eps - expected)[:, inner].pow(2).mean() / expected[:, inner].pow(2).mean()
+    assert float(error) < 1e-4
 
 
 @pytest.mark.parametrize("mode", ["predict", "see"])
@@ -126,8 +156,9 @@ def test_context_frames_cover_the_long_window(mode):
     short = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": {**LONG, "frame_low_band_n_fft": 0}}))
     for p in short.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    reach = frames_reaching_one_output_frame(vocoder)
-    assert frames_reaching_one_output_frame(short) < reach <= vocoder.denoiser.context_frames()
+    reach, short_reach = frames_reaching_one_output_frame(vocoder), frames_reaching_one_output_frame(short)
+    assert short_reach < reach <= vocoder.denoiser.context_frames()
+    assert vocoder.denoiser.context_frames() - short.denoiser.context_frames() == reach - short_reach
 
 
 @pytest.mark.parametrize("mode", ["predict", "see"])
@@ -154,7 +185,9 @@ def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight(mo
 @pytest.mark.parametrize("change, message", [
     ({"frame_low_band_n_fft": 1024}, "frame_low_band_n_fft=1024"),
     ({"frame_low_band_n_fft": 2047}, "frame_low_band_n_fft=2047"),
-    ({"frame_low_band_hz": 0.0}, "frame_low_band_hz > 0"),
+    ({"frame_low_band_hz": 0.0}, "frame_low_band_hz=0.0"),
+    ({"frame_low_band_hz": 150.0}, "above the 200 Hz crossover"),
+    ({"frame_phase_demodulation": True}, "frame_phase_demodulation"),
     ({"frame_time_head_channels": 8}, "frame_time_head_channels"),
     ({"frame_excitation": True}, "frame_excitation"),
     ({"frame_low_band_long_mode": "both"}, "frame_low_band_long_mode='both'"),

@@ -122,6 +122,16 @@ def rename_legacy_trunk_keys(state: Dict[str, torch.Tensor], prefix: str) -> Non
         state[f"{prefix}trunk.{key[len(prefix):]}"] = state.pop(key)
 
 
+def noise_estimate(logit: torch.Tensor, residual: torch.Tensor, whitened: torch.Tensor, gain_bias: torch.Tensor,
+                   log_snr: torch.Tensor) -> torch.Tensor:
+    """Xi_hat = g Z + R, g = sigmoid(m + b_f - log_snr), Z = Y / sqrt(1 - abar) (and
+    1 / (1 - abar) = 1 + exp(log_snr)): logit m (B, F, T), residual R and whitened Y (B, F, T)
+    complex, gain_bias b_f (F,), log_snr (B,) -> (B, F, T) complex."""
+    snr_log = log_snr[:, None, None]
+    gain = torch.sigmoid(logit + gain_bias[:, None] - snr_log)
+    return gain * whitened * torch.sqrt(1.0 + torch.exp(snr_log)) + residual
+
+
 def mel_basis(features: FeatureConfig) -> torch.Tensor:
     """The features' Slaney mel filterbank (M, F), as LogMelExtractor builds it."""
     from specgrad_plugin.features import LogMelExtractor
@@ -152,8 +162,8 @@ class FrameDenoiser(Denoiser):
             self.long_window = LongWindowLowBand(self.n_fft, cfg.frame_low_band_n_fft, self.hop, features.fs,
                                                  cfg.frame_low_band_hz, cfg.frame_low_band_long_mode == "predict")
             trunk_bins = self.long_window.low_bins
-        seen_bins = trunk_bins if self.long_window is None or self.long_window.predicts else trunk_bins + self.low_bins
-        predicted_bins = trunk_bins if self.long_window is not None and self.long_window.predicts else self.low_bins
+        seen_bins = trunk_bins + (self.low_bins if self.long_window is not None and not self.predicts_long else 0)
+        predicted_bins = trunk_bins if self.predicts_long else self.low_bins
         if low_bins:
             self.low_band = ConvNeXtTrunk(2 * seen_bins + features.n_mels, 3 * predicted_bins,
                                           cfg.frame_low_band_channels, cfg.frame_layers, cfg.frame_kernel,
@@ -185,10 +195,17 @@ class FrameDenoiser(Denoiser):
         rename_legacy_trunk_keys(state, prefix)
         return state
 
+    @property
+    def predicts_long(self) -> bool:
+        """The low trunk predicts its band in the longer STFT (frame_low_band_long_mode: predict)."""
+        return self.long_window is not None and self.long_window.predicts
+
     def silent_at_start(self) -> Tuple[str, ...]:
         # the low trunk's and the time head's output layers and the excitation's input layer are
-        # zero-initialised
-        return tuple(name for name in ("low_band", "excitation_input", "time_head") if getattr(self, name) is not None)
+        # zero-initialised; a low trunk predicting in the longer STFT replaces the main trunk's
+        # estimate below the cutoff, so it changes the function from the start
+        parts = ("excitation_input", "time_head") + (() if self.predicts_long else ("low_band",))
+        return tuple(name for name in parts if getattr(self, name) is not None)
 
     def periodic_source(self, mel: torch.Tensor) -> Optional[torch.Tensor]:
         """The harmonic excitation (B, K * hop) at the mel's F0 (pitch.py), or None without
@@ -250,13 +267,14 @@ class FrameDenoiser(Denoiser):
             advance = advance.to(whitened.device)
             seen = whitened * advance.conj()
         h = self.trunk(torch.cat([seen.real, seen.imag, mel], dim=1), level)
+        low_response = low_whitened = None
         if self.long_window is not None:
             low_response = self.long_window.response(scaled_response)
             low_whitened = self.long_window.whiten(x, low_response)
         if self.low_band is not None:
             low = seen[:, : self.low_bins]
             if self.long_window is not None:
-                low = low_whitened if self.long_window.predicts else torch.cat([low, low_whitened], dim=1)
+                low = low_whitened if self.predicts_long else torch.cat([low, low_whitened], dim=1)
             extra = None
             if self.excitation_input is not None:
                 source = cond[2] * advance[: self.low_bins].conj() if self.demodulate else cond[2]
@@ -264,31 +282,25 @@ class FrameDenoiser(Denoiser):
             low = self.low_band(torch.cat([low.real, low.imag, mel], dim=1), level, extra)
         with precision.float32_only(x.device):
             logit, real, imag = h.float().chunk(3, dim=1)
-            predicts_long = self.long_window is not None and self.long_window.predicts
-            if self.low_band is not None and not predicts_long:
+            if self.low_band is not None and not self.predicts_long:
                 above = (0, 0, 0, h.shape[1] // 3 - self.low_bins)  # the low trunk adds nothing above
                 extras = low.float().chunk(3, dim=1)
                 logit, real, imag = (part + F.pad(extra, above)
                                      for part, extra in zip((logit, real, imag), extras, strict=True))
-            snr_log = log_snr.float()[:, None, None]
-            gain = torch.sigmoid(logit + self.gain_bias[:, None] - snr_log)
-            # Z = Y / sqrt(1 - abar), and 1 / (1 - abar) = 1 + exp(log_snr)
-            to_unit_noise = torch.sqrt(1.0 + torch.exp(snr_log))
-            z = whitened * to_unit_noise
             residual = torch.complex(real, imag)
             if self.demodulate:
                 residual = residual * advance
-            noise = gain * z + residual
+            noise = noise_estimate(logit, residual, whitened, self.gain_bias, log_snr.float())
             if self.time_head is not None:
                 bins = self.low_bins
                 correction = self.time_head(whitened[:, :bins], noise[:, :bins], mel.float(), level.float())
                 noise = torch.cat([noise[:, :bins] + correction, noise[:, bins:]], dim=1)
-            if not predicts_long:
+            if not self.predicts_long:
                 return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
             # the low trunk's own estimate in its own STFT, the same gain-plus-residual form
             low_logit, low_real, low_imag = low.float().chunk(3, dim=1)
-            low_gain = torch.sigmoid(low_logit + self.long_window.gain_bias[:, None] - snr_log)
-            low_noise = low_gain * low_whitened * to_unit_noise + torch.complex(low_real, low_imag)
+            low_noise = noise_estimate(low_logit, torch.complex(low_real, low_imag), low_whitened,
+                                       self.long_window.gain_bias, log_snr.float())
             main = shaping.istft(noise * scaled_response * self.long_window.main_weight[:, None], self.n_fft,
                                  self.hop, self.window, length=x.shape[-1])
             return main + self.long_window.synthesize(low_noise, low_response, x.shape[-1])

@@ -30,9 +30,7 @@ import torch
 from torch import nn
 
 from specgrad_plugin import precision, shaping
-
-# Width of the crossover below the cutoff, where both trunks' estimates are weighted.
-CROSSOVER_HZ = 200.0
+from specgrad_plugin.denoiser_config import CROSSOVER_HZ
 
 
 def crossover_weight(freqs: torch.Tensor, cutoff_hz: float, width_hz: float = CROSSOVER_HZ) -> torch.Tensor:
@@ -64,11 +62,12 @@ class LongWindowLowBand(nn.Module):
         self.register_buffer("window", window, persistent=False)
         # c_l / c, c = sqrt(sum(window^2)) of each STFT's window
         self.scale_ratio = float(window.pow(2).sum().sqrt() / shaping.hann_window(n_fft).pow(2).sum().sqrt())
-        main_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float32) * fs / n_fft
-        low_freqs = torch.arange(self.low_bins, dtype=torch.float32) * fs / long_n_fft
-        # the main trunk keeps 1 - w, the low trunk w_l
-        self.register_buffer("main_weight", 1.0 - crossover_weight(main_freqs, cutoff_hz), persistent=False)
-        self.register_buffer("low_weight", crossover_weight(low_freqs, cutoff_hz), persistent=False)
+        if predicts:
+            main_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float32) * fs / n_fft
+            low_freqs = torch.arange(self.low_bins, dtype=torch.float32) * fs / long_n_fft
+            # the main trunk keeps 1 - w, the low trunk w_l
+            self.register_buffer("main_weight", 1.0 - crossover_weight(main_freqs, cutoff_hz), persistent=False)
+            self.register_buffer("low_weight", crossover_weight(low_freqs, cutoff_hz), persistent=False)
         # long bin k lies at main bin k * n_fft / long_n_fft: interpolate the response there
         position = torch.arange(self.low_bins, dtype=torch.float64) * n_fft / long_n_fft
         below = position.floor().long().clamp(max=n_fft // 2 - 1)
