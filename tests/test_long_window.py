@@ -131,6 +131,15 @@ def test_with_silent_trunks_the_estimate_is_the_gain_times_the_noisy_input(mode)
     assert float(error) < 1e-4
 
 
+def test_only_the_see_mode_trunk_is_listed_as_silent_at_start():
+    """A see trunk's zero output leaves the model as it was (it can be grown onto a trained
+    one); a predict trunk replaces the main trunk's band, so it is not listed."""
+    see, _ = _vocoders("see")
+    predict, _ = _vocoders("predict")
+    assert see.denoiser.silent_at_start() == ("low_band",)
+    assert predict.denoiser.silent_at_start() == ()
+
+
 @pytest.mark.parametrize("mode", ["predict", "see"])
 def test_low_trunk_acts_only_below_the_cutoff(mode):
     """Changing the low trunk's weights changes eps_hat below the cutoff and (to -60 dB) not

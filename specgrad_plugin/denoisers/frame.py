@@ -204,8 +204,8 @@ class FrameDenoiser(Denoiser):
         # the low trunk's and the time head's output layers and the excitation's input layer are
         # zero-initialised; a low trunk predicting in the longer STFT replaces the main trunk's
         # estimate below the cutoff, so it changes the function from the start
-        parts = ("excitation_input", "time_head") + (() if self.predicts_long else ("low_band",))
-        return tuple(name for name in parts if getattr(self, name) is not None)
+        silent = (name for name in ("low_band", "excitation_input", "time_head") if getattr(self, name) is not None)
+        return tuple(name for name in silent if not (name == "low_band" and self.predicts_long))
 
     def periodic_source(self, mel: torch.Tensor) -> Optional[torch.Tensor]:
         """The harmonic excitation (B, K * hop) at the mel's F0 (pitch.py), or None without
