@@ -230,7 +230,7 @@ class FrameDenoiser(Denoiser):
         reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
         head = self.time_head.context_frames() if self.time_head is not None else 0
         seen_fft = self.long_window.long_n_fft if self.long_window is not None else self.n_fft
-        out_fft = seen_fft if self.long_window is not None and self.long_window.predicts else self.n_fft
+        out_fft = seen_fft if self.predicts_long else self.n_fft
         return reach + head + sum(-(-n // (2 * self.hop)) for n in (seen_fft, out_fft)) + 1
 
     def condition(
@@ -238,13 +238,17 @@ class FrameDenoiser(Denoiser):
     ) -> Tuple[torch.Tensor, ...]:
         """(B, K, M) mel, (B, K, F) response -> the normalised mel (B, M, T) and c H (B, F, T),
         the last frame repeated for the STFT's extra frame (as shaping.apply_filter does), and
-        with frame_excitation the excitation's STFT (B, F_low, T) complex, 1 at a harmonic's peak."""
+        with frame_excitation the excitation's STFT (B, F_low, T) complex, 1 at a harmonic's peak;
+        with frame_low_band_n_fft (which excludes frame_excitation) c_l H_l at the longer
+        STFT's low bins (B, L, T), interpolated once here rather than at every sampler step."""
         if source is None:
             source = self.periodic_source(mel)
         mel = shaping.with_last_frame(mel).transpose(1, 2)
         response = shaping.with_last_frame(response).transpose(1, 2)
         scale = float(self.window.pow(2).sum().sqrt())
         cond = ((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
+        if self.long_window is not None:
+            return cond + (self.long_window.response(cond[1]),)
         if source is None:
             return cond
         with precision.float32_only(mel.device):
@@ -269,7 +273,7 @@ class FrameDenoiser(Denoiser):
         h = self.trunk(torch.cat([seen.real, seen.imag, mel], dim=1), level)
         low_response = low_whitened = None
         if self.long_window is not None:
-            low_response = self.long_window.response(scaled_response)
+            low_response = cond[2]
             low_whitened = self.long_window.whiten(x, low_response)
         if self.low_band is not None:
             low = seen[:, : self.low_bins]

@@ -56,7 +56,7 @@ class LongWindowLowBand(nn.Module):
                  predicts: bool = True) -> None:
         super().__init__()
         self.predicts = predicts
-        self.n_fft, self.long_n_fft, self.hop = n_fft, long_n_fft, hop
+        self.long_n_fft, self.hop = long_n_fft, hop
         self.low_bins = min(int(cutoff_hz * long_n_fft / fs) + 1, long_n_fft // 2 + 1)
         window = shaping.hann_window(long_n_fft)
         self.register_buffer("window", window, persistent=False)
