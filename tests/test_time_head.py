@@ -71,11 +71,11 @@ def test_head_starts_silent_and_acts_only_below_the_low_band():
     mel = torch.randn(1, 40, 80) * 0.5 - 3
     x, level = torch.randn(1, 40 * 256), torch.tensor([0.5])
     with torch.no_grad():
-        cond = plain.denoiser.condition(mel, plain.prior.response(mel))
-        base = plain.denoiser(x, cond, level)
-        assert torch.equal(head.denoiser(x, cond, level), base)
+        base = plain.denoiser(x, plain.denoiser.condition(mel, plain.prior.response(mel)), level)
+        assert torch.equal(head.denoiser(x, head.denoiser.condition(mel, head.prior.response(mel)), level), base)
         for p in head.denoiser.time_head.parameters():
             torch.nn.init.normal_(p, std=0.1)
+        cond = head.denoiser.condition(mel, head.prior.response(mel))  # the head's conditioning is in it
         change = shaping.stft(head.denoiser(x, cond, level) - base, 1024, 256, shaping.hann_window(1024)).abs()
     below, above = change[:, :47].pow(2).sum(), change[:, 60:].pow(2).sum()
     assert below > 0 and above < 1e-3 * below
@@ -92,7 +92,7 @@ def test_head_context_frames_cover_its_reach_and_no_more_than_a_frame_beyond(cyc
     frames, centre = 61, 30
     inputs = [torch.complex(torch.randn(1, 47, frames), torch.randn(1, 47, frames)).requires_grad_()
               for _ in range(2)] + [torch.randn(1, 80, frames).requires_grad_()]
-    head(*inputs, torch.randn(1, 16))[0, :, centre].abs().sum().backward()
+    head(*inputs[:2], head.condition(inputs[2]), torch.randn(1, 16))[0, :, centre].abs().sum().backward()
     reached = max(int((x.grad.abs().sum(1)[0] > 0).nonzero().flatten().sub(centre).abs().max()) for x in inputs)
     assert head.context_frames() - 1 <= reached <= head.context_frames()
 
@@ -158,3 +158,14 @@ def test_mel_frames_are_held_over_the_hop_centred_on_them():
     for t in range(4):
         assert held[t * 32] == t
         assert held[max(0, t * 32 - 16): t * 32 + 16].eq(t).all()
+
+
+def test_head_conditioning_runs_once_per_utterance_not_per_step():
+    """The head's per-layer conditioners run in condition(), once for a whole WG-6 vocoding,
+    not at each of its 6 steps: a forward() that recomputed them fails."""
+    _, vocoder = _vocoders()
+    calls = []
+    vocoder.denoiser.time_head.layers[0].conditioner.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        vocoder(torch.randn(30, 80) * 0.5 - 3, "WG-6", seed=0)
+    assert len(calls) == 1

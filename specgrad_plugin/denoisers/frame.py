@@ -240,7 +240,8 @@ class FrameDenoiser(Denoiser):
         the last frame repeated for the STFT's extra frame (as shaping.apply_filter does), and
         with frame_excitation the excitation's STFT (B, F_low, T) complex, 1 at a harmonic's peak;
         with frame_low_band_n_fft (which excludes frame_excitation) c_l H_l at the longer
-        STFT's low bins (B, L, T), interpolated once here rather than at every sampler step."""
+        STFT's low bins (B, L, T), interpolated once here rather than at every sampler step; with
+        frame_time_head_channels, last, the head's per-layer conditioning (its condition())."""
         if source is None:
             source = self.periodic_source(mel)
         mel = shaping.with_last_frame(mel).transpose(1, 2)
@@ -249,11 +250,13 @@ class FrameDenoiser(Denoiser):
         cond = ((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
         if self.long_window is not None:
             return cond + (self.long_window.response(cond[1]),)
-        if source is None:
-            return cond
         with precision.float32_only(mel.device):
-            spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]
-        return cond + (spectrum * (2.0 / float(self.window.sum())),)
+            if source is not None:
+                spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]
+                cond = cond + (spectrum * (2.0 / float(self.window.sum())),)
+            if self.time_head is not None:
+                cond = cond + (self.time_head.condition(cond[0]),)
+        return cond
 
     def whiten(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Y = G x / (c H): (B, N) -> (B, F, T) complex; white noise of unit variance per bin
@@ -297,7 +300,7 @@ class FrameDenoiser(Denoiser):
             noise = noise_estimate(logit, residual, whitened, self.gain_bias, log_snr.float())
             if self.time_head is not None:
                 bins = self.low_bins
-                correction = self.time_head(whitened[:, :bins], noise[:, :bins], mel.float(), level.float())
+                correction = self.time_head(whitened[:, :bins], noise[:, :bins], cond[-1], level.float())
                 noise = torch.cat([noise[:, :bins] + correction, noise[:, bins:]], dim=1)
             if not self.predicts_long:
                 return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])

@@ -19,18 +19,19 @@ Shapes: B batch, T STFT frames, F_low low bins, N_d = (T - 1) * hop / decimation
 from __future__ import annotations
 
 import math
+from typing import List
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from specgrad_plugin import shaping
-from specgrad_plugin.denoisers.wavenet import ResidualLayer
+from specgrad_plugin.denoisers.wavenet import ResidualLayer, residual_stack
 
 
 class TimeDomainLowBandHead(nn.Module):
-    """(Y_low, Xi_hat_low) (B, F_low, T) complex, mel (B, M, T), level (B, L) -> a correction
-    to Xi_hat_low (B, F_low, T) complex.
+    """(Y_low, Xi_hat_low) (B, F_low, T) complex, condition(mel (B, M, T)), level (B, L) -> a
+    correction to Xi_hat_low (B, F_low, T) complex.
 
     Args:
         low_bins: F_low, the bins of the low band (at most n_fft / decimation / 2 + 1).
@@ -96,12 +97,16 @@ class TimeDomainLowBandHead(nn.Module):
         held = per_frame.unsqueeze(-1).expand(b, c, t, self.hop).reshape(b, c, t * self.hop)
         return held[..., self.hop // 2: self.hop // 2 + samples]
 
-    def forward(self, whitened_low: torch.Tensor, noise_low: torch.Tensor, mel: torch.Tensor,
+    def condition(self, mel: torch.Tensor) -> List[torch.Tensor]:
+        """(B, M, T) normalised mel -> each layer's conditioner output held at fs / decimation,
+        (B, 2C, (T - 1) * hop / decimation) each: computed once per utterance (or chunk), not at
+        every sampler step (the hold alone costs about a sixth of the head's time)."""
+        samples = (mel.shape[-1] - 1) * self.hop
+        return [self.held(layer.conditioner(mel), samples) for layer in self.layers]
+
+    def forward(self, whitened_low: torch.Tensor, noise_low: torch.Tensor, per_layer: List[torch.Tensor],
                 level: torch.Tensor) -> torch.Tensor:
+        """per_layer: condition(mel)."""
         signals = torch.stack([self.to_signal(whitened_low), self.to_signal(noise_low)], dim=1)
-        h = self.input(signals)
-        skips = 0.0
-        for layer in self.layers:
-            h, skip = layer(h, self.held(layer.conditioner(mel), signals.shape[-1]), level, projected=True)
-            skips = skips + skip
-        return self.from_signal(self.out(F.relu(self.skip(F.relu(skips / math.sqrt(len(self.layers)))))).squeeze(1))
+        skips = residual_stack(self.layers, self.input(signals), per_layer, level, projected=True)
+        return self.from_signal(self.out(F.relu(self.skip(F.relu(skips)))).squeeze(1))

@@ -9,7 +9,7 @@ zero-initialised output projection (the untrained model predicts eps = 0).
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Union
+from typing import Iterable, List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,17 @@ class ResidualLayer(nn.Module):
         y = self.output(torch.sigmoid(gate) * torch.tanh(filt))
         residual, skip = y.chunk(2, dim=1)
         return (x + residual) / math.sqrt(2.0), skip
+
+
+def residual_stack(layers: nn.ModuleList, h: torch.Tensor, per_layer: Iterable[torch.Tensor], level: torch.Tensor,
+                   projected: bool) -> torch.Tensor:
+    """Run h (B, C, N) through the residual layers, layer i with per_layer's i-th conditioning
+    (ResidualLayer.forward's cond): (B, C, N) -> the skips' sum scaled by 1 / sqrt(layers)."""
+    skips = torch.zeros_like(h)
+    for layer, layer_cond in zip(layers, per_layer, strict=True):
+        h, skip = layer(h, layer_cond, level, projected)
+        skips = skips + skip
+    return skips / math.sqrt(len(layers))
 
 
 class WaveNetDenoiser(Denoiser):
@@ -109,9 +120,5 @@ class WaveNetDenoiser(Denoiser):
         level = self.level_embedding(log_snr)
         projected = isinstance(cond, list)
         per_layer = cond if projected else [cond] * len(self.layers)
-        skips = torch.zeros_like(h)
-        for layer, layer_cond in zip(self.layers, per_layer, strict=True):
-            h, skip = layer(h, layer_cond, level, projected)
-            skips = skips + skip
-        h = F.relu(self.skip(skips / math.sqrt(len(self.layers))))
+        h = F.relu(self.skip(residual_stack(self.layers, h, per_layer, level, projected)))
         return self.out(h).squeeze(1)
