@@ -121,10 +121,14 @@ class FrameConfig:
              or (self.frame_low_band_n_fft > feat.n_fft and self.frame_low_band_n_fft % 2 == 0),
              f"denoiser.frame_low_band_n_fft={self.frame_low_band_n_fft}, expected 0 or an even number of points "
              f"above features.n_fft={feat.n_fft}"),
-            (not self.frame_low_band_n_fft or self.frame_low_band_hz > CROSSOVER_HZ,
+            (not self.frame_low_band_n_fft or self.frame_low_band_hz > 0,
              f"denoiser.frame_low_band_hz={self.frame_low_band_hz} with frame_low_band_n_fft="
-             f"{self.frame_low_band_n_fft}: expected a low-band trunk reaching above the {CROSSOVER_HZ:g} Hz "
-             "crossover (denoisers/long_window.py)"),
+             f"{self.frame_low_band_n_fft}: expected a low-band trunk (frame_low_band_hz > 0) to see the longer STFT"),
+            (not self.frame_low_band_n_fft or self.frame_low_band_long_mode != "predict"
+             or self.frame_low_band_hz > CROSSOVER_HZ,
+             f"denoiser.frame_low_band_hz={self.frame_low_band_hz} with frame_low_band_long_mode=predict: expected "
+             f"a low-band trunk reaching above the {CROSSOVER_HZ:g} Hz crossover where its estimate and the main "
+             "trunk's are joined (denoisers/long_window.py)"),
             (self.frame_low_band_long_mode in ("predict", "see"),
              f"denoiser.frame_low_band_long_mode={self.frame_low_band_long_mode!r}, expected 'predict' or 'see'"),
             (not self.frame_low_band_n_fft

@@ -13,9 +13,11 @@ the STFT frames past its end are zeroed before every inverse STFT and every conv
 over frames, its samples past the end are zeroed after every step, and the inverse STFT
 normalises by the windows of its own frames, so an item equals its one-by-one vocoding.
 
-The weights are the vocoder's own modules (not copies). Only the frame family without
-frame_excitation or the harmonic prior is supported (the wavenet family is sample-rate and
-has no frame graph; their F0 search is a Viterbi loop over frames): others raise ExportError.
+The weights are the vocoder's own modules (not copies). Only the frame family is supported
+(the wavenet family is sample-rate and has no frame graph), and without frame_excitation or
+the harmonic prior (their F0 search is a Viterbi loop over frames), the time-domain head, the
+low band's longer STFT or the Griffin-Lim start (not written in real arithmetic); others
+raise ExportError naming the key (unsupported_reason).
 """
 
 from __future__ import annotations

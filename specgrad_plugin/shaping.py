@@ -36,6 +36,20 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, length
     )
 
 
+def bins_below(cutoff_hz: float, n_fft: int, fs: float) -> int:
+    """How many of an n_fft-point STFT's bins (from 0 Hz) lie at or below cutoff_hz:
+    floor(cutoff_hz n_fft / fs) + 1, at most n_fft // 2 + 1; 0 for a cutoff of 0 or less."""
+    return min(int(cutoff_hz * n_fft / fs) + 1, n_fft // 2 + 1) if cutoff_hz > 0 else 0
+
+
+def istft_of_band(band: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, length: int) -> torch.Tensor:
+    """G+ of a low band: (B, L, T) complex, the STFT's lowest L bins -> (B, length) real, the
+    bins above the band taken as zero."""
+    above = n_fft // 2 + 1 - band.shape[1]
+    return istft(torch.cat([band, band.new_zeros(band.shape[0], above, band.shape[2])], dim=1), n_fft, hop,
+                 window, length)
+
+
 def with_last_frame(per_frame: torch.Tensor) -> torch.Tensor:
     """(B, K, ...) values per mel frame -> (B, K + 1, ...) per STFT frame: an N = K * hop
     signal has K + 1 centred frames, and the extra last one takes the last mel frame's."""

@@ -185,8 +185,10 @@ def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight(mo
     if mode == "predict":
         parts.append(("gain_bias", vocoder.denoiser.long_window.gain_bias))
     else:  # the long STFT's bins reach the trunk: its input layer's weights for them train
+        # channels: real parts (47 main, 93 long), imaginary parts (47 main, 93 long), mel
         weight = vocoder.denoiser.low_band.input.weight
-        assert weight.shape[1] == 2 * (47 + 93) + 80 and weight.grad[:, 2 * 47: 2 * 140].abs().sum() > 0
+        assert weight.shape[1] == 2 * (47 + 93) + 80
+        assert all(weight.grad[:, long_bins].abs().sum() > 0 for long_bins in (slice(47, 140), slice(187, 280)))
     silent = [n for n, p in parts if p.grad is None or not p.grad.abs().sum() > 0]
     assert not silent
 
@@ -204,6 +206,11 @@ def test_chunked_inference_equals_whole_and_training_reaches_every_low_weight(mo
 def test_bad_long_window_settings_are_named(change, message):
     with pytest.raises(ConfigError, match=message):
         SpecGradConfig.from_dict({"denoiser": {**LONG, **change}})
+
+
+def test_a_seeing_trunk_needs_no_crossover():
+    """Only predict joins two estimates over a crossover: see takes a cutoff below it."""
+    SpecGradConfig.from_dict({"denoiser": {**LONG, "frame_low_band_hz": 150.0, "frame_low_band_long_mode": "see"}})
 
 
 def test_export_and_streaming_refuse_and_batched_falls_back():

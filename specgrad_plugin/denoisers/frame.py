@@ -153,8 +153,7 @@ class FrameDenoiser(Denoiser):
                                    cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
         # The low-band trunk sees and predicts only the bins below frame_low_band_hz (F0 and
         # the first harmonics); its output is added to the main trunk's for those bins.
-        low_bins = int(cfg.frame_low_band_hz * self.n_fft / features.fs) + 1 if cfg.frame_low_band_hz > 0 else 0
-        self.low_bins = min(low_bins, bins)
+        self.low_bins = shaping.bins_below(cfg.frame_low_band_hz, self.n_fft, features.fs)
         self.low_band = self.long_window = None
         trunk_bins = self.low_bins
         if cfg.frame_low_band_n_fft:
@@ -164,7 +163,7 @@ class FrameDenoiser(Denoiser):
             trunk_bins = self.long_window.low_bins
         seen_bins = trunk_bins + (self.low_bins if self.long_window is not None and not self.predicts_long else 0)
         predicted_bins = trunk_bins if self.predicts_long else self.low_bins
-        if low_bins:
+        if self.low_bins:
             self.low_band = ConvNeXtTrunk(2 * seen_bins + features.n_mels, 3 * predicted_bins,
                                           cfg.frame_low_band_channels, cfg.frame_layers, cfg.frame_kernel,
                                           cfg.frame_mlp_ratio, cfg.level_hidden_dim)
@@ -248,8 +247,8 @@ class FrameDenoiser(Denoiser):
         response = shaping.with_last_frame(response).transpose(1, 2)
         scale = float(self.window.pow(2).sum().sqrt())
         cond = ((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
-        if self.long_window is not None:
-            return cond + (self.long_window.response(cond[1]),)
+        if self.long_window is not None:  # the config keeps the excitation and the head away from it
+            cond = cond + (self.long_window.response(cond[1]),)
         with precision.float32_only(mel.device):
             if source is not None:
                 spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]

@@ -57,7 +57,7 @@ class LongWindowLowBand(nn.Module):
         super().__init__()
         self.predicts = predicts
         self.long_n_fft, self.hop = long_n_fft, hop
-        self.low_bins = min(int(cutoff_hz * long_n_fft / fs) + 1, long_n_fft // 2 + 1)
+        self.low_bins = shaping.bins_below(cutoff_hz, long_n_fft, fs)
         window = shaping.hann_window(long_n_fft)
         self.register_buffer("window", window, persistent=False)
         # c_l / c, c = sqrt(sum(window^2)) of each STFT's window
@@ -93,6 +93,4 @@ class LongWindowLowBand(nn.Module):
         """G_l+(c_l H_l Xi_low w_l): (B, L, T) complex -> (B, length) real."""
         with precision.float32_only(noise.device):
             spectrum = noise * low_response * self.low_weight[:, None]
-            above = self.long_n_fft // 2 + 1 - self.low_bins
-            spectrum = torch.cat([spectrum, spectrum.new_zeros(spectrum.shape[0], above, spectrum.shape[2])], dim=1)
-            return shaping.istft(spectrum, self.long_n_fft, self.hop, self.window, length=length)
+            return shaping.istft_of_band(spectrum, self.long_n_fft, self.hop, self.window, length)

@@ -81,9 +81,8 @@ class TimeDomainLowBandHead(nn.Module):
 
     def to_signal(self, band: torch.Tensor) -> torch.Tensor:
         """(B, F_low, T) complex -> (B, N_d) real: G_d+ of the band, the bins above it zero."""
-        full = F.pad(torch.view_as_real(band), (0, 0, 0, 0, 0, self.n_fft // 2 + 1 - self.low_bins))
         length = (band.shape[-1] - 1) * self.hop
-        return shaping.istft(torch.view_as_complex(full), self.n_fft, self.hop, self.window, length) * self.input_scale
+        return shaping.istft_of_band(band, self.n_fft, self.hop, self.window, length) * self.input_scale
 
     def from_signal(self, signal: torch.Tensor) -> torch.Tensor:
         """(B, N_d) real -> (B, F_low, T) complex: G_d of the signal's low bins, to_signal's inverse
