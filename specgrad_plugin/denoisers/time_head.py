@@ -98,9 +98,10 @@ class TimeDomainLowBandHead(nn.Module):
 
     def condition(self, mel: torch.Tensor) -> List[torch.Tensor]:
         """(B, M, T) normalised mel -> each layer's conditioner output held at fs / decimation,
-        (B, 2C, (T - 1) * hop / decimation) each: computed in the denoiser's condition(), so once
-        per utterance vocoded whole rather than at every sampler step (chunked vocoding, past
-        inference.chunk_frames, still recomputes it per chunk at each step) (the hold alone costs about a sixth of the head's time)."""
+        (B, 2C, (T - 1) * hop / decimation) each. The denoiser's condition() calls it, so it runs
+        once per utterance vocoded whole rather than at every sampler step; the hold alone is
+        about a sixth of the head's time. (Chunked vocoding, past inference.chunk_frames, still
+        recomputes it per chunk at each step.)"""
         samples = (mel.shape[-1] - 1) * self.hop
         return [self.held(layer.conditioner(mel), samples) for layer in self.layers]
 
