@@ -46,8 +46,8 @@ def test_frame_family_sees_the_prior_noise_as_unit_white_noise(speech_clip):
     cond = den.condition(mel, response)
     xi = torch.randn(64, mel.shape[1] * 256, generator=torch.Generator().manual_seed(0))
     eps = vocoder.prior.apply(xi, response.expand(64, -1, -1))
-    plain = den.whiten(eps, (cond[0], torch.ones_like(cond[1]))).abs().pow(2)[..., 3:-3].mean(dim=(0, 2))
-    power = den.whiten(eps, cond).abs().pow(2)[..., 3:-3].mean(dim=(0, 2))  # per bin, interior frames
+    plain = den.whiten(eps, torch.ones_like(cond.response)).abs().pow(2)[..., 3:-3].mean(dim=(0, 2))
+    power = den.whiten(eps, cond.response).abs().pow(2)[..., 3:-3].mean(dim=(0, 2))  # per bin, interior frames
     assert 10 * math.log10(float(plain.max() / plain.min())) > 10  # the shaped noise is far from white
     # 1 up to the STFT's redundancy (G L xi = H G xi only where H varies slowly over frames)
     assert 0.95 < float(power.median()) < 1.1

@@ -113,7 +113,7 @@ def test_frame_denoiser_context_covers_the_heads_reach():
 @pytest.mark.parametrize("excitation", [False, True])
 def test_chunked_inference_with_the_head_equals_whole(excitation):
     """Chunked equals whole, also beside the excitation, whose STFT comes before the head's
-    conditioning in the denoiser's cond: a head fed the wrong entry fails the second case."""
+    conditioning in the denoiser's FrameCondition: a head fed the excitation fails the second case."""
     _, vocoder = _vocoders(frame_time_head_dilation_cycle=8, frame_excitation=excitation)
     for p in vocoder.denoiser.time_head.parameters():
         torch.nn.init.normal_(p, std=0.1)

@@ -33,7 +33,7 @@ Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,17 @@ from specgrad_plugin.denoisers.time_head import TimeDomainLowBandHead
 
 # A fixed affine map of log10 mels (LJSpeech: about -5 .. 1) to about -1 .. 1.
 MEL_OFFSET, MEL_SCALE = 2.0, 3.0
+
+
+class FrameCondition(NamedTuple):
+    """What FrameDenoiser.condition() computes once per utterance (or chunk) for forward().
+    T = K + 1 STFT frames: the last mel frame repeated for the STFT's extra frame."""
+
+    mel: torch.Tensor  # the normalised mel (B, M, T)
+    response: torch.Tensor  # c H (B, F, T) complex: the prior's response times the window's scale
+    excitation: Optional[torch.Tensor] = None  # frame_excitation: its STFT (B, F_low, T), 1 at a harmonic's peak
+    long_response: Optional[torch.Tensor] = None  # frame_low_band_n_fft: c_l H_l at the longer STFT's low bins
+    head: Optional[List[torch.Tensor]] = None  # frame_time_head_channels: the head's per-layer conditioning
 
 
 class AdaptiveLayerNorm(nn.Module):
@@ -234,38 +245,36 @@ class FrameDenoiser(Denoiser):
 
     def condition(
         self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
-    ) -> Tuple[torch.Tensor, ...]:
-        """(B, K, M) mel, (B, K, F) response -> the normalised mel (B, M, T) and c H (B, F, T),
-        the last frame repeated for the STFT's extra frame (as shaping.apply_filter does), and
-        with frame_excitation the excitation's STFT (B, F_low, T) complex, 1 at a harmonic's peak;
-        with frame_low_band_n_fft (which excludes frame_excitation) c_l H_l at the longer
-        STFT's low bins (B, L, T), interpolated once here rather than at every sampler step; with
-        frame_time_head_channels, last, the head's per-layer conditioning (its condition())."""
+    ) -> FrameCondition:
+        """(B, K, M) mel, (B, K, F) response -> FrameCondition: what does not change between
+        sampler steps (the longer STFT's interpolated response and the time head's held
+        conditioning included), each frame-rate entry with the last frame repeated for the
+        STFT's extra frame (as shaping.apply_filter does)."""
         if source is None:
             source = self.periodic_source(mel)
         mel = shaping.with_last_frame(mel).transpose(1, 2)
         response = shaping.with_last_frame(response).transpose(1, 2)
         scale = float(self.window.pow(2).sum().sqrt())
-        cond = ((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
-        if self.long_window is not None:  # the config keeps the excitation and the head away from it
-            cond = cond + (self.long_window.response(cond[1]),)
+        cond = FrameCondition((mel.float() + MEL_OFFSET) / MEL_SCALE, response * scale)
+        if self.long_window is not None:
+            cond = cond._replace(long_response=self.long_window.response(cond.response))
         with precision.float32_only(mel.device):
             if source is not None:
                 spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]
-                cond = cond + (spectrum * (2.0 / float(self.window.sum())),)
+                cond = cond._replace(excitation=spectrum * (2.0 / float(self.window.sum())))
             if self.time_head is not None:
-                cond = cond + (self.time_head.condition(cond[0]),)
+                cond = cond._replace(head=self.time_head.condition(cond.mel))
         return cond
 
-    def whiten(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Y = G x / (c H): (B, N) -> (B, F, T) complex; white noise of unit variance per bin
-        for x = L xi. Always float32 (the STFT pair stays out of mixed precision)."""
+    def whiten(self, x: torch.Tensor, scaled_response: torch.Tensor) -> torch.Tensor:
+        """Y = G x / (c H): (B, N), c H (B, F, T) -> (B, F, T) complex; white noise of unit
+        variance per bin for x = L xi. Always float32 (the STFT pair stays out of mixed precision)."""
         with precision.float32_only(x.device):
-            return shaping.stft(x.float(), self.n_fft, self.hop, self.window) / cond[1]
+            return shaping.stft(x.float(), self.n_fft, self.hop, self.window) / scaled_response
 
-    def forward(self, x: torch.Tensor, cond: Tuple[torch.Tensor, torch.Tensor], log_snr: torch.Tensor) -> torch.Tensor:
-        mel, scaled_response = cond[:2]
-        whitened = self.whiten(x, cond)
+    def forward(self, x: torch.Tensor, cond: FrameCondition, log_snr: torch.Tensor) -> torch.Tensor:
+        mel, scaled_response = cond.mel, cond.response
+        whitened = self.whiten(x, scaled_response)
         level = self.level_embedding(log_snr)
         seen = whitened
         if self.demodulate:
@@ -275,7 +284,7 @@ class FrameDenoiser(Denoiser):
         h = self.trunk(torch.cat([seen.real, seen.imag, mel], dim=1), level)
         low_response = low_whitened = None
         if self.long_window is not None:
-            low_response = cond[2]
+            low_response = cond.long_response
             low_whitened = self.long_window.whiten(x, low_response)
         if self.low_band is not None:
             low = seen[:, : self.low_bins]
@@ -283,7 +292,7 @@ class FrameDenoiser(Denoiser):
                 low = low_whitened if self.predicts_long else torch.cat([low, low_whitened], dim=1)
             extra = None
             if self.excitation_input is not None:
-                source = cond[2] * advance[: self.low_bins].conj() if self.demodulate else cond[2]
+                source = cond.excitation * advance[: self.low_bins].conj() if self.demodulate else cond.excitation
                 extra = self.excitation_input(torch.cat([source.real, source.imag], dim=1).to(low.real.dtype))
             low = self.low_band(torch.cat([low.real, low.imag, mel], dim=1), level, extra)
         with precision.float32_only(x.device):
@@ -299,7 +308,7 @@ class FrameDenoiser(Denoiser):
             noise = noise_estimate(logit, residual, whitened, self.gain_bias, log_snr.float())
             if self.time_head is not None:
                 bins = self.low_bins
-                correction = self.time_head(whitened[:, :bins], noise[:, :bins], cond[-1], level.float())
+                correction = self.time_head(whitened[:, :bins], noise[:, :bins], cond.head, level.float())
                 noise = torch.cat([noise[:, :bins] + correction, noise[:, bins:]], dim=1)
             if not self.predicts_long:
                 return shaping.istft(noise * scaled_response, self.n_fft, self.hop, self.window, length=x.shape[-1])
