@@ -139,11 +139,10 @@ class SpecGradVocoder(torch.nn.Module):
         with precision.tf32(self.cfg.inference.allow_tf32):  # this call's setting, not the process'
             response = self.prior.response(mel)
             chunk = self.cfg.inference.chunk_frames if chunk_frames is None else chunk_frames
+            budget = self.cfg.inference.conditioning_cache_mb * 2**20
             if 0 < chunk < mel.shape[1]:
-                def predict(x, level):
-                    return self.denoiser.forward_chunked(x, mel, response, level, chunk)
+                predict = self.denoiser.chunked(mel, response, self.hop_length, chunk, budget)
             else:
-                budget = self.cfg.inference.conditioning_cache_mb * 2**20
                 cond = self.denoiser.condition(mel, response, budget)  # once per utterance, reused at every step
 
                 def predict(x, level):

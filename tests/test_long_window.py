@@ -159,7 +159,7 @@ def test_low_trunk_acts_only_below_the_cutoff(mode):
 @pytest.mark.parametrize("mode", ["predict", "see"])
 def test_context_frames_cover_the_long_window(mode):
     """The output at one frame has zero gradient from x beyond context_frames() (what
-    forward_chunked cuts), and the long window reaches farther than the same model without it:
+    chunked() cuts), and the long window reaches farther than the same model without it:
     a count made with the features' n_fft alone fails in predict mode."""
     vocoder, _ = _vocoders(mode)
     short = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": {**LONG, "frame_low_band_n_fft": 0}}))

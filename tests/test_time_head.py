@@ -99,7 +99,7 @@ def test_head_context_frames_cover_its_reach_and_no_more_than_a_frame_beyond(cyc
 
 def test_frame_denoiser_context_covers_the_heads_reach():
     """The frame denoiser's output at one frame has zero gradient from x beyond
-    context_frames() (what forward_chunked cuts), and a nonzero one beyond the count without
+    context_frames() (what chunked() cuts), and a nonzero one beyond the count without
     the head's share: with a head of 255 samples' reach at fs / 8."""
     _, vocoder = _vocoders(frame_time_head_dilation_cycle=8)
     denoiser = vocoder.denoiser
@@ -164,11 +164,39 @@ def test_mel_frames_are_held_over_the_hop_centred_on_them():
 
 
 def test_head_conditioning_runs_once_per_utterance_not_per_step():
-    """The head's per-layer conditioners run in condition(), once for a whole WG-6 vocoding,
-    not at each of its 6 steps: a forward() that recomputed them fails."""
+    """The head's per-layer conditioners run in condition(), once for a whole WG-6 vocoding
+    and once per chunk for a chunked one, not at each of its 6 steps: a forward() that
+    recomputed them fails. Past the cache budget, each chunk's runs again at every step, and
+    the output stays the same."""
     _, vocoder = _vocoders()
     calls = []
     vocoder.denoiser.time_head.layers[0].conditioner.register_forward_hook(lambda *_: calls.append(1))
+    mel = torch.randn(100, 80) * 0.5 - 3
     with torch.no_grad():
-        vocoder(torch.randn(30, 80) * 0.5 - 3, "WG-6", seed=0)
-    assert len(calls) == 1
+        vocoder(mel[:30], "WG-6", seed=0)
+        assert len(calls) == 1
+        calls.clear()
+        cached = vocoder(mel, "WG-6", seed=0, chunk_frames=40)  # 3 chunks
+        assert len(calls) == 3
+        calls.clear()
+        vocoder.cfg.inference.conditioning_cache_mb = 0
+        uncached = vocoder(mel, "WG-6", seed=0, chunk_frames=40)
+    assert len(calls) == 3 + 3 * 6  # the discarded first try, then every step
+    assert torch.equal(cached, uncached)
+
+
+def test_head_holds_its_conditioning_over_the_hop_only_within_the_budget():
+    """Within cache_bytes the conditioning is held at fs / 8 once; past it (training passes no
+    budget) it stays at the frame rate and forward() holds it: the same correction."""
+    _, vocoder = _vocoders()
+    head = vocoder.denoiser.time_head
+    for p in head.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    mel, frames = torch.randn(1, 80, 21), 21
+    held_bytes = len(head.layers) * 2 * 8 * (frames - 1) * head.hop * 4
+    small, large = head.condition(mel, held_bytes - 1), head.condition(mel, held_bytes)
+    assert not small.held and all(c.shape == (1, 16, frames) for c in small.per_layer)
+    assert large.held and all(c.shape == (1, 16, (frames - 1) * head.hop) for c in large.per_layer)
+    low = torch.randn(1, head.low_bins, frames, dtype=torch.complex64)
+    noise, level = torch.randn_like(low), vocoder.denoiser.level_embedding(torch.tensor([1.0]))
+    assert torch.equal(head(low, noise, small, level), head(low, noise, large, level))

@@ -3,6 +3,7 @@ the sampler, ESPnet's task and the recipe cannot tell the families apart.
 
     cond = denoiser.condition(mel, response)   # once per utterance (or training batch)
     eps_hat = denoiser(x_t, cond, log_snr)     # once per diffusion step
+    predict = denoiser.chunked(mel, response, hop, chunk)  # long inputs: the same, chunk by chunk
 
 mel: (B, K, M) log10 mel; response: (B, K, F) the prior's filter H = sigma * h;
 x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted noise.
@@ -10,7 +11,7 @@ x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted no
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -52,26 +53,50 @@ class Denoiser(nn.Module):
         return state
 
     def chunk_alignment(self) -> int:
-        """forward_chunked starts every chunk's context on a multiple of this many frames."""
+        """chunked() starts every chunk's context on a multiple of this many frames."""
         return 1
 
-    def forward_chunked(
-        self, x: torch.Tensor, mel: torch.Tensor, response: torch.Tensor, log_snr: torch.Tensor, chunk: int
-    ) -> torch.Tensor:
-        """forward(x, condition(mel, response), log_snr) computed over chunks of ``chunk`` frames
-        with context_frames() of context on both sides: memory bounded by the chunk, same output."""
-        hop = x.shape[-1] // mel.shape[1]
+    def chunked(
+        self, mel: torch.Tensor, response: torch.Tensor, hop: int, chunk: int, cache_bytes: int = 0
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """predict(x, log_snr) = forward(x, condition(mel, response), log_snr), computed over
+        chunks of ``chunk`` frames with context_frames() of context on both sides: memory
+        bounded by the chunk, the same output. hop: samples per mel frame.
+
+        Each chunk's condition() runs here, once for the whole sampling, while the chunks'
+        conditionings fit in cache_bytes together; a chunk past that budget computes its own
+        again at every step (with no cache budget of its own)."""
         context, frames, align = self.context_frames(), mel.shape[1], self.chunk_alignment()
-        out = torch.empty_like(x)
         source = self.periodic_source(mel)
+        pieces, left = [], cache_bytes
         for start in range(0, frames, chunk):
             stop = min(frames, start + chunk)
             lo, hi = max(0, start - context) // align * align, min(frames, stop + context)
-            piece = None if source is None else source[:, lo * hop : hi * hop]
-            cond = self.condition(mel[:, lo:hi], response[:, lo:hi], source=piece)
-            y = self.forward(x[:, lo * hop : hi * hop], cond, log_snr)
-            out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
-        return out
+            inputs = (mel[:, lo:hi], response[:, lo:hi], None if source is None else source[:, lo * hop : hi * hop])
+            cond = self.condition(inputs[0], inputs[1], left, source=inputs[2])
+            size = tensor_bytes(cond)
+            cond, left = (cond, left - size) if size <= left else (None, left)
+            pieces.append((start, stop, lo, hi, inputs, cond))
+
+        def predict(x: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+            out = torch.empty_like(x)
+            for start, stop, lo, hi, (piece_mel, piece_response, piece_source), cond in pieces:
+                if cond is None:
+                    cond = self.condition(piece_mel, piece_response, source=piece_source)
+                y = self.forward(x[:, lo * hop : hi * hop], cond, log_snr)
+                out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
+            return out
+
+        return predict
+
+
+def tensor_bytes(value: Any) -> int:
+    """Bytes held by the tensors in ``value``: a tensor, or tuples and lists of them (None: 0)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(item) for item in value)
+    return 0
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -33,7 +33,7 @@ Shapes: B batch, K mel frames, T = K + 1 STFT frames, F = n_fft // 2 + 1 bins, D
 from __future__ import annotations
 
 import math
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +41,10 @@ from torch import nn
 
 from specgrad_plugin import pitch, precision, shaping
 from specgrad_plugin.config import FeatureConfig, FrameConfig
-from specgrad_plugin.denoisers.base import Denoiser
+from specgrad_plugin.denoisers.base import Denoiser, tensor_bytes
 from specgrad_plugin.denoisers.level import LevelEmbedding
 from specgrad_plugin.denoisers.long_window import LongWindowLowBand
-from specgrad_plugin.denoisers.time_head import TimeDomainLowBandHead
+from specgrad_plugin.denoisers.time_head import HeadCondition, TimeDomainLowBandHead
 
 # A fixed affine map of log10 mels (LJSpeech: about -5 .. 1) to about -1 .. 1.
 MEL_OFFSET, MEL_SCALE = 2.0, 3.0
@@ -58,7 +58,7 @@ class FrameCondition(NamedTuple):
     response: torch.Tensor  # c H (B, F, T) complex: the prior's response times the window's scale
     excitation: Optional[torch.Tensor] = None  # frame_excitation: its STFT (B, F_low, T), 1 at a harmonic's peak
     long_response: Optional[torch.Tensor] = None  # frame_low_band_n_fft: c_l H_l at the longer STFT's low bins
-    head: Optional[List[torch.Tensor]] = None  # frame_time_head_channels: the head's per-layer conditioning
+    head: Optional[HeadCondition] = None  # frame_time_head_channels: the head's per-layer conditioning
 
 
 class AdaptiveLayerNorm(nn.Module):
@@ -247,9 +247,10 @@ class FrameDenoiser(Denoiser):
         self, mel: torch.Tensor, response: torch.Tensor, cache_bytes: int = 0, source: Optional[torch.Tensor] = None
     ) -> FrameCondition:
         """(B, K, M) mel, (B, K, F) response -> FrameCondition: what does not change between
-        sampler steps (the longer STFT's interpolated response and the time head's held
-        conditioning included), each frame-rate entry with the last frame repeated for the
-        STFT's extra frame (as shaping.apply_filter does)."""
+        sampler steps (the longer STFT's interpolated response and the time head's
+        conditioning included, the latter held over the hop when it fits in what is left of
+        cache_bytes), each frame-rate entry with the last frame repeated for the STFT's extra
+        frame (as shaping.apply_filter does)."""
         if source is None:
             source = self.periodic_source(mel)
         mel = shaping.with_last_frame(mel).transpose(1, 2)
@@ -263,7 +264,7 @@ class FrameDenoiser(Denoiser):
                 spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]
                 cond = cond._replace(excitation=spectrum * (2.0 / float(self.window.sum())))
             if self.time_head is not None:
-                cond = cond._replace(head=self.time_head.condition(cond.mel))
+                cond = cond._replace(head=self.time_head.condition(cond.mel, cache_bytes - tensor_bytes(cond)))
         return cond
 
     def whiten(self, x: torch.Tensor, scaled_response: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ Shapes: B batch, T STFT frames, F_low low bins, N_d = (T - 1) * hop / decimation
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,15 @@ from torch import nn
 
 from specgrad_plugin import shaping
 from specgrad_plugin.denoisers.wavenet import ResidualLayer, residual_stack
+
+
+class HeadCondition(NamedTuple):
+    """TimeDomainLowBandHead.condition(): each layer's conditioner output, held at fs / decimation
+    ((B, 2C, N_d) each), or at the frame rate ((B, 2C, T) each, held in forward()) where the
+    held ones would not fit the cache budget."""
+
+    per_layer: List[torch.Tensor]
+    held: bool
 
 
 class TimeDomainLowBandHead(nn.Module):
@@ -96,18 +105,24 @@ class TimeDomainLowBandHead(nn.Module):
         held = per_frame.unsqueeze(-1).expand(b, c, t, self.hop).reshape(b, c, t * self.hop)
         return held[..., self.hop // 2: self.hop // 2 + samples]
 
-    def condition(self, mel: torch.Tensor) -> List[torch.Tensor]:
-        """(B, M, T) normalised mel -> each layer's conditioner output held at fs / decimation,
-        (B, 2C, (T - 1) * hop / decimation) each. The denoiser's condition() calls it, so it runs
-        once per utterance vocoded whole rather than at every sampler step; the hold alone is
-        about a sixth of the head's time. (Chunked vocoding, past inference.chunk_frames, still
-        recomputes it per chunk at each step.)"""
+    def condition(self, mel: torch.Tensor, cache_bytes: int = 0) -> HeadCondition:
+        """(B, M, T) normalised mel -> each layer's conditioner output, held at fs / decimation
+        when that fits in cache_bytes, else at the frame rate. The denoiser's condition() calls
+        it, so the conditioners run once per utterance (or chunk) rather than at every sampler
+        step; the hold, done here within the budget, is about a sixth of the head's time."""
+        per_frame = [layer.conditioner(mel) for layer in self.layers]
         samples = (mel.shape[-1] - 1) * self.hop
-        return [self.held(layer.conditioner(mel), samples) for layer in self.layers]
+        held_bytes = sum(c.shape[0] * c.shape[1] for c in per_frame) * samples * mel.element_size()
+        if held_bytes > cache_bytes:
+            return HeadCondition(per_frame, held=False)
+        return HeadCondition([self.held(c, samples) for c in per_frame], held=True)
 
-    def forward(self, whitened_low: torch.Tensor, noise_low: torch.Tensor, per_layer: List[torch.Tensor],
+    def forward(self, whitened_low: torch.Tensor, noise_low: torch.Tensor, cond: HeadCondition,
                 level: torch.Tensor) -> torch.Tensor:
-        """per_layer: condition(mel)."""
+        """cond: condition(mel)."""
+        per_layer = cond.per_layer
+        if not cond.held:
+            per_layer = [self.held(c, (whitened_low.shape[-1] - 1) * self.hop) for c in per_layer]
         signals = torch.stack([self.to_signal(whitened_low), self.to_signal(noise_low)], dim=1)
         skips = residual_stack(self.layers, self.input(signals), per_layer, level, projected=True)
         return self.from_signal(self.out(F.relu(self.skip(F.relu(skips)))).squeeze(1))
