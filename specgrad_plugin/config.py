@@ -124,7 +124,7 @@ class InferenceConfig:
     schedule: str = "WG-6"  # WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | comma-separated betas
     # Longer inputs run the denoiser in chunks of this many frames (plus context): same output
     chunk_frames: int = 1000
-    # The conditioning is computed once per utterance (or chunk) when it fits in this many MB, else per step
+    # MB of conditioning kept for all sampler steps (the utterance's, or the chunks' together); past it, per step
     conditioning_cache_mb: int = 1024
     # CUDA: TF32 matmuls and convolutions in inference (false: full float32)
     allow_tf32: bool = True

@@ -208,7 +208,8 @@ class SamplerLoss(torch.nn.Module):
         (inference.mel_gain_iterations): what ``vocoder(mel, schedule, seed=None)`` gives,
         before its clamp. (B, K, M), (B, K, F) -> (B, N)."""
         prior, denoiser = vocoder.prior, vocoder.denoiser
-        cond = denoiser.condition(mel, response)
+        # once for all steps, within the inference budget (the time head's hold over the hop)
+        cond = denoiser.condition(mel, response, vocoder.cfg.inference.conditioning_cache_mb * 2**20)
         wav = diffusion.sample(lambda x, level: denoiser(x, cond, level), lambda: prior.noise(response),
                                self.betas.cpu(), start=prior.start(mel, vocoder.cfg.inference.start_iterations))
         return vocoder.match_mel(wav, mel)

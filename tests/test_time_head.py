@@ -169,6 +169,8 @@ def test_head_conditioning_runs_once_per_utterance_not_per_step():
     recomputed them fails. Past the cache budget, each chunk's runs again at every step, and
     the output stays the same."""
     _, vocoder = _vocoders()
+    for p in vocoder.denoiser.time_head.parameters():
+        torch.nn.init.normal_(p, std=0.1)  # a correction that is not zero
     calls = []
     vocoder.denoiser.time_head.layers[0].conditioner.register_forward_hook(lambda *_: calls.append(1))
     mel = torch.randn(100, 80) * 0.5 - 3
@@ -181,7 +183,7 @@ def test_head_conditioning_runs_once_per_utterance_not_per_step():
         calls.clear()
         vocoder.cfg.inference.conditioning_cache_mb = 0
         uncached = vocoder(mel, "WG-6", seed=0, chunk_frames=40)
-    assert len(calls) == 3 + 3 * 6  # the discarded first try, then every step
+    assert len(calls) == 3 * 6
     assert torch.equal(cached, uncached)
 
 
@@ -193,10 +195,27 @@ def test_head_holds_its_conditioning_over_the_hop_only_within_the_budget():
     for p in head.parameters():
         torch.nn.init.normal_(p, std=0.1)
     mel, frames = torch.randn(1, 80, 21), 21
-    held_bytes = len(head.layers) * 2 * 8 * (frames - 1) * head.hop * 4
+    held_bytes = len(head.layers) * 2 * 8 * frames * head.hop * 4  # held() views T * hop samples
     small, large = head.condition(mel, held_bytes - 1), head.condition(mel, held_bytes)
     assert not small.held and all(c.shape == (1, 16, frames) for c in small.per_layer)
     assert large.held and all(c.shape == (1, 16, (frames - 1) * head.hop) for c in large.per_layer)
     low = torch.randn(1, head.low_bins, frames, dtype=torch.complex64)
     noise, level = torch.randn_like(low), vocoder.denoiser.level_embedding(torch.tensor([1.0]))
     assert torch.equal(head(low, noise, small, level), head(low, noise, large, level))
+
+
+def test_the_denoiser_gives_the_head_what_its_own_conditioning_leaves_of_the_budget():
+    """FrameDenoiser.condition holds the head's conditioning when the budget covers the rest
+    of the FrameCondition plus the held tensors, and not one byte less: a head handed the
+    whole budget fails."""
+    from specgrad_plugin.denoisers.base import tensor_bytes
+
+    _, vocoder = _vocoders()
+    mel = torch.randn(1, 20, 80) * 0.5 - 3
+    response = vocoder.prior.response(mel)
+    with torch.no_grad():
+        held = vocoder.denoiser.condition(mel, response, 2**30)
+        rest, head = tensor_bytes(held._replace(head=None)), tensor_bytes(held.head)
+        assert held.head.held and head > rest
+        assert vocoder.denoiser.condition(mel, response, rest + head).head.held
+        assert not vocoder.denoiser.condition(mel, response, rest + head - 1).head.held

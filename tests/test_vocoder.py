@@ -101,6 +101,44 @@ def test_chunked_inference_matches_whole_input(family, tiny_cfg):
     assert float((whole - short).abs().max()) > 1e-3 * float(whole.abs().max())
 
 
+@pytest.mark.parametrize("family", ["wavenet", "frame"])
+def test_chunks_keep_their_conditioning_within_the_budget_only(family):
+    """Denoiser.chunked: the chunks' conditionings are kept, in order, while they fit the
+    budget together, and the others are recomputed at each step, with the same output as
+    the whole input. A budget of exactly the first two chunks' keeps those two: a budget never
+    spent, spent twice, or compared strictly, calls condition() another number of times."""
+    from specgrad_plugin.denoisers.base import tensor_bytes
+
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config(family)).eval()
+    denoiser = vocoder.denoiser
+    for p in denoiser.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    mel = torch.randn(1, 90, 80) * 0.5 - 3
+    response = vocoder.prior.response(mel)
+    hop, chunk, steps = vocoder.hop_length, 30, 4
+    levels = [torch.tensor([v]) for v in (-2.0, 0.0, 1.0, 3.0)]
+    x = [torch.randn(1, 90 * hop) for _ in levels]
+    with torch.no_grad():
+        whole = [denoiser(xi, denoiser.condition(mel, response), level) for xi, level in zip(x, levels, strict=True)]
+        context = denoiser.context_frames()
+        spans = ((0, 30 + context), (30 - context, 60 + context), (60 - context, 90))
+        sizes = [tensor_bytes(denoiser.condition(mel[:, lo:hi], response[:, lo:hi], 2**30)) for lo, hi in spans]
+        calls = []  # the first frame of each call's mel
+        condition = denoiser.condition
+        denoiser.condition = lambda mel_piece, *a, **k: calls.append(
+            int((mel_piece[0, 0] == mel[0]).all(-1).nonzero()[0])) or condition(mel_piece, *a, **k)
+        starts = [lo for lo, _ in spans]
+        for budget, expected in ((0, starts * steps), (sizes[0] + sizes[1], starts + starts[2:] * (steps - 1)),
+                                 (2**30, starts)):
+            calls.clear()
+            predict = denoiser.chunked(mel, response, hop, chunk, budget)
+            for xi, level, reference in zip(x, levels, whole, strict=True):
+                torch.testing.assert_close(predict(xi, level), reference, atol=1e-6, rtol=1e-5)
+            assert sorted(calls) == sorted(expected), (budget, calls)
+
+
 def test_fast_inference_path_matches_training_path(tiny_cfg):
     """Within the memory budget the denoiser takes each layer's conditioner output computed
     once per utterance: the same function as from the upsampled mel that training uses, and

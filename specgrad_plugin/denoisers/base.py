@@ -3,7 +3,7 @@ the sampler, ESPnet's task and the recipe cannot tell the families apart.
 
     cond = denoiser.condition(mel, response)   # once per utterance (or training batch)
     eps_hat = denoiser(x_t, cond, log_snr)     # once per diffusion step
-    predict = denoiser.chunked(mel, response, hop, chunk)  # long inputs: the same, chunk by chunk
+    predict = denoiser.chunked(mel, response, hop, chunk, cache_bytes)  # long inputs, chunk by chunk
 
 mel: (B, K, M) log10 mel; response: (B, K, F) the prior's filter H = sigma * h;
 x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted noise.
@@ -25,7 +25,7 @@ class Denoiser(nn.Module):
     ) -> Any:
         """What forward() takes as ``cond``: a function of the mel and the prior's response
         only, so inference computes it once per utterance. cache_bytes: memory the family
-        may spend on precomputing per-step work (used only without autograd). source: this
+        may spend on precomputing per-step work (training passes none). source: this
         stretch of periodic_source() of the whole utterance (None: computed from ``mel``)."""
         raise NotImplementedError
 
@@ -60,29 +60,35 @@ class Denoiser(nn.Module):
         self, mel: torch.Tensor, response: torch.Tensor, hop: int, chunk: int, cache_bytes: int = 0
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """predict(x, log_snr) = forward(x, condition(mel, response), log_snr), computed over
-        chunks of ``chunk`` frames with context_frames() of context on both sides: memory
-        bounded by the chunk, the same output. hop: samples per mel frame.
+        chunks of ``chunk`` frames with context_frames() of context on both sides: the same
+        output, memory bounded by the chunk plus cache_bytes. hop: samples per mel frame.
 
-        Each chunk's condition() runs here, once for the whole sampling, while the chunks'
-        conditionings fit in cache_bytes together; a chunk past that budget computes its own
-        again at every step (with no cache budget of its own)."""
+        At the first step each chunk's condition() gets what is left of cache_bytes and is
+        kept for the later steps if it fits there; a chunk past the budget computes its own
+        again at every step (with no budget)."""
         context, frames, align = self.context_frames(), mel.shape[1], self.chunk_alignment()
         source = self.periodic_source(mel)
-        pieces, left = [], cache_bytes
+        pieces = []
         for start in range(0, frames, chunk):
             stop = min(frames, start + chunk)
             lo, hi = max(0, start - context) // align * align, min(frames, stop + context)
             inputs = (mel[:, lo:hi], response[:, lo:hi], None if source is None else source[:, lo * hop : hi * hop])
-            cond = self.condition(inputs[0], inputs[1], left, source=inputs[2])
-            size = tensor_bytes(cond)
-            cond, left = (cond, left - size) if size <= left else (None, left)
-            pieces.append((start, stop, lo, hi, inputs, cond))
+            pieces.append((start, stop, lo, hi, inputs))
+        kept: Dict[int, Any] = {}  # chunk index -> its conditioning, or None: recomputed per step
+        left = [cache_bytes]
 
         def predict(x: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
             out = torch.empty_like(x)
-            for start, stop, lo, hi, (piece_mel, piece_response, piece_source), cond in pieces:
+            for i, (start, stop, lo, hi, (piece_mel, piece_response, piece_source)) in enumerate(pieces):
+                cond = kept.get(i)
                 if cond is None:
-                    cond = self.condition(piece_mel, piece_response, source=piece_source)
+                    first = i not in kept
+                    cond = self.condition(piece_mel, piece_response, left[0] if first else 0, source=piece_source)
+                    if first:
+                        size = tensor_bytes(cond)
+                        fits = size <= left[0]
+                        kept[i] = cond if fits else None
+                        left[0] -= size if fits else 0
                 y = self.forward(x[:, lo * hop : hi * hop], cond, log_snr)
                 out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
             return out
@@ -91,12 +97,23 @@ class Denoiser(nn.Module):
 
 
 def tensor_bytes(value: Any) -> int:
-    """Bytes held by the tensors in ``value``: a tensor, or tuples and lists of them (None: 0)."""
-    if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
-    if isinstance(value, (list, tuple)):
-        return sum(tensor_bytes(item) for item in value)
-    return 0
+    """Bytes of storage held by the tensors in ``value`` (a tensor, or tuples and lists of
+    them; None: 0), each storage counted once: a view holds all of its base."""
+    storages: Dict[int, int] = {}
+
+    def visit(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        elif isinstance(item, (list, tuple)):
+            for element in item:
+                visit(element)
+        elif not (item is None or isinstance(item, (bool, int, float))):
+            raise TypeError(f"tensor_bytes: cannot size a {type(item).__name__} (expected tensors, "
+                            "tuples or lists of them, None or numbers)")
+
+    visit(value)
+    return sum(storages.values())
 
 
 def count_parameters(module: nn.Module) -> int:

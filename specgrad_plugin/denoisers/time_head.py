@@ -112,7 +112,8 @@ class TimeDomainLowBandHead(nn.Module):
         step; the hold, done here within the budget, is about a sixth of the head's time."""
         per_frame = [layer.conditioner(mel) for layer in self.layers]
         samples = (mel.shape[-1] - 1) * self.hop
-        held_bytes = sum(c.shape[0] * c.shape[1] for c in per_frame) * samples * mel.element_size()
+        # held() keeps a view into T * hop samples
+        held_bytes = sum(c.shape[0] * c.shape[1] * c.element_size() for c in per_frame) * mel.shape[-1] * self.hop
         if held_bytes > cache_bytes:
             return HeadCondition(per_frame, held=False)
         return HeadCondition([self.held(c, samples) for c in per_frame], held=True)
