@@ -11,7 +11,7 @@ x_t: (B, K * hop) noisy audio; log_snr: (B,); eps_hat: (B, K * hop) predicted no
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -74,21 +74,24 @@ class Denoiser(nn.Module):
             lo, hi = max(0, start - context) // align * align, min(frames, stop + context)
             inputs = (mel[:, lo:hi], response[:, lo:hi], None if source is None else source[:, lo * hop : hi * hop])
             pieces.append((start, stop, lo, hi, inputs))
-        kept: Dict[int, Any] = {}  # chunk index -> its conditioning, or None: recomputed per step
-        left = [cache_bytes]
+        kept: List[Any] = []  # from the first step on: each chunk's conditioning, None past the budget
+        left = cache_bytes
 
         def predict(x: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+            nonlocal left
+            first = not kept
             out = torch.empty_like(x)
             for i, (start, stop, lo, hi, (piece_mel, piece_response, piece_source)) in enumerate(pieces):
-                cond = kept.get(i)
-                if cond is None:
-                    first = i not in kept
-                    cond = self.condition(piece_mel, piece_response, left[0] if first else 0, source=piece_source)
-                    if first:
-                        size = tensor_bytes(cond)
-                        fits = size <= left[0]
-                        kept[i] = cond if fits else None
-                        left[0] -= size if fits else 0
+                if first:
+                    cond = self.condition(piece_mel, piece_response, left, source=piece_source)
+                    size = tensor_bytes(cond)
+                    fits = size <= left
+                    kept.append(cond if fits else None)
+                    left -= size if fits else 0
+                else:
+                    cond = kept[i]
+                    if cond is None:
+                        cond = self.condition(piece_mel, piece_response, source=piece_source)
                 y = self.forward(x[:, lo * hop : hi * hop], cond, log_snr)
                 out[:, start * hop : stop * hop] = y[:, (start - lo) * hop : (stop - lo) * hop]
             return out
