@@ -69,6 +69,7 @@ class FrameConfig:
             phase advance removed (exp(-2 pi i k t hop / n_fft)): a steady harmonic turns slowly.
         frame_low_band_hz: > 0: a second trunk for the bins below this frequency (docs/low_band.md).
         frame_low_band_channels: width of the low-band trunk.
+        frame_low_band_layers: ConvNeXt blocks of the low-band trunk; 0: frame_layers.
         frame_excitation: the low-band trunk also sees the STFT of a harmonic excitation at the
             mel's F0 (pitch.mel_f0), a phase reference for each harmonic; needs frame_low_band_hz.
         frame_low_band_n_fft: > 0: the low-band trunk sees and predicts its band in an STFT of
@@ -96,6 +97,7 @@ class FrameConfig:
     frame_phase_demodulation: bool = False
     frame_low_band_hz: float = 0.0
     frame_low_band_channels: int = 128
+    frame_low_band_layers: int = 0
     frame_excitation: bool = False
     frame_low_band_n_fft: int = 0
     frame_low_band_long_mode: str = "predict"
@@ -115,6 +117,8 @@ class FrameConfig:
             (0 <= self.frame_low_band_hz <= feat.fs / 2 and self.frame_low_band_channels > 0,
              f"denoiser frame_low_band_hz={self.frame_low_band_hz}, frame_low_band_channels="
              f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
+            (self.frame_low_band_layers >= 0,
+             f"denoiser.frame_low_band_layers={self.frame_low_band_layers}, expected 0 (frame_layers) or more"),
             (not self.frame_excitation or self.frame_low_band_hz > 0,
              "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
             (not self.frame_low_band_n_fft

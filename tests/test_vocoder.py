@@ -7,7 +7,7 @@ import soundfile as sf
 import torch
 
 from specgrad_plugin.bin import quickstart
-from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
 
 
@@ -243,3 +243,24 @@ def test_low_band_trunk_starts_silent_and_acts_only_below_its_cutoff():
         change = shaping.stft(low.denoiser(x, cond, level) - base, 1024, 256, shaping.hann_window(1024)).abs()
     below, above = change[:, :47].pow(2).sum(), change[:, 60:].pow(2).sum()
     assert below > 0 and above < 1e-3 * below
+
+
+def test_a_deeper_low_band_trunk_has_its_own_blocks_and_its_reach_counts_in_the_context():
+    """frame_low_band_layers: the low trunk gets that many blocks (0: frame_layers), and
+    context_frames() (what chunked() cuts) covers the deeper trunk's reach, which goes
+    beyond the main trunk's: a count from the main trunk alone fails."""
+    from .conftest import SMALL_FAMILIES, frames_reaching_one_output_frame
+
+    low = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8}
+    same = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": low}))
+    deep = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_layers": 6}}))
+    assert len(same.denoiser.low_band.blocks) == len(same.denoiser.trunk.blocks) == 2
+    assert len(deep.denoiser.low_band.blocks) == 6 and len(deep.denoiser.trunk.blocks) == 2
+    for p in deep.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    reach = frames_reaching_one_output_frame(deep)
+    # six 3-tap blocks and the input convolution reach 7 frames, the main trunk 3
+    assert deep.denoiser.context_frames() - same.denoiser.context_frames() == 4
+    assert same.denoiser.context_frames() < reach <= deep.denoiser.context_frames()
+    with pytest.raises(ConfigError, match="frame_low_band_layers=-1"):
+        SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_layers": -1}})

@@ -176,8 +176,8 @@ class FrameDenoiser(Denoiser):
         predicted_bins = trunk_bins if self.predicts_long else self.low_bins
         if self.low_bins:
             self.low_band = ConvNeXtTrunk(2 * seen_bins + features.n_mels, 3 * predicted_bins,
-                                          cfg.frame_low_band_channels, cfg.frame_layers, cfg.frame_kernel,
-                                          cfg.frame_mlp_ratio, cfg.level_hidden_dim)
+                                          cfg.frame_low_band_channels, cfg.frame_low_band_layers or cfg.frame_layers,
+                                          cfg.frame_kernel, cfg.frame_mlp_ratio, cfg.level_hidden_dim)
         self.excitation_input = None
         if cfg.frame_excitation:
             self.fs, self.low_band_hz = features.fs, cfg.frame_low_band_hz
@@ -237,7 +237,8 @@ class FrameDenoiser(Denoiser):
         more frame covers the chunk edge's zero padding; the time-domain head adds its own
         reach (TimeDomainLowBandHead.context_frames). With frame_low_band_n_fft the low trunk
         sees (and in predict mode, synthesises) through the longer window."""
-        reach = (len(self.trunk.blocks) + 1) * (self.trunk.input.kernel_size[0] // 2)
+        trunks = [self.trunk] + ([self.low_band] if self.low_band is not None else [])
+        reach = max((len(t.blocks) + 1) * (t.input.kernel_size[0] // 2) for t in trunks)
         head = self.time_head.context_frames() if self.time_head is not None else 0
         seen_fft = self.long_window.long_n_fft if self.long_window is not None else self.n_fft
         out_fft = seen_fft if self.predicts_long else self.n_fft
