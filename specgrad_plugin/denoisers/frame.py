@@ -265,7 +265,8 @@ class FrameDenoiser(Denoiser):
                 spectrum = shaping.stft(source.float(), self.n_fft, self.hop, self.window)[:, : self.low_bins]
                 cond = cond._replace(excitation=spectrum * (2.0 / float(self.window.sum())))
             if self.time_head is not None:
-                cond = cond._replace(head=self.time_head.condition(cond.mel, cache_bytes - tensor_bytes(cond)))
+                left = cache_bytes - tensor_bytes(cond) if cache_bytes > 0 else 0  # training: no budget
+                cond = cond._replace(head=self.time_head.condition(cond.mel, left))
         return cond
 
     def whiten(self, x: torch.Tensor, scaled_response: torch.Tensor) -> torch.Tensor:

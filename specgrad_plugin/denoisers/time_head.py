@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specgrad_plugin import shaping
+from specgrad_plugin.denoisers.base import tensor_bytes
 from specgrad_plugin.denoisers.wavenet import ResidualLayer, residual_stack
 
 
@@ -112,8 +113,8 @@ class TimeDomainLowBandHead(nn.Module):
         step; the hold, done here within the budget, is about a sixth of the head's time."""
         per_frame = [layer.conditioner(mel) for layer in self.layers]
         samples = (mel.shape[-1] - 1) * self.hop
-        # held() keeps a view into T * hop samples
-        held_bytes = sum(c.shape[0] * c.shape[1] * c.element_size() for c in per_frame) * mel.shape[-1] * self.hop
+        # sized by held() itself on meta tensors (shapes, no data), so the two cannot disagree
+        held_bytes = sum(tensor_bytes(self.held(c.to("meta"), samples)) for c in per_frame)
         if held_bytes > cache_bytes:
             return HeadCondition(per_frame, held=False)
         return HeadCondition([self.held(c, samples) for c in per_frame], held=True)
