@@ -189,8 +189,11 @@ def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], so
 def load_grown(vocoder: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> List[str]:
     """load_state_strict into a SpecGradVocoder whose config may add modules that ``state``
     lacks, if their output starts at zero (Denoiser.silent_at_start): they keep their initial
-    weights, so the grown model starts as the same function. Returns the added modules' names."""
-    growable = tuple(f"denoiser.{name}." for name in vocoder.denoiser.silent_at_start())
+    weights, so the grown model starts as the same function. Returns the added modules' names.
+    Only a module that ``state`` lacks entirely grows: new blocks inside one it holds (a deeper
+    low-band trunk) would change the function, so they are missing keys."""
+    prefixes = (f"denoiser.{name}." for name in vocoder.denoiser.silent_at_start())
+    growable = tuple(p for p in prefixes if not any(key.startswith(p) for key in state))
     grown = {key: value for key, value in vocoder.state_dict().items()
              if key not in state and key.startswith(growable)}
     load_state_strict(vocoder, {**state, **grown}, source)

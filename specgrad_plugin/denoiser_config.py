@@ -62,7 +62,8 @@ class FrameConfig:
         level_embed_dim: size of the sinusoidal embedding of the noise level (log-SNR).
         level_hidden_dim: width of the level MLP, fed to every block's AdaLN.
         frame_channels: ConvNeXt width per STFT frame.
-        frame_layers: ConvNeXt blocks (of each trunk).
+        frame_layers: ConvNeXt blocks of the main trunk (and of the low-band trunk unless
+            frame_low_band_layers is set).
         frame_kernel: taps over frames of every convolution (odd).
         frame_mlp_ratio: the pointwise MLP is this many times frame_channels wide.
         frame_phase_demodulation: each bin's STFT is seen and predicted with its own frequency's

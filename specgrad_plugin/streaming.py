@@ -8,7 +8,7 @@ Loudness below).
     play(stream.finish())                   # the rest
 
 Why the look-ahead is what it is: one sampler step changes an output sample through the
-inverse STFT (frames up to 2 hops ahead at 75 % overlap), the ConvNeXt trunk (reach R frames)
+inverse STFT (frames up to 2 hops ahead at 75 % overlap), the farther-reaching ConvNeXt trunk (R frames)
 and the STFT of the step's input (1 more hop), so each step needs ``step_margin`` = R + 3
 frames of the previous step's output beyond a block, and the first, L xi, 3 frames of mel.
 Each of the G gain steps after the sampler (inference.mel_gain_iterations) is an STFT pair

@@ -34,12 +34,28 @@ def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_pa
         ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))
 
 
+def test_init_from_does_not_grow_new_blocks_inside_a_trunk_it_holds(tmp_path):
+    """A deeper low-band trunk than the checkpoint's would add blocks that are not silent
+    (the trained output layer reads them): they are missing keys, not a grown module."""
+    low = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8}
+    source = SpecGradVocoder(small_config("frame", denoiser=low))
+    source.save(tmp_path / "start.pt")
+    sections = source.cfg.to_dict()
+    sections.pop("train")
+    with pytest.raises(CheckpointError, match=r"missing keys \['denoiser.low_band.blocks.2"):
+        ESPnetSpecGradModel(**{**sections, "denoiser": {**low, "frame_low_band_layers": 3}},
+                            init_from=str(tmp_path / "start.pt"))
+
+
 def test_resume_error_names_the_low_band_flag_only_when_that_trunk_differs():
     saved = {"vocoder.denoiser.input.weight", "vocoder.gain_bias"}
     grown = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.low_band.out.weight"})
     assert "new ['vocoder.denoiser.low_band.out.weight']" in grown and "frame_low_band_hz=0" in grown
     deeper = architecture_mismatch("c.pth", saved, saved | {"vocoder.denoiser.blocks.8.dw.weight"})
     assert "blocks.8" in deeper and "frame_low_band_hz" not in deeper
+    low = saved | {"vocoder.denoiser.low_band.out.weight"}
+    deeper_low = architecture_mismatch("c.pth", low, low | {"vocoder.denoiser.low_band.blocks.8.dw.weight"})
+    assert "low_band.blocks.8" in deeper_low and "frame_low_band_hz" not in deeper_low
 
 
 @pytest.mark.parametrize("crops, message", [

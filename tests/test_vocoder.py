@@ -247,8 +247,8 @@ def test_low_band_trunk_starts_silent_and_acts_only_below_its_cutoff():
 
 def test_a_deeper_low_band_trunk_has_its_own_blocks_and_its_reach_counts_in_the_context():
     """frame_low_band_layers: the low trunk gets that many blocks (0: frame_layers), and
-    context_frames() (what chunked() cuts) covers the deeper trunk's reach, which goes
-    beyond the main trunk's: a count from the main trunk alone fails."""
+    context_frames() (what chunked() cuts) is the farther of the two trunks' reaches: a count
+    from the main trunk alone, from the low trunk alone or from both added fails."""
     from .conftest import SMALL_FAMILIES, frames_reaching_one_output_frame
 
     low = {**SMALL_FAMILIES["frame"], "frame_low_band_hz": 1000.0, "frame_low_band_channels": 8}
@@ -262,5 +262,16 @@ def test_a_deeper_low_band_trunk_has_its_own_blocks_and_its_reach_counts_in_the_
     # six 3-tap blocks and the input convolution reach 7 frames, the main trunk 3
     assert deep.denoiser.context_frames() - same.denoiser.context_frames() == 4
     assert same.denoiser.context_frames() < reach <= deep.denoiser.context_frames()
+    # a shallower low trunk: its own single block, and the main trunk's reach counts
+    shallow = SpecGradVocoder(SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_layers": 1}}))
+    assert len(shallow.denoiser.low_band.blocks) == 1
+    assert shallow.denoiser.context_frames() == same.denoiser.context_frames()
+    # chunked with no cache equals whole: the count covers what the deeper trunk reaches
+    deep.cfg.inference.conditioning_cache_mb = 0
+    mel = torch.randn(40, 80) * 0.5 - 3
+    with torch.no_grad():
+        chunked = deep.eval()(mel, schedule="WG-3", seed=0, chunk_frames=12)
+        whole = deep(mel, schedule="WG-3", seed=0, chunk_frames=0)
+    assert torch.allclose(chunked, whole, atol=1e-5)
     with pytest.raises(ConfigError, match="frame_low_band_layers=-1"):
         SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_layers": -1}})

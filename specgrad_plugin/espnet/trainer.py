@@ -237,7 +237,7 @@ def architecture_mismatch(checkpoint, saved: Set[str], own: Set[str]) -> str:
     """The resume error: the checkpoint, the differing weights, and the flag when the frame
     preset's low-band trunk (the one architecture change a preset has made) is the cause."""
     hint = ""
-    if any(".low_band." in key for key in saved ^ own):
+    if not any(".low_band." in key for key in saved) and any(".low_band." in key for key in own):
         hint = "; frame runs started before the preset's low-band trunk need --model_conf denoiser.frame_low_band_hz=0"
     return (f"{checkpoint}: cannot resume: the model built from this run's config and --model_conf is not the "
             f"checkpoint's (missing {sorted(saved - own)[:3]}, new {sorted(own - saved)[:3]}). Resume with the "
