@@ -101,12 +101,8 @@ class StreamingVocoder:
         self.sampler = RealSampler(vocoder, schedule, use_fft=True).eval()
         self.n_mels, self.hop, self.fs = vocoder.cfg.features.n_mels, vocoder.hop_length, vocoder.fs
         denoiser = vocoder.denoiser
-        trunks = [denoiser.trunk] + ([denoiser.low_band] if denoiser.low_band is not None else [])
-        # frames each way that one trunk output sees: every convolution over frames adds k // 2
-        reach = max(t.input.kernel_size[0] // 2 + sum(b.depthwise.kernel_size[0] // 2 for b in t.blocks)
-                    for t in trunks)
         self.stft_margin = vocoder.cfg.features.n_fft // self.hop - 1
-        self.step_margin = reach + self.stft_margin
+        self.step_margin = denoiser.trunk_reach() + self.stft_margin
         self.align = denoiser.chunk_alignment()
         if noise is None:
             noise = BlockNoise(seed, self.hop)

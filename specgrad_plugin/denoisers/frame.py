@@ -111,6 +111,10 @@ class ConvNeXtTrunk(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    def reach(self) -> int:
+        """Frames each way that one output frame sees: every convolution over frames adds k // 2."""
+        return self.input.kernel_size[0] // 2 + sum(b.depthwise.kernel_size[0] // 2 for b in self.blocks)
+
     def forward(self, x: torch.Tensor, level: torch.Tensor, extra: Optional[torch.Tensor] = None) -> torch.Tensor:
         """extra: (B, dim, T) added to the input convolution's output (None: nothing)."""
         h = self.input(x)
@@ -231,14 +235,17 @@ class FrameDenoiser(Denoiser):
         every n_fft / gcd(hop, n_fft) frames, so aligned chunks see the utterance's own."""
         return self.n_fft // math.gcd(self.hop, self.n_fft) if self.demodulate else 1
 
+    def trunk_reach(self) -> int:
+        """Frames each way that the farther-reaching trunk (main or low band) sees."""
+        return max(t.reach() for t in (self.trunk, self.low_band) if t is not None)
+
     def context_frames(self) -> int:
         """Each k-tap convolution reaches (k - 1) / 2 frames each way; the STFT and its
         inverse each add n_fft / 2 samples (rounded up to frames) on each side, and one
         more frame covers the chunk edge's zero padding; the time-domain head adds its own
         reach (TimeDomainLowBandHead.context_frames). With frame_low_band_n_fft the low trunk
         sees (and in predict mode, synthesises) through the longer window."""
-        trunks = [self.trunk] + ([self.low_band] if self.low_band is not None else [])
-        reach = max((len(t.blocks) + 1) * (t.input.kernel_size[0] // 2) for t in trunks)
+        reach = self.trunk_reach()
         head = self.time_head.context_frames() if self.time_head is not None else 0
         seen_fft = self.long_window.long_n_fft if self.long_window is not None else self.n_fft
         out_fft = seen_fft if self.predicts_long else self.n_fft
