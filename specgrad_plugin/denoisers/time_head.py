@@ -113,9 +113,9 @@ class TimeDomainLowBandHead(nn.Module):
         step; the hold, done here within the budget, is about a sixth of the head's time."""
         per_frame = [layer.conditioner(mel) for layer in self.layers]
         samples = (mel.shape[-1] - 1) * self.hop
-        # sized by held() itself on meta tensors (shapes, no data), so the two cannot disagree
-        held_bytes = sum(tensor_bytes(self.held(c.to("meta"), samples)) for c in per_frame)
-        if held_bytes > cache_bytes:
+        # sized by held() itself on meta tensors (shapes, no data), so the two cannot disagree;
+        # not at all without a budget (training)
+        if cache_bytes <= 0 or sum(tensor_bytes(self.held(c.to("meta"), samples)) for c in per_frame) > cache_bytes:
             return HeadCondition(per_frame, held=False)
         return HeadCondition([self.held(c, samples) for c in per_frame], held=True)
 
