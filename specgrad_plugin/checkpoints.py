@@ -192,11 +192,21 @@ def load_grown(vocoder: torch.nn.Module, state: Dict[str, torch.Tensor], source:
     weights, so the grown model starts as the same function. Returns the added modules' names.
     Only a module that ``state`` lacks entirely grows: new blocks inside one it holds (a deeper
     low-band trunk) would change the function, so they are missing keys."""
-    prefixes = (f"denoiser.{name}." for name in vocoder.denoiser.silent_at_start())
+    prefixes = [f"denoiser.{name}." for name in vocoder.denoiser.silent_at_start()]
     growable = tuple(p for p in prefixes if not any(key.startswith(p) for key in state))
-    grown = {key: value for key, value in vocoder.state_dict().items()
-             if key not in state and key.startswith(growable)}
-    load_state_strict(vocoder, {**state, **grown}, source)
+    own = vocoder.state_dict()
+    grown = {key: value for key, value in own.items() if key not in state and key.startswith(growable)}
+    try:
+        load_state_strict(vocoder, {**state, **grown}, source)
+    except CheckpointError as error:
+        held = [p for p in prefixes if p not in growable and any(k.startswith(p) and k not in state for k in own)]
+        if not held:
+            raise
+        raise CheckpointError(
+            f"{error} -- {source} holds {', '.join(p[:-1] for p in held)} at another size than the config "
+            "(for example more blocks: denoiser.frame_low_band_layers, or channels): init_from grows only a "
+            "module the checkpoint lacks entirely; give that module the checkpoint's size, or train from "
+            "scratch") from None
     return sorted({key.split(".")[1] for key in grown})
 
 

@@ -120,6 +120,9 @@ class FrameConfig:
              f"{self.frame_low_band_channels}, expected 0..fs/2 Hz and positive channels"),
             (self.frame_low_band_layers >= 0,
              f"denoiser.frame_low_band_layers={self.frame_low_band_layers}, expected 0 (frame_layers) or more"),
+            (not self.frame_low_band_layers or self.frame_low_band_hz > 0,
+             f"denoiser.frame_low_band_layers={self.frame_low_band_layers} needs a low-band trunk "
+             "(frame_low_band_hz > 0)"),
             (not self.frame_excitation or self.frame_low_band_hz > 0,
              "denoiser.frame_excitation=true needs a low-band trunk (frame_low_band_hz > 0)"),
             (not self.frame_low_band_n_fft

@@ -101,6 +101,21 @@ def test_chunked_inference_matches_whole_input(family, tiny_cfg):
     assert float((whole - short).abs().max()) > 1e-3 * float(whole.abs().max())
 
 
+def test_tensor_bytes_counts_each_storage_once_and_each_meta_tensor_whole():
+    """A view is charged for its whole base once; meta tensors, which share the address 0,
+    are each counted (a de-duplication by address would count only the last); other types
+    are refused by name."""
+    from specgrad_plugin.denoisers.base import tensor_bytes
+
+    base = torch.zeros(10, 8)
+    assert tensor_bytes([base, base[:2], (base.T, None, 3)]) == 320
+    assert tensor_bytes([base, torch.zeros(5)]) == 340
+    metas = [torch.empty(10, 8, device="meta"), torch.empty(3, device="meta")]
+    assert tensor_bytes(metas) == 332
+    with pytest.raises(TypeError, match="cannot size a dict"):
+        tensor_bytes({"a": base})
+
+
 @pytest.mark.parametrize("family", ["wavenet", "frame"])
 def test_chunks_keep_their_conditioning_within_the_budget_only(family):
     """Denoiser.chunked: the chunks' conditionings are kept, in order, while they fit the
@@ -275,3 +290,5 @@ def test_a_deeper_low_band_trunk_has_its_own_blocks_and_its_reach_counts_in_the_
     assert torch.allclose(chunked, whole, atol=1e-5)
     with pytest.raises(ConfigError, match="frame_low_band_layers=-1"):
         SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_layers": -1}})
+    with pytest.raises(ConfigError, match="frame_low_band_layers=6 needs a low-band trunk"):
+        SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_hz": 0.0, "frame_low_band_layers": 6}})

@@ -101,13 +101,15 @@ class Denoiser(nn.Module):
 
 def tensor_bytes(value: Any) -> int:
     """Bytes of storage held by the tensors in ``value`` (a tensor, or tuples and lists of
-    them; None: 0), each storage counted once: a view holds all of its base."""
-    storages: Dict[int, int] = {}
+    them; None: 0), each storage counted once: a view holds all of its base. Meta tensors
+    (shapes without data) have no address to tell their storages apart, so each counts whole."""
+    storages: Dict[Any, int] = {}
 
     def visit(item: Any) -> None:
         if isinstance(item, torch.Tensor):
             storage = item.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
+            key = ("meta", len(storages)) if item.is_meta else storage.data_ptr()
+            storages[key] = storage.nbytes()
         elif isinstance(item, (list, tuple)):
             for element in item:
                 visit(element)
