@@ -47,6 +47,11 @@ def test_init_from_does_not_grow_new_blocks_inside_a_trunk_it_holds(tmp_path):
                             init_from=str(tmp_path / "start.pt"))
     assert "holds denoiser.low_band at another size" in str(error.value)
     assert "frame_low_band_layers" in str(error.value)
+    # a deeper main trunk with the low band as saved: missing keys, no word of the low band
+    with pytest.raises(CheckpointError, match=r"missing keys \['denoiser.trunk.blocks.2") as error:
+        ESPnetSpecGradModel(**{**sections, "denoiser": {**low, "frame_layers": 3, "frame_low_band_layers": 2}},
+                            init_from=str(tmp_path / "start.pt"))
+    assert "low_band" not in str(error.value)
 
 
 def test_resume_error_names_the_low_band_flag_only_when_that_trunk_differs():
