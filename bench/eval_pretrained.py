@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import List
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -22,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
+from specgrad_plugin import diffusion  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 COLUMNS = ("mel_l1", "mr_stft", "pesq", "stoi", "mcd", "vuv_error", "log_f0_rmse")
@@ -38,23 +40,39 @@ def table(result: dict, schedules) -> str:
     return "\n".join(lines) + "\n"
 
 
+def schedule_list(text: str) -> List[str]:
+    """--schedules -> one string per schedule: split on ";" when there is one (so a schedule
+    may be comma-separated betas), else on ","."""
+    parts = [s.strip() for s in text.split(";" if ";" in text else ",") if s.strip()]
+    if not parts:
+        raise ValueError(f"{text!r}: expected at least one schedule")
+    for part in parts:
+        diffusion.inference_betas(part)  # a bad name or beta is refused here, not after the first clip
+    return parts
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--name", help="a shipped model (ljspeech)")
     which.add_argument("--checkpoint", type=Path)
-    p.add_argument("--schedules", default="WG-3,WG-6")
+    p.add_argument("--schedules", default="WG-3,WG-6",
+                   help='named schedules separated by ","; or schedules separated by ";", each a name or '
+                        'comma-separated betas ("WG-6;7e-6,1.4e-4,2.1e-3,0.028,0.35,0.45,0.4545")')
     p.add_argument("--split", choices=("eval", "dev"), default="eval",
                    help="eval: ljspeech_eval (report); dev: the held-out ljspeech_mini clips (choose)")
     p.add_argument("--seed", type=int, default=1234, help="clip i is sampled with seed + i")
     p.add_argument("--out", type=Path, required=True, help="scores JSON; the Markdown table goes beside it (.md)")
     args = p.parse_args(argv)
+    try:
+        schedules = schedule_list(args.schedules)
+    except ValueError as e:
+        raise SystemExit(f"--schedules: {e}") from None
     vocoder = (SpecGradVocoder.from_pretrained(args.name) if args.name
                else SpecGradVocoder.from_checkpoint(args.checkpoint))
     _, dev_paths, eval_paths = prior_study.split_clips(3)
     eval_paths = dev_paths if args.split == "dev" else eval_paths
     refs = prior_study.load_refs(eval_paths, 0)
-    schedules = args.schedules.split(",")
     result = {"clips": [p.stem for p in eval_paths], "seed": args.seed,
               **prior_study.evaluate(vocoder, refs, schedules, heavy=True, seed=args.seed),
               **prior_study.griffin_lim_scores(refs, heavy=True)}

@@ -18,7 +18,10 @@ mel's fmin (mains hum in the pauses of a recording, not the speaker's voice), an
 error on the other frames. ``lost_at_edges`` and ``lost_inside`` are the shares of the
 reference's voiced frames rendered unvoiced, among those within EDGE_FRAMES of its nearest
 voicing change (onsets and offsets) and among those INSIDE_FRAMES or more inside a voiced
-stretch (each clip's share, averaged over clips like every column). The last column is how
+stretch (each clip's share, averaged over clips like every column). ``vuv_error_near_changes``
+is the part of the V/UV error, in both directions, on frames within NEAR_FRAMES of the
+reference's nearest voicing change (a share of all frames, so it is at most ``vuv_error``);
+the rest of the error lies farther inside voiced or unvoiced stretches. The last column is how
 much more of the output's energy repeats every hop than of the reference's, in dB
 (scoring.frame_synchronous_share): a buzz at multiples of fs / hop, 86 Hz at 22.05 kHz.
 
@@ -52,9 +55,11 @@ HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
 GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
 COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
-           "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "frame_sync_excess_db",
+           "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "vuv_error_near_changes",
+           "frame_sync_excess_db",
            "voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor")
 EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far from the reference's nearest voicing change
+NEAR_FRAMES = 5  # a frame (voiced or not) this close to the reference's nearest voicing change
 
 
 def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
@@ -117,7 +122,8 @@ def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, f
             "ref_voiced_below_fmin": float(np.mean(hum)),
             "vuv_error_elsewhere": float(np.mean((rv != gv)[~hum])) if (~hum).any() else float("nan"),
             "lost_at_edges": float(np.mean(~gv[edges])) if edges.any() else float("nan"),
-            "lost_inside": float(np.mean(~gv[inside])) if inside.any() else float("nan")}
+            "lost_inside": float(np.mean(~gv[inside])) if inside.any() else float("nan"),
+            "vuv_error_near_changes": float(np.mean((rv != gv) & (distance <= NEAR_FRAMES)))}
 
 
 def changed_references(ref: np.ndarray, fs: int, seed: int) -> Dict[str, np.ndarray]:

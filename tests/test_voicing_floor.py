@@ -47,6 +47,20 @@ def test_lost_voicing_is_counted_at_the_edges_and_inside_a_voiced_stretch(floor)
     assert np.isnan(floor.f0_parts(np.zeros(5), np.zeros(5), 80.0)["lost_inside"])
 
 
+def test_voicing_errors_near_a_change_count_both_directions_within_five_frames(floor):
+    # the stretch above; errors: frame 0 voiced (3 from the change), frame 3 lost (1), frame 7
+    # lost (5 from the nearest change), frame 9 lost (7): the first three are near a change
+    ref = np.array([0] * 3 + [200] * 14 + [0] * 3, float)
+    gen = ref.copy()
+    gen[0] = 200
+    gen[[3, 7, 9]] = 0
+    parts = floor.f0_parts(ref, gen, fmin=80.0)
+    assert parts["vuv_error"] == pytest.approx(4 / 20)
+    assert parts["vuv_error_near_changes"] == pytest.approx(3 / 20)
+    # no change in the reference: nothing is near one
+    assert floor.f0_parts(np.full(6, 200.0), np.zeros(6), 80.0)["vuv_error_near_changes"] == 0
+
+
 def test_a_20_percent_deviation_is_the_edge_of_a_gross_error(floor):
     ref = np.full(4, 100.0)
     assert floor.f0_parts(ref, np.array([100, 100, 119, 81.0]), 80.0)["gross_pitch_error"] == 0
