@@ -41,13 +41,28 @@ def table(result: dict, schedules) -> str:
 
 
 def schedule_list(text: str) -> List[str]:
-    """--schedules -> one string per schedule: split on ";" when there is one (so a schedule
-    may be comma-separated betas), else on ","."""
-    parts = [s.strip() for s in text.split(";" if ";" in text else ",") if s.strip()]
+    """--schedules -> one string per schedule. Without ";", the parts between commas are named
+    schedules; with one, the parts between semicolons are whole schedules, each a name or
+    comma-separated betas. Raises ValueError naming the value and what was expected."""
+    names = sorted(diffusion.NAMED_SCHEDULES)
+    if ";" not in text:
+        parts = [s.strip() for s in text.split(",") if s.strip()]
+        unnamed = [s for s in parts if s not in diffusion.NAMED_SCHEDULES]
+        if unnamed:
+            raise ValueError(f"{text!r}: {unnamed[0]!r} is not a named schedule ({', '.join(names)}); "
+                             f"to give one schedule as betas, end it with ';' ({text.strip()};)")
+    else:
+        parts = [s.strip() for s in text.split(";") if s.strip()]
+        for part in parts:
+            try:
+                diffusion.inference_betas(part)
+            except ValueError:
+                raise ValueError(f"{text!r}: {part!r} is neither a named schedule ({', '.join(names)}) nor comma-"
+                                 "separated betas in (0, 1); with ';', commas separate betas, not names") from None
     if not parts:
         raise ValueError(f"{text!r}: expected at least one schedule")
-    for part in parts:
-        diffusion.inference_betas(part)  # a bad name or beta is refused here, not after the first clip
+    if len(set(parts)) < len(parts):
+        raise ValueError(f"{text!r}: a schedule is given twice")
     return parts
 
 
@@ -57,8 +72,8 @@ def main(argv=None) -> int:
     which.add_argument("--name", help="a shipped model (ljspeech)")
     which.add_argument("--checkpoint", type=Path)
     p.add_argument("--schedules", default="WG-3,WG-6",
-                   help='named schedules separated by ","; or schedules separated by ";", each a name or '
-                        'comma-separated betas ("WG-6;7e-6,1.4e-4,2.1e-3,0.028,0.35,0.45,0.4545")')
+                   help='named schedules separated by ","; or whole schedules separated by ";", each a name '
+                        'or comma-separated betas ("WG-6;7e-6,1.4e-4,2.1e-3,0.028,0.35,0.45,0.4545")')
     p.add_argument("--split", choices=("eval", "dev"), default="eval",
                    help="eval: ljspeech_eval (report); dev: the held-out ljspeech_mini clips (choose)")
     p.add_argument("--seed", type=int, default=1234, help="clip i is sampled with seed + i")

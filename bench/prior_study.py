@@ -25,6 +25,7 @@ marks continues it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -151,15 +152,35 @@ def refuse_other_clips(state: dict, extra_clips: Optional[Path], state_file: Pat
                          f"{str(extra_clips or '')!r}; expected the same")
 
 
+def init_vocoder(init: str) -> SpecGradVocoder:
+    """--init: a checkpoint file, or else a shipped model's name; SystemExit naming the flag."""
+    from specgrad_plugin.pretrained import UnknownModelError
+
+    path = Path(init)
+    if path.is_file():
+        return SpecGradVocoder.from_checkpoint(path)
+    if path.exists() or path.suffix in (".pt", ".pth"):
+        raise SystemExit(f"--init {init}: no such checkpoint file; "
+                         "expected a checkpoint file or a shipped model's name")
+    try:
+        return SpecGradVocoder.from_pretrained(init)
+    except UnknownModelError as e:
+        raise SystemExit(f"--init {init}: {e}") from None
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     out = args.out / (args.name or args.variant)
+    start = init_vocoder(args.init) if args.init else None  # a bad --init stops before any output
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
     train_paths, dev_paths, eval_paths = split_clips(args.dev_clips)
     train_paths = list(train_paths) + extra_training_clips(args.extra_clips, dev_paths + eval_paths)
     if args.init:  # its EMA weights, prior statistics and mel statistics are kept as they are
-        start = SpecGradVocoder.from_pretrained(args.init)
         cfg = variant_config(args.variant, start.cfg)
         vocoder = SpecGradVocoder(cfg)  # with any module the variant adds, silent at the start
         log.info("grown by %s", load_grown(vocoder, start.state_dict(), f"--init {args.init}") or "nothing")
@@ -177,6 +198,7 @@ def train(args) -> int:
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
     refuse_other_clips(state, args.extra_clips, state_file)
     state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
+                 init_sha256=file_sha256(Path(args.init)) if args.init and Path(args.init).is_file() else "",
                  extra_clips=str(args.extra_clips or ""),
                  train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
     for mark in sorted(float(m) for m in args.marks.split(",")):
@@ -303,7 +325,9 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="eval", help="final: results go to final_<tag>.json")
     p.add_argument("--snapshot", type=float, default=0,
                    help="final: score each run's snapshot at this core-minute mark (0: its last checkpoint)")
-    p.add_argument("--init", default="", help="train: fine-tune this shipped model (e.g. ljspeech-v1)")
+    p.add_argument("--init", default="",
+                   help="train: fine-tune this shipped model (e.g. ljspeech-v1) or checkpoint file "
+                        "(an ESPnet .pth with config.yaml beside it, or a checkpoint.pt)")
     p.add_argument("--extra_clips", type=Path, default=None,
                    help="train: a wav.scp of clips trained on beside LJSpeech's (bench/train_voices.py)")
     p.add_argument("--dev_clips", type=int, default=3, help="last clips of ljspeech_mini held out as dev")

@@ -107,3 +107,22 @@ def test_a_run_resumes_only_with_the_clips_it_trained_with(study, tmp_path):
         study.refuse_other_clips({"marks": [15.0], "extra_clips": ""}, scp, state_file)
     with pytest.raises(SystemExit, match=r"trained with extra_clips='.*wav.scp', resumed with ''"):
         study.refuse_other_clips({"marks": [15.0], "extra_clips": str(scp)}, None, state_file)
+
+
+def test_init_takes_a_checkpoint_file_and_refuses_a_missing_one_by_its_flag(study, tmp_path):
+    import torch
+
+    from specgrad_plugin.config import SpecGradConfig
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    model = SpecGradVocoder(SpecGradConfig())
+    torch.nn.init.normal_(model.denoiser.out.weight, std=0.05)
+    model.save(tmp_path / "model.pt")
+    loaded = study.init_vocoder(str(tmp_path / "model.pt"))
+    assert torch.equal(loaded.denoiser.out.weight, model.denoiser.out.weight)
+    with pytest.raises(SystemExit, match="--init .*missing.pt: no such checkpoint file"):
+        study.init_vocoder(str(tmp_path / "missing.pt"))
+    with pytest.raises(SystemExit, match="--init .*: no such checkpoint file"):
+        study.init_vocoder(str(tmp_path))  # a folder, not a file
+    with pytest.raises(SystemExit, match="--init ljspeech-v9: .*ljspeech-v1"):
+        study.init_vocoder("ljspeech-v9")

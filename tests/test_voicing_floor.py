@@ -49,13 +49,13 @@ def test_lost_voicing_is_counted_at_the_edges_and_inside_a_voiced_stretch(floor)
 
 def test_voicing_errors_near_a_change_count_both_directions_within_five_frames(floor):
     # the stretch above; errors: frame 0 voiced (3 from the change), frame 3 lost (1), frame 7
-    # lost (5 from the nearest change), frame 9 lost (7): the first three are near a change
+    # lost (5 from the nearest change), frames 8 and 9 lost (6, 7): the first three are near one
     ref = np.array([0] * 3 + [200] * 14 + [0] * 3, float)
     gen = ref.copy()
     gen[0] = 200
-    gen[[3, 7, 9]] = 0
+    gen[[3, 7, 8, 9]] = 0
     parts = floor.f0_parts(ref, gen, fmin=80.0)
-    assert parts["vuv_error"] == pytest.approx(4 / 20)
+    assert parts["vuv_error"] == pytest.approx(5 / 20)
     assert parts["vuv_error_near_changes"] == pytest.approx(3 / 20)
     # no change in the reference: nothing is near one
     assert floor.f0_parts(np.full(6, 200.0), np.zeros(6), 80.0)["vuv_error_near_changes"] == 0
