@@ -21,7 +21,10 @@ voicing change (onsets and offsets) and among those INSIDE_FRAMES or more inside
 stretch (each clip's share, averaged over clips like every column). ``vuv_error_near_changes``
 is the part of the V/UV error, in both directions, on frames within NEAR_FRAMES of the
 reference's nearest voicing change (a share of all frames, so it is at most ``vuv_error``);
-the rest of the error lies farther inside voiced or unvoiced stretches. The last column is how
+the rest of the error lies farther inside voiced or unvoiced stretches (a voiced frame 5 from
+a change counts in this column and in ``lost_inside``). The JSON's ``errors_by_distance``
+gives, per system, the frames and errors by side and distance from the nearest change
+(errors_by_distance), pooled over clips. The last column is how
 much more of the output's energy repeats every hop than of the reference's, in dB
 (scoring.frame_synchronous_share): a buzz at multiples of fs / hop, 86 Hz at 22.05 kHz.
 
@@ -64,16 +67,18 @@ NEAR_FRAMES = 5  # a frame (voiced or not) this close to the reference's nearest
 
 def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
                at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None) -> Dict[str, float]:
-    """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB)
-    and, given at_floor ((K,) bool: the mel frames whose prior level is at its clip), level_floor_parts.
-    ref_f0: ref's world_f0, computed once per clip by the caller."""
+    """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB),
+    given at_floor ((K,) bool: the mel frames whose prior level is at its clip) level_floor_parts,
+    and errors_by_distance under "by_distance". ref_f0: ref's world_f0, computed once per clip
+    by the caller."""
     shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
     excess = 10 * np.log10(shares[0] / shares[1])
     tracks = (ref_f0 if ref_f0 is not None else world_f0(ref, fs, hop), world_f0(wav, fs, hop))  # each once
     floor = level_floor_parts(*tracks, at_floor) if at_floor is not None \
         else dict.fromkeys(("voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor"), float("nan"))
-    return {**f0_parts(*aligned_f0(ref, wav, fs, hop, tracks)[:2], fmin), "frame_sync_excess_db": float(excess),
-            **floor}
+    aligned = aligned_f0(ref, wav, fs, hop, tracks)[:2]
+    return {**f0_parts(*aligned, fmin), "frame_sync_excess_db": float(excess), **floor,
+            "by_distance": errors_by_distance(*aligned)}
 
 
 def level_floor_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, at_floor: np.ndarray) -> Dict[str, float]:
@@ -104,6 +109,32 @@ def frames_to_voicing_change(voiced: np.ndarray) -> np.ndarray:
     if changes.size == 0:
         return np.full(voiced.shape, np.inf)
     return np.abs(np.arange(len(voiced))[:, None] - changes[None, :]).min(axis=1) + 0.5
+
+
+def errors_by_distance(ref_f0: np.ndarray, gen_f0: np.ndarray, reach: int = NEAR_FRAMES) -> Dict[str, List[int]]:
+    """[frames, V/UV errors] of two aligned F0 tracks (0 = unvoiced), by where each frame lies
+    against the reference's voicing changes: "voiced after onset d", "voiced before offset d",
+    "unvoiced after offset d", "unvoiced before onset d" for the nearest change d <= reach
+    frames away (1: the frame next to it; a tie goes to the change before), else "voiced
+    farther" or "unvoiced farther". A clip's ends are not changes."""
+    rv, gv = ref_f0 > 0, gen_f0 > 0
+    changes = np.flatnonzero(rv[1:] != rv[:-1])  # a change between frames c and c + 1
+    counts: Dict[str, List[int]] = {}
+    for k in range(len(rv)):
+        i = np.searchsorted(changes, k)  # changes[i - 1] < k <= changes[i]
+        after = k - changes[i - 1] if i > 0 else np.inf
+        before = changes[i] - k + 1 if i < len(changes) else np.inf
+        voicing = "voiced" if rv[k] else "unvoiced"
+        if min(after, before) > reach:
+            key = f"{voicing} farther"
+        elif after <= before:
+            key = f"{voicing} after {'onset' if rv[k] else 'offset'} {int(after)}"
+        else:
+            key = f"{voicing} before {'offset' if rv[k] else 'onset'} {int(before)}"
+        row = counts.setdefault(key, [0, 0])
+        row[0] += 1
+        row[1] += int(rv[k] != gv[k])
+    return counts
 
 
 def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, float]:
@@ -137,6 +168,20 @@ def changed_references(ref: np.ndarray, fs: int, seed: int) -> Dict[str, np.ndar
 
 def mean_rows(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, float]]:
     return {name: {k: float(np.nanmean([r[k] for r in values])) for k in COLUMNS} for name, values in rows.items()}
+
+
+def pooled_by_distance(rows: Dict[str, List[dict]]) -> Dict[str, Dict[str, dict]]:
+    """Each system's errors_by_distance summed over its rows: frames, errors and their ratio."""
+    pooled: Dict[str, Dict[str, dict]] = {}
+    for name, values in rows.items():
+        total: Dict[str, List[int]] = {}
+        for row in values:
+            for key, (frames, errors) in row["by_distance"].items():
+                t = total.setdefault(key, [0, 0])
+                t[0] += frames
+                t[1] += errors
+        pooled[name] = {key: {"frames": f, "errors": e, "rate": e / f} for key, (f, e) in sorted(total.items())}
+    return pooled
 
 
 def main(argv=None) -> int:
@@ -186,6 +231,8 @@ def main(argv=None) -> int:
             rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0))
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
+              # the V/UV error rate by the distance to the reference's nearest voicing change
+              "errors_by_distance": pooled_by_distance(rows),
               # each system's rows in clip order (the model's: each clip's sampling seeds in turn)
               "clip_rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

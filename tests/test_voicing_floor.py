@@ -122,3 +122,21 @@ def test_level_floor_frames_are_read_after_level_matching(floor, speech_clips):
     assert np.array_equal(matched, clipped(moved[0]))
     assert matched.sum() < clipped(quiet).sum()
 
+
+
+def test_errors_are_counted_by_side_and_distance_from_the_nearest_change(floor):
+    # 3 unvoiced, 14 voiced, 3 unvoiced frames: changes between frames 2|3 and 16|17
+    ref = np.array([0] * 3 + [200] * 14 + [0] * 3, float)
+    gen = ref.copy()
+    gen[[2, 3, 4, 15, 17]] = [200, 0, 0, 0, 200]  # voiced early, lost after onset, lost before offset, voiced late
+    counts = floor.errors_by_distance(ref, gen)
+    assert counts["unvoiced before onset 1"] == [1, 1] and counts["unvoiced before onset 3"] == [1, 0]
+    assert counts["voiced after onset 1"] == [1, 1] and counts["voiced after onset 2"] == [1, 1]
+    assert counts["voiced before offset 2"] == [1, 1] and counts["voiced before offset 1"] == [1, 0]
+    assert counts["unvoiced after offset 1"] == [1, 1]
+    # frames 8 and 9 are 6-7 from a change (frame 9: 7 after, 8 before): farther
+    assert counts["voiced farther"] == [4, 0]  # frames 8, 9, 10, 11
+    assert counts["voiced after onset 5"] == [1, 0] and counts["voiced before offset 5"] == [1, 0]
+    assert sum(f for f, _ in counts.values()) == 20 and sum(e for _, e in counts.values()) == 5
+    # no change at all: every frame is farther
+    assert floor.errors_by_distance(np.full(4, 200.0), np.zeros(4)) == {"voiced farther": [4, 4]}
