@@ -23,8 +23,8 @@ is the part of the V/UV error, in both directions, on frames within NEAR_FRAMES 
 reference's nearest voicing change (a share of all frames, so it is at most ``vuv_error``);
 the rest of the error lies farther inside voiced or unvoiced stretches (a voiced frame 5 from
 a change counts in this column and in ``lost_inside``). The JSON's ``errors_by_distance``
-gives, per system, the frames and errors by side and distance from the nearest change
-(errors_by_distance), pooled over clips. The last column is how
+gives, per system, the frames and errors by side and distance from the nearest change,
+pooled over clips. The last column is how
 much more of the output's energy repeats every hop than of the reference's, in dB
 (scoring.frame_synchronous_share): a buzz at multiples of fs / hop, 86 Hz at 22.05 kHz.
 
@@ -42,7 +42,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -66,7 +66,7 @@ NEAR_FRAMES = 5  # a frame (voiced or not) this close to the reference's nearest
 
 
 def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
-               at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None) -> Dict[str, float]:
+               at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None) -> Dict[str, object]:
     """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB),
     given at_floor ((K,) bool: the mel frames whose prior level is at its clip) level_floor_parts,
     and errors_by_distance under "by_distance". ref_f0: ref's world_f0, computed once per clip
@@ -102,13 +102,21 @@ def frames_at_level_floor(vocoder, mel) -> np.ndarray:
     return level <= vocoder.cfg.prior.min_level * (1 + 1e-6)
 
 
+def frames_from_changes(voiced: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Each frame's distance in frames to the last change of voicing before it and to the next
+    one after it (1 for the frames on either side of a change; inf where there is none). A
+    clip's ends are not changes."""
+    changes = np.flatnonzero(voiced[1:] != voiced[:-1])  # a change between frames c and c + 1
+    k = np.arange(len(voiced))
+    i = np.searchsorted(changes, k)  # changes[i - 1] < k <= changes[i]
+    padded = np.concatenate([[-np.inf], changes, [np.inf]])
+    return k - padded[i], padded[i + 1] - k + 1
+
+
 def frames_to_voicing_change(voiced: np.ndarray) -> np.ndarray:
     """Each frame's distance in frames to the nearest change of voicing between two frames (1 for
     the frames on either side of one; inf where there is none). A clip's ends are not changes."""
-    changes = np.flatnonzero(voiced[1:] != voiced[:-1]) + 0.5  # between frames i and i + 1
-    if changes.size == 0:
-        return np.full(voiced.shape, np.inf)
-    return np.abs(np.arange(len(voiced))[:, None] - changes[None, :]).min(axis=1) + 0.5
+    return np.minimum(*frames_from_changes(voiced))
 
 
 def errors_by_distance(ref_f0: np.ndarray, gen_f0: np.ndarray, reach: int = NEAR_FRAMES) -> Dict[str, List[int]]:
@@ -118,19 +126,16 @@ def errors_by_distance(ref_f0: np.ndarray, gen_f0: np.ndarray, reach: int = NEAR
     frames away (1: the frame next to it; a tie goes to the change before), else "voiced
     farther" or "unvoiced farther". A clip's ends are not changes."""
     rv, gv = ref_f0 > 0, gen_f0 > 0
-    changes = np.flatnonzero(rv[1:] != rv[:-1])  # a change between frames c and c + 1
+    after, before = frames_from_changes(rv)
     counts: Dict[str, List[int]] = {}
     for k in range(len(rv)):
-        i = np.searchsorted(changes, k)  # changes[i - 1] < k <= changes[i]
-        after = k - changes[i - 1] if i > 0 else np.inf
-        before = changes[i] - k + 1 if i < len(changes) else np.inf
         voicing = "voiced" if rv[k] else "unvoiced"
-        if min(after, before) > reach:
+        if min(after[k], before[k]) > reach:
             key = f"{voicing} farther"
-        elif after <= before:
-            key = f"{voicing} after {'onset' if rv[k] else 'offset'} {int(after)}"
+        elif after[k] <= before[k]:
+            key = f"{voicing} after {'onset' if rv[k] else 'offset'} {int(after[k])}"
         else:
-            key = f"{voicing} before {'offset' if rv[k] else 'onset'} {int(before)}"
+            key = f"{voicing} before {'offset' if rv[k] else 'onset'} {int(before[k])}"
         row = counts.setdefault(key, [0, 0])
         row[0] += 1
         row[1] += int(rv[k] != gv[k])

@@ -123,7 +123,6 @@ def test_level_floor_frames_are_read_after_level_matching(floor, speech_clips):
     assert matched.sum() < clipped(quiet).sum()
 
 
-
 def test_errors_are_counted_by_side_and_distance_from_the_nearest_change(floor):
     # 3 unvoiced, 14 voiced, 3 unvoiced frames: changes between frames 2|3 and 16|17
     ref = np.array([0] * 3 + [200] * 14 + [0] * 3, float)
