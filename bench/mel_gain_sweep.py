@@ -1,9 +1,12 @@
-"""The gain per mel band after the sampler (inference.mel_gain_iterations) on the dev clips:
-how many steps, and how far one step may move a band.
+"""The gain per mel band after the sampler (inference.mel_gain_iterations) on the dev or the
+training clips: how many steps, and how far one step may move a band.
 
     OMP_NUM_THREADS=1 python bench/mel_gain_sweep.py --model_tag ljspeech-v3 --out docs/mel_gain/dev_sweep.json
+    OMP_NUM_THREADS=1 python bench/mel_gain_sweep.py --model_tag ljspeech-v4 --split train \
+        --settings 0:20,1:20,2:20,3:20,4:20 --out docs/mel_gain/train_sweep.json
 
-Each dev clip (the 3 held-out ljspeech_mini clips, whole) is vocoded with every setting at
+Each clip (dev: the 3 held-out ljspeech_mini clips; train: the other 29, which the model
+learnt from but which no setting here was chosen on), whole, is vocoded with every setting at
 each sampling seed (seed + clip index): the sampler draws the same noise each time and the
 gain comes after it, so the settings differ by the gain alone. Every metric of
 specgrad_plugin.scoring, the mean over clips and seeds; OUT (.json) and the Markdown table
@@ -34,10 +37,28 @@ COLUMNS = ("pesq", "stoi", "vuv_error", "log_f0_rmse", "mcd", "mel_l1", "mr_stft
 # (steps, max_db): steps 0 is the gain off
 SETTINGS: Tuple[Tuple[int, float], ...] = ((0, 20.0), (1, 20.0), (2, 20.0), (3, 20.0), (4, 20.0), (8, 20.0),
                                            (2, 10.0), (2, 40.0))
+Setting = Tuple[int, float]
 
 
-def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], schedule: str
-          ) -> Dict[str, Dict[str, float]]:
+def parse_settings(text: str) -> Tuple[Setting, ...]:
+    """--settings "S:D,S:D" -> ((S, D), ...): S gain steps (0: off), each at most D dB."""
+    settings = []
+    for part in text.split(","):
+        try:
+            steps, max_db = part.split(":")
+            setting = (int(steps), float(max_db))
+        except ValueError:
+            raise SystemExit(f"--settings: {part!r} is not STEPS:MAX_DB (for example 2:20)") from None
+        if setting[0] < 0 or not setting[1] > 0:
+            raise SystemExit(f"--settings: {part!r}: expected steps >= 0 and max_db > 0")
+        settings.append(setting)
+    if len(set(settings)) != len(settings):
+        raise SystemExit(f"--settings {text!r}: a setting is named twice")
+    return tuple(settings)
+
+
+def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], schedule: str,
+          settings: Tuple[Setting, ...] = SETTINGS) -> Dict[str, Dict[str, float]]:
     """{"steps=S max_db=D": {metric: mean over clips and seeds}}."""
     inference = vocoder.cfg.inference
     totals: Dict[str, Dict[str, List[float]]] = {}
@@ -45,7 +66,7 @@ def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], 
         for i, ref in enumerate(refs):
             with torch.no_grad():
                 mel = vocoder.features(ref[None])[0]
-            for steps, max_db in SETTINGS:
+            for steps, max_db in settings:
                 inference.mel_gain_iterations, inference.mel_gain_max_db = steps, max_db
                 wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
                 for name, value in score(ref.numpy(), wav, vocoder.features, heavy=True).items():
@@ -65,18 +86,22 @@ def main(argv=None) -> int:
     p.add_argument("--model_tag", default="ljspeech-v3", help="a shipped model's name or a checkpoint path")
     p.add_argument("--schedule", default="WG-6")
     p.add_argument("--seeds", default="1234,2234", help="clip i is sampled with seed + i, for each seed")
+    p.add_argument("--split", choices=("dev", "train"), default="dev", help="which ljspeech_mini clips")
+    p.add_argument("--settings", type=parse_settings, default=SETTINGS,
+                   help="STEPS:MAX_DB pairs separated by commas (default: the dev sweep's eight)")
     p.add_argument("--out", type=Path, required=True, help="results JSON; the Markdown table goes beside it (.md)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tag = str(args.model_tag)
     vocoder = (SpecGradVocoder.from_checkpoint(tag) if Path(tag).is_file()
                else SpecGradVocoder.from_pretrained(tag)).eval()
-    _, dev_paths, _ = prior_study.split_clips(3)
+    train_paths, dev_paths, _ = prior_study.split_clips(3)
+    paths = dev_paths if args.split == "dev" else train_paths
     seeds = [int(s) for s in args.seeds.split(",")]
-    result = sweep(vocoder, prior_study.load_refs(dev_paths, 0), seeds, args.schedule)
+    result = sweep(vocoder, prior_study.load_refs(paths, 0), seeds, args.schedule, args.settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model_tag": tag, "schedule": args.schedule, "seeds": seeds,
-                                    "clips": [p.stem for p in dev_paths], "results": result}, indent=1))
+    args.out.write_text(json.dumps({"model_tag": tag, "schedule": args.schedule, "seeds": seeds, "split": args.split,
+                                    "clips": [p.stem for p in paths], "results": result}, indent=1))
     args.out.with_suffix(".md").write_text(table(result))
     print(table(result))
     return 0

@@ -110,6 +110,11 @@ VARIANTS: Dict[str, Dict[str, Dict[str, object]]] = {
     "finetune_sampler_low_pitch_down_fund": {
         **SAMPLER_LOW_PITCH_DOWN,
         "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_fundamental_weight": 1.0}},
+    # ... or the sampler loss also compares the normalised autocorrelation at the reference's
+    # period, every voiced frame and its unvoiced neighbours alike (periodicity.py)
+    "finetune_sampler_low_pitch_down_periodicity": {
+        **SAMPLER_LOW_PITCH_DOWN,
+        "diffusion": {**SAMPLER_LOW_PITCH_DOWN["diffusion"], "sampler_loss_periodicity_weight": 5.0}},
     # ... every parameter trained (the paper's loss beside the sampler loss)
     "finetune_sampler_pitch_down": SAMPLER_PITCH_DOWN,
     # ... every parameter trained (the paper's loss beside the sampler loss) with PriorGrad's frame

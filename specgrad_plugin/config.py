@@ -91,6 +91,9 @@ class DiffusionConfig:
     sampler_loss_frame_periodic_weight: float = 0.0
     # ... of its log-magnitude and phase-advance distances below 1.5 times the reference's F0 (0: off)
     sampler_loss_fundamental_weight: float = 0.0
+    # ... of the distance between its and the reference's normalised autocorrelation at the
+    # reference's pitch period, every voiced frame and its unvoiced neighbours alike (periodicity.py; 0: off)
+    sampler_loss_periodicity_weight: float = 0.0
     # Weight, inside the sampler loss, of a period discriminator's adversarial and feature-matching
     # losses on its low band (critic.py, WaveFit's GAN term; training.fit only; 0: off)
     sampler_loss_adversarial_weight: float = 0.0
@@ -235,11 +238,13 @@ class SpecGradConfig:
             (0 <= d.below_share < 1, f"diffusion.below_share={d.below_share}, expected 0 <= share < 1"),
             (d.aux_stft_weight >= 0, f"diffusion.aux_stft_weight={d.aux_stft_weight}, expected >= 0"),
             (min(d.sampler_loss_weight, d.sampler_loss_phase_weight, d.sampler_loss_adversarial_weight,
-                 d.sampler_loss_frame_periodic_weight, d.sampler_loss_fundamental_weight) >= 0,
+                 d.sampler_loss_frame_periodic_weight, d.sampler_loss_fundamental_weight,
+                 d.sampler_loss_periodicity_weight) >= 0,
              f"diffusion.sampler_loss_weight={d.sampler_loss_weight}, "
              f"sampler_loss_phase_weight={d.sampler_loss_phase_weight}, "
              f"sampler_loss_frame_periodic_weight={d.sampler_loss_frame_periodic_weight}, "
              f"sampler_loss_fundamental_weight={d.sampler_loss_fundamental_weight}, "
+             f"sampler_loss_periodicity_weight={d.sampler_loss_periodicity_weight}, "
              f"sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight}, expected >= 0"),
             (d.sampler_loss_adversarial_weight == 0 or d.sampler_loss_weight > 0,
              f"diffusion.sampler_loss_adversarial_weight={d.sampler_loss_adversarial_weight} with "

@@ -46,7 +46,7 @@ class DiffusionLoss(torch.nn.Module):
             self.sampler_loss = SamplerLoss(d.sampler_loss_schedule, d.sampler_loss_phase_weight,
                                             d.sampler_loss_adversarial_weight, d.sampler_loss_frame_periodic_weight,
                                             cfg.features.hop_length, d.sampler_loss_fundamental_weight,
-                                            cfg.features.fs)
+                                            cfg.features.fs, d.sampler_loss_periodicity_weight)
 
     @property
     def critic(self) -> Optional[torch.nn.Module]:

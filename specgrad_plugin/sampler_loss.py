@@ -38,6 +38,11 @@ inside a low voice's pitch range. With ``frame_periodic_weight`` the loss adds
 ``frame_periodic_distance``: how far the part of the output that repeats every hop is from
 the reference's.
 
+With ``periodicity_weight`` the loss adds ``periodicity.periodicity_distance``: how far the
+output's normalised autocorrelation at the reference's pitch period is from the reference's,
+frame by frame whatever the frame's level, on its voiced frames and the unvoiced ones next
+to them, where `ljspeech-v4`'s voicing errors are.
+
 With ``adversarial_weight`` the loss adds WaveFit's GAN term on the same low band: a
 period discriminator (critic.LowBandCritic) takes one step on the batch, then its
 adversarial and feature-matching losses join the distance.
@@ -51,7 +56,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from specgrad_plugin import diffusion
+from specgrad_plugin import diffusion, periodicity
 
 DECIMATION = 8  # the loss sees the band below fs / (2 * DECIMATION)
 FFT_SIZES = (256, 128, 64)  # MR-STFT windows at the decimated rate, hop = size / 8
@@ -174,18 +179,20 @@ class SamplerLoss(torch.nn.Module):
         hop: the denoiser's frame hop in samples at the audio's rate (a multiple of DECIMATION).
         fundamental_weight: weight of fundamental_distance on the low band (0: off).
         fs: the audio's sample rate (fundamental_distance's bins and F0 are in Hz).
+        periodicity_weight: weight of periodicity.periodicity_distance on the low band (0: off).
     """
 
     def __init__(self, schedule: str, phase_weight: float = 0.0, adversarial_weight: float = 0.0,
                  frame_periodic_weight: float = 0.0, hop: int = 256, fundamental_weight: float = 0.0,
-                 fs: int = 22050) -> None:
+                 fs: int = 22050, periodicity_weight: float = 0.0) -> None:
         super().__init__()
         self.phase_weight = phase_weight
-        self.fundamental_weight, self.fs = fundamental_weight, fs
-        if fundamental_weight > 0:
-            from specgrad_plugin.data import _pyworld
+        self.fundamental_weight, self.periodicity_weight, self.fs = fundamental_weight, periodicity_weight, fs
+        for key, weight in (("fundamental", fundamental_weight), ("periodicity", periodicity_weight)):
+            if weight > 0:
+                from specgrad_plugin.data import _pyworld
 
-            _pyworld("diffusion.sampler_loss_fundamental_weight")  # the reference's F0: before any data is read
+                _pyworld(f"diffusion.sampler_loss_{key}_weight")  # the reference's F0: before any data is read
         self.frame_periodic_weight = frame_periodic_weight
         self.hop = hop
         self.adversarial_weight = adversarial_weight
@@ -216,17 +223,22 @@ class SamplerLoss(torch.nn.Module):
 
     def low_band_distance(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """MR-STFT(D estimate, D reference), plus phase_weight times their phase-advance
-        distance, fundamental_weight times their fundamental distance and frame_periodic_weight
-        times their frame-periodic distance, for (B, N) signals: a scalar."""
+        distance, fundamental_weight times their fundamental distance, periodicity_weight times
+        their periodicity distance and frame_periodic_weight times their frame-periodic distance,
+        for (B, N) signals: a scalar."""
         estimate, reference = low_band(estimate), low_band(reference)
         distance = self.distance(estimate.unsqueeze(1), reference.unsqueeze(1))
         if self.phase_weight > 0:
             distance = distance + self.phase_weight * phase_advance_distance(estimate, reference)
-        if self.fundamental_weight > 0:
-            low_fs = self.fs / DECIMATION
-            f0 = reference_f0(reference, low_fs, PHASE_FFT_SIZE // 8)
-            fundamental = fundamental_distance(estimate, reference, f0, low_fs)
-            distance = distance + self.fundamental_weight * fundamental
+        if self.fundamental_weight > 0 or self.periodicity_weight > 0:
+            low_fs, low_hop = self.fs / DECIMATION, PHASE_FFT_SIZE // 8
+            f0 = reference_f0(reference, low_fs, low_hop)
+            if self.fundamental_weight > 0:
+                fundamental = fundamental_distance(estimate, reference, f0, low_fs)
+                distance = distance + self.fundamental_weight * fundamental
+            if self.periodicity_weight > 0:
+                periodic = periodicity.periodicity_distance(estimate, reference, f0, low_fs, low_hop)
+                distance = distance + self.periodicity_weight * periodic
         if self.frame_periodic_weight > 0:
             periodic = frame_periodic_distance(estimate, reference, self.hop // DECIMATION)
             distance = distance + self.frame_periodic_weight * periodic
