@@ -58,10 +58,12 @@ def parse_settings(text: str) -> Tuple[Setting, ...]:
 
 
 def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], schedule: str,
-          settings: Tuple[Setting, ...] = SETTINGS) -> Dict[str, Dict[str, float]]:
-    """{"steps=S max_db=D": {metric: mean over clips and seeds}}."""
+          settings: Tuple[Setting, ...] = SETTINGS) -> Tuple[Dict[str, Dict[str, float]], List[Dict[str, object]]]:
+    """({"steps=S max_db=D": {metric: mean over clips and seeds}}, one row per clip, seed and
+    setting: {"clip": i, "seed": s, "setting": "steps=S max_db=D", metric: value}), so that
+    settings can be compared clip by clip on the same noise."""
     inference = vocoder.cfg.inference
-    totals: Dict[str, Dict[str, List[float]]] = {}
+    rows: List[Dict[str, object]] = []
     for seed in seeds:
         for i, ref in enumerate(refs):
             with torch.no_grad():
@@ -69,9 +71,14 @@ def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], 
             for steps, max_db in settings:
                 inference.mel_gain_iterations, inference.mel_gain_max_db = steps, max_db
                 wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
-                for name, value in score(ref.numpy(), wav, vocoder.features, heavy=True).items():
-                    totals.setdefault(f"steps={steps} max_db={max_db:g}", {}).setdefault(name, []).append(value)
-    return {k: {m: float(np.nanmean(v)) for m, v in d.items()} for k, d in totals.items()}
+                rows.append({"clip": i, "seed": seed, "setting": f"steps={steps} max_db={max_db:g}",
+                             **score(ref.numpy(), wav, vocoder.features, heavy=True)})
+    means: Dict[str, Dict[str, float]] = {}
+    for setting in dict.fromkeys(str(r["setting"]) for r in rows):
+        mine = [r for r in rows if r["setting"] == setting]
+        metrics = [k for k in mine[0] if k not in ("clip", "seed", "setting")]
+        means[setting] = {m: float(np.nanmean([float(r[m]) for r in mine])) for m in metrics}
+    return means, rows
 
 
 def table(result: Dict[str, Dict[str, float]]) -> str:
@@ -98,10 +105,10 @@ def main(argv=None) -> int:
     train_paths, dev_paths, _ = prior_study.split_clips(3)
     paths = dev_paths if args.split == "dev" else train_paths
     seeds = [int(s) for s in args.seeds.split(",")]
-    result = sweep(vocoder, prior_study.load_refs(paths, 0), seeds, args.schedule, args.settings)
+    result, rows = sweep(vocoder, prior_study.load_refs(paths, 0), seeds, args.schedule, args.settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model_tag": tag, "schedule": args.schedule, "seeds": seeds, "split": args.split,
-                                    "clips": [p.stem for p in paths], "results": result}, indent=1))
+                                    "clips": [p.stem for p in paths], "results": result, "clip_rows": rows}, indent=1))
     args.out.with_suffix(".md").write_text(table(result))
     print(table(result))
     return 0

@@ -41,3 +41,37 @@ def test_bad_flags_stop_before_a_model_loads(script, monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         script.main(["--split", "eval", "--out", str(tmp_path / "x.json")])  # never the eval clips
     assert not (tmp_path / "x.json").exists()
+
+
+def test_sweep_keeps_each_clip_seed_and_setting_and_averages_per_setting(script, monkeypatch):
+    """A stand-in vocoder whose 'PESQ' is its gain steps plus the clip's index: each row keeps
+    its own, each mean is its setting's alone, and every setting of clip i is sampled with
+    seed + i."""
+    import types
+
+    import torch
+
+    calls = []
+
+    class Vocoder:
+        cfg = types.SimpleNamespace(inference=types.SimpleNamespace(mel_gain_iterations=0, mel_gain_max_db=20.0))
+
+        def features(self, wav):
+            return wav[:, None, :4]
+
+        def __call__(self, mel, schedule, seed, chunk_frames):
+            calls.append((self.cfg.inference.mel_gain_iterations, seed))
+            return torch.full((8,), float(self.cfg.inference.mel_gain_iterations))
+
+    def fake_score(ref, wav, features, heavy):
+        return {"pesq": float(wav[0]) + float(ref[0]), "vuv_error": float(wav[0]) * 0.01}
+
+    monkeypatch.setattr(script, "score", fake_score)
+    refs = [torch.full((8,), float(i)) for i in range(3)]
+    means, rows = script.sweep(Vocoder(), refs, [10, 20], "WG-6", ((0, 20.0), (2, 10.0)))
+    assert sorted(calls) == sorted((steps, seed + i) for steps in (0, 2) for seed in (10, 20) for i in range(3))
+    assert len(rows) == 12 and {r["setting"] for r in rows} == {"steps=0 max_db=20", "steps=2 max_db=10"}
+    assert means["steps=0 max_db=20"]["pesq"] == 1.0  # clips 0, 1, 2 at 0 steps
+    assert means["steps=2 max_db=10"] == {"pesq": 3.0, "vuv_error": 0.02}
+    row = next(r for r in rows if r["clip"] == 2 and r["seed"] == 20 and r["setting"] == "steps=2 max_db=10")
+    assert row["pesq"] == 4.0
