@@ -5,6 +5,7 @@ by input length; training steps per second. Prints Markdown tables; --out writes
     python bench/speed.py --quick            # under a minute: tiny only, short input
     python bench/speed.py --out docs/speed.md
     python bench/speed.py --families         # denoiser families: frame vs tiny WaveNet vs HiFi-GAN
+    python bench/speed.py --shipped ljspeech-v4,ljspeech-v5 --seconds 5 --repeats 9 --threads 2
 
 Systems are timed round-robin (every repeat visits each system once) and the median
 is reported, so a busy neighbour slows all systems alike; compare ratios, and only
@@ -222,6 +223,33 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
     return lines + [""]
 
 
+def shipped_tables(names: List[str], seconds: float, repeats: int, threads: int) -> List[str]:
+    """Shipped models (versioned names) at WG-3 and WG-6 and HiFi-GAN V1, round-robin in this
+    process on one mel: a Markdown table of RTF and the ratio to HiFi-GAN V1's time. An
+    unknown name stops the run before anything is timed."""
+    from specgrad_plugin.pretrained import UnknownModelError
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    models = {}
+    for name in names:
+        try:
+            models[name] = SpecGradVocoder.from_pretrained(name).eval()
+        except UnknownModelError as error:
+            raise SystemExit(f"--shipped: {error}") from None
+    mel = test_mel(seconds)
+    audio = mel.shape[0] * 256 / 22050
+    systems = {f"{name} {schedule}": (lambda m=model, s=schedule: m(mel, schedule=s, seed=0))
+               for name, model in models.items() for schedule in ("WG-3", "WG-6")}
+    vocode = hifigan()
+    systems["HiFi-GAN V1"] = lambda: vocode(mel)
+    taken = time_round_robin(systems, repeats)
+    lines = [f"# Shipped models on this machine ({threads} threads, torch {torch.__version__}, "
+             f"{audio:.2f} s input, median of {repeats})", "",
+             "| system | RTF | x HiFi-GAN V1 |", "|---|---|---|"]
+    lines += [f"| {name} | {value / audio:.4f} | {value / taken['HiFi-GAN V1']:.3f} |" for name, value in taken.items()]
+    return lines + [""]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny preset, 1 s input, WG-3/WG-6, 1 repeat")
@@ -233,8 +261,17 @@ def main() -> int:
                    help="presets to time training for (default: those benchmarked; a base step needs ~7 GB)")
     p.add_argument("--families", action="store_true",
                    help="only the denoiser-family tables: frame vs tiny WaveNet vs HiFi-GAN, 1 s and 5 s inputs")
+    p.add_argument("--shipped", default=None,
+                   help="only: these shipped models (comma-separated versioned names) at WG-3 and WG-6 beside "
+                        "HiFi-GAN V1, on --seconds of mel")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.shipped:
+        text = "\n".join(shipped_tables(args.shipped.split(","), args.seconds, args.repeats, args.threads))
+        print(text)
+        if args.out:
+            args.out.write_text(text)
+        return 0
     if args.families:
         text = "\n".join([f"# Denoiser families on this machine (torch {torch.__version__})", ""]
                          + families_tables(["frame", "tiny"], [1.0, 5.0], args.repeats, args.threads, 5)) + "\n"

@@ -95,7 +95,7 @@ def test_tts_inference_takes_the_specgrad_tag_from_a_config_yaml(tmp_path):
     (tmp_path / "decode.yaml").write_text("vocoder_tag: specgrad/ljspeech\n")
     result = _tts_inference(tmp_path / "tts", tmp_path / "o", ["--config", str(tmp_path / "decode.yaml")])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech-v4/model.pth" in result.stderr
+    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech-v5/model.pth" in result.stderr
     assert sf.read(tmp_path / "o" / "wav" / "utt1.wav")[1] == 22050
     (tmp_path / "unknown.yaml").write_text("vocoder_tag: specgrad/vctk\n")
     unknown = _tts_inference(tmp_path / "tts", tmp_path / "u", ["--config", str(tmp_path / "unknown.yaml")])

@@ -89,14 +89,14 @@ def test_wheel_holds_the_package_presets_models_and_autoload(wheel):
     assert not missing, f"{wheel.name} lacks {sorted(missing)} (setup.py package_data)"
     for preset in ("frame", "base", "tiny"):
         assert f"specgrad_plugin/presets/{preset}.yaml" in names
-    for folder in ("ljspeech", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4"):
+    for folder in ("ljspeech", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4", "ljspeech-v5"):
         for name in ("model.pth", "config.yaml", "README.md", "scores.json", "scores.md"):
             assert f"specgrad_plugin/pretrained/{folder}/{name}" in names
     assert zipfile.ZipFile(wheel).read("specgrad_plugin.pth").decode().strip() == "import specgrad_plugin"
     assert not [n for n in names if n.startswith(("tests/", "bench/", "egs/", "docs/"))]
 
 
-@pytest.mark.parametrize("folder", ["ljspeech", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4"])
+@pytest.mark.parametrize("folder", ["ljspeech", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4", "ljspeech-v5"])
 def test_card_cites_only_files_the_wheel_holds(wheel, folder):
     """Every file name a model card mentions beside it (scores.json, ...) is shipped."""
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -11,6 +11,7 @@ import torch
 from specgrad_plugin import pretrained
 from specgrad_plugin.bin import decode
 from specgrad_plugin.checkpoints import CheckpointError
+from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.scoring import mel_l1
 from specgrad_plugin.testing import make_data_dir, make_tts_exp
@@ -28,24 +29,29 @@ def shipped():
 
 
 def test_shipped_model_loads_by_name_and_vocodes_a_clip(shipped, speech_clip):
-    """Its output is far closer to the clip than an untrained model's (same config, same
-    draws): broken, missing or mis-loaded weights would not be."""
+    """Its sampler's output is far closer to the clip than an untrained model's (same config,
+    same draws): broken, missing or mis-loaded weights would not be. Both without the gain
+    steps after the sampler, which bring any output near its mel, an untrained one's too."""
     assert shipped.cfg.denoiser.kind == "frame"
     assert SpecGradVocoder.from_pretrained("specgrad/ljspeech").state_dict().keys() == shipped.state_dict().keys()
     ref = crop_to_hop(torch.from_numpy(speech_clip[: 3 * 22050]), 256)
     mel = shipped.features(ref[None])[0]
     wav = shipped(mel, schedule="WG-6")
     assert wav.shape == ref.shape and torch.isfinite(wav).all()
-    untrained = SpecGradVocoder(shipped.cfg).eval()
+    config = SpecGradConfig.from_dict(shipped.cfg.to_dict())  # a copy
+    config.inference.mel_gain_iterations = 0
+    trained, untrained = SpecGradVocoder(config).eval(), SpecGradVocoder(config).eval()
+    trained.load_state_dict(shipped.state_dict())
     untrained.load_state_dict({k: v for k, v in shipped.state_dict().items() if not k.startswith("denoiser.")},
                               strict=False)
-    ours = mel_l1(ref.numpy(), wav.numpy(), shipped.features)
+    ours = mel_l1(ref.numpy(), trained(mel, schedule="WG-6").numpy(), shipped.features)
     baseline = mel_l1(ref.numpy(), untrained(mel, schedule="WG-6").numpy(), shipped.features)
     assert ours < 0.5 * baseline, (ours, baseline)
 
 
 def test_unknown_name_lists_the_shipped_ones():
-    listed = "'vctk' is not shipped; available: ljspeech, ljspeech-v1, ljspeech-v2, ljspeech-v3, ljspeech-v4 "
+    listed = ("'vctk' is not shipped; available: ljspeech, ljspeech-v1, ljspeech-v2, ljspeech-v3, ljspeech-v4, "
+              "ljspeech-v5 ")
     with pytest.raises(pretrained.UnknownModelError, match=listed):
         SpecGradVocoder.from_pretrained("vctk")
     with pytest.raises(pretrained.UnknownModelError, match="'specgrad/ljspeech-v0' is not shipped"):
@@ -54,13 +60,14 @@ def test_unknown_name_lists_the_shipped_ones():
 
 def test_unversioned_name_is_the_latest_version():
     """Each name resolves to its own folder; the unversioned one to the newest version's."""
-    assert pretrained.available() == ["ljspeech", "ljspeech-v1", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4"]
+    assert pretrained.available() == ["ljspeech", "ljspeech-v1", "ljspeech-v2", "ljspeech-v3", "ljspeech-v4",
+                                      "ljspeech-v5"]
     released = [model.released for model in pretrained.MODELS.values()]
     assert released == sorted(released)  # listed oldest first
     latest = list(pretrained.MODELS)[-1]
-    assert pretrained.version_of("specgrad/ljspeech") == latest == "ljspeech-v4"
-    weights, config = pretrained.resolve("specgrad/ljspeech-v4")
-    assert (weights, config) == pretrained.resolve("ljspeech") and weights.parent.name == "ljspeech-v4"
+    assert pretrained.version_of("specgrad/ljspeech") == latest == "ljspeech-v5"
+    weights, config = pretrained.resolve("specgrad/ljspeech-v5")
+    assert (weights, config) == pretrained.resolve("ljspeech") and weights.parent.name == "ljspeech-v5"
     assert pretrained.resolve("ljspeech-v1")[0].parent.name == "ljspeech"  # the released folder, unchanged
     for name in pretrained.MODELS:
         assert (pretrained.resolve(name)[0].parent / "README.md").is_file()  # its model card
@@ -68,7 +75,7 @@ def test_unversioned_name_is_the_latest_version():
     assert listing.returncode == 0, listing.stderr
     assert [line.split(":")[0] for line in listing.stdout.splitlines()] == [
         "specgrad/ljspeech", "specgrad/ljspeech-v1", "specgrad/ljspeech-v2", "specgrad/ljspeech-v3",
-        "specgrad/ljspeech-v4"]
+        "specgrad/ljspeech-v4", "specgrad/ljspeech-v5"]
     assert "released 2026-11-28" in listing.stdout and "released 2026-12-04" in listing.stdout
 
 
@@ -95,7 +102,7 @@ def test_unmodified_tts_inference_cli_takes_the_specgrad_tag(tmp_path):
     make_tts_exp(tmp_path / "tts", FEATS)
     result = _tts_inference(tmp_path / "tts", tmp_path / "o", ["--vocoder_tag", "specgrad/ljspeech"])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech-v4/model.pth" in result.stderr
+    assert "SpecGrad vocoder from" in result.stderr and "pretrained/ljspeech-v5/model.pth" in result.stderr
     assert sf.read(tmp_path / "o" / "wav" / "utt1.wav")[1] == 22050
     unknown = _tts_inference(tmp_path / "tts", tmp_path / "u", ["--vocoder_tag", "specgrad/vctk"])
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr

@@ -59,9 +59,14 @@ MODELS: Dict[str, ShippedModel] = {
     "ljspeech-v4": ShippedModel(
         "ljspeech-v4", "2026-12-05",
         "ljspeech-v3's weights, its output brought to the input mel by two gain steps per mel band"),
+    # ljspeech-v4 with four gain steps instead of two (inference.mel_gain_iterations: 4); its
+    # model.pth holds the config alone, on top of ljspeech-v3's
+    "ljspeech-v5": ShippedModel(
+        "ljspeech-v5", "2026-12-06",
+        "ljspeech-v3's weights, its output brought to the input mel by four gain steps per mel band"),
 }
 # unversioned name -> its latest version
-LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v4"}
+LATEST: Dict[str, str] = {"ljspeech": "ljspeech-v5"}
 
 
 class UnknownModelError(ValueError):
