@@ -5,8 +5,9 @@ training clips: how many steps, and how far one step may move a band.
     OMP_NUM_THREADS=1 python bench/mel_gain_sweep.py --model_tag ljspeech-v4 --split train \
         --settings 0:20,1:20,2:20,3:20,4:20 --out docs/mel_gain/train_sweep.json
 
-Each clip (dev: the 3 held-out ljspeech_mini clips; train: the other 29, which the model
-learnt from but which no setting here was chosen on), whole, is vocoded with every setting at
+Each clip (dev: the 3 held-out ljspeech_mini clips; train: the other 29, whose audio the
+sampler was trained on, though never the gain, which has nothing to train), whole, is
+vocoded with every setting at
 each sampling seed (seed + clip index): the sampler draws the same noise each time and the
 gain comes after it, so the settings differ by the gain alone. Every metric of
 specgrad_plugin.scoring, the mean over clips and seeds; OUT (.json) and the Markdown table
@@ -48,12 +49,12 @@ def parse_settings(text: str) -> Tuple[Setting, ...]:
             steps, max_db = part.split(":")
             setting = (int(steps), float(max_db))
         except ValueError:
-            raise SystemExit(f"--settings: {part!r} is not STEPS:MAX_DB (for example 2:20)") from None
+            raise argparse.ArgumentTypeError(f"{part!r} is not STEPS:MAX_DB (for example 2:20)") from None
         if setting[0] < 0 or not setting[1] > 0:
-            raise SystemExit(f"--settings: {part!r}: expected steps >= 0 and max_db > 0")
+            raise argparse.ArgumentTypeError(f"{part!r}: expected steps >= 0 and max_db > 0")
         settings.append(setting)
     if len(set(settings)) != len(settings):
-        raise SystemExit(f"--settings {text!r}: a setting is named twice")
+        raise argparse.ArgumentTypeError(f"{text!r}: a setting is named twice")
     return tuple(settings)
 
 

@@ -267,7 +267,7 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.shipped:
-        text = "\n".join(shipped_tables(args.shipped.split(","), args.seconds, args.repeats, args.threads))
+        text = "\n".join(shipped_tables(args.shipped.split(","), args.seconds, args.repeats, args.threads)) + "\n"
         print(text)
         if args.out:
             args.out.write_text(text)

@@ -15,7 +15,8 @@ with P_t = fs / F0_t of the reference (x[n + P] interpolated linearly between sa
 the frames where the reference is voiced and on the unvoiced ones within ``edge_frames`` of
 a voiced frame (m_t = 1; they take the nearest voiced frame's F0), so that an output more
 periodic than the reference where the recording has stopped voicing is a distance too.
-r is 1 for a signal that repeats at P, about 0 for noise, and unchanged by a gain.
+r is 1 for a signal that repeats at P, about 0 for noise, and unchanged by a gain, down to
+frames 60 dB under their crop's peak (a floor keeps silence at r = 0).
 
 Shapes: B batch, N samples, T frames (frame t centred on sample t * hop).
 """
@@ -53,7 +54,8 @@ def normalised_autocorrelation(x: torch.Tensor, periods: torch.Tensor, hop: int,
                                ) -> torch.Tensor:
     """r_t(x) at each frame's period (module docstring): frame t's window is samples
     [t hop - window / 2, t hop + window / 2), zeros outside the signal; 0 where the window is
-    silent. (B, N) signal, (B, T) periods in samples (> 0, fractional) -> (B, T)."""
+    silent, damped where it is more than 60 dB under its row's peak. (B, N) signal, (B, T)
+    periods in samples (> 0, fractional) -> (B, T)."""
     batch, frames = periods.shape
     reach = int(np.ceil(float(periods.max()))) + 1 if periods.numel() else 1
     padded = torch.nn.functional.pad(x.float(), (window // 2, window // 2 + reach + (frames - 1) * hop))
@@ -68,8 +70,9 @@ def normalised_autocorrelation(x: torch.Tensor, periods: torch.Tensor, hop: int,
 
     later = take(low) * (1.0 - frac) + take(low + 1) * frac
     energy = here.pow(2).sum(-1) * later.pow(2).sum(-1)
-    # 60 dB under a full-scale window's energy (squared, as energy is), and never 0: silence gives r = 0
-    full_scale = window * float(padded.detach().pow(2).max())
+    # per row: 60 dB under a window of that row's peak (squared, as energy is), never 0 (silence
+    # gives r = 0); one floor for the batch would silence a quiet crop beside a loud one
+    full_scale = window * padded.detach().pow(2).amax(dim=1, keepdim=True)  # (B, 1)
     return (here * later).sum(-1) / (energy + (1e-6 * full_scale) ** 2 + 1e-30).sqrt()
 
 

@@ -40,8 +40,8 @@ the reference's.
 
 With ``periodicity_weight`` the loss adds ``periodicity.periodicity_distance``: how far the
 output's normalised autocorrelation at the reference's pitch period is from the reference's,
-frame by frame whatever the frame's level, on its voiced frames and the unvoiced ones next
-to them, where `ljspeech-v4`'s voicing errors are.
+frame by frame whatever the frame's level (down to 60 dB under the crop's peak), on its
+voiced frames and the unvoiced ones next to them, where `ljspeech-v4`'s voicing errors are.
 
 With ``adversarial_weight`` the loss adds WaveFit's GAN term on the same low band: a
 period discriminator (critic.LowBandCritic) takes one step on the batch, then its

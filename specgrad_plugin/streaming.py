@@ -13,8 +13,8 @@ and the STFT of the step's input (1 more hop), so each step needs ``step_margin`
 frames of the previous step's output beyond a block, and the first, L xi, 3 frames of mel.
 Each of the G gain steps after the sampler (inference.mel_gain_iterations) is an STFT pair
 alone: 3 frames. The steps chain, so block k of the output is final once frames up to
-k + 3 + S (R + 3) + 3 G have arrived: ``lookahead_frames`` (189 frames, 2.2 s, for the
-shipped model at WG-6; 99 at WG-3). Each step is computed on windows of its input with its
+k + 3 + S (R + 3) + 3 G have arrived: ``lookahead_frames`` (195 frames, 2.3 s, for the
+shipped model, ljspeech-v5, at WG-6; 105 at WG-3). Each step is computed on windows of its input with its
 margin of context on both sides; a window reaching the utterance's start or end sees the
 same borders as the offline sampler, so the stream equals it.
 

@@ -40,6 +40,21 @@ def test_autocorrelation_is_one_at_a_fractional_period_and_low_elsewhere():
     assert float(normalised_autocorrelation(torch.zeros(1, 2048), period, HOP).abs().max()) == 0.0  # silence: 0
 
 
+def test_each_row_is_measured_against_its_own_level():
+    """A quiet crop batched beside a loud one scores as it does alone (a floor taken over the
+    whole batch would put the quiet row under it)."""
+    x = sine(135.0) + 0.3 * noise(seed=3)
+    period = torch.full((1, frames()), FS / 135.0)
+    alone = normalised_autocorrelation(1e-4 * x, period, HOP)
+    batched = normalised_autocorrelation(torch.cat([x, 1e-4 * x]), period.expand(2, -1), HOP)
+    assert float(alone[0, 4:-8].mean()) > 0.5
+    assert torch.allclose(batched[1], alone[0], atol=1e-4) and torch.allclose(batched[0], alone[0], atol=1e-4)
+    f0 = torch.full((2, frames()), 135.0)
+    reference = torch.cat([sine(135.0), 1e-4 * sine(135.0)])
+    estimate = torch.cat([sine(135.0), 1e-4 * noise()])
+    assert float(periodicity_distance(estimate, reference, f0, FS, HOP)) > 0.4  # the quiet row's noise counts
+
+
 def test_autocorrelation_of_frame_t_reads_the_window_centred_on_sample_t_hop():
     """A sine that starts at sample 1024: frames well before it see silence (0), frames well
     after see the sine (1); the window is 64 samples, so the change is within 2 frames of 64."""
@@ -103,11 +118,12 @@ def test_periodicity_weight_adds_the_low_bands_periodicity_distance(speech_clip)
 
 
 def test_periodicity_distance_has_gradients_for_the_estimate_only():
-    reference = sine(135.0)
-    estimate = (reference + noise()).requires_grad_(True)
+    reference = sine(135.0).requires_grad_(True)
+    estimate = (sine(135.0) + noise()).requires_grad_(True)
     distance = periodicity_distance(estimate, reference, torch.full((1, frames()), 135.0), FS, HOP)
     distance.backward()
     assert estimate.grad is not None and float(estimate.grad.abs().sum()) > 0
+    assert reference.grad is None  # the target is fixed
 
 
 def test_periodicity_weight_without_pyworld_is_one_line_naming_the_key(monkeypatch):

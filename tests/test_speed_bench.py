@@ -23,17 +23,32 @@ def test_unknown_shipped_name_is_refused_before_timing(script, monkeypatch):
 
 def test_shipped_table_divides_by_hifigans_time(script, monkeypatch):
     """Stand-in timings: each row's ratio is its time over HiFi-GAN's, its RTF its time over
-    the mel's length in seconds; every model runs at WG-3 and WG-6."""
-    timed = {}
+    the mel's length in seconds; each system runs its own model at its own schedule."""
+    ran = {}
+
+    class Model:
+        def __init__(self, name):
+            self.name = name
+
+        def eval(self):
+            return self
+
+        def __call__(self, mel, schedule, seed):
+            return (self.name, schedule)
 
     def fake_round_robin(systems, repeats):
-        timed.update(systems)
+        ran.update({name: run() for name, run in systems.items()})
         return {name: (2.0 if name == "HiFi-GAN V1" else 0.5) for name in systems}
 
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    monkeypatch.setattr(SpecGradVocoder, "from_pretrained", Model)
     monkeypatch.setattr(script, "time_round_robin", fake_round_robin)
-    monkeypatch.setattr(script, "hifigan", lambda: (lambda mel: None))
-    lines = script.shipped_tables(["ljspeech-v1"], 1.0, 1, 1)
-    assert set(timed) == {"ljspeech-v1 WG-3", "ljspeech-v1 WG-6", "HiFi-GAN V1"}
+    monkeypatch.setattr(script, "hifigan", lambda: (lambda mel: "hifigan"))
+    lines = script.shipped_tables(["ljspeech-v1", "ljspeech-v2"], 1.0, 1, 1)
+    assert ran == {"ljspeech-v1 WG-3": ("ljspeech-v1", "WG-3"), "ljspeech-v1 WG-6": ("ljspeech-v1", "WG-6"),
+                   "ljspeech-v2 WG-3": ("ljspeech-v2", "WG-3"), "ljspeech-v2 WG-6": ("ljspeech-v2", "WG-6"),
+                   "HiFi-GAN V1": "hifigan"}
     row = next(line for line in lines if line.startswith("| ljspeech-v1 WG-6 |"))
     seconds = script.test_mel(1.0).shape[0] * 256 / 22050
     assert row == f"| ljspeech-v1 WG-6 | {0.5 / seconds:.4f} | 0.250 |"
