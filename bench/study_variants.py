@@ -153,6 +153,7 @@ REFERENCES = {"frame_any_sample_352": "frame_any_sample", "frame_any_sample_spee
               # the fine-tunes: on the model they fine-tune
               "finetune_sampler_low_pitch_down_frameper": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_fund": "finetune_sampler_low_pitch_down",
+              "finetune_sampler_low_pitch_down_periodicity": "finetune_sampler_low_pitch_down",
               "finetune_sampler_pitch_down": "finetune_sampler_low_pitch_down",
               "finetune_sampler_pitch_down_level001": "finetune_sampler_low_pitch_down",
               "finetune_sampler_low_pitch_down_comb": "finetune_sampler_low_pitch_down"}
