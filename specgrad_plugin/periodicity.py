@@ -58,7 +58,9 @@ def normalised_autocorrelation(x: torch.Tensor, periods: torch.Tensor, hop: int,
     periods in samples (> 0, fractional) -> (B, T)."""
     batch, frames = periods.shape
     reach = int(np.ceil(float(periods.max()))) + 1 if periods.numel() else 1
-    padded = torch.nn.functional.pad(x.float(), (window // 2, window // 2 + reach + (frames - 1) * hop))
+    # zeros before the first window and up to the last window's farthest lagged sample
+    needed = (frames - 1) * hop + window + reach
+    padded = torch.nn.functional.pad(x.float(), (window // 2, max(0, needed - window // 2 - x.shape[-1])))
     start = torch.arange(frames, device=x.device)[:, None] * hop + torch.arange(window, device=x.device)  # (T, W)
     here = padded[:, start]  # (B, T, W)
     position = start[None].to(periods) + periods[:, :, None]
