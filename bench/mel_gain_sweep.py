@@ -7,9 +7,9 @@ training clips: how many steps, and how far one step may move a band.
 
 Each clip (dev: the 3 held-out ljspeech_mini clips; train: the other 29, whose audio the
 sampler was trained on, though never the gain, which has nothing to train), whole, is
-vocoded with every setting at
-each sampling seed (seed + clip index): the sampler draws the same noise each time and the
-gain comes after it, so the settings differ by the gain alone. Every metric of
+sampled once at
+each sampling seed (seed + clip index, SpecGradVocoder.sample) and finished with every setting
+(SpecGradVocoder.finish), so the settings differ by the gain alone. Every metric of
 specgrad_plugin.scoring, the mean over clips and seeds; OUT (.json) and the Markdown table
 beside it (.md). Never run it on ljspeech_eval.
 """
@@ -69,9 +69,10 @@ def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], 
         for i, ref in enumerate(refs):
             with torch.no_grad():
                 mel = vocoder.features(ref[None])[0]
+            sampled = vocoder.sample(mel, schedule=schedule, seed=seed + i, chunk_frames=0)  # once for all settings
             for steps, max_db in settings:
                 inference.mel_gain_iterations, inference.mel_gain_max_db = steps, max_db
-                wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
+                wav = vocoder.finish(*sampled)[0].numpy()
                 rows.append({"clip": i, "seed": seed, "setting": f"steps={steps} max_db={max_db:g}",
                              **score(ref.numpy(), wav, vocoder.features, heavy=True)})
     means: Dict[str, Dict[str, float]] = {}

@@ -119,7 +119,8 @@ class SpecGradVocoder(torch.nn.Module):
     @torch.no_grad()
     def forward(self, mel: torch.Tensor, schedule: Optional[Schedule] = None, seed: Optional[int] = 0,
                 progress=None, chunk_frames: Optional[int] = None) -> torch.Tensor:
-        """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform.
+        """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform:
+        finish(*sample(...)).
 
         schedule: WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | list of betas (default: the config's).
         seed: fixes the noise draws (None: use the global RNG).
@@ -127,7 +128,15 @@ class SpecGradVocoder(torch.nn.Module):
             0: never); the noise is drawn for the whole input, so the output is the same.
         TF32 (CUDA) follows inference.allow_tf32 during the call; the process' flags are restored.
         """
-        batched = mel.dim() == 3
+        wav = self.finish(*self.sample(mel, schedule, seed, progress, chunk_frames))
+        return wav if mel.dim() == 3 else wav[0]
+
+    @torch.no_grad()
+    def sample(self, mel: torch.Tensor, schedule: Optional[Schedule] = None, seed: Optional[int] = 0,
+               progress=None, chunk_frames: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The sampler alone, forward's arguments: (B, K * hop) waveform before the gain steps,
+        the (B, K, M) level-matched mel it was sampled from, and the (B,) level gain that
+        finish() applies. A (K, M) mel is taken as a batch of one."""
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
@@ -149,9 +158,16 @@ class SpecGradVocoder(torch.nn.Module):
                     return self.denoiser(x, cond, level)
             wav = diffusion.sample(predict, lambda: self.prior.noise(response, generator), betas, progress=progress,
                                    start=self.prior.start(mel, self.cfg.inference.start_iterations))
+        return wav, mel, gain
+
+    @torch.no_grad()
+    def finish(self, wav: torch.Tensor, mel: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+        """sample()'s (B, K * hop) waveform, (B, K, M) mel and (B,) gain -> (B, K * hop): the
+        gain steps of inference.mel_gain_iterations as set now (match_mel), the level's gain,
+        then one clamp, as in every inference path."""
+        with precision.tf32(self.cfg.inference.allow_tf32):
             wav = self.match_mel(wav, mel)
-        wav = (wav * gain[:, None]).clamp(-1.0, 1.0)  # the level's gain, then one clamp, in every path
-        return wav if batched else wav[0]
+        return (wav * gain[:, None]).clamp(-1.0, 1.0)
 
     def save(self, path: Union[str, Path], extra: Optional[Dict[str, Any]] = None) -> None:
         """Write {config, model, **extra} atomically (checkpoints.save)."""

@@ -63,8 +63,8 @@ def test_bad_flags_stop_before_a_model_loads(script, monkeypatch, tmp_path):
 
 def test_sweep_keeps_each_clip_seed_and_setting_and_averages_per_setting(script, monkeypatch):
     """A stand-in vocoder whose 'PESQ' is its gain steps plus max_db / 1000 plus the clip's
-    index: each row keeps its own, each mean is its setting's alone (both keys set), and every
-    setting of clip i is sampled with seed + i."""
+    index: each row keeps its own, each mean is its setting's alone (both keys set), and clip i
+    is sampled once with seed + i for all the settings, which only finish it differently."""
     import types
 
     import torch
@@ -77,10 +77,13 @@ def test_sweep_keeps_each_clip_seed_and_setting_and_averages_per_setting(script,
         def features(self, wav):
             return wav[:, None, :4]
 
-        def __call__(self, mel, schedule, seed, chunk_frames):
+        def sample(self, mel, schedule, seed, chunk_frames):
+            calls.append(seed)
+            return torch.zeros(1, 8), mel[None], torch.ones(1)
+
+        def finish(self, wav, mel, gain):
             inference = self.cfg.inference
-            calls.append((inference.mel_gain_iterations, seed))
-            return torch.full((8,), inference.mel_gain_iterations + inference.mel_gain_max_db / 1000)
+            return wav + inference.mel_gain_iterations + inference.mel_gain_max_db / 1000
 
     def fake_score(ref, wav, features, heavy):
         return {"pesq": float(wav[0]) + float(ref[0]), "vuv_error": float(wav[0]) * 0.01}
@@ -88,7 +91,7 @@ def test_sweep_keeps_each_clip_seed_and_setting_and_averages_per_setting(script,
     monkeypatch.setattr(script, "score", fake_score)
     refs = [torch.full((8,), float(i)) for i in range(3)]
     means, rows = script.sweep(Vocoder(), refs, [10, 20], "WG-6", ((0, 20.0), (2, 10.0)))
-    assert sorted(calls) == sorted((steps, seed + i) for steps in (0, 2) for seed in (10, 20) for i in range(3))
+    assert sorted(calls) == sorted(seed + i for seed in (10, 20) for i in range(3))  # sampled once per clip and seed
     assert len(rows) == 12 and {r["setting"] for r in rows} == {"steps=0 max_db=20", "steps=2 max_db=10"}
     assert means["steps=0 max_db=20"]["pesq"] == pytest.approx(1.02)  # clips 0, 1, 2 at 0 steps, 20 dB
     assert means["steps=2 max_db=10"] == pytest.approx({"pesq": 3.01, "vuv_error": 0.0201})
