@@ -169,7 +169,19 @@ def init_vocoder(init: str) -> SpecGradVocoder:
 
 
 def file_sha256(path: Path) -> str:
+    """A file's SHA-256, 64 hex digits."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_record(args, train_paths: Sequence[Path], dev_paths: Sequence[Path]) -> dict:
+    """What state.json records of a run besides its progress: the variant, its overrides, the
+    seed, the start (--init, and the SHA-256 of its file; "" for a shipped model's name or no
+    start) and the clips."""
+    init_file = Path(args.init) if args.init else None
+    return dict(variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
+                init_sha256=file_sha256(init_file) if init_file and init_file.is_file() else "",
+                extra_clips=str(args.extra_clips or ""),
+                train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
 
 
 def train(args) -> int:
@@ -197,10 +209,7 @@ def train(args) -> int:
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"cpu_s": 0.0, "marks": []}
     refuse_other_clips(state, args.extra_clips, state_file)
-    state.update(name=out.name, variant=args.variant, overrides=VARIANTS[args.variant], seed=args.seed, init=args.init,
-                 init_sha256=file_sha256(Path(args.init)) if args.init and Path(args.init).is_file() else "",
-                 extra_clips=str(args.extra_clips or ""),
-                 train_clips=[p.stem for p in train_paths], dev_clips=[p.stem for p in dev_paths])
+    state.update(name=out.name, **run_record(args, train_paths, dev_paths))
     for mark in sorted(float(m) for m in args.marks.split(",")):
         if mark in state["marks"]:
             continue

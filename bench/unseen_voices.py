@@ -26,7 +26,6 @@ per-group tables (OUT/scores.md) and OUT/scores.json.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -133,7 +132,7 @@ def level_and_dither(wav: np.ndarray, target_rms: float, rng: np.random.Generato
 
 def short_hash(path: Path) -> str:
     """The first 16 hex digits of a file's SHA-256 (clips.json's record of each source file)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return prior_study.file_sha256(path)[:16]
 
 
 def fetch_packages(names: Sequence[str], work: Path) -> Dict[str, str]:

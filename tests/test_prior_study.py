@@ -126,3 +126,21 @@ def test_init_takes_a_checkpoint_file_and_refuses_a_missing_one_by_its_flag(stud
         study.init_vocoder(str(tmp_path))  # a folder, not a file
     with pytest.raises(SystemExit, match="--init ljspeech-v9: .*ljspeech-v1"):
         study.init_vocoder("ljspeech-v9")
+
+
+def test_a_run_records_the_sha256_of_the_checkpoint_it_started_from(study, tmp_path):
+    import hashlib
+    import types
+
+    start = tmp_path / "start.pt"
+    start.write_bytes(b"weights, version 1")
+    variant = next(iter(study.VARIANTS))
+    args = types.SimpleNamespace(variant=variant, seed=3, init=str(start), extra_clips=None)
+    record = study.run_record(args, [Path("/lj/LJ001-0001.wav")], [Path("/lj/LJ001-0030.wav")])
+    assert record["init_sha256"] == hashlib.sha256(b"weights, version 1").hexdigest()
+    assert record["train_clips"] == ["LJ001-0001"] and record["dev_clips"] == ["LJ001-0030"]
+    assert record["seed"] == 3 and record["overrides"] == study.VARIANTS[variant]
+    start.write_bytes(b"weights, version 2")  # the same path, other weights: another record
+    assert study.run_record(args, [], [])["init_sha256"] == hashlib.sha256(b"weights, version 2").hexdigest()
+    for init in ("ljspeech-v3", ""):  # a shipped model's name, or no start: no file to hash
+        assert study.run_record(types.SimpleNamespace(**{**vars(args), "init": init}), [], [])["init_sha256"] == ""
