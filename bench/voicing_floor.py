@@ -10,7 +10,15 @@ The scores are specgrad_plugin.scoring's (WORLD DIO 40-800 Hz with StoneMask, fr
 by DTW on the mel-cepstra, ESPnet's definitions). The reference's changes:
 - ``highpass``: zero-phase 4th-order Butterworth high-pass at HIGHPASS_HZ, below the mel's
   lowest band (fmin 80 Hz): what no mel vocoder can know about the recording;
-- ``noise``: white noise at NOISE_DBFS, under the recording's own noise floor.
+- ``noise``: white noise at NOISE_DBFS, under the recording's own noise floor;
+- the phase alone, the magnitude spectrum kept exactly: no mel carries the recording's phase,
+  so a vocoder that got every magnitude right would still choose its own. ``rotated``: every
+  component's phase turned by ROTATION_DEG (the analytic signal times e^{i theta}; 180 would
+  be the sign, which DIO does not see); ``allpass``: a random all-pass filter whose phase
+  response is drawn uniformly at knots ALLPASS_KNOT_HZ apart and interpolated between them
+  (group delay at most 1 / ALLPASS_KNOT_HZ), ALLPASS_DRAWS draws per clip; ``delayed``: the
+  recording DELAY_MS later on the same frame grid, since where the voice's pulses fall against
+  the frames is not in the mel either.
 Each row also splits the error into its parts: V->UV and UV->V frames; gross pitch errors
 (frames voiced in both whose F0 differs by more than GROSS_RATIO, Chu and Alwan's GPE) and
 the log-F0 RMSE without them; the frames where DIO calls the reference voiced below the
@@ -56,6 +64,10 @@ from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_sha
 
 HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
+ROTATION_DEG = 90.0
+ALLPASS_KNOT_HZ = 1000.0
+ALLPASS_DRAWS = 4  # the row is their mean, like a model's sampling seeds
+DELAY_MS = 1.0
 GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
 COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
            "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "vuv_error_near_changes",
@@ -162,13 +174,47 @@ def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, f
             "vuv_error_near_changes": float(np.mean((rv != gv) & (distance <= NEAR_FRAMES)))}
 
 
-def changed_references(ref: np.ndarray, fs: int, seed: int) -> Dict[str, np.ndarray]:
+def rotated_phase(x: np.ndarray, degrees: float) -> np.ndarray:
+    """(N,) x with every component's phase advanced by `degrees`: Re(e^{i theta} (x + i H x)),
+    H the Hilbert transform; cos(w t) becomes cos(w t + theta) and |X(f)| is kept."""
+    from scipy.signal import hilbert
+
+    return np.real(np.exp(1j * np.deg2rad(degrees)) * hilbert(x))
+
+
+def random_allpass(x: np.ndarray, fs: int, knot_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """(N,) x through an all-pass whose phase is drawn uniformly in [0, 2 pi) at 0, knot_hz,
+    2 knot_hz, ... Hz and interpolated linearly between (0 at DC, so the output stays real):
+    X(f) e^{i phi(f)}, circular over the clip. |X(f)| is kept."""
+    freqs = np.fft.rfftfreq(len(x), 1.0 / fs)
+    knots = np.arange(0.0, fs / 2 + knot_hz, knot_hz)
+    phase = np.interp(freqs, knots, rng.uniform(0.0, 2 * np.pi, len(knots)))
+    phase[0] = 0.0
+    if len(x) % 2 == 0:
+        phase[-1] = 0.0  # the Nyquist bin is real as well
+    return np.fft.irfft(np.fft.rfft(x) * np.exp(1j * phase), len(x))
+
+
+def delayed(x: np.ndarray, samples: int) -> np.ndarray:
+    """(N,) x `samples` later, zeros in front, the same length."""
+    return np.concatenate([np.zeros(samples, dtype=x.dtype), x[:len(x) - samples]])
+
+
+def changed_references(ref: np.ndarray, fs: int, seed: int) -> Dict[str, List[np.ndarray]]:
+    """Each change of the reference by its row's name: one or more (N,) float32 signals."""
     from scipy.signal import butter, sosfiltfilt
 
     highpass = sosfiltfilt(butter(4, HIGHPASS_HZ, "highpass", fs=fs, output="sos"), ref)
-    noise = np.random.default_rng(seed).standard_normal(len(ref)) * 10 ** (NOISE_DBFS / 20)
-    return {f"reference, high-passed at {HIGHPASS_HZ:g} Hz": highpass.astype(np.float32),
-            f"reference + white noise at {NOISE_DBFS:g} dBFS": (ref + noise).astype(np.float32)}
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(len(ref)) * 10 ** (NOISE_DBFS / 20)
+    changed = {f"reference, high-passed at {HIGHPASS_HZ:g} Hz": highpass,
+               f"reference + white noise at {NOISE_DBFS:g} dBFS": ref + noise,
+               f"reference, phase turned by {ROTATION_DEG:g} degrees": rotated_phase(ref, ROTATION_DEG),
+               f"reference, random all-pass (knots {ALLPASS_KNOT_HZ:g} Hz apart)":
+                   [random_allpass(ref, fs, ALLPASS_KNOT_HZ, rng) for _ in range(ALLPASS_DRAWS)],
+               f"reference delayed by {DELAY_MS:g} ms": delayed(ref, round(DELAY_MS * fs / 1000))}
+    return {name: [w.astype(np.float32) for w in (wav if isinstance(wav, list) else [wav])]
+            for name, wav in changed.items()}
 
 
 def mean_rows(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, float]]:
@@ -224,7 +270,7 @@ def main(argv=None) -> int:
         ref = ref_t.numpy()
         mel = features(ref_t[None])[0]
         systems = changed_references(ref, fs, seed=i)
-        systems["Griffin-Lim (32 it.)"] = griffin_lim(mel, features.cfg)
+        systems["Griffin-Lim (32 it.)"] = [griffin_lim(mel, features.cfg)]
         at_floor, ref_f0 = None, world_f0(ref, fs, hop)
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
             at_floor = frames_at_level_floor(vocoder, mel)
@@ -232,13 +278,14 @@ def main(argv=None) -> int:
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
                 rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0))
-        for name, wav in systems.items():
-            rows.setdefault(name, []).append(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0))
+        for name, wavs in systems.items():
+            rows.setdefault(name, []).extend(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0) for wav in wavs)
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
               # the V/UV error rate by the distance to the reference's nearest voicing change
               "errors_by_distance": pooled_by_distance(rows),
-              # each system's rows in clip order (the model's: each clip's sampling seeds in turn)
+              # each system's rows in clip order (the model's: each clip's sampling seeds in turn;
+              # the all-pass's: each clip's draws in turn)
               "clip_rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))

@@ -139,3 +139,39 @@ def test_errors_are_counted_by_side_and_distance_from_the_nearest_change(floor):
     assert sum(f for f, _ in counts.values()) == 20 and sum(e for _, e in counts.values()) == 5
     # no change at all: every frame is farther
     assert floor.errors_by_distance(np.full(4, 200.0), np.zeros(4)) == {"voiced farther": [4, 4]}
+
+
+def test_a_turned_phase_moves_every_component_by_the_angle(floor):
+    fs, n = 8000, 8000
+    t = np.arange(n) / fs
+    x = np.cos(2 * np.pi * 200 * t) + 0.5 * np.cos(2 * np.pi * 450 * t + 1.0)  # whole periods in the clip
+    for degrees in (30.0, 90.0, 180.0):
+        th = np.deg2rad(degrees)
+        want = np.cos(2 * np.pi * 200 * t + th) + 0.5 * np.cos(2 * np.pi * 450 * t + 1.0 + th)
+        np.testing.assert_allclose(floor.rotated_phase(x, degrees), want, atol=1e-9)
+    np.testing.assert_allclose(floor.rotated_phase(x, 180.0), -x, atol=1e-9)
+
+
+def test_a_random_allpass_keeps_the_magnitude_and_draws_its_phase_at_the_knots(floor):
+    fs, n = 8000, 8000
+    x = np.random.default_rng(0).standard_normal(n)
+    y = floor.random_allpass(x, fs, 1000.0, np.random.default_rng(1))
+    np.testing.assert_allclose(np.abs(np.fft.rfft(y)), np.abs(np.fft.rfft(x)), rtol=1e-9, atol=1e-9)
+    assert abs(np.corrcoef(x, y)[0, 1]) < 0.9  # the waveform did change
+    # a tone at a knot comes out turned by that knot's drawn phase, the same for any signal
+    t = np.arange(n) / fs
+    drawn = np.random.default_rng(1).uniform(0.0, 2 * np.pi, 5)  # knots at 0, 1000, ..., 4000 Hz
+    tone = floor.random_allpass(np.cos(2 * np.pi * 2000 * t), fs, 1000.0, np.random.default_rng(1))
+    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 2000 * t + drawn[2]), atol=1e-9)
+    # between two knots the phase is interpolated: 1500 Hz lies halfway between knots 1 and 2
+    tone = floor.random_allpass(np.cos(2 * np.pi * 1500 * t), fs, 1000.0, np.random.default_rng(1))
+    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 1500 * t + (drawn[1] + drawn[2]) / 2), atol=1e-9)
+
+
+def test_a_delay_shifts_the_samples_and_keeps_the_length(floor):
+    x = np.arange(1.0, 11.0)
+    np.testing.assert_array_equal(floor.delayed(x, 3), [0, 0, 0, 1, 2, 3, 4, 5, 6, 7])
+    changed = floor.changed_references(np.random.default_rng(0).standard_normal(22050), 22050, seed=0)
+    assert len(changed) == 5 and all(len(w) == 22050 and w.dtype == np.float32 for ws in changed.values() for w in ws)
+    draws = next(ws for name, ws in changed.items() if "all-pass" in name)
+    assert len(draws) == floor.ALLPASS_DRAWS and not np.allclose(draws[0], draws[1])  # each draw its own phase
