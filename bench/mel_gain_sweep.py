@@ -7,9 +7,9 @@ training clips: how many steps, and how far one step may move a band.
 
 Each clip (dev: the 3 held-out ljspeech_mini clips; train: the other 29, whose audio the
 sampler was trained on, though never the gain, which has nothing to train), whole, is
-sampled once at
-each sampling seed (seed + clip index, SpecGradVocoder.sample) and finished with every setting
-(SpecGradVocoder.finish), so the settings differ by the gain alone. Every metric of
+sampled once at each sampling seed (seed + clip index, SpecGradVocoder.sample) and brought to
+its mel with every setting (SpecGradVocoder.apply_gain), so the settings differ by the gain
+alone. Every metric of
 specgrad_plugin.scoring, the mean over clips and seeds; OUT (.json) and the Markdown table
 beside it (.md). Never run it on ljspeech_eval.
 """
@@ -72,7 +72,7 @@ def sweep(vocoder: SpecGradVocoder, refs: List[torch.Tensor], seeds: List[int], 
             sampled = vocoder.sample(mel, schedule=schedule, seed=seed + i, chunk_frames=0)  # once for all settings
             for steps, max_db in settings:
                 inference.mel_gain_iterations, inference.mel_gain_max_db = steps, max_db
-                wav = vocoder.finish(*sampled)[0].numpy()
+                wav = vocoder.apply_gain(*sampled)[0].numpy()
                 rows.append({"clip": i, "seed": seed, "setting": f"steps={steps} max_db={max_db:g}",
                              **score(ref.numpy(), wav, vocoder.features, heavy=True)})
     means: Dict[str, Dict[str, float]] = {}

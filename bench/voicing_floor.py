@@ -11,14 +11,15 @@ by DTW on the mel-cepstra, ESPnet's definitions). The reference's changes:
 - ``highpass``: zero-phase 4th-order Butterworth high-pass at HIGHPASS_HZ, below the mel's
   lowest band (fmin 80 Hz): what no mel vocoder can know about the recording;
 - ``noise``: white noise at NOISE_DBFS, under the recording's own noise floor;
-- the phase alone, the magnitude spectrum kept exactly: no mel carries the recording's phase,
-  so a vocoder that got every magnitude right would still choose its own. ``rotated``: every
-  component's phase turned by ROTATION_DEG (the analytic signal times e^{i theta}; 180 would
-  be the sign, which DIO does not see); ``allpass``: a random all-pass filter whose phase
-  response is drawn uniformly at knots ALLPASS_KNOT_HZ apart and interpolated between them
-  (group delay at most 1 / ALLPASS_KNOT_HZ), ALLPASS_DRAWS draws per clip; ``delayed``: the
-  recording DELAY_MS later on the same frame grid, since where the voice's pulses fall against
-  the frames is not in the mel either.
+- the phase alone: no mel carries the recording's phase, so even a vocoder that got every
+  magnitude right would choose its own. ``rotated``: every component's phase turned by
+  ROTATION_DEG (180 would be the sign, which DIO does not see); ``allpass``: a random all-pass
+  filter whose phase response is drawn uniformly at knots ALLPASS_KNOT_HZ apart and
+  interpolated between them (group delay under 1 / ALLPASS_KNOT_HZ), ALLPASS_DRAWS draws per
+  clip. Both keep the clip's magnitude spectrum exactly; the mel, frame by frame, moves a
+  little (the column mel_l1). ``delayed``: the recording DELAY_MS later on the same frame
+  grid, the waveform itself kept, since where the voice's pulses fall against the frames is
+  not in the mel either.
 Each row also splits the error into its parts: V->UV and UV->V frames; gross pitch errors
 (frames voiced in both whose F0 differs by more than GROSS_RATIO, Chu and Alwan's GPE) and
 the log-F0 RMSE without them; the frames where DIO calls the reference voiced below the
@@ -32,9 +33,10 @@ reference's nearest voicing change (a share of all frames, so it is at most ``vu
 the rest of the error lies farther inside voiced or unvoiced stretches (a voiced frame 5 from
 a change counts in this column and in ``lost_inside``). The JSON's ``errors_by_distance``
 gives, per system, the frames and errors by side and distance from the nearest change,
-pooled over clips. The last column is how
-much more of the output's energy repeats every hop than of the reference's, in dB
-(scoring.frame_synchronous_share): a buzz at multiples of fs / hop, 86 Hz at 22.05 kHz.
+pooled over clips. ``frame_sync_excess_db`` is how much more of the output's energy repeats
+every hop than of the reference's, in dB (scoring.frame_synchronous_share): a buzz at
+multiples of fs / hop, 86 Hz at 22.05 kHz. ``mel_l1`` is scoring.mel_l1 against the
+reference: how far the system's own mel is from the one a vocoder would be given.
 
 With a model, three more columns read both F0 tracks on the mel's own frame grid (a vocoder
 keeps the timing; no DTW): ``voiced_at_level_floor``, the share of the reference's frames
@@ -60,7 +62,7 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_share, griffin_lim, world_f0  # noqa: E402
+from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_share, griffin_lim, mel_l1, world_f0  # noqa: E402
 
 HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
@@ -71,18 +73,19 @@ DELAY_MS = 1.0
 GROSS_RATIO = 0.2  # |f_gen / f_ref - 1| above this is a gross pitch error
 COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error", "fine_log_f0_rmse",
            "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "vuv_error_near_changes",
-           "frame_sync_excess_db",
+           "frame_sync_excess_db", "mel_l1",
            "voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor")
 EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far from the reference's nearest voicing change
 NEAR_FRAMES = 5  # a frame (voiced or not) this close to the reference's nearest voicing change
 
 
-def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
+def system_row(ref: np.ndarray, wav: np.ndarray, features, fmin: float,
                at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None) -> Dict[str, object]:
     """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB),
-    given at_floor ((K,) bool: the mel frames whose prior level is at its clip) level_floor_parts,
-    and errors_by_distance under "by_distance". ref_f0: ref's world_f0, computed once per clip
-    by the caller."""
+    scoring.mel_l1 with the LogMelExtractor features, given at_floor ((K,) bool: the mel frames
+    whose prior level is at its clip) level_floor_parts, and errors_by_distance under
+    "by_distance". ref_f0: ref's world_f0, computed once per clip by the caller."""
+    fs, hop = features.cfg.fs, features.cfg.hop_length
     shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
     excess = 10 * np.log10(shares[0] / shares[1])
     tracks = (ref_f0 if ref_f0 is not None else world_f0(ref, fs, hop), world_f0(wav, fs, hop))  # each once
@@ -90,7 +93,7 @@ def system_row(ref: np.ndarray, wav: np.ndarray, fs: int, hop: int, fmin: float,
         else dict.fromkeys(("voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor"), float("nan"))
     aligned = aligned_f0(ref, wav, fs, hop, tracks)[:2]
     return {**f0_parts(*aligned, fmin), "frame_sync_excess_db": float(excess), **floor,
-            "by_distance": errors_by_distance(*aligned)}
+            "mel_l1": mel_l1(ref, wav, features), "by_distance": errors_by_distance(*aligned)}
 
 
 def level_floor_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, at_floor: np.ndarray) -> Dict[str, float]:
@@ -174,25 +177,31 @@ def f0_parts(ref_f0: np.ndarray, gen_f0: np.ndarray, fmin: float) -> Dict[str, f
             "vuv_error_near_changes": float(np.mean((rv != gv) & (distance <= NEAR_FRAMES)))}
 
 
-def rotated_phase(x: np.ndarray, degrees: float) -> np.ndarray:
-    """(N,) x with every component's phase advanced by `degrees`: Re(e^{i theta} (x + i H x)),
-    H the Hilbert transform; cos(w t) becomes cos(w t + theta) and |X(f)| is kept."""
-    from scipy.signal import hilbert
+def with_phase(x: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """(N,) x with each rfft bin's phase advanced by (N // 2 + 1,) phase, DC (and for an even N
+    the Nyquist bin) left as they are, so that the output stays real: |X(f)| is kept exactly."""
+    phase = np.array(phase, dtype=np.float64)
+    phase[0] = 0.0
+    if len(x) % 2 == 0:
+        phase[-1] = 0.0
+    return np.fft.irfft(np.fft.rfft(x) * np.exp(1j * phase), len(x))
 
-    return np.real(np.exp(1j * np.deg2rad(degrees)) * hilbert(x))
+
+def rotated_phase(x: np.ndarray, degrees: float) -> np.ndarray:
+    """(N,) x with every component between DC and Nyquist turned by `degrees`: cos(w t) becomes
+    cos(w t + theta), as Re(e^{i theta} (x + i H x)) with H the Hilbert transform, except that
+    DC and Nyquist keep their values (that product would scale them by cos theta)."""
+    return with_phase(x, np.full(len(x) // 2 + 1, np.deg2rad(degrees)))
 
 
 def random_allpass(x: np.ndarray, fs: int, knot_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """(N,) x through an all-pass whose phase is drawn uniformly in [0, 2 pi) at 0, knot_hz,
-    2 knot_hz, ... Hz and interpolated linearly between (0 at DC, so the output stays real):
-    X(f) e^{i phi(f)}, circular over the clip. |X(f)| is kept."""
+    """(N,) x through an all-pass whose phase is 0 at DC, drawn uniformly in [0, 2 pi) at
+    knot_hz, 2 knot_hz, ... Hz and interpolated linearly between: X(f) e^{i phi(f)}, circular
+    over the clip. |X(f)| is kept; the group delay -dphi/dw is under 1 / knot_hz."""
     freqs = np.fft.rfftfreq(len(x), 1.0 / fs)
     knots = np.arange(0.0, fs / 2 + knot_hz, knot_hz)
-    phase = np.interp(freqs, knots, rng.uniform(0.0, 2 * np.pi, len(knots)))
-    phase[0] = 0.0
-    if len(x) % 2 == 0:
-        phase[-1] = 0.0  # the Nyquist bin is real as well
-    return np.fft.irfft(np.fft.rfft(x) * np.exp(1j * phase), len(x))
+    drawn = np.concatenate([[0.0], rng.uniform(0.0, 2 * np.pi, len(knots) - 1)])
+    return with_phase(x, np.interp(freqs, knots, drawn))
 
 
 def delayed(x: np.ndarray, samples: int) -> np.ndarray:
@@ -277,9 +286,9 @@ def main(argv=None) -> int:
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
-                rows.setdefault(label, []).append(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0))
+                rows.setdefault(label, []).append(system_row(ref, wav, features, fmin, at_floor, ref_f0))
         for name, wavs in systems.items():
-            rows.setdefault(name, []).extend(system_row(ref, wav, fs, hop, fmin, at_floor, ref_f0) for wav in wavs)
+            rows.setdefault(name, []).extend(system_row(ref, wav, features, fmin, at_floor, ref_f0) for wav in wavs)
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
               # the V/UV error rate by the distance to the reference's nearest voicing change

@@ -120,7 +120,7 @@ class SpecGradVocoder(torch.nn.Module):
     def forward(self, mel: torch.Tensor, schedule: Optional[Schedule] = None, seed: Optional[int] = 0,
                 progress=None, chunk_frames: Optional[int] = None) -> torch.Tensor:
         """(K, M) or (B, K, M) denormalised log10 mel -> (K * hop,) or (B, K * hop) waveform:
-        finish(*sample(...)).
+        apply_gain(*sample(...)).
 
         schedule: WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | list of betas (default: the config's).
         seed: fixes the noise draws (None: use the global RNG).
@@ -128,7 +128,7 @@ class SpecGradVocoder(torch.nn.Module):
             0: never); the noise is drawn for the whole input, so the output is the same.
         TF32 (CUDA) follows inference.allow_tf32 during the call; the process' flags are restored.
         """
-        wav = self.finish(*self.sample(mel, schedule, seed, progress, chunk_frames))
+        wav = self.apply_gain(*self.sample(mel, schedule, seed, progress, chunk_frames))
         return wav if mel.dim() == 3 else wav[0]
 
     @torch.no_grad()
@@ -136,7 +136,7 @@ class SpecGradVocoder(torch.nn.Module):
                progress=None, chunk_frames: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The sampler alone, forward's arguments: (B, K * hop) waveform before the gain steps,
         the (B, K, M) level-matched mel it was sampled from, and the (B,) level gain that
-        finish() applies. A (K, M) mel is taken as a batch of one."""
+        apply_gain() applies. A (K, M) mel is taken as a batch of one."""
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
@@ -161,7 +161,7 @@ class SpecGradVocoder(torch.nn.Module):
         return wav, mel, gain
 
     @torch.no_grad()
-    def finish(self, wav: torch.Tensor, mel: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    def apply_gain(self, wav: torch.Tensor, mel: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
         """sample()'s (B, K * hop) waveform, (B, K, M) mel and (B,) gain -> (B, K * hop): the
         gain steps of inference.mel_gain_iterations as set now (match_mel), the level's gain,
         then one clamp, as in every inference path."""

@@ -25,6 +25,7 @@ def vocoder(tiny_cfg):
         (torch.zeros(0, 80), "empty mel"),
         (torch.zeros(2, 3, 4, 80), "expected \\(frames, 80\\)"),
         (torch.zeros(10, 80, dtype=torch.long), "floating-point"),
+        (np.zeros((10, 80), dtype=np.float32), "expected a torch.Tensor, got ndarray"),
     ],
 )
 def test_bad_mel(vocoder, mel, message):

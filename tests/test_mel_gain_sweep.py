@@ -64,7 +64,7 @@ def test_bad_flags_stop_before_a_model_loads(script, monkeypatch, tmp_path):
 def test_sweep_keeps_each_clip_seed_and_setting_and_averages_per_setting(script, monkeypatch):
     """A stand-in vocoder whose 'PESQ' is its gain steps plus max_db / 1000 plus the clip's
     index: each row keeps its own, each mean is its setting's alone (both keys set), and clip i
-    is sampled once with seed + i for all the settings, which only finish it differently."""
+    is sampled once with seed + i for all the settings, which only apply their gains to it."""
     import types
 
     import torch
@@ -81,7 +81,7 @@ def test_sweep_keeps_each_clip_seed_and_setting_and_averages_per_setting(script,
             calls.append(seed)
             return torch.zeros(1, 8), mel[None], torch.ones(1)
 
-        def finish(self, wav, mel, gain):
+        def apply_gain(self, wav, mel, gain):
             inference = self.cfg.inference
             return wav + inference.mel_gain_iterations + inference.mel_gain_max_db / 1000
 

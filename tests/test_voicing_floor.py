@@ -141,31 +141,42 @@ def test_errors_are_counted_by_side_and_distance_from_the_nearest_change(floor):
     assert floor.errors_by_distance(np.full(4, 200.0), np.zeros(4)) == {"voiced farther": [4, 4]}
 
 
-def test_a_turned_phase_moves_every_component_by_the_angle(floor):
+def test_a_turned_phase_moves_every_component_by_the_angle_and_keeps_dc_and_nyquist(floor):
     fs, n = 8000, 8000
     t = np.arange(n) / fs
+    dc, nyquist = 0.3, 0.2 * np.cos(np.pi * fs * t)  # a constant and a tone at fs / 2
     x = np.cos(2 * np.pi * 200 * t) + 0.5 * np.cos(2 * np.pi * 450 * t + 1.0)  # whole periods in the clip
     for degrees in (30.0, 90.0, 180.0):
         th = np.deg2rad(degrees)
         want = np.cos(2 * np.pi * 200 * t + th) + 0.5 * np.cos(2 * np.pi * 450 * t + 1.0 + th)
-        np.testing.assert_allclose(floor.rotated_phase(x, degrees), want, atol=1e-9)
+        np.testing.assert_allclose(floor.rotated_phase(x + dc + nyquist, degrees), want + dc + nyquist, atol=1e-9)
     np.testing.assert_allclose(floor.rotated_phase(x, 180.0), -x, atol=1e-9)
+    odd = np.random.default_rng(0).standard_normal(999)
+    turned = floor.rotated_phase(odd, 90.0)
+    assert len(turned) == 999 and abs(turned.mean() - odd.mean()) < 1e-12
+    np.testing.assert_allclose(np.abs(np.fft.rfft(turned)), np.abs(np.fft.rfft(odd)), rtol=1e-9, atol=1e-9)
 
 
 def test_a_random_allpass_keeps_the_magnitude_and_draws_its_phase_at_the_knots(floor):
-    fs, n = 8000, 8000
-    x = np.random.default_rng(0).standard_normal(n)
-    y = floor.random_allpass(x, fs, 1000.0, np.random.default_rng(1))
-    np.testing.assert_allclose(np.abs(np.fft.rfft(y)), np.abs(np.fft.rfft(x)), rtol=1e-9, atol=1e-9)
-    assert abs(np.corrcoef(x, y)[0, 1]) < 0.9  # the waveform did change
+    fs = 8000
+    for n in (8000, 7999):  # even and odd lengths
+        x = np.random.default_rng(0).standard_normal(n)
+        y = floor.random_allpass(x, fs, 1000.0, np.random.default_rng(1))
+        assert len(y) == n
+        np.testing.assert_allclose(np.abs(np.fft.rfft(y)), np.abs(np.fft.rfft(x)), rtol=1e-9, atol=1e-9)
+        assert abs(np.corrcoef(x, y)[0, 1]) < 0.9  # the waveform did change
     # a tone at a knot comes out turned by that knot's drawn phase, the same for any signal
+    n = 8000
     t = np.arange(n) / fs
-    drawn = np.random.default_rng(1).uniform(0.0, 2 * np.pi, 5)  # knots at 0, 1000, ..., 4000 Hz
+    drawn = np.random.default_rng(1).uniform(0.0, 2 * np.pi, 4)  # knots at 1000, ..., 4000 Hz (0 at DC)
     tone = floor.random_allpass(np.cos(2 * np.pi * 2000 * t), fs, 1000.0, np.random.default_rng(1))
-    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 2000 * t + drawn[2]), atol=1e-9)
-    # between two knots the phase is interpolated: 1500 Hz lies halfway between knots 1 and 2
+    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 2000 * t + drawn[1]), atol=1e-9)
+    # between two knots the phase is interpolated: 1500 Hz lies halfway between 1000 and 2000 Hz,
+    # 250 Hz a quarter of the way from DC's 0 to 1000 Hz (the group delay stays under 1 ms)
     tone = floor.random_allpass(np.cos(2 * np.pi * 1500 * t), fs, 1000.0, np.random.default_rng(1))
-    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 1500 * t + (drawn[1] + drawn[2]) / 2), atol=1e-9)
+    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 1500 * t + (drawn[0] + drawn[1]) / 2), atol=1e-9)
+    tone = floor.random_allpass(np.cos(2 * np.pi * 250 * t), fs, 1000.0, np.random.default_rng(1))
+    np.testing.assert_allclose(tone, np.cos(2 * np.pi * 250 * t + drawn[0] / 4), atol=1e-9)
 
 
 def test_a_delay_shifts_the_samples_and_keeps_the_length(floor):
