@@ -7,7 +7,9 @@ scores split into their parts.
     python bench/voicing_floor.py --unseen exp/unseen_voices/data --name ljspeech-v3 --out /tmp/floor_unseen.json
 
 The scores are specgrad_plugin.scoring's (WORLD DIO 40-800 Hz with StoneMask, frames aligned
-by DTW on the mel-cepstra, ESPnet's definitions). The reference's changes:
+by DTW on the mel-cepstra, ESPnet's definitions); ``--f0 harvest`` reads every F0 track with
+WORLD Harvest instead (scoring.harvest_f0), a second reading of the same outputs. The
+reference's changes:
 - ``highpass``: zero-phase 4th-order Butterworth high-pass at HIGHPASS_HZ, below the mel's
   lowest band (fmin 80 Hz): what no mel vocoder can know about the recording;
 - ``noise``: white noise at NOISE_DBFS, under the recording's own noise floor;
@@ -52,7 +54,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -62,7 +64,15 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import aligned_f0, f0_errors, frame_synchronous_share, griffin_lim, mel_l1, world_f0  # noqa: E402
+from specgrad_plugin.scoring import (  # noqa: E402
+    aligned_f0,
+    f0_errors,
+    frame_synchronous_share,
+    griffin_lim,
+    harvest_f0,
+    mel_l1,
+    world_f0,
+)
 
 HIGHPASS_HZ = 70.0
 NOISE_DBFS = -60.0
@@ -75,20 +85,23 @@ COLUMNS = ("vuv_error", "v_to_uv", "uv_to_v", "log_f0_rmse", "gross_pitch_error"
            "ref_voiced_below_fmin", "vuv_error_elsewhere", "lost_at_edges", "lost_inside", "vuv_error_near_changes",
            "frame_sync_excess_db", "mel_l1",
            "voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor")
+F0_TRACKERS = {"dio": world_f0, "harvest": harvest_f0}  # dio: ESPnet's metrics; harvest: a second reading
 EDGE_FRAMES, INSIDE_FRAMES = 2, 5  # a voiced frame this close to / this far from the reference's nearest voicing change
 NEAR_FRAMES = 5  # a frame (voiced or not) this close to the reference's nearest voicing change
 
 
 def system_row(ref: np.ndarray, wav: np.ndarray, features, fmin: float,
-               at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None) -> Dict[str, object]:
+               at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None,
+               track: Callable[..., np.ndarray] = world_f0) -> Dict[str, object]:
     """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB),
     scoring.mel_l1 with the LogMelExtractor features, given at_floor ((K,) bool: the mel frames
     whose prior level is at its clip) level_floor_parts, and errors_by_distance under
-    "by_distance". ref_f0: ref's world_f0, computed once per clip by the caller."""
+    "by_distance". track: the F0 tracker (F0_TRACKERS); ref_f0: ref's track, computed once per
+    clip by the caller."""
     fs, hop = features.cfg.fs, features.cfg.hop_length
     shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
     excess = 10 * np.log10(shares[0] / shares[1])
-    tracks = (ref_f0 if ref_f0 is not None else world_f0(ref, fs, hop), world_f0(wav, fs, hop))  # each once
+    tracks = (ref_f0 if ref_f0 is not None else track(ref, fs, hop), track(wav, fs, hop))  # each once
     floor = level_floor_parts(*tracks, at_floor) if at_floor is not None \
         else dict.fromkeys(("voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor"), float("nan"))
     aligned = aligned_f0(ref, wav, fs, hop, tracks)[:2]
@@ -254,8 +267,11 @@ def main(argv=None) -> int:
     which.add_argument("--checkpoint", type=Path)
     p.add_argument("--schedule", default="WG-6")
     p.add_argument("--seeds", default="1234,2234", help="sampling seeds; clip i uses seed + i")
+    p.add_argument("--f0", choices=sorted(F0_TRACKERS), default="dio",
+                   help="the F0 tracker of every column: dio (ESPnet's metrics) or harvest")
     p.add_argument("--out", type=Path, required=True, help="JSON; the Markdown table goes beside it (.md)")
     args = p.parse_args(argv)
+    track = F0_TRACKERS[args.f0]
     from specgrad_plugin.config import FeatureConfig
     from specgrad_plugin.features import LogMelExtractor
     from specgrad_plugin.vocoder import SpecGradVocoder
@@ -280,17 +296,18 @@ def main(argv=None) -> int:
         mel = features(ref_t[None])[0]
         systems = changed_references(ref, fs, seed=i)
         systems["Griffin-Lim (32 it.)"] = [griffin_lim(mel, features.cfg)]
-        at_floor, ref_f0 = None, world_f0(ref, fs, hop)
+        at_floor, ref_f0 = None, track(ref, fs, hop)
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
             at_floor = frames_at_level_floor(vocoder, mel)
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
-                rows.setdefault(label, []).append(system_row(ref, wav, features, fmin, at_floor, ref_f0))
+                rows.setdefault(label, []).append(system_row(ref, wav, features, fmin, at_floor, ref_f0, track))
         for name, wavs in systems.items():
-            rows.setdefault(name, []).extend(system_row(ref, wav, features, fmin, at_floor, ref_f0) for wav in wavs)
+            rows.setdefault(name, []).extend(system_row(ref, wav, features, fmin, at_floor, ref_f0, track)
+                                            for wav in wavs)
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
-              "clips": [p.stem for p in paths], "seeds": args.seeds, "rows": mean_rows(rows),
+              "clips": [p.stem for p in paths], "seeds": args.seeds, "f0": args.f0, "rows": mean_rows(rows),
               # the V/UV error rate by the distance to the reference's nearest voicing change
               "errors_by_distance": pooled_by_distance(rows),
               # each system's rows in clip order (the model's: each clip's sampling seeds in turn;

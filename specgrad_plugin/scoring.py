@@ -98,6 +98,16 @@ def world_f0(x: np.ndarray, fs: float, hop: int = 256) -> np.ndarray:
     return pyworld.stonemask(x, coarse, times, fs)
 
 
+def harvest_f0(x: np.ndarray, fs: float, hop: int = 256) -> np.ndarray:
+    """WORLD Harvest F0 of (N,) x at fs Hz, 40-800 Hz, one value every hop samples (0 where
+    unvoiced): (N,) -> (N // hop + 1,), on world_f0's frames. Slower than DIO, and its voicing
+    looks at several periods at once; ESPnet's metrics use DIO (world_f0)."""
+    import pyworld
+
+    f0, _ = pyworld.harvest(x.astype(np.float64), fs, f0_floor=40.0, f0_ceil=800.0, frame_period=1000.0 * hop / fs)
+    return f0
+
+
 def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256,
                tracks: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray, float]:
     """WORLD F0 (DIO 40-800 Hz refined by StoneMask; 0 where unvoiced) of both signals on their

@@ -64,3 +64,15 @@ def test_frame_synchronous_share_is_one_for_a_frame_rate_buzz_and_chance_for_a_v
         == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least one block"):
         frame_synchronous_share(noise[: hop * FRAME_BLOCK - 1], hop)
+
+
+def test_harvest_reads_the_pitch_and_the_silence_on_dios_frames():
+    from specgrad_plugin.scoring import harvest_f0, world_f0
+
+    x = voiced_then_silent(150.0)
+    x[len(x) // 2:] = 0.0  # Harvest's voicing does not look at the level, so true silence
+    harvest, dio = harvest_f0(x, FS), world_f0(x, FS)
+    assert harvest.shape == dio.shape
+    voiced = harvest > 0
+    assert 0.3 < np.mean(voiced) < 0.7 and np.median(harvest[voiced]) == pytest.approx(150, rel=0.03)
+    assert not voiced[-len(voiced) // 3:].any()  # the silent half stays unvoiced

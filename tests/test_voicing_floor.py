@@ -186,3 +186,22 @@ def test_a_delay_shifts_the_samples_and_keeps_the_length(floor):
     assert len(changed) == 5 and all(len(w) == 22050 and w.dtype == np.float32 for ws in changed.values() for w in ws)
     draws = next(ws for name, ws in changed.items() if "all-pass" in name)
     assert len(draws) == floor.ALLPASS_DRAWS and not np.allclose(draws[0], draws[1])  # each draw its own phase
+
+
+def test_a_row_reads_every_track_with_the_tracker_it_is_given(floor):
+    """system_row scores the F0 tracks of the tracker passed to it (--f0), on both signals."""
+    from specgrad_plugin.config import FeatureConfig
+    from specgrad_plugin.features import LogMelExtractor
+
+    features = LogMelExtractor(FeatureConfig())
+    t = np.arange(22050) / 22050
+    ref = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    wav = ref * 0.5
+    seen = []
+
+    def tracker(x, fs, hop):  # voiced at 150 Hz for the reference, unvoiced for the other
+        seen.append(x is ref)
+        return np.full(len(x) // hop + 1, 150.0 if x is ref else 0.0)
+
+    row = floor.system_row(ref, wav, features, 80.0, track=tracker)
+    assert sorted(seen) == [False, True] and row["vuv_error"] == 1.0 and row["v_to_uv"] == 1.0
