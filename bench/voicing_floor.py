@@ -70,6 +70,7 @@ from specgrad_plugin.scoring import (  # noqa: E402
     frame_synchronous_share,
     griffin_lim,
     harvest_f0,
+    mel_cepstra,
     mel_l1,
     world_f0,
 )
@@ -92,19 +93,20 @@ NEAR_FRAMES = 5  # a frame (voiced or not) this close to the reference's nearest
 
 def system_row(ref: np.ndarray, wav: np.ndarray, features, fmin: float,
                at_floor: Optional[np.ndarray] = None, ref_f0: Optional[np.ndarray] = None,
-               track: Callable[..., np.ndarray] = world_f0) -> Dict[str, object]:
+               track: Callable[..., np.ndarray] = world_f0, ref_mcep: Optional[np.ndarray] = None,
+               ) -> Dict[str, object]:
     """f0_parts of wav against ref, the excess of wav's frame-synchronous share over ref's (dB),
     scoring.mel_l1 with the LogMelExtractor features, given at_floor ((K,) bool: the mel frames
     whose prior level is at its clip) level_floor_parts, and errors_by_distance under
-    "by_distance". track: the F0 tracker (F0_TRACKERS); ref_f0: ref's track, computed once per
-    clip by the caller."""
+    "by_distance". track: the F0 tracker (F0_TRACKERS); ref_f0 and ref_mcep: ref's track and
+    scoring.mel_cepstra, computed once per clip by the caller."""
     fs, hop = features.cfg.fs, features.cfg.hop_length
     shares = [max(frame_synchronous_share(x, hop), 1e-12) for x in (wav, ref)]  # a silent clip: no -inf
     excess = 10 * np.log10(shares[0] / shares[1])
     tracks = (ref_f0 if ref_f0 is not None else track(ref, fs, hop), track(wav, fs, hop))  # each once
     floor = level_floor_parts(*tracks, at_floor) if at_floor is not None \
         else dict.fromkeys(("voiced_at_level_floor", "lost_at_level_floor", "lost_above_level_floor"), float("nan"))
-    aligned = aligned_f0(ref, wav, fs, hop, tracks)[:2]
+    aligned = aligned_f0(ref, wav, fs, hop, tracks, ref_mcep)[:2]
     return {**f0_parts(*aligned, fmin), "frame_sync_excess_db": float(excess), **floor,
             "mel_l1": mel_l1(ref, wav, features), "by_distance": errors_by_distance(*aligned)}
 
@@ -296,16 +298,17 @@ def main(argv=None) -> int:
         mel = features(ref_t[None])[0]
         systems = changed_references(ref, fs, seed=i)
         systems["Griffin-Lim (32 it.)"] = [griffin_lim(mel, features.cfg)]
-        at_floor, ref_f0 = None, track(ref, fs, hop)
+        at_floor, ref_f0, ref_mcep = None, track(ref, fs, hop), mel_cepstra(ref, fs, hop=hop)
         if vocoder is not None:  # one row, its mean over clips and sampling seeds
             at_floor = frames_at_level_floor(vocoder, mel)
             label = f"{args.name or '/'.join(args.checkpoint.parts[-3:])} {args.schedule}"
             for seed in (int(s) for s in args.seeds.split(",")):
                 wav = vocoder(mel, schedule=args.schedule, seed=seed + i, chunk_frames=0).numpy()
-                rows.setdefault(label, []).append(system_row(ref, wav, features, fmin, at_floor, ref_f0, track))
+                rows.setdefault(label, []).append(system_row(ref, wav, features, fmin, at_floor, ref_f0, track,
+                                                                 ref_mcep))
         for name, wavs in systems.items():
-            rows.setdefault(name, []).extend(system_row(ref, wav, features, fmin, at_floor, ref_f0, track)
-                                            for wav in wavs)
+            rows.setdefault(name, []).extend(system_row(ref, wav, features, fmin, at_floor, ref_f0, track,
+                                                       ref_mcep) for wav in wavs)
     result = {"split": "unseen-voice set, real voices" if args.unseen else args.split,
               "clips": [p.stem for p in paths], "seeds": args.seeds, "f0": args.f0, "rows": mean_rows(rows),
               # the V/UV error rate by the distance to the reference's nearest voicing change

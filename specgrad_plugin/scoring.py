@@ -109,12 +109,15 @@ def harvest_f0(x: np.ndarray, fs: float, hop: int = 256) -> np.ndarray:
 
 
 def aligned_f0(ref: np.ndarray, gen: np.ndarray, fs: int, hop: int = 256,
-               tracks: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray, float]:
+               tracks: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+               ref_mcep: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray, float]:
     """WORLD F0 (DIO 40-800 Hz refined by StoneMask; 0 where unvoiced) of both signals on their
     frames aligned by DTW on the mel-cepstra, and the MCD (dB) along that path:
     (ref_f0 (L,), gen_f0 (L,), mcd), as ESPnet's evaluate_mcd / evaluate_f0. tracks: the two
-    signals' world_f0 at this hop, when the caller has them already."""
-    ref_mcep, gen_mcep = mel_cepstra(ref, fs, hop=hop), mel_cepstra(gen, fs, hop=hop)
+    signals' world_f0 at this hop, and ref_mcep: mel_cepstra(ref, fs, hop=hop), when the caller
+    has them already (scoring several outputs against one reference)."""
+    ref_mcep = mel_cepstra(ref, fs, hop=hop) if ref_mcep is None else ref_mcep
+    gen_mcep = mel_cepstra(gen, fs, hop=hop)
     gi, ri = _dtw_path(ref_mcep, gen_mcep)
     diff2 = np.sum((gen_mcep[gi] - ref_mcep[ri]) ** 2, axis=1)
     mcd = float(np.mean(10.0 / np.log(10.0) * np.sqrt(2.0 * diff2)))

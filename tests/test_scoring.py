@@ -30,6 +30,12 @@ def test_a_signal_against_itself_scores_nothing():
     track = world_f0(x, FS)
     given, silent, _ = aligned_f0(x, x, FS, tracks=(track, np.zeros_like(track)))
     assert np.array_equal(given, ref_f0) and not silent.any()
+    # so is the reference's mel-cepstrum: the same one gives the same score, another one is used
+    from specgrad_plugin.scoring import mel_cepstra
+
+    mcep = mel_cepstra(x, FS)
+    assert aligned_f0(x, x, FS, ref_mcep=mcep)[2] == 0.0
+    assert aligned_f0(x, x, FS, ref_mcep=mcep + 0.1)[2] > 0.0
 
 
 def test_a_transposed_signal_scores_its_pitch_ratio():
