@@ -25,25 +25,34 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from specgrad_plugin.config import FeatureConfig
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEDULES = ["WG-3", "WG-6", "PG-6", "WG-50"]
+# Every system here is timed on mels of the presets' features (ESPnet's LJSpeech settings).
+FEATURES = FeatureConfig()
+
+
+def audio_seconds(mel: torch.Tensor) -> float:
+    """Seconds of audio that a (K, n_mels) mel of FEATURES stands for."""
+    return mel.shape[0] * FEATURES.hop_length / FEATURES.fs
 
 
 def test_mel(seconds: float) -> torch.Tensor:
     """(K, 80) log10 mel of real speech when the shared sample is present, else generated."""
-    from specgrad_plugin.config import FeatureConfig
     from specgrad_plugin.data import corpus_wavs, read_wav, shared_data_dir
     from specgrad_plugin.features import LogMelExtractor, crop_to_hop
     from specgrad_plugin.synthetic import speech_like
 
-    n = int(seconds * 22050)
+    n = int(seconds * FEATURES.fs)
     root = shared_data_dir()
-    wav = read_wav(corpus_wavs(root / "ljspeech_mini")[0], 22050, 256)[:n] if root else speech_like(seconds)
+    wav = (read_wav(corpus_wavs(root / "ljspeech_mini")[0], FEATURES.fs, FEATURES.hop_length)[:n] if root
+           else speech_like(seconds))
     wav = torch.from_numpy(wav)
     if wav.numel() < n:
         wav = wav.repeat(n // wav.numel() + 1)[:n]
     with torch.no_grad():
-        return LogMelExtractor(FeatureConfig())(crop_to_hop(wav, 256)[None])[0]
+        return LogMelExtractor(FEATURES)(crop_to_hop(wav, FEATURES.hop_length)[None])[0]
 
 
 def specgrad(preset: str, prior: str):
@@ -135,7 +144,7 @@ def rtf_child(preset: str, seconds: float, threads: int, cache_mb: int, allocato
             f"torch.set_num_threads({threads}); v = speed.specgrad({preset!r}, 'specgrad'); "
             f"v.cfg.inference.conditioning_cache_mb = {cache_mb}; mel = speed.test_mel({seconds}); "
             "v(mel, schedule='WG-6'); t = time.perf_counter(); v(mel, schedule='WG-6'); "
-            "print((time.perf_counter() - t) / (mel.shape[0] * 256 / 22050))")
+            "print((time.perf_counter() - t) / speed.audio_seconds(mel))")
     env = {**os.environ, "SPECGRAD_MALLOC": allocator}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return float(out.stdout.strip().splitlines()[-1])
@@ -167,7 +176,7 @@ def training_step_seconds(preset: str, steps: int, clock=time.perf_counter) -> f
     the first step warms up and is not counted."""
     vocoder = specgrad(preset, "specgrad").train()
     cfg = vocoder.cfg.train
-    wav = torch.randn(cfg.batch_size, cfg.segment_frames * 256) * 0.1
+    wav = torch.randn(cfg.batch_size, cfg.segment_frames * vocoder.cfg.features.hop_length) * 0.1
     mel = vocoder.features(wav)
     optimizer = torch.optim.Adam(vocoder.parameters(), lr=cfg.lr)
     times = []
@@ -199,7 +208,7 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
              "", "| input | system | RTF | x HiFi-GAN V1 |", "|---|---|---|---|"]
     for length in lengths:
         mel = test_mel(length)
-        audio = mel.shape[0] * 256 / 22050
+        audio = audio_seconds(mel)
         systems = {f"{preset} WG-{n}": (lambda m=model, s=f"WG-{n}", x=mel: m(x, schedule=s))
                    for preset, model in models.items() for n in (3, 6)}
         systems["HiFi-GAN V1"] = lambda x=mel: vocode(x)
@@ -215,10 +224,11 @@ def families_tables(presets: List[str], lengths: List[float], repeats: int, thre
     for preset in presets:
         cfg = models[preset].cfg
         step = training_step_seconds(preset, train_steps, time.process_time)
-        audio = cfg.train.batch_size * cfg.train.segment_frames * 256 / 22050
+        hop, fs = cfg.features.hop_length, cfg.features.fs
+        audio = cfg.train.batch_size * cfg.train.segment_frames * hop / fs
         parameters = count_parameters(models[preset].denoiser)
         lines.append(f"| {preset} | {parameters / 1e6:.2f} M | {cfg.train.batch_size} x "
-                     f"{cfg.train.segment_frames * 256} | {step:.3f} | {audio / step:.1f} |")
+                     f"{cfg.train.segment_frames * hop} | {step:.3f} | {audio / step:.1f} |")
     torch.set_num_threads(threads_before)
     return lines + [""]
 
@@ -236,8 +246,11 @@ def shipped_tables(names: List[str], seconds: float, repeats: int, threads: int)
             models[name] = SpecGradVocoder.from_pretrained(name).eval()
         except UnknownModelError as error:
             raise SystemExit(f"--shipped: {error}") from None
+        if models[name].cfg.features != FEATURES:
+            raise SystemExit(f"--shipped: {name}'s features ({models[name].cfg.features}) are not the ones this "
+                             f"bench times every system on ({FEATURES}); time it on its own mels instead")
     mel = test_mel(seconds)
-    audio = mel.shape[0] * 256 / 22050
+    audio = audio_seconds(mel)
     systems = {f"{name} {schedule}": (lambda m=model, s=schedule: m(mel, schedule=s, seed=0))
                for name, model in models.items() for schedule in ("WG-3", "WG-6")}
     vocode = hifigan()
@@ -283,7 +296,7 @@ def main() -> int:
     schedules = ["WG-3", "WG-6"] if args.quick else SCHEDULES
     seconds, repeats = (1.0, 1) if args.quick else (args.seconds, args.repeats)
     mel = test_mel(seconds)
-    audio = mel.shape[0] * 256 / 22050
+    audio = audio_seconds(mel)
     lines = [f"# Speed on this machine ({args.threads} threads, torch {torch.__version__}, "
              f"{audio:.2f} s input, median of {repeats})", ""]
 
