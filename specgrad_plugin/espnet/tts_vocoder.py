@@ -27,7 +27,8 @@ from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.vocoder import SpecGradVocoder
 
 # ESPnet's feats_extract.get_parameters() names -> ours
-_TTS_KEYS = {"fs": "fs", "n_fft": "n_fft", "n_shift": "hop_length", "n_mels": "n_mels", "fmin": "fmin", "fmax": "fmax"}
+_TTS_KEYS = {"fs": "fs", "n_fft": "n_fft", "n_shift": "hop_length", "win_length": "win_length", "n_mels": "n_mels",
+             "fmin": "fmin", "fmax": "fmax"}
 
 
 class SpecGradTTSVocoder(torch.nn.Module):
@@ -50,14 +51,32 @@ class SpecGradTTSVocoder(torch.nn.Module):
         return self.vocoder(feats, schedule=self.schedule, seed=self.seed)
 
 
+def resolved_tts_features(tts_params: Dict[str, Any]) -> Dict[str, Any]:
+    """The mel settings ESPnet's LogMelFbank computes with: a null win_length is n_fft, a null
+    fmin 0 Hz and a null fmax fs / 2 (espnet2.layers.stft, espnet2.layers.log_mel). Keys the
+    feature extractor does not report stay absent."""
+    params = dict(tts_params)
+    if "win_length" in params and params["win_length"] is None and params.get("n_fft") is not None:
+        params["win_length"] = params["n_fft"]
+    if "fmin" in params and params["fmin"] is None:
+        params["fmin"] = 0
+    if "fmax" in params and params["fmax"] is None and params.get("fs") is not None:
+        params["fmax"] = float(params["fs"]) / 2
+    return params
+
+
 def check_tts_features(tts_params: Dict[str, Any], ours: FeatureConfig, source: str = "vocoder") -> None:
-    """Fail, naming both values, when the TTS model's mel settings differ from the vocoder's."""
+    """Fail, naming both values, when the TTS model's mel settings (as ESPnet resolves them:
+    resolved_tts_features) differ from the vocoder's, its window included (ours is Hann)."""
+    params = resolved_tts_features(tts_params)
     mismatches = []
     for tts_key, our_key in _TTS_KEYS.items():
-        theirs = tts_params.get(tts_key)
+        theirs = params.get(tts_key)
         mine = getattr(ours, our_key)
         if theirs is not None and float(theirs) != float(mine):
             mismatches.append(f"{tts_key}: TTS model {theirs} vs vocoder {mine}")
+    if params.get("window", "hann") != "hann":
+        mismatches.append(f"window: TTS model {params['window']} vs vocoder hann")
     if mismatches:
         raise SpecGradInputError(
             f"{source}: the TTS model's features do not match the vocoder's ({'; '.join(mismatches)}); "

@@ -1,0 +1,38 @@
+"""The TTS pairing's mel check compares what ESPnet computes with: its nulls resolved as
+LogMelFbank resolves them, the window and its length compared too."""
+
+import pytest
+from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.config import FeatureConfig
+from specgrad_plugin.espnet.tts_vocoder import check_tts_features
+
+OURS = FeatureConfig()
+MATCHING = dict(fs=22050, n_fft=1024, hop_length=256, n_mels=80, fmin=80, fmax=7600)
+
+
+def params(**changes):
+    return LogMelFbank(**{**MATCHING, **changes}).get_parameters()
+
+
+def test_espnets_ljspeech_settings_match():
+    check_tts_features(params(), OURS)
+    check_tts_features(params(win_length=1024), OURS)  # null win_length is n_fft
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(fmin=None), r"fmin: TTS model 0 vs vocoder 80"),  # ESPnet's LogMel: null fmin is 0 Hz
+    (dict(fmax=None), r"fmax: TTS model 11025.0 vs vocoder 7600"),  # ... and null fmax fs / 2
+    (dict(win_length=512), r"win_length: TTS model 512 vs vocoder 1024"),
+    (dict(window="hamming"), r"window: TTS model hamming vs vocoder hann"),
+    (dict(fs=24000), r"fs: TTS model 24000 vs vocoder 22050"),
+])
+def test_settings_espnet_computes_differently_are_refused(changes, message):
+    with pytest.raises(SpecGradInputError, match=f"tts.yaml: the TTS model's features do not match.*{message}"):
+        check_tts_features(params(**changes), OURS, source="tts.yaml")
+
+
+def test_every_mismatch_is_named_at_once():
+    with pytest.raises(SpecGradInputError, match=r"fmin: TTS model 0 vs vocoder 80; fmax: TTS model 11025.0"):
+        check_tts_features(params(fmin=None, fmax=None), OURS)
