@@ -27,6 +27,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 import torch
+from espnet2.utils.types import str2bool
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -254,10 +255,10 @@ def main(argv=None) -> int:
     p.add_argument("--eval_seconds", type=float, default=0.0, help="crop eval clips (0: whole)")
     p.add_argument("--rtf_seconds", type=float, default=5.0)
     p.add_argument("--repeats", type=int, default=3, help="timed runs per system in the inference tables")
-    p.add_argument("--amp", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+    p.add_argument("--amp", type=str2bool, default=True,
                    help="time AMP beside float32 and train the fixed-time run with it")
     p.add_argument("--graphed_batches", default="1,16", help="batch sizes of the CUDA-graph table")
-    p.add_argument("--tf32", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
+    p.add_argument("--tf32", type=str2bool, default=True)
     p.add_argument("--out", type=Path, default=Path("docs/gpu_check"), help="writes <out>.json and <out>.md")
     args = p.parse_args(argv)
     device = torch.device(args.device)

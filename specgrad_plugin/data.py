@@ -31,6 +31,10 @@ def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample
     """Read a mono wav (any PCM/float subtype) as float32 in [-1, 1]; errors name the file and
     what was expected (checks.check_audio). Another sample rate is an error unless resample=True."""
     path = Path(path)
+    if not path.exists():
+        raise SpecGradInputError(f"{path}: file not found")
+    if path.is_dir():
+        raise SpecGradInputError(f"{path}: a directory, expected an audio file")
     try:
         wav, fs = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as e:
@@ -42,17 +46,20 @@ def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample
 
 def read_scp(path: Union[str, Path]) -> Dict[str, str]:
     """A Kaldi-style ``utt_id value`` list (wav.scp) -> {utt_id: value}, in file order; a line
-    without both is an error naming the file and line."""
+    without both, or an id given twice, is an error naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise SpecGradInputError(f"{path}: file not found")
-    entries = {}
+    entries, first_line = {}, {}
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             parts = line.split(maxsplit=1)
             if len(parts) != 2:
                 raise SpecGradInputError(f"{path}:{n}: expected 'utt_id wav_path', got {line!r}")
-            entries[parts[0]] = parts[1].strip()
+            if parts[0] in entries:
+                raise SpecGradInputError(f"{path}:{n}: utterance id {parts[0]!r} already given on line "
+                                         f"{first_line[parts[0]]}; expected each id once")
+            entries[parts[0]], first_line[parts[0]] = parts[1].strip(), n
     return entries
 
 

@@ -52,9 +52,23 @@ def test_bad_wav_files(tmp_path):
     sf.write(tmp_path / "short.wav", np.zeros(100), 22050)
     sf.write(tmp_path / "stereo.wav", np.zeros((4000, 2)), 22050)
     (tmp_path / "text.wav").write_text("not audio")
+    (tmp_path / "folder.wav").mkdir()
     cases = {"rate": "16000 Hz, expected 22050", "short": "100 samples", "stereo": "2 channels, expected mono",
-             "text": "not a readable audio file"}
+             "text": "not a readable audio file", "missing": ": file not found",
+             "folder": ": a directory, expected an audio file"}
     for name, message in cases.items():
         with pytest.raises(SpecGradInputError, match=message) as err:
             read_wav(tmp_path / f"{name}.wav", 22050, 256)
         assert f"{name}.wav" in str(err.value)
+
+
+def test_scp_with_an_id_twice_names_both_lines(tmp_path):
+    """A repeated id would silently drop one of the two utterances."""
+    from specgrad_plugin.data import read_scp
+
+    scp = tmp_path / "wav.scp"
+    scp.write_text("a first.wav\nb other.wav\n\na second.wav\n")
+    with pytest.raises(SpecGradInputError, match=r"wav.scp:4: utterance id 'a' already given on line 1"):
+        read_scp(scp)
+    scp.write_text("a first.wav\nb other.wav\n")
+    assert read_scp(scp) == {"a": "first.wav", "b": "other.wav"}

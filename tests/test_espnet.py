@@ -1,6 +1,7 @@
 """Training through ESPnet's CLI, decoding, and pairing with an ESPnet TTS model."""
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -157,6 +158,45 @@ def test_decode_wav_scp_and_feats(tmp_path, trained, data):
         assert decode.main(model_args + ["--data_path_and_name_and_type", f"{scp},feats,{kind}", "--batch_size", "2",
                                          "--output_dir", str(tmp_path / kind)]) == 0
         assert [len(sf.read(tmp_path / kind / "wav" / f"{u}.wav")[0]) for u in mels] == [7 * 256, 3 * 256]
+
+
+def test_decode_rerun_keeps_its_wavs_only_under_the_same_settings(tmp_path, trained, data, capsys):
+    """A rerun skips the wavs it made; one with another schedule, seed or model is refused
+    before it writes anything, as their wavs would be mixed; --overwrite re-vocodes them."""
+    _, out, _ = trained
+    _, dev_scp = data
+    common = ["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type", f"{dev_scp},speech,sound",
+              "--output_dir", str(tmp_path / "o")]
+    wav = tmp_path / "o" / "wav" / "dev0.wav"
+    assert decode.main(common + ["--schedule", "WG-3"]) == 0
+    first = wav.read_bytes()
+    assert decode.main(common + ["--schedule", "WG-3"]) == 0 and wav.read_bytes() == first
+    for other, named in ((["--schedule", "WG-6"], "schedule: 'WG-3' then, 'WG-6' now"),
+                         (["--schedule", "WG-3", "--seed", "5"], "seed: 0 then, 5 now"),
+                         (["--schedule", "WG-3", "--use_ema", "false"], "other weights_sha256")):
+        assert decode.main(common + other) == 2
+        assert named in capsys.readouterr().err and wav.read_bytes() == first
+    assert decode.main(common + ["--schedule", "WG-6", "--overwrite"]) == 0 and wav.read_bytes() != first
+    assert json.loads((tmp_path / "o" / "decode_settings.json").read_text())["schedule"] == "WG-6"
+    (tmp_path / "o" / "decode_settings.json").unlink()  # wavs of unknown origin are not kept either
+    assert decode.main(common + ["--schedule", "WG-6"]) == 2
+    assert "decode_settings.json is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [(["--batch_size", "0"], "--batch_size 0: expected at least 1"),
+                                            (["--batch_size", "-1"], "--batch_size -1: expected at least 1")])
+def test_decode_refuses_bad_options_before_writing(tmp_path, trained, data, capsys, flags, message):
+    _, out, _ = trained
+    _, dev_scp = data
+    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
+                        f"{dev_scp},speech,sound", "--output_dir", str(tmp_path / "o")] + flags) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_boolean_flags_refuse_a_typo():
+    with pytest.raises(SystemExit):
+        decode.get_parser().parse_args(["--model_tag", "x", "--data_path_and_name_and_type", "a,b,c",
+                                        "--output_dir", "o", "--use_ema", "ture"])
 
 
 def test_decode_lists_bad_utterances_and_finishes_the_rest(tmp_path, trained):

@@ -10,8 +10,10 @@ Inputs: ``wav.scp`` of type ``sound`` (analysis-synthesis: the mel is computed h
 or a feature list of denormalised log10 mels, type ``npy`` or ``kaldi_ark`` (e.g. an
 ESPnet TTS decode's ``denorm/feats.scp``). Writes ``wav/<utt>.wav`` and ``wav.scp``
 (each wav written to a temporary name, then renamed); finished wavs are skipped on a
-rerun. A bad utterance is reported on one line and listed in ``failed.txt``; the
-others still finish, and the exit status is 1.
+rerun with the same settings (``decode_settings.json``: the weights' digest, the config, the
+schedule, the seed and the options that change the audio), and a rerun with other settings is
+refused, not mixed with them, unless --overwrite. A bad utterance is reported on one line
+and listed in ``failed.txt``; the others still finish, and the exit status is 1.
 
 --batch_size N vocodes N utterances together, each as it would be alone (specgrad_plugin.batched),
 grouped by length (within runs of 8 N utterances) so that little of a batch is padding.
@@ -24,14 +26,17 @@ the RTF per chunk.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from specgrad_plugin import runtime
@@ -66,8 +71,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream_chunk_frames", type=int, default=32, help="mel frames per push with --streaming")
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
-    p.add_argument("--overwrite", action="store_true", help="re-vocode utterances whose wav exists")
+    p.add_argument("--use_ema", type=str2bool, default=True)
+    p.add_argument("--overwrite", action="store_true",
+                   help="re-vocode utterances whose wav exists (needed when the settings differ from theirs)")
     p.add_argument("--resample", action="store_true", help="resample wavs at another rate (default: an error)")
     p.add_argument("--log_level", default="INFO")
     return p
@@ -103,6 +109,40 @@ def mel_sources(
 
         return list(reader.keys()), load_feats
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
+
+
+SETTINGS_FILE = "decode_settings.json"
+
+
+def decode_settings(vocoder: SpecGradVocoder, args) -> Dict[str, Any]:
+    """What decides a decode's audio: a digest of the weights as loaded (EMA or not), the whole
+    config, the schedule, the seed, and the streaming and resampling options. ``model`` names
+    where the weights came from and is not compared (a moved file is the same model)."""
+    digest = hashlib.sha256()
+    for key, value in sorted(vocoder.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    settings = {"model": args.model_tag or str(args.model_file), "weights_sha256": digest.hexdigest(),
+                "config": vocoder.cfg.to_dict(), "schedule": args.schedule or vocoder.cfg.inference.schedule,
+                "seed": args.seed, "stream_chunk_frames": args.stream_chunk_frames if args.streaming else None,
+                "resample": args.resample}
+    return json.loads(json.dumps(settings, default=str))
+
+
+def settings_change(record: Path, settings: Dict[str, Any]) -> str:
+    """'' when ``record`` holds ``settings`` (``model`` aside), else what differs."""
+    if not record.is_file():
+        return f"{record.name} is missing, so what made them is unknown"
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return f"{record} is not readable ({e})"
+    changed = sorted(key for key in settings if key != "model" and before.get(key) != settings[key])
+    if not changed:
+        return ""
+    shown = {key: (before.get(key), settings[key]) for key in changed if key not in ("config", "weights_sha256")}
+    return (f"they were made with other {', '.join(changed)} (from {before.get('model')}; now {settings['model']})"
+            + "".join(f"; {key}: {was!r} then, {now!r} now" for key, (was, now) in shown.items()))
 
 
 def length_sorted_batches(todo: List[str], load_one: Callable[[str], Optional[Tuple[str, torch.Tensor]]],
@@ -175,11 +215,23 @@ def main(argv=None) -> int:
             inference_betas(args.schedule)
         if args.streaming:
             check_streaming(vocoder, args)
+        if args.batch_size < 1:
+            raise ValueError(f"--batch_size {args.batch_size}: expected at least 1 utterance")
     except (ConfigError, CheckpointError, SpecGradInputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     wav_dir = args.output_dir / "wav"
+    settings, record = decode_settings(vocoder, args), args.output_dir / SETTINGS_FILE
+    done = [u for u in ids if (wav_dir / f"{u}.wav").is_file()]
+    change = settings_change(record, settings) if done and not args.overwrite else ""
+    if change:
+        print(f"error: {wav_dir} already holds {len(done)} of these utterances' wavs, but {change}; pass "
+              "--overwrite to re-vocode them, or another --output_dir", file=sys.stderr)
+        return 2
     wav_dir.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(record)
     for stale in wav_dir.glob("*.tmp"):  # left by a run killed while writing
         stale.unlink()
     todo = [u for u in ids if args.overwrite or not (wav_dir / f"{u}.wav").is_file()]

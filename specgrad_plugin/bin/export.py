@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from espnet2.utils.types import str2bool
 
 from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.config import ConfigError
@@ -38,7 +39,7 @@ def get_parser() -> argparse.ArgumentParser:
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--model_file", type=Path, help="checkpoint (*.pth of ESPnet, or checkpoint.pt)")
     model.add_argument("--model_tag", help="a model shipped with the package, e.g. specgrad/ljspeech")
-    p.add_argument("--use_ema", type=lambda s: s.lower() in ("true", "1", "yes"), default=True)
+    p.add_argument("--use_ema", type=str2bool, default=True)
     p.add_argument("--format", choices=sorted(FORMATS), default="onnx")
     p.add_argument("--schedule", default=None,
                    help="WG-3 | WG-6 | PG-6 | WG-50 | LJ-3 | LJ2-3 | b1,b2,... (default: config's)")

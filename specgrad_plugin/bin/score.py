@@ -18,6 +18,7 @@ from typing import Dict, List
 
 import numpy as np
 import torch
+from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
 from specgrad_plugin.checks import SpecGradInputError
@@ -52,10 +53,10 @@ def main(argv=None) -> int:
     p.add_argument("--ref", type=Path, required=True, help="reference wav.scp")
     p.add_argument("--gen", type=Path, required=True, help="generated wav.scp or folder")
     p.add_argument("--out", type=Path, required=True, help="folder for scores.json and scores.md")
-    p.add_argument("--aligned", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+    p.add_argument("--aligned", type=str2bool, default=True,
                    help="false: generated wavs are not time-aligned with the references (TTS)")
     p.add_argument("--fs", type=int, default=22050)
-    p.add_argument("--plot", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+    p.add_argument("--plot", type=str2bool, default=True,
                    help="aligned: write <out>/<utt>.png, reference vs generated log-mel")
     args = p.parse_args(argv)
     features = FeatureConfig(fs=args.fs)
