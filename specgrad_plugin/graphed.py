@@ -107,7 +107,7 @@ class GraphedVocoder:
         for mel in mels:
             self.vocoder.warn_on_mel_range(mel[None])
         self.vocoder.warn_on_untrained_levels(diffusion.inference_betas(
-            self.schedule or self.vocoder.cfg.inference.schedule), self.schedule)
+            self.vocoder.cfg.inference.schedule if self.schedule is None else self.schedule), self.schedule)
         batch, frames = shape
         hop = self.vocoder.hop_length
         mels, gains = matched_levels(self.vocoder, mels)

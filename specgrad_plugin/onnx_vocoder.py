@@ -39,7 +39,12 @@ class OnnxVocoder:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: ONNX model not found")
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own types (InvalidProtobuf, Fail, ...) share no base but Exception
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise OnnxInputError(f"{self.path}: onnxruntime cannot load it ({type(e).__name__}: {reason}); "
+                                 "expected a graph written by python -m specgrad_plugin.bin.export") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in ("fs", "hop_length", "n_mels", "steps") if k not in meta]
         if missing:
@@ -106,7 +111,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(args.output), wav, vocoder.fs, subtype="FLOAT")
+    partial = args.output.with_name(args.output.name + ".tmp")  # a reader never sees a half-written wav
+    sf.write(str(partial), wav, vocoder.fs, subtype="FLOAT", format="WAV")
+    partial.replace(args.output)
     return 0
 
 

@@ -45,7 +45,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from specgrad_plugin.checks import check_mel
+from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.export import RealSampler, Schedule
 
 NoiseSource = Callable[[int, int, int], torch.Tensor]
@@ -152,8 +152,12 @@ class StreamingVocoder:
         """(k, M) log10 mel frames (k may be 0) -> (n * hop,) samples, n >= 0 blocks."""
         if self.finished:
             raise RuntimeError("push() after finish(): start a new StreamingVocoder for the next utterance")
-        if mel.numel():
-            mel = check_mel(mel, self.n_mels, name="streamed mel")[0].float().cpu()
+        if not isinstance(mel, torch.Tensor) or mel.numel():
+            mel = check_mel(mel, self.n_mels, name="streamed mel")
+            if mel.shape[0] != 1:
+                raise SpecGradInputError(f"streamed mel: shape {tuple(mel.shape)}, expected (frames, {self.n_mels}): "
+                                         "a stream vocodes one utterance")
+            mel = mel[0].float().cpu()
             self.mel = torch.cat([self.mel, mel])
             self.frames += mel.shape[0]
         return self._advance(final=False)

@@ -140,7 +140,7 @@ class SpecGradVocoder(torch.nn.Module):
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
-        betas = diffusion.inference_betas(schedule or self.cfg.inference.schedule)
+        betas = diffusion.inference_betas(self.cfg.inference.schedule if schedule is None else schedule)
         self.warn_on_untrained_levels(betas, schedule)
         generator = None
         if seed is not None:

@@ -33,6 +33,17 @@ def test_bad_mel(vocoder, mel, message):
         vocoder(mel)
 
 
+def test_schedule_default_only_when_none_is_given(vocoder):
+    """Only None means the config's schedule: an empty one is an error, not WG-6 in disguise,
+    and betas as a tensor are the same betas as a list."""
+    mel = torch.full((6, 80), -3.0)
+    for empty in ([], ""):
+        with pytest.raises(ValueError, match="expected a non-empty list of betas"):
+            vocoder(mel, schedule=empty)
+    betas = [0.01, 0.2, 0.5]
+    assert torch.equal(vocoder(mel, schedule=torch.tensor(betas), seed=1), vocoder(mel, schedule=betas, seed=1))
+
+
 def test_bad_audio():
     with pytest.raises(SpecGradInputError, match="100 samples, expected at least one hop \\(256"):
         check_audio(torch.zeros(100), 256, fs=22050, expected_fs=22050)

@@ -193,6 +193,15 @@ def test_decode_refuses_bad_options_before_writing(tmp_path, trained, data, caps
     assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
+def test_decode_names_a_wav_scp_given_as_features(tmp_path, trained, data):
+    _, out, _ = trained
+    _, dev_scp = data
+    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
+                        f"{dev_scp},feats,npy", "--output_dir", str(tmp_path / "o")]) == 1
+    assert "not readable as npy features" in (tmp_path / "o" / "failed.txt").read_text()
+    assert "a wav.scp is TYPE sound" in (tmp_path / "o" / "failed.txt").read_text()
+
+
 def test_boolean_flags_refuse_a_typo():
     with pytest.raises(SystemExit):
         decode.get_parser().parse_args(["--model_tag", "x", "--data_path_and_name_and_type", "a,b,c",

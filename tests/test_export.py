@@ -191,6 +191,13 @@ def test_onnx_vocoder_names_bad_input(tmp_path):
     with pytest.raises(OnnxInputError, match=r"noise: shape \(3, 1, 10\), expected \(3, 1, 2560\)"):
         runner(np.zeros((10, 80), np.float32), noise=np.zeros((3, 1, 10), np.float32))
     assert runner(np.full((10, 80), -3.0, np.float32), seed=1).shape == (2560,)
+    np.save(tmp_path / "mel.npy", np.zeros((10, 80), np.float32))
+    with pytest.raises(OnnxInputError, match=r"mel.npy: onnxruntime cannot load it \(\w+: .*expected a graph"):
+        OnnxVocoder(tmp_path / "mel.npy")
+    from specgrad_plugin.onnx_vocoder import main
+
+    assert main([str(tmp_path / "mel.npy"), str(tmp_path / "mel.npy"), str(tmp_path / "o.wav")]) == 2
+    assert not (tmp_path / "o.wav").exists()
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.export import RealSampler, draw_white_noise
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.streaming import BlockNoise, StreamingVocoder, stream_utterance
@@ -181,6 +182,14 @@ def test_stream_errors_name_the_problem(speech_clip):
     done.finish()
     with pytest.raises(RuntimeError, match="push\\(\\) after finish\\(\\)"):
         done.push(mel)
+    fresh = StreamingVocoder(vocoder, "WG-3")
+    with pytest.raises(SpecGradInputError, match="streamed mel: expected a torch.Tensor, got ndarray"):
+        fresh.push(mel.numpy())
+    with pytest.raises(SpecGradInputError, match=r"streamed mel: shape \(2, \d+, 80\), expected \(frames, 80\)"):
+        fresh.push(torch.stack([mel, mel]))  # a batch would lose all but its first utterance
+    assert fresh.frames == 0
+    fresh.push(mel[None])  # a batch of one is one utterance
+    assert fresh.frames == mel.shape[0]
 
 
 def test_decode_streaming_writes_the_offline_wavs(tmp_path, speech_clips, capsys):

@@ -105,7 +105,11 @@ def mel_sources(
         reader = DATA_TYPES[kind]["func"](path)
 
         def load_feats(uid: str) -> torch.Tensor:
-            return torch.from_numpy(np.array(reader[uid], dtype=np.float32))  # a writable copy
+            try:
+                return torch.from_numpy(np.array(reader[uid], dtype=np.float32))  # a writable copy
+            except (ValueError, OSError) as e:  # e.g. a wav.scp given as npy: numpy's pickle refusal
+                raise SpecGradInputError(f"utterance {uid}: not readable as {kind} features ({e}); expected "
+                                         f"a {kind} feature list (a wav.scp is TYPE sound)") from None
 
         return list(reader.keys()), load_feats
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
