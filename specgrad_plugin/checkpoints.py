@@ -216,11 +216,18 @@ _SAME_SECTIONS = ("features", "prior", "denoiser", "inference")
 _SAME_SCHEDULE = ("beta_start", "beta_end", "steps", "extra_steps", "min_alpha_bar")
 
 
-def _model_identity(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def model_identity(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     """The config keys that fix the function the weights compute: {section: {key: value}}."""
     diffusion = config.get("diffusion", {})
     return {**{section: dict(config.get(section) or {}) for section in _SAME_SECTIONS},
             "diffusion": {key: diffusion.get(key) for key in _SAME_SCHEDULE}}
+
+
+def identity_changes(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The "section.key" names whose values differ between two model_identity() dicts, sorted."""
+    return sorted(f"{section}.{key}" for section in set(before) | set(after)
+                  for key in set(before.get(section) or {}) | set(after.get(section) or {})
+                  if (before.get(section) or {}).get(key) != (after.get(section) or {}).get(key))
 
 
 def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
@@ -232,7 +239,7 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
     or losses); runs trained apart from scratch do not average into a working model.
     Returns (weights, the first checkpoint's config as a dict). Raises CheckpointError naming
     the file when a path repeats, only some checkpoints have EMA weights, or keys, shapes,
-    integer buffers or the config keys that fix the model (_model_identity) disagree.
+    integer buffers or the config keys that fix the model (model_identity) disagree.
     Shapes: every tensor keeps its shape; the sum runs in float64 and the result is float32
     (float64 where a checkpoint holds float64).
     """
@@ -249,7 +256,7 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
     first_weights, first_saved = _weights(first_payload, Path(paths[0]), use_ema=True)
     del first_payload  # its optimiser state and raw weights are not needed
     first_config = config_for(paths[0], first_saved).to_dict()
-    identity = _model_identity(first_config)
+    identity = model_identity(first_config)
     sums = {key: value.double() if value.is_floating_point() else value for key, value in first_weights.items()}
     # float16 storage (the shipped models) is widened: a mean kept in float16 would round again
     dtypes = {key: torch.promote_types(value.dtype, torch.float32) if value.is_floating_point() else value.dtype
@@ -261,15 +268,13 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
             raise CheckpointError(f"{raw}: has no EMA weights, while {with_ema} has; average checkpoints that "
                                   f"all have EMA weights or none")
         weights, saved = _weights(payload, Path(path), use_ema=True)
-        other = _model_identity(config_for(path, saved).to_dict())
-        for section, values in other.items():
-            differing = sorted(k for k in set(values) | set(identity[section])
-                               if values.get(k) != identity[section].get(k))
-            if differing:
-                k = differing[0]
-                raise CheckpointError(f"{path}: {section}.{k} = {values.get(k)!r} where {paths[0]} has "
-                                      f"{identity[section].get(k)!r} (differing keys: {differing}); only "
-                                      f"checkpoints of one model average")
+        other = model_identity(config_for(path, saved).to_dict())
+        differing = identity_changes(identity, other)
+        if differing:
+            section, k = differing[0].split(".", 1)
+            raise CheckpointError(f"{path}: {section}.{k} = {other[section].get(k)!r} where {paths[0]} has "
+                                  f"{identity[section].get(k)!r} (differing keys: {differing}); only "
+                                  f"checkpoints of one model average")
         if set(weights) != set(sums):
             lacks, extra = sorted(set(sums) - set(weights)), sorted(set(weights) - set(sums))
             raise CheckpointError(f"{path}: not the weights of {paths[0]}'s model: it lacks {lacks[:5]} "

@@ -112,8 +112,11 @@ def main(argv=None) -> int:
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     partial = args.output.with_name(args.output.name + ".tmp")  # a reader never sees a half-written wav
-    sf.write(str(partial), wav, vocoder.fs, subtype="FLOAT", format="WAV")
-    partial.replace(args.output)
+    try:
+        sf.write(str(partial), wav, vocoder.fs, subtype="FLOAT", format="WAV")
+        partial.replace(args.output)
+    finally:
+        partial.unlink(missing_ok=True)
     return 0
 
 

@@ -44,6 +44,21 @@ def test_schedule_default_only_when_none_is_given(vocoder):
     assert torch.equal(vocoder(mel, schedule=torch.tensor(betas), seed=1), vocoder(mel, schedule=betas, seed=1))
 
 
+def test_every_inference_path_takes_only_none_as_the_default(tiny_cfg):
+    """The batched and exported samplers read the schedule as the vocoder does."""
+    from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.export import RealSampler
+    from tests.conftest import small_config
+
+    frame = SpecGradVocoder(small_config("frame")).eval()
+    mels = [torch.full((6, 80), -3.0), torch.full((4, 80), -3.0)]
+    for empty in ([], ""):
+        with pytest.raises(ValueError, match="expected a non-empty list of betas"):
+            vocode_batch(frame, mels, schedule=empty)
+        with pytest.raises(ValueError, match="expected a non-empty list of betas"):
+            RealSampler(frame, empty)
+
+
 def test_bad_audio():
     with pytest.raises(SpecGradInputError, match="100 samples, expected at least one hop \\(256"):
         check_audio(torch.zeros(100), 256, fs=22050, expected_fs=22050)

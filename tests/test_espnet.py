@@ -161,30 +161,47 @@ def test_decode_wav_scp_and_feats(tmp_path, trained, data):
 
 
 def test_decode_rerun_keeps_its_wavs_only_under_the_same_settings(tmp_path, trained, data, capsys):
-    """A rerun skips the wavs it made; one with another schedule, seed or model is refused
-    before it writes anything, as their wavs would be mixed; --overwrite re-vocodes them."""
+    """A rerun skips the wavs it made; one with another schedule, seed or weights is refused
+    before it writes anything, as their wavs would be mixed; --overwrite re-vocodes them and
+    leaves no wav of the old settings, even where an utterance fails this time."""
     _, out, _ = trained
     _, dev_scp = data
-    common = ["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type", f"{dev_scp},speech,sound",
+    dev0 = dev_scp.read_text().split()[1]
+    quiet, fs = sf.read(dev0)
+    sf.write(tmp_path / "u2.wav", quiet[::2], fs // 2)  # needs --resample
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"dev0 {dev0}\nu2 {tmp_path / 'u2.wav'}\n")
+    common = ["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type", f"{scp},speech,sound",
               "--output_dir", str(tmp_path / "o")]
     wav = tmp_path / "o" / "wav" / "dev0.wav"
-    assert decode.main(common + ["--schedule", "WG-3"]) == 0
+    assert decode.main(common + ["--schedule", "WG-3", "--resample"]) == 0
     first = wav.read_bytes()
+    # --resample changes no wav that exists: a rerun without it keeps both
     assert decode.main(common + ["--schedule", "WG-3"]) == 0 and wav.read_bytes() == first
     for other, named in ((["--schedule", "WG-6"], "schedule: 'WG-3' then, 'WG-6' now"),
                          (["--schedule", "WG-3", "--seed", "5"], "seed: 0 then, 5 now"),
-                         (["--schedule", "WG-3", "--use_ema", "false"], "other weights_sha256")):
+                         (["--schedule", "WG-3", "--use_ema", "false"], "other weights_sha256"),
+                         (["--schedule", "WG-3", "--train_config", str(tmp_path / "c.yaml")],
+                          "config inference.mel_gain_iterations: 0 then, 1 now")):
+        if "--train_config" in other:
+            config = yaml.safe_load((out / "config.yaml").read_text())
+            config["model_conf"]["inference"] = {**config["model_conf"].get("inference", {}), "mel_gain_iterations": 1}
+            (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
         assert decode.main(common + other) == 2
         assert named in capsys.readouterr().err and wav.read_bytes() == first
-    assert decode.main(common + ["--schedule", "WG-6", "--overwrite"]) == 0 and wav.read_bytes() != first
+    assert decode.main(common + ["--schedule", "WG-6", "--overwrite"]) == 1  # u2 fails without --resample
+    assert wav.read_bytes() != first and not (tmp_path / "o" / "wav" / "u2.wav").exists()
     assert json.loads((tmp_path / "o" / "decode_settings.json").read_text())["schedule"] == "WG-6"
+    assert decode.main(common + ["--schedule", "WG-6"]) == 1  # u2 is tried again, not taken from WG-3
+    assert (tmp_path / "o" / "wav.scp").read_text().split()[0::2] == ["dev0"]
     (tmp_path / "o" / "decode_settings.json").unlink()  # wavs of unknown origin are not kept either
     assert decode.main(common + ["--schedule", "WG-6"]) == 2
     assert "decode_settings.json is missing" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags, message", [(["--batch_size", "0"], "--batch_size 0: expected at least 1"),
-                                            (["--batch_size", "-1"], "--batch_size -1: expected at least 1")])
+                                            (["--batch_size", "-1"], "--batch_size -1: expected at least 1"),
+                                            (["--schedule", ""], "schedule '': expected a non-empty list")])
 def test_decode_refuses_bad_options_before_writing(tmp_path, trained, data, capsys, flags, message):
     _, out, _ = trained
     _, dev_scp = data
@@ -193,19 +210,40 @@ def test_decode_refuses_bad_options_before_writing(tmp_path, trained, data, caps
     assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
-def test_decode_names_a_wav_scp_given_as_features(tmp_path, trained, data):
+def test_decode_names_bad_feature_lists(tmp_path, trained, data, capsys):
     _, out, _ = trained
     _, dev_scp = data
     assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
                         f"{dev_scp},feats,npy", "--output_dir", str(tmp_path / "o")]) == 1
     assert "not readable as npy features" in (tmp_path / "o" / "failed.txt").read_text()
-    assert "a wav.scp is TYPE sound" in (tmp_path / "o" / "failed.txt").read_text()
+    assert "(a wav.scp is TYPE sound)" in (tmp_path / "o" / "failed.txt").read_text()
+    np.save(tmp_path / "m.npy", np.zeros((4, 80), np.float32) - 3)
+    (tmp_path / "dup.scp").write_text(f"a {tmp_path / 'm.npy'}\nb {tmp_path / 'gone.npy'}\na {tmp_path / 'm.npy'}\n")
+    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
+                        f"{tmp_path / 'dup.scp'},feats,npy", "--output_dir", str(tmp_path / "d")]) == 2
+    assert "dup.scp: a is duplicated" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    (tmp_path / "dup.scp").write_text(f"a {tmp_path / 'm.npy'}\nb {tmp_path / 'gone.npy'}\n")
+    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
+                        f"{tmp_path / 'dup.scp'},feats,npy", "--output_dir", str(tmp_path / "d")]) == 1
+    failed = (tmp_path / "d" / "failed.txt").read_text()
+    assert "utterance b: not readable as npy features" in failed and "TYPE sound" not in failed
 
 
-def test_boolean_flags_refuse_a_typo():
+@pytest.mark.parametrize("module, argv", [
+    ("decode", ["--model_tag", "x", "--data_path_and_name_and_type", "a,b,c", "--output_dir", "o"]),
+    ("export", ["--model_tag", "x", "--output", "o.onnx"]),
+    ("score", ["--ref", "r", "--gen", "g", "--out", "o"]),
+])
+def test_boolean_flags_refuse_a_typo(module, argv, capsys):
+    import importlib
+
+    parser = importlib.import_module(f"specgrad_plugin.bin.{module}").get_parser()
+    flag = {"decode": "--use_ema", "export": "--use_ema", "score": "--aligned"}[module]
+    assert getattr(parser.parse_args(argv + [flag, "false"]), flag[2:]) is False
+    assert getattr(parser.parse_args(argv + [flag, "True"]), flag[2:]) is True
     with pytest.raises(SystemExit):
-        decode.get_parser().parse_args(["--model_tag", "x", "--data_path_and_name_and_type", "a,b,c",
-                                        "--output_dir", "o", "--use_ema", "ture"])
+        parser.parse_args(argv + [flag, "ture"])
+    assert "invalid str2bool value: 'ture'" in capsys.readouterr().err
 
 
 def test_decode_lists_bad_utterances_and_finishes_the_rest(tmp_path, trained):

@@ -18,7 +18,13 @@ def params(**changes):
 
 def test_espnets_ljspeech_settings_match():
     check_tts_features(params(), OURS)
-    check_tts_features(params(win_length=1024), OURS)  # null win_length is n_fft
+    check_tts_features(params(win_length=1024), OURS)  # an explicit win_length equal to n_fft, as null is
+
+
+def test_a_null_win_length_is_n_fft_not_a_pass():
+    narrow = FeatureConfig(win_length=800)
+    with pytest.raises(SpecGradInputError, match=r"win_length: TTS model 1024 vs vocoder 800"):
+        check_tts_features(params(), narrow)
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -26,6 +32,7 @@ def test_espnets_ljspeech_settings_match():
     (dict(fmax=None), r"fmax: TTS model 11025.0 vs vocoder 7600"),  # ... and null fmax fs / 2
     (dict(win_length=512), r"win_length: TTS model 512 vs vocoder 1024"),
     (dict(window="hamming"), r"window: TTS model hamming vs vocoder hann"),
+    (dict(window=None), r"window: TTS model null \(rectangular\) vs vocoder hann"),
     (dict(fs=24000), r"fs: TTS model 24000 vs vocoder 22050"),
 ])
 def test_settings_espnet_computes_differently_are_refused(changes, message):

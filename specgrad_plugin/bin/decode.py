@@ -32,7 +32,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from specgrad_plugin import runtime
 from specgrad_plugin.batched import vocode_batch
-from specgrad_plugin.checkpoints import CheckpointError
+from specgrad_plugin.checkpoints import CheckpointError, identity_changes, model_identity
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_scp, read_wav, write_wav
@@ -102,14 +102,18 @@ def mel_sources(
     if kind in ("npy", "kaldi_ark"):
         from espnet2.train.dataset import DATA_TYPES
 
-        reader = DATA_TYPES[kind]["func"](path)
+        try:
+            reader = DATA_TYPES[kind]["func"](path)
+        except RuntimeError as e:  # ESPnet's list reader: "<id> is duplicated (<path>:<line>)"
+            raise SpecGradInputError(f"{path}: {e}; expected each utterance id once") from None
 
         def load_feats(uid: str) -> torch.Tensor:
             try:
                 return torch.from_numpy(np.array(reader[uid], dtype=np.float32))  # a writable copy
-            except (ValueError, OSError) as e:  # e.g. a wav.scp given as npy: numpy's pickle refusal
-                raise SpecGradInputError(f"utterance {uid}: not readable as {kind} features ({e}); expected "
-                                         f"a {kind} feature list (a wav.scp is TYPE sound)") from None
+            except (ValueError, OSError) as e:
+                # numpy refuses to unpickle what is not an array: most often a wav.scp given as npy
+                hint = " (a wav.scp is TYPE sound)" if "pickle" in str(e) else ""
+                raise SpecGradInputError(f"utterance {uid}: not readable as {kind} features ({e}){hint}") from None
 
         return list(reader.keys()), load_feats
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
@@ -118,35 +122,49 @@ def mel_sources(
 SETTINGS_FILE = "decode_settings.json"
 
 
-def decode_settings(vocoder: SpecGradVocoder, args) -> Dict[str, Any]:
-    """What decides a decode's audio: a digest of the weights as loaded (EMA or not), the whole
-    config, the schedule, the seed, and the streaming and resampling options. ``model`` names
-    where the weights came from and is not compared (a moved file is the same model)."""
+def chosen_schedule(vocoder: SpecGradVocoder, args) -> Union[str, List[float]]:
+    """--schedule, or the config's when it is not given."""
+    return vocoder.cfg.inference.schedule if args.schedule is None else args.schedule
+
+
+def decode_settings(vocoder: SpecGradVocoder, args, device: str) -> Dict[str, Any]:
+    """What decides a decode's audio: a digest of the weights as loaded (EMA or not), the config
+    keys that fix what they compute (checkpoints.model_identity), the schedule, the seed, the
+    device (its noise generator) and streaming. ``model`` names where the weights came from and
+    is not compared (a moved file is the same model); --resample and --batch_size are not kept
+    (they change no wav that exists)."""
     digest = hashlib.sha256()
     for key, value in sorted(vocoder.state_dict().items()):
         digest.update(key.encode())
         digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     settings = {"model": args.model_tag or str(args.model_file), "weights_sha256": digest.hexdigest(),
-                "config": vocoder.cfg.to_dict(), "schedule": args.schedule or vocoder.cfg.inference.schedule,
-                "seed": args.seed, "stream_chunk_frames": args.stream_chunk_frames if args.streaming else None,
-                "resample": args.resample}
+                "config": model_identity(vocoder.cfg.to_dict()), "schedule": chosen_schedule(vocoder, args),
+                "seed": args.seed, "device": device,
+                "stream_chunk_frames": args.stream_chunk_frames if args.streaming else None}
     return json.loads(json.dumps(settings, default=str))
 
 
 def settings_change(record: Path, settings: Dict[str, Any]) -> str:
     """'' when ``record`` holds ``settings`` (``model`` aside), else what differs."""
     if not record.is_file():
-        return f"{record.name} is missing, so what made them is unknown"
+        return f"{record.name} is missing (a decode before package 0.3.0, or not one), so what made them is unknown"
     try:
         before = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         return f"{record} is not readable ({e})"
-    changed = sorted(key for key in settings if key != "model" and before.get(key) != settings[key])
+    was_config = before.get("config") or {}
+    changed = {key: (before.get(key), settings[key]) for key in settings
+               if key not in ("model", "config") and before.get(key) != settings[key]}
+    for name in identity_changes(was_config, settings["config"]):
+        section, key = name.split(".", 1)
+        now_config = settings["config"]
+        changed[f"config {name}"] = ((was_config.get(section) or {}).get(key), (now_config.get(section) or {}).get(key))
     if not changed:
         return ""
-    shown = {key: (before.get(key), settings[key]) for key in changed if key not in ("config", "weights_sha256")}
-    return (f"they were made with other {', '.join(changed)} (from {before.get('model')}; now {settings['model']})"
-            + "".join(f"; {key}: {was!r} then, {now!r} now" for key, (was, now) in shown.items()))
+    values = "".join(f"; {key}: {was!r} then, {now!r} now" for key, (was, now) in changed.items()
+                     if key != "weights_sha256")
+    return (f"they were made with other {', '.join(changed)} (by {before.get('model')}; now {settings['model']})"
+            + values)
 
 
 def length_sorted_batches(todo: List[str], load_one: Callable[[str], Optional[Tuple[str, torch.Tensor]]],
@@ -184,7 +202,7 @@ def stream_one(vocoder: SpecGradVocoder, mel: torch.Tensor, args, stats: Dict[st
     from specgrad_plugin.export import draw_white_noise
     from specgrad_plugin.streaming import StreamingVocoder, timed_stream
 
-    steps = len(inference_betas(args.schedule or vocoder.cfg.inference.schedule))
+    steps = len(inference_betas(chosen_schedule(vocoder, args)))
     noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, steps, args.seed)
     result = timed_stream(StreamingVocoder(vocoder, args.schedule, noise=noise), mel.cpu().float(),
                           args.stream_chunk_frames)
@@ -215,7 +233,7 @@ def main(argv=None) -> int:
             vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
                                                       use_ema=args.use_ema)
         ids, load = mel_sources(args.data_path_and_name_and_type, vocoder, args.resample)
-        if args.schedule:
+        if args.schedule is not None:
             inference_betas(args.schedule)
         if args.streaming:
             check_streaming(vocoder, args)
@@ -225,13 +243,17 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     wav_dir = args.output_dir / "wav"
-    settings, record = decode_settings(vocoder, args), args.output_dir / SETTINGS_FILE
-    done = [u for u in ids if (wav_dir / f"{u}.wav").is_file()]
-    change = settings_change(record, settings) if done and not args.overwrite else ""
-    if change:
-        print(f"error: {wav_dir} already holds {len(done)} of these utterances' wavs, but {change}; pass "
-              "--overwrite to re-vocode them, or another --output_dir", file=sys.stderr)
+    settings, record = decode_settings(vocoder, args, device), args.output_dir / SETTINGS_FILE
+    existing = sorted(wav_dir.glob("*.wav")) if wav_dir.is_dir() else []
+    change = settings_change(record, settings) if existing else ""
+    if change and not args.overwrite:
+        print(f"error: {wav_dir} already holds {len(existing)} wavs, but {change}; pass --overwrite to "
+              "re-vocode, or another --output_dir", file=sys.stderr)
         return 2
+    if change:  # --overwrite: none of them may outlive the record that would misdescribe them
+        logging.info("--overwrite: removing the %d wavs made with other settings", len(existing))
+        for stale in existing:
+            stale.unlink()
     wav_dir.mkdir(parents=True, exist_ok=True)
     tmp = record.with_name(record.name + ".tmp")
     tmp.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
@@ -278,7 +300,7 @@ def main(argv=None) -> int:
                 f.write(f"{uid} {(wav_dir / f'{uid}.wav').resolve()}\n")
     if seconds_audio:
         print(f"RTF {seconds_spent / seconds_audio:.3f} ({seconds_spent:.1f} s for {seconds_audio:.1f} s of audio, "
-              f"{device}, schedule {args.schedule or vocoder.cfg.inference.schedule})")
+              f"{device}, schedule {chosen_schedule(vocoder, args)})")
     if stream_stats["first_audio_s"]:
         print(streaming_summary(vocoder, args, stream_stats))
     report = args.output_dir / "failed.txt"

@@ -23,6 +23,7 @@ from specgrad_plugin import runtime
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir, write_wav
+from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.priors import level_statistics
 from specgrad_plugin.scoring import griffin_lim, score
@@ -64,8 +65,10 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     try:
         cfg = SpecGradConfig.from_preset(args.preset)
+        if args.schedule is not None:  # before training, not after it
+            inference_betas(args.schedule)
         clips, origin = load_clips(args, cfg)
-    except (ConfigError, SpecGradInputError) as e:
+    except (ConfigError, SpecGradInputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if len(clips) < 2:
@@ -94,7 +97,8 @@ def main(argv=None) -> int:
     }
     (args.out / "scores.json").write_text(json.dumps(scores, indent=2))
     names = list(scores["specgrad"])
-    print(f"\nheld-out clip, {args.steps} steps, schedule {args.schedule or cfg.inference.schedule}")
+    schedule = cfg.inference.schedule if args.schedule is None else args.schedule
+    print(f"\nheld-out clip, {args.steps} steps, schedule {schedule}")
     print(f"| system | {' | '.join(names)} |\n|---|{'---|' * len(names)}")
     for system, values in scores.items():
         print(f"| {system} | {' | '.join(f'{values[n]:.3f}' for n in names)} |")

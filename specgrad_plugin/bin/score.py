@@ -48,7 +48,7 @@ def markdown_table(rows: Dict[str, Dict[str, float]], names: List[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ref", type=Path, required=True, help="reference wav.scp")
     p.add_argument("--gen", type=Path, required=True, help="generated wav.scp or folder")
@@ -58,7 +58,11 @@ def main(argv=None) -> int:
     p.add_argument("--fs", type=int, default=22050)
     p.add_argument("--plot", type=str2bool, default=True,
                    help="aligned: write <out>/<utt>.png, reference vs generated log-mel")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
     features = FeatureConfig(fs=args.fs)
     try:
         ref, gen = read_scp(args.ref), generated_scp(args.gen)

@@ -76,7 +76,8 @@ def check_tts_features(tts_params: Dict[str, Any], ours: FeatureConfig, source: 
         if theirs is not None and float(theirs) != float(mine):
             mismatches.append(f"{tts_key}: TTS model {theirs} vs vocoder {mine}")
     if params.get("window", "hann") != "hann":
-        mismatches.append(f"window: TTS model {params['window']} vs vocoder hann")
+        window = "null (rectangular)" if params["window"] is None else params["window"]
+        mismatches.append(f"window: TTS model {window} vs vocoder hann")
     if mismatches:
         raise SpecGradInputError(
             f"{source}: the TTS model's features do not match the vocoder's ({'; '.join(mismatches)}); "

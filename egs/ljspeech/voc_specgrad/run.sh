@@ -169,7 +169,8 @@ decode_set() {  # decode_set SCP_OR_FEATS NAME TYPE OUTDIR
         python3 -m specgrad_plugin.bin.decode ${_model} --ngpu 0 \
             --data_path_and_name_and_type "${out}/split/JOB.scp,${name},${type}" \
             --output_dir "${out}/output.JOB" ${inference_args}
-    cat "${out}"/output.*/wav.scp | LC_ALL=C sort > "${out}/wav.scp"
+    # this run's jobs only: output.J of an earlier run with more jobs may hold the same ids
+    for j in $(seq 1 "${n}"); do cat "${out}/output.${j}/wav.scp"; done | LC_ALL=C sort > "${out}/wav.scp"
     grep -h "^RTF" "${out}"/log/decode.*.log || true
 }
 
