@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 
@@ -437,20 +438,53 @@ def test_validation_samples_report_pesq_where_it_is_defined(tmp_path, speech_cli
     assert "pesq" not in short_only and {"mel_l1", "stoi"} <= set(short_only)
 
 
-def test_resuming_with_another_architecture_names_the_cause(tmp_path, data, trained):
-    """A run resumed with another architecture stops with an error naming the checkpoint and the
-    differing weights, not torch's; the frame flag only where the low-band trunk differs."""
+def test_resuming_with_another_model_is_refused_naming_what_changed(tmp_path, data, trained, capsys):
+    """A run resumed with a config that changes what its weights compute (another layer count,
+    another prior) stops before any update, naming each change; a run without the start record
+    (started before it existed) still gets the error naming the differing weights, not torch's;
+    the frame flag only where the low-band trunk differs."""
     import shutil
-
-    from specgrad_plugin.vocoder import CheckpointError
 
     stats, out, _ = trained
     run = tmp_path / "train"
     shutil.copytree(out, run, symlinks=True)
+    before = (run / "checkpoint.pth").read_bytes()
     args = run_args(data, run, stats) + [
         "--optim", "adam", "--num_iters_per_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
-        "--model_conf", "denoiser.residual_layers=3", "--max_epoch", "3", "--resume", "true",
+        "--max_epoch", "3", "--resume", "true",
     ]
-    with pytest.raises(CheckpointError, match=r"checkpoint.pth: cannot resume.*missing \[.*\.layers\.") as error:
-        train.main(args)
-    assert "frame_low_band_hz" not in str(error.value)
+    for change, named in (("denoiser.residual_layers=3", r"denoiser.residual_layers: \d+ then, 3 now"),
+                          ("prior.kind=diffwave", r"prior.kind: 'specgrad' then, 'diffwave' now")):
+        with pytest.raises(SystemExit) as exit_:
+            train.main(args + ["--model_conf", change])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "cannot resume: this config changes what the run's weights compute" in err
+        assert re.search(named, err) and (run / "checkpoint.pth").read_bytes() == before
+    (run / "model_identity.json").unlink()
+    with pytest.raises(SystemExit):
+        train.main(args + ["--model_conf", "denoiser.residual_layers=3"])
+    err = capsys.readouterr().err
+    assert re.search(r"checkpoint.pth: cannot resume.*missing \[.*\.layers\.", err) and "frame_low_band_hz" not in err
+
+
+def test_trainer_options_are_checked_before_the_first_update():
+    from specgrad_plugin.config import ConfigError
+    from specgrad_plugin.espnet.trainer import check_options
+
+    good = dict(ema_decay=0.999, sample_schedule="WG-6", num_samples=2, sample_interval=1, sample_seconds=3.0)
+    check_options(argparse.Namespace(**good))
+    for change, message in ((dict(ema_decay=1.5), r"--ema_decay 1.5: expected a decay in \[0, 1\]"),
+                            (dict(ema_decay=-1.0), r"--ema_decay -1.0"),
+                            (dict(sample_schedule="WG-7"), r"--sample_schedule: schedule 'WG-7': expected one of"),
+                            (dict(num_samples=-1), r"--num_samples -1"),
+                            (dict(sample_interval=0), r"--sample_interval 0: expected at least 1"),
+                            (dict(sample_seconds=0.0), r"--sample_seconds 0.0: expected more than 0")):
+        with pytest.raises(ConfigError, match=message):
+            check_options(argparse.Namespace(**{**good, **change}))
+
+
+def test_unknown_model_conf_key_is_one_line_naming_the_known_ones(tmp_path, data, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(common_args(data, tmp_path / "o") + ["--model_conf", "bogus=1", "--collect_stats", "true"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unknown keys ['bogus']; expected some of [" in err and "segment_frames" in err

@@ -10,6 +10,7 @@ import sys
 from typing import Optional, Sequence
 
 from specgrad_plugin import runtime
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.espnet.task import SpecGradTask
@@ -19,7 +20,7 @@ def main(cmd: Optional[Sequence[str]] = None) -> None:
     runtime.tune_cpu_allocator()  # the validation samples; $SPECGRAD_MALLOC=default opts out
     try:
         SpecGradTask.main(cmd=cmd)
-    except (SpecGradInputError, ConfigError) as e:  # bad data or config: one line, no traceback
+    except (SpecGradInputError, ConfigError, CheckpointError) as e:  # bad data, config or checkpoint: one line
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 

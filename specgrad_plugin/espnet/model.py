@@ -20,6 +20,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import precision, shaping
+from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import SpecGradConfig, TrainConfig
 from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.data import mel_context_frames, speed_perturb, training_crop
@@ -180,7 +181,7 @@ def _load_stats(path: str, kind: str) -> Dict[str, np.ndarray]:
         stats = np.load(path)
         return {k: stats[k] for k in ("count", "sum", "sum_square")}
     except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"{path}: not a {kind} from collect-stats ({e})") from None
+        raise SpecGradInputError(f"{path}: not a {kind} from collect-stats ({e})") from None
 
 
 def mel_mean_std_from_stats(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -196,6 +197,6 @@ def energy_range_from_stats(path: str) -> Tuple[float, float]:
     counts = _load_stats(path, "energy_hist_stats.npz")["sum"]
     occupied = np.nonzero(counts > 0)[0]
     if occupied.size == 0:
-        raise ValueError(f"{path}: empty energy histogram (no frames were collected)")
+        raise SpecGradInputError(f"{path}: empty energy histogram (no frames were collected)")
     edges = ENERGY_BINS.numpy()
     return float(edges[occupied[0]]), float(edges[occupied[-1] + 1])

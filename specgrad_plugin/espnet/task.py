@@ -13,6 +13,7 @@ model's tag, specgrad/<name>, or a checkpoint).
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
@@ -24,7 +25,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
 from specgrad_plugin.checks import check_audio
-from specgrad_plugin.config import SpecGradConfig, merge_sections
+from specgrad_plugin.config import ConfigError, SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer
@@ -120,6 +121,11 @@ class SpecGradTask(AbsTask):
         ):
             if kind == "sound":  # every file, header only: one error listing the bad ones
                 check_sound_scp(path, conf["features"]["fs"], conf["features"]["hop_length"])
+        known = set(inspect.signature(ESPnetSpecGradModel.__init__).parameters) - {"self"}
+        unknown = sorted(set(conf) - known)
+        if unknown:
+            raise ConfigError(f"model_conf (--config / --model_conf): unknown keys {unknown}; expected some of "
+                              f"{sorted(known)}")
         model = ESPnetSpecGradModel(**conf)
         # config.yaml then holds the complete model, preset resolved, only the chosen family's keys
         args.model_conf = {**conf, **{k: v for k, v in model.cfg.to_dict().items() if k in conf}}

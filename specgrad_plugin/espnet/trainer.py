@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import str2bool
 
 from specgrad_plugin import precision
-from specgrad_plugin.checkpoints import CheckpointError
+from specgrad_plugin.checkpoints import CheckpointError, identity_changes, model_identity
+from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import write_wav
+from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.plotting import plot_spectrograms
 from specgrad_plugin.scoring import score
@@ -88,6 +91,9 @@ class DiffusionTrainer(Trainer):
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        check_options(trainer_options)
+        is_main = not distributed_option.distributed or distributed_option.dist_rank == 0
+        guard_resume(Path(trainer_options.output_dir), model.cfg, bool(trainer_options.resume), is_main)
         decay = trainer_options.ema_decay
         device = next(model.parameters()).device
         model.amp_dtype = precision.amp_dtype(device) if trainer_options.use_amp else None
@@ -231,6 +237,54 @@ def vocode_samples(
     # NaN: PESQ undefined on that clip (too short, or silent)
     finite = {key: [row[key] for row in rows if np.isfinite(row[key])] for key in rows[0]} if rows else {}
     return {key: float(np.mean(values)) for key, values in finite.items() if values}
+
+
+def check_options(options: DiffusionTrainerOptions) -> None:
+    """The diffusion trainer's own options, before the first update rather than at the first
+    validation: ConfigError naming the flag, the value and what was expected."""
+    if not 0.0 <= options.ema_decay <= 1.0:
+        raise ConfigError(f"--ema_decay {options.ema_decay}: expected a decay in [0, 1]")
+    try:
+        inference_betas(options.sample_schedule)
+    except ValueError as e:
+        raise ConfigError(f"--sample_schedule: {e}") from None
+    if options.num_samples < 0:
+        raise ConfigError(f"--num_samples {options.num_samples}: expected 0 (none) or more dev clips")
+    if options.sample_interval < 1:
+        raise ConfigError(f"--sample_interval {options.sample_interval}: expected at least 1 epoch")
+    if not options.sample_seconds > 0:
+        raise ConfigError(f"--sample_seconds {options.sample_seconds}: expected more than 0 seconds")
+
+
+RUN_IDENTITY = "model_identity.json"  # what the run's weights compute, written when it starts
+
+
+def guard_resume(output_dir: Path, cfg, resume: bool, is_main: bool) -> None:
+    """A run records at its start the config keys that fix what its weights compute
+    (checkpoints.model_identity); a resume whose config changes any of them (another prior,
+    schedule, feature or layer setting) is refused, naming each, before an update mixes two
+    models in one run. Runs started before this record resume unchecked but for the weights'
+    names and shapes."""
+    record = output_dir / RUN_IDENTITY
+    identity = json.loads(json.dumps(model_identity(cfg.to_dict()), default=str))
+    if resume and (output_dir / "checkpoint.pth").is_file():
+        if record.is_file():
+            before = json.loads(record.read_text(encoding="utf-8"))
+            changed = [name.split(".", 1) for name in identity_changes(before, identity)]
+            if changed:
+                values = "; ".join(f"{section}.{key}: {(before.get(section) or {}).get(key)!r} then, "
+                                   f"{(identity.get(section) or {}).get(key)!r} now" for section, key in changed[:5])
+                raise ConfigError(
+                    f"{output_dir}: cannot resume: this config changes what the run's weights compute ({values}). "
+                    "Resume with the settings the run started with, or train into another --output_dir. ESPnet "
+                    "has already rewritten config.yaml with this config: a resume with the run's own settings "
+                    "writes it back.")
+        return
+    if is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(record.name + ".tmp")
+        tmp.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(record)
 
 
 def architecture_mismatch(checkpoint, saved: Set[str], own: Set[str]) -> str:
