@@ -224,10 +224,12 @@ def model_identity(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 
 
 def identity_changes(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> List[str]:
-    """The "section.key" names whose values differ between two model_identity() dicts, sorted."""
-    return sorted(f"{section}.{key}" for section in set(before) | set(after)
-                  for key in set(before.get(section) or {}) | set(after.get(section) or {})
-                  if (before.get(section) or {}).get(key) != (after.get(section) or {}).get(key))
+    """The "section.key" names whose values differ between two model_identity() dicts, sorted,
+    a section's ``kind`` first (another family explains its other keys)."""
+    names = [f"{section}.{key}" for section in set(before) | set(after)
+             for key in set(before.get(section) or {}) | set(after.get(section) or {})
+             if (before.get(section) or {}).get(key) != (after.get(section) or {}).get(key)]
+    return sorted(names, key=lambda name: (not name.endswith(".kind"), name))
 
 
 def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:

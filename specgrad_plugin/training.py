@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
+from specgrad_plugin.checkpoints import CheckpointError, identity_changes, load_state_strict, model_identity
 from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.vocoder import SpecGradVocoder
 
@@ -110,6 +111,14 @@ def fit(
     cfg = vocoder.cfg
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / "checkpoint.pt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt.is_file() else None
+    if state is not None:  # before config.yaml is rewritten: it must keep describing the checkpoint
+        changed = identity_changes(model_identity(state.get("config") or {}), model_identity(cfg.to_dict()))
+        if changed:
+            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            raise CheckpointError(f"{ckpt}: cannot resume: it holds another model (its config differs in "
+                                  f"{changed[:5]}{more}); train into another folder, or remove it to start over")
     cfg.to_yaml(out_dir / "config.yaml")
     optimizer = torch.optim.Adam(trainable_parameters(vocoder, cfg.train.freeze), lr=cfg.train.lr)
     scheduler = warmup_schedule(optimizer, cfg.train.warmup_steps)
@@ -117,11 +126,9 @@ def fit(
     device = next(vocoder.parameters()).device
     loss_fn = DiffusionLoss(cfg).to(device)  # with any state of its own (the sampler loss's critic)
     step, skipped = 0, 0
-    ckpt = out_dir / "checkpoint.pt"
-    if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        vocoder.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
+    if state is not None:
+        load_state_strict(vocoder, state["model"], str(ckpt))
+        load_state_strict(ema, state["ema"], f"{ckpt} (EMA)")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         loss_fn.load_training_state(state.get("loss", {}), str(ckpt))

@@ -122,3 +122,11 @@ def test_bin_average_fails_on_an_unwritable_output_without_leaving_files(tiny_cf
     (tmp_path / "out").mkdir()
     assert average_bin.main([str(tmp_path / "0.pt"), str(tmp_path / "1.pt"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.startswith("error: ") and not list(tmp_path.glob("out.tmp*"))
+
+
+def test_identity_changes_name_each_differing_key_a_family_first():
+    before = {"prior": {"kind": "specgrad", "floor_db": -40.0}, "denoiser": {"kind": "frame", "a": 1}}
+    after = {"prior": {"kind": "specgrad", "floor_db": -60.0}, "denoiser": {"kind": "wavenet", "b": 2}}
+    assert checkpoints.identity_changes(before, after) == ["denoiser.kind", "denoiser.a", "denoiser.b",
+                                                           "prior.floor_db"]
+    assert checkpoints.identity_changes(before, before) == []

@@ -78,6 +78,14 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert scores["griffin_lim"]["mel_l1"] == pytest.approx(gl_mel_l1, rel=1e-3)
     assert (out / "config.yaml").is_file()
     assert "| specgrad |" in capsys.readouterr().out
+    # the same folder with another preset: refused before config.yaml is rewritten
+    config = (out / "config.yaml").read_text()
+    assert quickstart.main(["--steps", "1", "--max_clips", "3", "--out", str(out), "--preset", "frame"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.pt: cannot resume: it holds another model" in err and "denoiser.kind" in err
+    assert (out / "config.yaml").read_text() == config
+    assert quickstart.main(["--steps", "0", "--out", str(tmp_path / "none")]) == 2
+    assert "--steps 0: expected at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("family", ["wavenet", "frame"])

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from specgrad_plugin import runtime
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir, write_wav
@@ -40,7 +41,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_clips", type=int, default=16, help="clips to load (the last is held out)")
     p.add_argument("--steps", type=int, default=200, help="optimiser updates")
     p.add_argument("--schedule", default=None, help="inference schedule (default: the preset's)")
-    p.add_argument("--out", type=Path, default=Path("exp/quickstart"), help="output folder")
+    p.add_argument("--out", type=Path, default=Path("exp/quickstart"),
+                   help="output folder; a rerun into it resumes its checkpoint (same preset), to --steps in all")
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -67,6 +69,8 @@ def main(argv=None) -> int:
         cfg = SpecGradConfig.from_preset(args.preset)
         if args.schedule is not None:  # before training, not after it
             inference_betas(args.schedule)
+        if args.steps < 1:
+            raise ValueError(f"--steps {args.steps}: expected at least 1 update")
         clips, origin = load_clips(args, cfg)
     except (ConfigError, SpecGradInputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -82,7 +86,11 @@ def main(argv=None) -> int:
     # Sampling with replacement fills every batch even from a handful of clips.
     sampler = torch.utils.data.RandomSampler(train_set, replacement=True, num_samples=cfg.train.batch_size * args.steps)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler)
-    fit(vocoder, loader, args.steps, args.out, log_every=max(1, args.steps // 20), save_every=100)
+    try:  # a folder from an earlier run resumes, if it holds this model
+        fit(vocoder, loader, args.steps, args.out, log_every=max(1, args.steps // 20), save_every=100)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
     trained = SpecGradVocoder.from_checkpoint(args.out / "checkpoint.pt")
     ref = crop_to_hop(torch.from_numpy(clips[-1]), cfg.features.hop_length)
