@@ -34,6 +34,21 @@ def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_pa
         ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))
 
 
+def test_init_from_warns_where_the_runs_config_differs_from_the_sources(tmp_path, caplog):
+    """init_from loads weights into the model the run's config builds: where that config differs
+    from the source's in what the weights compute (v5's gain steps, say), the log says so."""
+    source = SpecGradVocoder(small_config("frame", inference={"mel_gain_iterations": 4}))
+    source.save(tmp_path / "start.pt")
+    sections = source.cfg.to_dict()
+    sections.pop("train")
+    with caplog.at_level("WARNING"):
+        ESPnetSpecGradModel(**sections, init_from=str(tmp_path / "start.pt"))
+    assert "differs from the source's" not in caplog.text
+    with caplog.at_level("WARNING"):
+        ESPnetSpecGradModel(**{**sections, "inference": {}}, init_from=str(tmp_path / "start.pt"))
+    assert "differs from the source's in 1 keys (inference.mel_gain_iterations: 4 there, 0 here)" in caplog.text
+
+
 def test_init_from_does_not_grow_new_blocks_inside_a_trunk_it_holds(tmp_path):
     """A deeper low-band trunk than the checkpoint's would add blocks that are not silent
     (the trained output layer reads them): they are missing keys, not a grown module."""
