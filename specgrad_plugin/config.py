@@ -278,6 +278,9 @@ class SpecGradConfig:
              f"train.pitch_factors={self.train.pitch_factors}, expected a list of F0 factors in 0.25..4"),
             (feat.fmax <= feat.fs / 2 and 0 <= feat.fmin < feat.fmax,
              f"features fmin={feat.fmin}, fmax={feat.fmax}, expected 0 <= fmin < fmax <= fs/2"),
+            (feat.n_mels > 0 and 0 < feat.win_length <= feat.n_fft and feat.hop_length > 0,
+             f"features n_mels={feat.n_mels}, win_length={feat.win_length}, n_fft={feat.n_fft}, hop_length="
+             f"{feat.hop_length}, expected n_mels > 0, 0 < win_length <= n_fft and hop_length > 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -48,9 +48,24 @@ class WaveNetConfig:
 
     def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
         """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
-        return [(math.prod(self.upsample_scales) == feat.hop_length,
-                 f"denoiser.upsample_scales={self.upsample_scales} multiply to {math.prod(self.upsample_scales)}, "
-                 f"expected hop_length={feat.hop_length}")]
+        return level_checks(self) + [
+            (math.prod(self.upsample_scales) == feat.hop_length,
+             f"denoiser.upsample_scales={self.upsample_scales} multiply to {math.prod(self.upsample_scales)}, "
+             f"expected hop_length={feat.hop_length}"),
+            (min(self.residual_layers, self.residual_channels, self.dilation_cycle) > 0,
+             f"denoiser residual_layers={self.residual_layers}, residual_channels={self.residual_channels}, "
+             f"dilation_cycle={self.dilation_cycle}, expected positive"),
+            (self.kernel_size % 2 == 1 and self.kernel_size > 0,
+             f"denoiser.kernel_size={self.kernel_size}, expected an odd number of taps"),
+        ]
+
+
+def level_checks(cfg) -> List[Tuple[bool, str]]:
+    """The noise-level embedding both families share (denoisers/level.py): sines and cosines in
+    equal number, and a hidden layer."""
+    return [(cfg.level_embed_dim > 0 and cfg.level_embed_dim % 2 == 0 and cfg.level_hidden_dim > 0,
+             f"denoiser level_embed_dim={cfg.level_embed_dim}, level_hidden_dim={cfg.level_hidden_dim}, expected an "
+             "even embedding size and a positive hidden size")]
 
 
 @dataclass
@@ -109,7 +124,7 @@ class FrameConfig:
 
     def checks(self, feat: FeatureConfig) -> List[Tuple[bool, str]]:
         """(holds, message) for each constraint: SpecGradConfig.validate reports the first that fails."""
-        return [
+        return level_checks(self) + [
             (self.frame_kernel % 2 == 1 and self.frame_kernel > 0,
              f"denoiser.frame_kernel={self.frame_kernel}, expected an odd number of taps"),
             (min(self.frame_channels, self.frame_layers, self.frame_mlp_ratio) > 0,
@@ -185,7 +200,7 @@ def denoiser_section(value: Dict[str, Any], source: str) -> Dict[str, Any]:
     if not foreign:
         return dict(value)
     other = next(k for k in DENOISER_CONFIGS if k != kind)
-    if not FLAT_LAYOUT_KEYS[other] <= set(value):
+    if not FLAT_LAYOUT_KEYS[other] | FLAT_LAYOUT_KEYS[kind] <= set(value):  # a flat dump holds both families
         raise _config_error()(f"{source}: key '{foreign[0]}' is not a setting of denoiser.kind={kind!r}; "
                           f"expected one of {sorted(own)}")
     return {k: v for k, v in value.items() if k not in others}

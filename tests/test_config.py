@@ -38,6 +38,16 @@ def test_yaml_round_trip(tmp_path):
         ("denoiser:\n  kind: transformer\n", "denoiser.kind='transformer', expected wavenet\\|frame"),
         ("denoiser:\n  kind: frame\n  frame_kernel: 4\n", "frame_kernel=4, expected an odd number"),
         ("diffusion:\n  loss_band_weighting: bark\n", "loss_band_weighting='bark', expected flat\\|mel\\|erb"),
+        ("denoiser:\n  residual_layers: 0\n", "residual_layers=0, .*expected positive"),
+        ("denoiser:\n  dilation_cycle: 0\n", "dilation_cycle=0, expected positive"),
+        ("denoiser:\n  kernel_size: 2\n", "kernel_size=2, expected an odd number"),
+        ("denoiser:\n  level_embed_dim: 7\n", "level_embed_dim=7, .*expected an even embedding size"),
+        ("denoiser:\n  kind: frame\n  level_hidden_dim: 0\n", "level_hidden_dim=0, expected an even"),
+        ("features:\n  win_length: 2048\n", "win_length=2048, n_fft=1024, .*0 < win_length <= n_fft"),
+        ("features:\n  n_mels: 0\n", "n_mels=0, .*expected n_mels > 0"),
+        ("denoiser:\n  kind: frame\n  residual_layers: 30\n  residual_channels: 64\n  dilation_cycle: 10\n"
+         "  kernel_size: 3\n  upsample_scales: [16, 16]\n",  # a WaveNet section with its kind switched
+         "key 'dilation_cycle' is not a setting of denoiser.kind='frame'"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, text, message):

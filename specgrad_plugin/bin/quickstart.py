@@ -62,7 +62,8 @@ def load_clips(args, cfg: SpecGradConfig):
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    torch.set_num_threads(os.cpu_count() or 1)
+    if not os.environ.get("OMP_NUM_THREADS"):  # the user's setting wins
+        torch.set_num_threads(os.cpu_count() or 1)
     runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
     torch.manual_seed(args.seed)
     try:

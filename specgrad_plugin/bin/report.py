@@ -53,9 +53,19 @@ def results_markdown(args: argparse.Namespace, tables: List[str]) -> str:
              f"{args.exp}/decode_<set>/score/",
              f"- {versions()}"]
     for name, table in zip(args.sets, tables, strict=True):
-        count = len(read_scp(args.data / name / "wav.scp"))
-        lines += ["", f"## {name}: {count} utterances of {args.corpus} (mean, then each)", "", table.rstrip("\n")]
+        lines += ["", f"## {name}: {scored_count(args, name)} of {args.corpus} (mean, then each)", "",
+                  table.rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def scored_count(args: argparse.Namespace, name: str) -> str:
+    """How many utterances the set's mean covers, and of how many, when decoding left some out."""
+    scored = len(json.loads((args.exp / f"decode_{name}" / "score" / "scores.json").read_text())["utterances"])
+    total = len(read_scp(args.data / name / "wav.scp"))
+    if scored == total:
+        return f"{total} utterances"
+    return (f"{scored} of {total} utterances (the others failed to vocode: "
+            f"{args.exp}/decode_{name}/output.*/failed.txt)")
 
 
 def main(argv=None) -> int:
@@ -74,8 +84,7 @@ def main(argv=None) -> int:
     last = args.sets[-1]
     mean = json.loads((args.exp / f"decode_{last}" / "score" / "scores.json").read_text())["mean"]
     means = ", ".join(f"{k} {mean[k]:.3f}" for k in SUMMARY_KEYS if k in mean)
-    count = len(read_scp(args.data / last / "wav.scp"))
-    print(f"Done: {last} ({count} utterances) vocoded by {args.model}: {means}. "
+    print(f"Done: {last} ({scored_count(args, last)}) vocoded by {args.model}: {means}. "
           f"Wavs and spectrograms: {args.exp}/decode_{last}/, table: {args.exp}/RESULTS.md")
     return 0
 

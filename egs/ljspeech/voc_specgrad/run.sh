@@ -36,7 +36,6 @@ corpus_cmd=local/download.sh         # stage -1: CMD DB_ROOT puts an LJSpeech fo
 corpus_name=""                       # how RESULTS.md and the model card name the corpus (default: db_root's name)
 num_dev=250
 num_eval=250
-dumpdir=dump
 expdir=exp
 tts_exp=""                           # local ESPnet TTS exp: config.yaml + a *.pth model
 tts_model_file=""                    # default: the newest *.pth in --tts_exp
@@ -66,7 +65,7 @@ help_message="Usage: $0 [options]
                                --db_root when it is missing); to fine-tune it first, use
                                --conf conf/finetune_specgrad_ljspeech.yaml (what --demo does)
   --num_dev N --num_eval N     held-out clips (${num_dev} / ${num_eval})
-  --dumpdir DIR --expdir DIR   (${dumpdir} / ${expdir})
+  --expdir DIR                 (${expdir})
   --tts_exp DIR                ESPnet TTS exp for stages 5-6 (config.yaml + model .pth)
   --tts_model_tag TAG          or a model-zoo tag (downloads)
   --hf_repo USER/NAME          Hugging Face repo for stage 8
@@ -251,7 +250,7 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ]; then
             && git push -f "https://huggingface.co/${hf_repo}" HEAD:main)
     fi
 fi
-if [ "${demo}" = true ]; then
+if [ "${demo}" = true ] && [ -s "${exp}/decode_eval1/wav.scp" ] && [ -f "${exp}/RESULTS.md" ]; then
     log "Demo done: listen to $(head -1 "${exp}/decode_eval1/wav.scp" | cut -d' ' -f2); scores in ${exp}/RESULTS.md"
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -13,4 +13,4 @@ stop_stage=4
 tag=demo
 conf=conf/finetune_specgrad_ljspeech.yaml
 pretrained=ljspeech
-export OMP_NUM_THREADS=2
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"  # yours, when set
