@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 import yaml
 
-from specgrad_plugin.config import SpecGradConfig
+from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.denoisers import Denoiser
 
 
@@ -43,7 +43,7 @@ def save(model: torch.nn.Module, cfg: SpecGradConfig, path: Union[str, Path],
         tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
 
 
-def _load(path: Path) -> Dict[str, Any]:
+def load_payload(path: Path) -> Dict[str, Any]:
     """A checkpoint file's payload (weights_only), or CheckpointError naming what is wrong."""
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -70,7 +70,7 @@ def _has_ema(payload: Dict[str, Any]) -> bool:
 
 def _weights(payload: Dict[str, Any], path: Path,
              use_ema: bool) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:
-    """read()'s result from a payload _load() returned (path: for messages and a base's lookup)."""
+    """read()'s result from a payload load_payload() returned (path: for messages and a base's lookup)."""
     if "config" in payload and "model" in payload:  # built-in trainer: {config, model, ema, ...}
         weights = payload["ema"] if use_ema and "ema" in payload else payload["model"]
         if payload.get("changes") and not payload.get("base"):
@@ -91,7 +91,7 @@ def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.
     """(the vocoder's weights, the config saved inside or None) from a checkpoint of either
     layout; the EMA weights when it has them, unless use_ema=False."""
     path = Path(path)
-    return _weights(_load(path), path, use_ema)
+    return _weights(load_payload(path), path, use_ema)
 
 
 def apply_changes(changes: Dict[str, Dict[str, torch.Tensor]], base: Dict[str, torch.Tensor],
@@ -223,6 +223,25 @@ def model_identity(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
             "diffusion": {key: diffusion.get(key) for key in _SAME_SCHEDULE}}
 
 
+def saved_identity(config: Optional[Dict[str, Any]], source: str) -> Dict[str, Dict[str, Any]]:
+    """model_identity of a config as an earlier version saved it (whole or in part): read
+    through today's dataclasses first, so that a key added since counts at its default, not as
+    a change. CheckpointError naming ``source`` when it no longer reads."""
+    try:
+        return model_identity(SpecGradConfig.from_dict(config or {}, source).to_dict())
+    except ConfigError as e:
+        raise CheckpointError(f"{source}: its saved config does not read ({e})") from None
+
+
+def change_summary(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]], most: int = 5) -> str:
+    """identity_changes with their values, "section.key: A then, B now; ...", at most ``most``
+    of them and how many more."""
+    changed = [name.split(".", 1) for name in identity_changes(before, after)]
+    shown = "; ".join(f"{section}.{key}: {(before.get(section) or {}).get(key)!r} then, "
+                      f"{(after.get(section) or {}).get(key)!r} now" for section, key in changed[:most])
+    return shown + (f"; and {len(changed) - most} more" if len(changed) > most else "")
+
+
 def identity_changes(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> List[str]:
     """The "section.key" names whose values differ between two model_identity() dicts, sorted,
     a section's ``kind`` first (another family explains its other keys)."""
@@ -253,7 +272,7 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
             raise CheckpointError(f"{path}: given twice (as {seen[Path(path).resolve()]} too); each "
                                   f"checkpoint counts once in an average")
         seen[Path(path).resolve()] = path
-    first_payload = _load(Path(paths[0]))
+    first_payload = load_payload(Path(paths[0]))
     first_has_ema = _has_ema(first_payload)
     first_weights, first_saved = _weights(first_payload, Path(paths[0]), use_ema=True)
     del first_payload  # its optimiser state and raw weights are not needed
@@ -264,7 +283,7 @@ def average(paths: List[Union[str, Path]]) -> Tuple[Dict[str, torch.Tensor], Dic
     dtypes = {key: torch.promote_types(value.dtype, torch.float32) if value.is_floating_point() else value.dtype
               for key, value in first_weights.items()}
     for path in paths[1:]:
-        payload = _load(Path(path))
+        payload = load_payload(Path(path))
         if _has_ema(payload) != first_has_ema:  # each file is loaded once
             raw, with_ema = (path, paths[0]) if first_has_ema else (paths[0], path)
             raise CheckpointError(f"{raw}: has no EMA weights, while {with_ema} has; average checkpoints that "

@@ -15,7 +15,14 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-from specgrad_plugin.checkpoints import CheckpointError, identity_changes, load_state_strict, model_identity
+from specgrad_plugin.checkpoints import (
+    CheckpointError,
+    change_summary,
+    load_payload,
+    load_state_strict,
+    model_identity,
+    saved_identity,
+)
 from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.vocoder import SpecGradVocoder
 
@@ -112,14 +119,12 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "checkpoint.pt"
-    state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt.is_file() else None
-    if state is not None:  # before config.yaml is rewritten: it must keep describing the checkpoint
-        changed = identity_changes(model_identity(state.get("config") or {}), model_identity(cfg.to_dict()))
-        if changed:
-            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-            raise CheckpointError(f"{ckpt}: cannot resume: it holds another model (its config differs in "
-                                  f"{changed[:5]}{more}); train into another folder, or remove it to start over")
-    cfg.to_yaml(out_dir / "config.yaml")
+    state = load_payload(ckpt) if ckpt.is_file() else None
+    if state is not None:  # config.yaml must keep describing the checkpoint until this run can resume it
+        summary = change_summary(saved_identity(state.get("config"), str(ckpt)), model_identity(cfg.to_dict()))
+        if summary:
+            raise CheckpointError(f"{ckpt}: cannot resume: it holds another model ({summary}); train into "
+                                  f"another output folder, or remove {ckpt} to start over")
     optimizer = torch.optim.Adam(trainable_parameters(vocoder, cfg.train.freeze), lr=cfg.train.lr)
     scheduler = warmup_schedule(optimizer, cfg.train.warmup_steps)
     ema = make_ema(vocoder)
@@ -134,6 +139,7 @@ def fit(
         loss_fn.load_training_state(state.get("loss", {}), str(ckpt))
         step, skipped = state["step"], state.get("skipped", 0)
         log.info("resumed from %s at step %d", ckpt, step)
+    cfg.to_yaml(out_dir / "config.yaml")
 
     def save() -> None:
         loss_state = loss_fn.training_state()

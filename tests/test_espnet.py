@@ -448,7 +448,7 @@ def test_resuming_with_another_model_is_refused_naming_what_changed(tmp_path, da
     stats, out, _ = trained
     run = tmp_path / "train"
     shutil.copytree(out, run, symlinks=True)
-    before = (run / "checkpoint.pth").read_bytes()
+    before, config = (run / "checkpoint.pth").read_bytes(), (run / "config.yaml").read_text()
     args = run_args(data, run, stats) + [
         "--optim", "adam", "--num_iters_per_epoch", "1", "--num_samples", "0", "--num_att_plot", "0",
         "--max_epoch", "3", "--resume", "true",
@@ -458,8 +458,9 @@ def test_resuming_with_another_model_is_refused_naming_what_changed(tmp_path, da
         with pytest.raises(SystemExit) as exit_:
             train.main(args + ["--model_conf", change])
         err = capsys.readouterr().err
-        assert exit_.value.code == 2 and "cannot resume: this config changes what the run's weights compute" in err
+        assert exit_.value.code == 2 and "cannot resume: this config trains another model than the run's" in err
         assert re.search(named, err) and (run / "checkpoint.pth").read_bytes() == before
+        assert (run / "config.yaml").read_text() == config  # refused before ESPnet rewrites it
     (run / "model_identity.json").unlink()
     with pytest.raises(SystemExit):
         train.main(args + ["--model_conf", "denoiser.residual_layers=3"])

@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from specgrad_plugin.bin.report import scored_count
+from specgrad_plugin.bin.report import count_text, scored_counts
 
 
 def test_count_is_of_the_scored_utterances(tmp_path):
@@ -13,6 +13,6 @@ def test_count_is_of_the_scored_utterances(tmp_path):
     score.mkdir(parents=True)
     args = argparse.Namespace(exp=tmp_path / "exp", data=tmp_path / "data")
     (score / "scores.json").write_text(json.dumps({"mean": {}, "utterances": {"a": {}, "b": {}}}))
-    assert scored_count(args, "eval1") == "2 utterances"
+    assert count_text(*scored_counts(args, "eval1")) == "2 utterances"
     (score / "scores.json").write_text(json.dumps({"mean": {}, "utterances": {"a": {}}}))
-    assert scored_count(args, "eval1").startswith("1 of 2 utterances (the others failed to vocode: ")
+    assert count_text(*scored_counts(args, "eval1")) == "1 of 2 utterances"

@@ -1,5 +1,6 @@
 """The shipped family learns: the loss on fixed noise draws falls clearly within 20 steps."""
 
+import pytest
 import torch
 
 from specgrad_plugin.config import SpecGradConfig
@@ -89,3 +90,30 @@ def test_aux_stft_loss_is_fregrads_on_x0_hat_and_skips_draws_below_the_schedule(
     draws["levels"] = draws["levels"][2:]  # only draws below the schedule's end: no auxiliary term
     loss, stats = losses(with_aux, 2)
     assert stats["aux_stft"] == 0.0 and float(loss) == float(losses(plain, 2)[0])
+
+
+def test_fit_resumes_a_checkpoint_saved_before_keys_were_added_but_not_another_model(tmp_path):
+    """The saved config is read through today's dataclasses: a key an older version did not
+    write counts at its default; a real change of model is refused before config.yaml is
+    rewritten."""
+    from specgrad_plugin.checkpoints import CheckpointError
+    from specgrad_plugin.training import fit
+    from tests.conftest import small_config
+
+    cfg = small_config("frame")
+    vocoder = SpecGradVocoder(cfg)
+    wav = 0.1 * torch.randn(4, cfg.train.segment_frames * 256)
+    loader = [(wav, vocoder.features(wav))]
+    fit(vocoder, loader, 1, tmp_path, log_every=1, save_every=1)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for key in ("mel_gain_iterations", "mel_gain_max_db", "start_iterations"):  # as an older version saved it
+        state["config"]["inference"].pop(key)
+    torch.save(state, tmp_path / "checkpoint.pt")
+    fit(SpecGradVocoder(cfg), loader, 2, tmp_path, log_every=1, save_every=1)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 2
+    config = (tmp_path / "config.yaml").read_text()
+    other = small_config("frame", prior={"kind": "diffwave"})
+    with pytest.raises(CheckpointError, match=r"cannot resume: it holds another model \(prior.kind: 'specgrad' "
+                                              r"then, 'diffwave' now\)"):
+        fit(SpecGradVocoder(other), loader, 3, tmp_path)
+    assert (tmp_path / "config.yaml").read_text() == config

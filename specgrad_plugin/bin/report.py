@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from specgrad_plugin.bin import score
 from specgrad_plugin.data import read_scp
@@ -53,19 +53,22 @@ def results_markdown(args: argparse.Namespace, tables: List[str]) -> str:
              f"{args.exp}/decode_<set>/score/",
              f"- {versions()}"]
     for name, table in zip(args.sets, tables, strict=True):
-        lines += ["", f"## {name}: {scored_count(args, name)} of {args.corpus} (mean, then each)", "",
-                  table.rstrip("\n")]
+        scored, total = scored_counts(args, name)
+        lines += ["", f"## {name}: {count_text(scored, total)} of {args.corpus} (mean, then each)", ""]
+        if scored < total:
+            lines += [f"The others failed to vocode: {args.exp}/decode_{name}/output.*/failed.txt.", ""]
+        lines.append(table.rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
-def scored_count(args: argparse.Namespace, name: str) -> str:
-    """How many utterances the set's mean covers, and of how many, when decoding left some out."""
+def scored_counts(args: argparse.Namespace, name: str) -> Tuple[int, int]:
+    """(utterances the set's mean covers, utterances in the set)."""
     scored = len(json.loads((args.exp / f"decode_{name}" / "score" / "scores.json").read_text())["utterances"])
-    total = len(read_scp(args.data / name / "wav.scp"))
-    if scored == total:
-        return f"{total} utterances"
-    return (f"{scored} of {total} utterances (the others failed to vocode: "
-            f"{args.exp}/decode_{name}/output.*/failed.txt)")
+    return scored, len(read_scp(args.data / name / "wav.scp"))
+
+
+def count_text(scored: int, total: int) -> str:
+    return f"{total} utterances" if scored == total else f"{scored} of {total} utterances"
 
 
 def main(argv=None) -> int:
@@ -84,7 +87,7 @@ def main(argv=None) -> int:
     last = args.sets[-1]
     mean = json.loads((args.exp / f"decode_{last}" / "score" / "scores.json").read_text())["mean"]
     means = ", ".join(f"{k} {mean[k]:.3f}" for k in SUMMARY_KEYS if k in mean)
-    print(f"Done: {last} ({scored_count(args, last)}) vocoded by {args.model}: {means}. "
+    print(f"Done: {last} ({count_text(*scored_counts(args, last))}) vocoded by {args.model}: {means}. "
           f"Wavs and spectrograms: {args.exp}/decode_{last}/, table: {args.exp}/RESULTS.md")
     return 0
 

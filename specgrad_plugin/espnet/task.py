@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+from pathlib import Path
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -28,7 +29,7 @@ from specgrad_plugin.checks import check_audio
 from specgrad_plugin.config import ConfigError, SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
-from specgrad_plugin.espnet.trainer import DiffusionTrainer
+from specgrad_plugin.espnet.trainer import DiffusionTrainer, refuse_changed_resume
 from specgrad_plugin.espnet_conf import ESPNET_CROP_KEYS
 
 
@@ -133,7 +134,11 @@ class SpecGradTask(AbsTask):
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: ESPnetSpecGradModel) -> List[torch.optim.Optimizer]:
-        """Only the trained vocoder's parameters: the EMA copy is not optimised."""
+        """Only the trained vocoder's parameters: the EMA copy is not optimised. Training only
+        (ESPnet builds optimisers after the model and before it rewrites config.yaml): a resume
+        whose config trains another model is refused here (trainer.refuse_changed_resume)."""
+        if not args.collect_stats:
+            refuse_changed_resume(Path(args.output_dir), model.cfg, bool(getattr(args, "resume", False)))
         optim_class = optim_classes.get(args.optim)
         if optim_class is None:
             raise ValueError(f"--optim {args.optim}: expected one of {sorted(optim_classes)}")

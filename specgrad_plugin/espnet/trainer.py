@@ -29,7 +29,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import str2bool
 
 from specgrad_plugin import precision
-from specgrad_plugin.checkpoints import CheckpointError, identity_changes, model_identity
+from specgrad_plugin.checkpoints import CheckpointError, change_summary, model_identity, saved_identity
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.diffusion import inference_betas
@@ -93,7 +93,7 @@ class DiffusionTrainer(Trainer):
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
         check_options(trainer_options)
         is_main = not distributed_option.distributed or distributed_option.dist_rank == 0
-        guard_resume(Path(trainer_options.output_dir), model.cfg, bool(trainer_options.resume), is_main)
+        record_identity(Path(trainer_options.output_dir), model.cfg, bool(trainer_options.resume), is_main)
         decay = trainer_options.ema_decay
         device = next(model.parameters()).device
         model.amp_dtype = precision.amp_dtype(device) if trainer_options.use_amp else None
@@ -256,35 +256,44 @@ def check_options(options: DiffusionTrainerOptions) -> None:
         raise ConfigError(f"--sample_seconds {options.sample_seconds}: expected more than 0 seconds")
 
 
-RUN_IDENTITY = "model_identity.json"  # what the run's weights compute, written when it starts
+RUN_IDENTITY = "model_identity.json"  # the model a run trains, written when it starts
 
 
-def guard_resume(output_dir: Path, cfg, resume: bool, is_main: bool) -> None:
-    """A run records at its start the config keys that fix what its weights compute
-    (checkpoints.model_identity); a resume whose config changes any of them (another prior,
-    schedule, feature or layer setting) is refused, naming each, before an update mixes two
-    models in one run. Runs started before this record resume unchecked but for the weights'
-    names and shapes."""
+def trained_identity(identity: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """checkpoints.model_identity without the inference section: the model a run trains
+    (features, prior, denoiser, the noise schedule's keys), which a resume may not change."""
+    return {section: values for section, values in identity.items() if section != "inference"}
+
+
+def refuse_changed_resume(output_dir: Path, cfg, resume: bool) -> None:
+    """ConfigError naming each change when a resume's config trains another model than the one
+    the run recorded at its start (RUN_IDENTITY): called before ESPnet rewrites config.yaml.
+    Runs started before the record resume unchecked but for the weights' names and shapes."""
     record = output_dir / RUN_IDENTITY
-    identity = json.loads(json.dumps(model_identity(cfg.to_dict()), default=str))
-    if resume and (output_dir / "checkpoint.pth").is_file():
-        if record.is_file():
-            before = json.loads(record.read_text(encoding="utf-8"))
-            changed = [name.split(".", 1) for name in identity_changes(before, identity)]
-            if changed:
-                values = "; ".join(f"{section}.{key}: {(before.get(section) or {}).get(key)!r} then, "
-                                   f"{(identity.get(section) or {}).get(key)!r} now" for section, key in changed[:5])
-                raise ConfigError(
-                    f"{output_dir}: cannot resume: this config changes what the run's weights compute ({values}). "
-                    "Resume with the settings the run started with, or train into another --output_dir. ESPnet "
-                    "has already rewritten config.yaml with this config: a resume with the run's own settings "
-                    "writes it back.")
+    if not (resume and (output_dir / "checkpoint.pth").is_file() and record.is_file()):
         return
-    if is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_name(record.name + ".tmp")
-        tmp.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(record)
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{record}: not readable ({e}); remove it to resume without the check") from None
+    before = trained_identity(saved_identity(recorded, str(record)))
+    summary = change_summary(before, trained_identity(model_identity(cfg.to_dict())))
+    if summary:
+        raise ConfigError(f"{output_dir}: cannot resume: this config trains another model than the run's "
+                          f"({summary}). Resume with the settings the run started with, or train into another "
+                          "--output_dir; config.yaml and the checkpoints are as they were.")
+
+
+def record_identity(output_dir: Path, cfg, resume: bool, is_main: bool) -> None:
+    """Write RUN_IDENTITY when a run starts afresh (rank 0; atomically)."""
+    if not is_main or (resume and (output_dir / "checkpoint.pth").is_file()):
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = output_dir / RUN_IDENTITY
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(json.dumps(trained_identity(model_identity(cfg.to_dict())), indent=1, default=str) + "\n",
+                   encoding="utf-8")
+    tmp.replace(record)
 
 
 def architecture_mismatch(checkpoint, saved: Set[str], own: Set[str]) -> str:
