@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from specgrad_plugin import runtime
 from specgrad_plugin.batched import vocode_batch
-from specgrad_plugin.checkpoints import CheckpointError, identity_changes, model_identity
+from specgrad_plugin.checkpoints import CheckpointError, change_summary, model_identity, saved_identity
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_scp, read_wav, write_wav
@@ -152,19 +152,18 @@ def settings_change(record: Path, settings: Dict[str, Any]) -> str:
         before = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         return f"{record} is not readable ({e})"
-    was_config = before.get("config") or {}
-    changed = {key: (before.get(key), settings[key]) for key in settings
-               if key not in ("model", "config") and before.get(key) != settings[key]}
-    for name in identity_changes(was_config, settings["config"]):
-        section, key = name.split(".", 1)
-        now_config = settings["config"]
-        changed[f"config {name}"] = ((was_config.get(section) or {}).get(key), (now_config.get(section) or {}).get(key))
-    if not changed:
+    try:
+        config_change = change_summary(saved_identity(before.get("config"), str(record)), settings["config"])
+    except CheckpointError as e:
+        return str(e)
+    changed = [key for key in settings if key not in ("model", "config") and before.get(key) != settings[key]]
+    if not changed and not config_change:
         return ""
-    values = "".join(f"; {key}: {was!r} then, {now!r} now" for key, (was, now) in changed.items()
+    values = "".join(f"; {key}: {before.get(key)!r} then, {settings[key]!r} now" for key in changed
                      if key != "weights_sha256")
-    return (f"they were made with other {', '.join(changed)} (by {before.get('model')}; now {settings['model']})"
-            + values)
+    return (f"they were made with other {', '.join(changed + (['config'] if config_change else []))} (by "
+            f"{before.get('model')}; now {settings['model']}){values}"
+            + (f"; config {config_change}" if config_change else ""))
 
 
 def length_sorted_batches(todo: List[str], load_one: Callable[[str], Optional[Tuple[str, torch.Tensor]]],
