@@ -33,7 +33,8 @@ def make_inputs(root, clip):
 
 
 EXPECTED = {
-    "corrupt": "not a readable audio file", "text": "not a readable audio file", "missing": "not a readable",
+    "corrupt": "not a readable audio file", "text": "not a readable audio file",
+    "missing": "missing.wav: file not found",
     "stereo": "2 channels, expected mono", "rate16k": "16000 Hz, expected 22050 Hz", "short": "100 samples",
     "empty": "0 samples",
 }

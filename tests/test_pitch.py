@@ -92,8 +92,8 @@ def test_harmonic_excitation_is_the_sum_of_sines_below_the_cutoff():
 
 def excitation_config(**denoiser):
     data = SpecGradConfig().to_dict()
-    data["denoiser"].update({"kind": "frame", "frame_channels": 32, "frame_layers": 2, "frame_low_band_hz": 1000.0,
-                             "frame_low_band_channels": 16, "frame_excitation": True, **denoiser})
+    data["denoiser"] = {"kind": "frame", "frame_channels": 32, "frame_layers": 2, "frame_low_band_hz": 1000.0,
+                        "frame_low_band_channels": 16, "frame_excitation": True, **denoiser}
     return SpecGradConfig.from_dict(data)
 
 
