@@ -256,7 +256,7 @@ def check_options(options: DiffusionTrainerOptions) -> None:
         raise ConfigError(f"--sample_seconds {options.sample_seconds}: expected more than 0 seconds")
 
 
-RUN_IDENTITY = "model_identity.json"  # the model a run trains, written when it starts
+RUN_IDENTITY = "model_identity.json"  # the config a run starts with, to compare a resume's with
 
 
 def trained_identity(identity: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
@@ -291,8 +291,8 @@ def record_identity(output_dir: Path, cfg, resume: bool, is_main: bool) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     record = output_dir / RUN_IDENTITY
     tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps(trained_identity(model_identity(cfg.to_dict())), indent=1, default=str) + "\n",
-                   encoding="utf-8")
+    # the whole config, so that it reads back as a valid one; the comparison takes the trained model from it
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=1, default=str) + "\n", encoding="utf-8")
     tmp.replace(record)
 
 
