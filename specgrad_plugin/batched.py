@@ -45,8 +45,7 @@ def vocode_batch(
     for mel in mels:
         vocoder.warn_on_mel_range(mel[None])
     mels, gains = matched_levels(vocoder, mels)
-    name = vocoder.cfg.inference.schedule if schedule is None else schedule
-    vocoder.warn_on_untrained_levels(diffusion.inference_betas(name), schedule)
+    vocoder.warn_on_untrained_levels(diffusion.inference_betas(vocoder.chosen_schedule(schedule)), schedule)
     sampler = RealSampler(vocoder, schedule, use_fft=True, clamp=False).to(device).eval()
     padded, noise, lengths = pad_batch(mels, max(mel.shape[0] for mel in mels), len(mels), sampler.steps,
                                        vocoder.hop_length, seed)

@@ -123,7 +123,7 @@ class RealSampler(nn.Module):
         self.mel_gain_max_db = vocoder.cfg.inference.mel_gain_max_db
         self.register_buffer("mel_basis", vocoder.features.mel_basis.detach().float().clone(), persistent=False)
         self.response_scale = float(self.denoiser.window.pow(2).sum().sqrt())
-        betas = diffusion.inference_betas(vocoder.cfg.inference.schedule if schedule is None else schedule)
+        betas = diffusion.inference_betas(vocoder.chosen_schedule(schedule))
         self.betas = betas.tolist()
         self.alpha_bars = diffusion.alpha_bars(betas).tolist()
         levels = diffusion.log_snr(diffusion.alpha_bars(betas))
@@ -291,7 +291,7 @@ def masked_trunk(module: nn.Module, x: torch.Tensor, level: torch.Tensor, mask: 
 
 def graph_metadata(vocoder, graph: LevelMatchedSampler, schedule: Optional[Schedule]) -> dict:
     """What a runtime without this package needs to feed the graph: strings, as ONNX stores them."""
-    name = vocoder.cfg.inference.schedule if schedule is None else schedule
+    name = vocoder.chosen_schedule(schedule)
     sampler = graph.sampler
     return {
         "fs": str(vocoder.fs), "hop_length": str(sampler.hop), "n_mels": str(vocoder.cfg.features.n_mels),

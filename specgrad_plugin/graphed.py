@@ -106,8 +106,8 @@ class GraphedVocoder:
             return vocode_batch(self.vocoder, mels, self.schedule, seed)
         for mel in mels:
             self.vocoder.warn_on_mel_range(mel[None])
-        self.vocoder.warn_on_untrained_levels(diffusion.inference_betas(
-            self.vocoder.cfg.inference.schedule if self.schedule is None else self.schedule), self.schedule)
+        self.vocoder.warn_on_untrained_levels(diffusion.inference_betas(self.vocoder.chosen_schedule(self.schedule)),
+                                              self.schedule)
         batch, frames = shape
         hop = self.vocoder.hop_length
         mels, gains = matched_levels(self.vocoder, mels)

@@ -98,6 +98,11 @@ class SpecGradVocoder(torch.nn.Module):
         return mel_gain.match_mel(wav, mel, self.features.mel_basis.to(wav), self.prior.n_fft, self.prior.hop,
                                   self.prior.window, inference.mel_gain_iterations, inference.mel_gain_max_db)
 
+    def chosen_schedule(self, schedule: Optional[Schedule]) -> Schedule:
+        """``schedule``, or the config's (inference.schedule) when it is None: every inference
+        path reads it so, and an empty schedule stays an error (diffusion.inference_betas)."""
+        return self.cfg.inference.schedule if schedule is None else schedule
+
     def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
         """Warn when a schedule starts below the lowest noise level the model was trained on."""
         problem = diffusion.untrained_start(betas, self.cfg.diffusion)
@@ -140,7 +145,7 @@ class SpecGradVocoder(torch.nn.Module):
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
-        betas = diffusion.inference_betas(self.cfg.inference.schedule if schedule is None else schedule)
+        betas = diffusion.inference_betas(self.chosen_schedule(schedule))
         self.warn_on_untrained_levels(betas, schedule)
         generator = None
         if seed is not None:

@@ -32,7 +32,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -122,11 +122,6 @@ def mel_sources(
 SETTINGS_FILE = "decode_settings.json"
 
 
-def chosen_schedule(vocoder: SpecGradVocoder, args) -> Union[str, List[float]]:
-    """--schedule, or the config's when it is not given."""
-    return vocoder.cfg.inference.schedule if args.schedule is None else args.schedule
-
-
 def decode_settings(vocoder: SpecGradVocoder, args, device: str) -> Dict[str, Any]:
     """What decides a decode's audio: a digest of the weights as loaded (EMA or not), the config
     keys that fix what they compute (checkpoints.model_identity), the schedule, the seed, the
@@ -138,7 +133,7 @@ def decode_settings(vocoder: SpecGradVocoder, args, device: str) -> Dict[str, An
         digest.update(key.encode())
         digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     settings = {"model": args.model_tag or str(args.model_file), "weights_sha256": digest.hexdigest(),
-                "config": model_identity(vocoder.cfg.to_dict()), "schedule": chosen_schedule(vocoder, args),
+                "config": model_identity(vocoder.cfg.to_dict()), "schedule": vocoder.chosen_schedule(args.schedule),
                 "seed": args.seed, "device": device,
                 "stream_chunk_frames": args.stream_chunk_frames if args.streaming else None}
     return json.loads(json.dumps(settings, default=str))
@@ -201,7 +196,7 @@ def stream_one(vocoder: SpecGradVocoder, mel: torch.Tensor, args, stats: Dict[st
     from specgrad_plugin.export import draw_white_noise
     from specgrad_plugin.streaming import StreamingVocoder, timed_stream
 
-    steps = len(inference_betas(chosen_schedule(vocoder, args)))
+    steps = len(inference_betas(vocoder.chosen_schedule(args.schedule)))
     noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, steps, args.seed)
     result = timed_stream(StreamingVocoder(vocoder, args.schedule, noise=noise), mel.cpu().float(),
                           args.stream_chunk_frames)
@@ -299,7 +294,7 @@ def main(argv=None) -> int:
                 f.write(f"{uid} {(wav_dir / f'{uid}.wav').resolve()}\n")
     if seconds_audio:
         print(f"RTF {seconds_spent / seconds_audio:.3f} ({seconds_spent:.1f} s for {seconds_audio:.1f} s of audio, "
-              f"{device}, schedule {chosen_schedule(vocoder, args)})")
+              f"{device}, schedule {vocoder.chosen_schedule(args.schedule)})")
     if stream_stats["first_audio_s"]:
         print(streaming_summary(vocoder, args, stream_stats))
     report = args.output_dir / "failed.txt"

@@ -63,7 +63,7 @@ def check_graph(vocoder: SpecGradVocoder, fmt: str, path: Path, schedule) -> flo
     with torch.no_grad():
         mel = vocoder.features(crop_to_hop(signal, vocoder.hop_length)[None])
     mel = torch.cat([mel, mel - 1.0])
-    steps = len(inference_betas(vocoder.cfg.inference.schedule if schedule is None else schedule))
+    steps = len(inference_betas(vocoder.chosen_schedule(schedule)))
     noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, steps, seed=0)
     with warnings.catch_warnings():  # the input-range warnings would be about this made-up mel, not the user's
         warnings.simplefilter("ignore")
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     except (ConfigError, CheckpointError, ExportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    schedule = vocoder.cfg.inference.schedule if args.schedule is None else args.schedule
+    schedule = vocoder.chosen_schedule(args.schedule)
     print(f"wrote {path} ({args.format}, schedule {schedule}, {path.stat().st_size / 2**20:.1f} MiB)")
     if args.check:
         difference = check_graph(vocoder, args.format, path, args.schedule)

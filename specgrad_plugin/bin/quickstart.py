@@ -106,8 +106,7 @@ def main(argv=None) -> int:
     }
     (args.out / "scores.json").write_text(json.dumps(scores, indent=2))
     names = list(scores["specgrad"])
-    schedule = cfg.inference.schedule if args.schedule is None else args.schedule
-    print(f"\nheld-out clip, {args.steps} steps, schedule {schedule}")
+    print(f"\nheld-out clip, {args.steps} steps, schedule {trained.chosen_schedule(args.schedule)}")
     print(f"| system | {' | '.join(names)} |\n|---|{'---|' * len(names)}")
     for system, values in scores.items():
         print(f"| {system} | {' | '.join(f'{values[n]:.3f}' for n in names)} |")
