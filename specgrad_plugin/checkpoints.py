@@ -233,13 +233,23 @@ def saved_identity(config: Optional[Dict[str, Any]], source: str) -> Dict[str, D
         raise CheckpointError(f"{source}: its saved config does not read ({e})") from None
 
 
-def change_summary(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]], most: int = 5) -> str:
+def change_summary(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]], most: int = 5,
+                   labels: Tuple[str, str] = ("then", "now")) -> str:
     """identity_changes with their values, "section.key: A then, B now; ...", at most ``most``
-    of them and how many more."""
+    of them and how many more; "" when there are none."""
     changed = [name.split(".", 1) for name in identity_changes(before, after)]
-    shown = "; ".join(f"{section}.{key}: {(before.get(section) or {}).get(key)!r} then, "
-                      f"{(after.get(section) or {}).get(key)!r} now" for section, key in changed[:most])
+    shown = "; ".join(f"{section}.{key}: {(before.get(section) or {}).get(key)!r} {labels[0]}, "
+                      f"{(after.get(section) or {}).get(key)!r} {labels[1]}" for section, key in changed[:most])
     return shown + (f"; and {len(changed) - most} more" if len(changed) > most else "")
+
+
+def resume_change(saved: Optional[Dict[str, Any]], cfg: SpecGradConfig, source: str) -> str:
+    """What resuming a run saved with config ``saved`` (as written then; saved_identity) under
+    ``cfg`` would change in the model it trains: change_summary of model_identity without the
+    inference section (features, prior, denoiser, the noise schedule's keys), "" when nothing.
+    Both trainers (training.fit, the ESPnet DiffusionTrainer) refuse a resume on anything else."""
+    before, after = saved_identity(saved, source), model_identity(cfg.to_dict())
+    return change_summary(*({k: v for k, v in identity.items() if k != "inference"} for identity in (before, after)))
 
 
 def identity_changes(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> List[str]:

@@ -15,14 +15,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-from specgrad_plugin.checkpoints import (
-    CheckpointError,
-    change_summary,
-    load_payload,
-    load_state_strict,
-    model_identity,
-    saved_identity,
-)
+from specgrad_plugin.checkpoints import CheckpointError, load_payload, load_state_strict, resume_change
 from specgrad_plugin.loss import DiffusionLoss
 from specgrad_plugin.vocoder import SpecGradVocoder
 
@@ -121,7 +114,7 @@ def fit(
     ckpt = out_dir / "checkpoint.pt"
     state = load_payload(ckpt) if ckpt.is_file() else None
     if state is not None:  # config.yaml must keep describing the checkpoint until this run can resume it
-        summary = change_summary(saved_identity(state.get("config"), str(ckpt)), model_identity(cfg.to_dict()))
+        summary = resume_change(state.get("config"), cfg, str(ckpt))
         if summary:
             raise CheckpointError(f"{ckpt}: cannot resume: it holds another model ({summary}); train into "
                                   f"another output folder, or remove {ckpt} to start over")

@@ -106,7 +106,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         The architecture must match model_conf (an error names the differing weights), but
         for modules that model_conf adds and whose output starts at zero (Denoiser.silent_at_start)."""
         from specgrad_plugin import pretrained
-        from specgrad_plugin.checkpoints import identity_changes, load_grown, model_identity
+        from specgrad_plugin.checkpoints import change_summary, identity_changes, load_grown, model_identity
 
         if pretrained.is_tag(source):
             start = SpecGradVocoder.from_pretrained(source)
@@ -116,11 +116,10 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         own, theirs = model_identity(self.cfg.to_dict()), model_identity(start.cfg.to_dict())
         changed = identity_changes(theirs, own)
         if changed:  # grown modules and other inference settings are allowed, but never unsaid
-            shown = "; ".join(f"{name}: {theirs[name.split('.')[0]].get(name.split('.', 1)[1])!r} there, "
-                              f"{own[name.split('.')[0]].get(name.split('.', 1)[1])!r} here" for name in changed[:6])
-            logging.warning("model_conf init_from=%s: this run's config differs from the source's in %d keys (%s%s); "
+            logging.warning("model_conf init_from=%s: this run's config differs from the source's in %d keys (%s); "
                             "the fine-tuned model computes with this run's. To keep the source's, start from its "
-                            "preset (preset: %s)", source, len(changed), shown, " ..." if len(changed) > 6 else "",
+                            "preset (preset: %s)", source, len(changed),
+                            change_summary(theirs, own, most=6, labels=("there", "here")),
                             source if pretrained.is_tag(source) else "its config.yaml")
         logging.info("initialised from %s%s", source, f"; new and silent at the start: {grown}" if grown else "")
 

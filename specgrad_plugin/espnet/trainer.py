@@ -29,7 +29,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Set, Tuple
+from typing import Dict, List, Set, Tuple
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import str2bool
 
 from specgrad_plugin import precision
-from specgrad_plugin.checkpoints import CheckpointError, change_summary, model_identity, saved_identity
+from specgrad_plugin.checkpoints import CheckpointError, resume_change
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.diffusion import inference_betas
@@ -259,12 +259,6 @@ def check_options(options: DiffusionTrainerOptions) -> None:
 RUN_IDENTITY = "model_identity.json"  # the config a run starts with, to compare a resume's with
 
 
-def trained_identity(identity: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """checkpoints.model_identity without the inference section: the model a run trains
-    (features, prior, denoiser, the noise schedule's keys), which a resume may not change."""
-    return {section: values for section, values in identity.items() if section != "inference"}
-
-
 def refuse_changed_resume(output_dir: Path, cfg, resume: bool) -> None:
     """ConfigError naming each change when a resume's config trains another model than the one
     the run recorded at its start (RUN_IDENTITY): called before ESPnet rewrites config.yaml.
@@ -276,8 +270,7 @@ def refuse_changed_resume(output_dir: Path, cfg, resume: bool) -> None:
         recorded = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ConfigError(f"{record}: not readable ({e}); remove it to resume without the check") from None
-    before = trained_identity(saved_identity(recorded, str(record)))
-    summary = change_summary(before, trained_identity(model_identity(cfg.to_dict())))
+    summary = resume_change(recorded, cfg, str(record))
     if summary:
         raise ConfigError(f"{output_dir}: cannot resume: this config trains another model than the run's "
                           f"({summary}). Resume with the settings the run started with, or train into another "
