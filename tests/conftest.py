@@ -133,6 +133,37 @@ def common_args(data, out):
     ]
 
 
+def run_args(data, out, stats):
+    """common_args plus the shape files and statistics that collect-stats wrote to stats."""
+    return common_args(data, out) + [
+        "--train_shape_file", str(stats / "train" / "speech_shape"),
+        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
+        "--model_conf", f"prior_stats_file={stats / 'train' / 'energy_hist_stats.npz'}",
+        "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data):
+    """collect-stats, then one epoch, then --resume to a second one (ESPnet's
+    trainer, the tiny preset): (stats folder, run folder, epoch 1's weights)."""
+    root = tmp_path_factory.mktemp("exp")
+    stats = root / "stats"
+    from specgrad_plugin.bin import train
+
+    train.main(common_args(data, stats) + ["--collect_stats", "true"])
+    out = root / "train"
+    args = run_args(data, out, stats) + [
+        "--optim", "adam", "--optim_conf", "lr=0.001", "--grad_clip", "1.0", "--num_iters_per_epoch", "2",
+        "--num_samples", "1", "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0",
+        "--best_model_criterion", "valid,pesq,max", "valid,mel_l1,min", "--seed", "0",
+    ]
+    train.main(args + ["--max_epoch", "1"])
+    first = torch.load(out / "1epoch.pth", weights_only=True)
+    train.main(args + ["--max_epoch", "2", "--resume", "true"])
+    return stats, out, first
+
+
 def write_shape_file(scp, path):
     """ESPnet's speech_shape ('utt_id samples'), which collect-stats would write."""
     lines = [f"{u} {sf.info(p).frames}\n" for u, p in (line.split() for line in scp.read_text().splitlines())]

@@ -1,12 +1,11 @@
-"""Training through ESPnet's CLI, decoding, and pairing with an ESPnet TTS model."""
+"""Training through ESPnet's CLI and pairing with an ESPnet TTS model (decoding:
+test_espnet_decode.py)."""
 
 import argparse
-import json
 import re
 import subprocess
 import sys
 
-import kaldiio
 import numpy as np
 import pytest
 import soundfile as sf
@@ -20,37 +19,9 @@ from specgrad_plugin.espnet import task as task_module
 from specgrad_plugin.testing import make_tts_exp
 from specgrad_plugin.vocoder import SpecGradVocoder
 
-from .conftest import REPO, common_args, write_shape_file
+from .conftest import REPO, common_args, run_args, write_shape_file
 
 FEATS = dict(fs=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmin=80, fmax=7600)
-
-
-def run_args(data, out, stats):
-    """common_args plus the shape files and statistics that collect-stats wrote to stats."""
-    return common_args(data, out) + [
-        "--train_shape_file", str(stats / "train" / "speech_shape"),
-        "--valid_shape_file", str(stats / "valid" / "speech_shape"),
-        "--model_conf", f"prior_stats_file={stats / 'train' / 'energy_hist_stats.npz'}",
-        "--model_conf", f"mel_stats_file={stats / 'train' / 'feats_stats.npz'}",
-    ]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, data):
-    """collect-stats, then one epoch, then --resume to a second one."""
-    root = tmp_path_factory.mktemp("exp")
-    stats = root / "stats"
-    train.main(common_args(data, stats) + ["--collect_stats", "true"])
-    out = root / "train"
-    args = run_args(data, out, stats) + [
-        "--optim", "adam", "--optim_conf", "lr=0.001", "--grad_clip", "1.0", "--num_iters_per_epoch", "2",
-        "--num_samples", "1", "--sample_seconds", "0.5", "--sample_schedule", "WG-3", "--num_att_plot", "0",
-        "--best_model_criterion", "valid,pesq,max", "valid,mel_l1,min", "--seed", "0",
-    ]
-    train.main(args + ["--max_epoch", "1"])
-    first = torch.load(out / "1epoch.pth", weights_only=True)
-    train.main(args + ["--max_epoch", "2", "--resume", "true"])
-    return stats, out, first
 
 
 def test_best_model_criteria_skip_epochs_without_their_key(tmp_path, data, trained):
@@ -134,133 +105,6 @@ def test_training_writes_espnet_artifacts_and_resumes(trained):
     assert not torch.equal(first[key], second[key])
     assert not torch.equal(first["ema.denoiser.input.weight"], second["ema.denoiser.input.weight"])
     assert not torch.equal(second[key], second["ema.denoiser.input.weight"])
-
-
-def test_decode_wav_scp_and_feats(tmp_path, trained, data):
-    _, out, _ = trained
-    _, dev_scp = data
-    model_args = ["--model_file", str(out / "latest.pth"), "--schedule", "WG-3"]
-    assert decode.main(model_args + ["--data_path_and_name_and_type", f"{dev_scp},speech,sound",
-                                     "--output_dir", str(tmp_path / "a")]) == 0
-    wav, fs = sf.read(tmp_path / "a" / "wav" / "dev0.wav")
-    assert fs == 22050 and len(wav) == (int(1.2 * 22050) // 256) * 256
-    assert (tmp_path / "a" / "wav.scp").read_text().startswith("dev0 ")
-    mels = {"m1": np.random.randn(7, 80).astype(np.float32) - 3, "m2": np.random.randn(3, 80).astype(np.float32) - 3}
-    (tmp_path / "npy").mkdir()
-    lines = []
-    for uid, mel in mels.items():
-        np.save(tmp_path / "npy" / f"{uid}.npy", mel)
-        lines.append(f"{uid} {tmp_path / 'npy' / f'{uid}.npy'}\n")
-    (tmp_path / "npy" / "feats.scp").write_text("".join(lines))
-    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/feats.ark,{tmp_path}/feats.scp") as writer:
-        for uid, mel in mels.items():
-            writer(uid, mel)
-    for kind, scp in (("npy", tmp_path / "npy" / "feats.scp"), ("kaldi_ark", tmp_path / "feats.scp")):
-        assert decode.main(model_args + ["--data_path_and_name_and_type", f"{scp},feats,{kind}", "--batch_size", "2",
-                                         "--output_dir", str(tmp_path / kind)]) == 0
-        assert [len(sf.read(tmp_path / kind / "wav" / f"{u}.wav")[0]) for u in mels] == [7 * 256, 3 * 256]
-
-
-def test_decode_rerun_keeps_its_wavs_only_under_the_same_settings(tmp_path, trained, data, capsys):
-    """A rerun skips the wavs it made; one with another schedule, seed or weights is refused
-    before it writes anything, as their wavs would be mixed; --overwrite re-vocodes them and
-    leaves no wav of the old settings, even where an utterance fails this time."""
-    _, out, _ = trained
-    _, dev_scp = data
-    dev0 = dev_scp.read_text().split()[1]
-    quiet, fs = sf.read(dev0)
-    sf.write(tmp_path / "u2.wav", quiet[::2], fs // 2)  # needs --resample
-    scp = tmp_path / "wav.scp"
-    scp.write_text(f"dev0 {dev0}\nu2 {tmp_path / 'u2.wav'}\n")
-    common = ["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type", f"{scp},speech,sound",
-              "--output_dir", str(tmp_path / "o")]
-    wav = tmp_path / "o" / "wav" / "dev0.wav"
-    assert decode.main(common + ["--schedule", "WG-3", "--resample"]) == 0
-    first = wav.read_bytes()
-    # --resample changes no wav that exists: a rerun without it keeps both
-    assert decode.main(common + ["--schedule", "WG-3"]) == 0 and wav.read_bytes() == first
-    for other, named in ((["--schedule", "WG-6"], "schedule: 'WG-3' then, 'WG-6' now"),
-                         (["--schedule", "WG-3", "--seed", "5"], "seed: 0 then, 5 now"),
-                         (["--schedule", "WG-3", "--use_ema", "false"], "other weights_sha256"),
-                         (["--schedule", "WG-3", "--train_config", str(tmp_path / "c.yaml")],
-                          "config inference.mel_gain_iterations: 0 then, 1 now")):
-        if "--train_config" in other:
-            config = yaml.safe_load((out / "config.yaml").read_text())
-            config["model_conf"]["inference"] = {**config["model_conf"].get("inference", {}), "mel_gain_iterations": 1}
-            (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-        assert decode.main(common + other) == 2
-        assert named in capsys.readouterr().err and wav.read_bytes() == first
-    assert decode.main(common + ["--schedule", "WG-6", "--overwrite"]) == 1  # u2 fails without --resample
-    assert wav.read_bytes() != first and not (tmp_path / "o" / "wav" / "u2.wav").exists()
-    assert json.loads((tmp_path / "o" / "decode_settings.json").read_text())["schedule"] == "WG-6"
-    assert decode.main(common + ["--schedule", "WG-6"]) == 1  # u2 is tried again, not taken from WG-3
-    assert (tmp_path / "o" / "wav.scp").read_text().split()[0::2] == ["dev0"]
-    (tmp_path / "o" / "decode_settings.json").unlink()  # wavs of unknown origin are not kept either
-    assert decode.main(common + ["--schedule", "WG-6"]) == 2
-    assert "decode_settings.json is missing" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("flags, message", [(["--batch_size", "0"], "--batch_size 0: expected at least 1"),
-                                            (["--batch_size", "-1"], "--batch_size -1: expected at least 1"),
-                                            (["--schedule", ""], "schedule '': expected a non-empty list")])
-def test_decode_refuses_bad_options_before_writing(tmp_path, trained, data, capsys, flags, message):
-    _, out, _ = trained
-    _, dev_scp = data
-    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
-                        f"{dev_scp},speech,sound", "--output_dir", str(tmp_path / "o")] + flags) == 2
-    assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
-
-
-def test_decode_names_bad_feature_lists(tmp_path, trained, data, capsys):
-    _, out, _ = trained
-    _, dev_scp = data
-    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
-                        f"{dev_scp},feats,npy", "--output_dir", str(tmp_path / "o")]) == 1
-    assert "not readable as npy features" in (tmp_path / "o" / "failed.txt").read_text()
-    assert "(a wav.scp is TYPE sound)" in (tmp_path / "o" / "failed.txt").read_text()
-    np.save(tmp_path / "m.npy", np.zeros((4, 80), np.float32) - 3)
-    (tmp_path / "dup.scp").write_text(f"a {tmp_path / 'm.npy'}\nb {tmp_path / 'gone.npy'}\na {tmp_path / 'm.npy'}\n")
-    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
-                        f"{tmp_path / 'dup.scp'},feats,npy", "--output_dir", str(tmp_path / "d")]) == 2
-    assert "dup.scp: a is duplicated" in capsys.readouterr().err and not (tmp_path / "d").exists()
-    (tmp_path / "dup.scp").write_text(f"a {tmp_path / 'm.npy'}\nb {tmp_path / 'gone.npy'}\n")
-    assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
-                        f"{tmp_path / 'dup.scp'},feats,npy", "--output_dir", str(tmp_path / "d")]) == 1
-    failed = (tmp_path / "d" / "failed.txt").read_text()
-    assert "utterance b: not readable as npy features" in failed and "TYPE sound" not in failed
-
-
-@pytest.mark.parametrize("module, argv", [
-    ("decode", ["--model_tag", "x", "--data_path_and_name_and_type", "a,b,c", "--output_dir", "o"]),
-    ("export", ["--model_tag", "x", "--output", "o.onnx"]),
-    ("score", ["--ref", "r", "--gen", "g", "--out", "o"]),
-])
-def test_boolean_flags_refuse_a_typo(module, argv, capsys):
-    import importlib
-
-    parser = importlib.import_module(f"specgrad_plugin.bin.{module}").get_parser()
-    flag = {"decode": "--use_ema", "export": "--use_ema", "score": "--aligned"}[module]
-    assert getattr(parser.parse_args(argv + [flag, "false"]), flag[2:]) is False
-    assert getattr(parser.parse_args(argv + [flag, "True"]), flag[2:]) is True
-    with pytest.raises(SystemExit):
-        parser.parse_args(argv + [flag, "ture"])
-    assert "invalid str2bool value: 'ture'" in capsys.readouterr().err
-
-
-def test_decode_lists_bad_utterances_and_finishes_the_rest(tmp_path, trained):
-    _, out, _ = trained
-    (tmp_path / "f").mkdir()
-    np.save(tmp_path / "f" / "good.npy", np.zeros((4, 80), np.float32) - 3)
-    np.save(tmp_path / "f" / "nan.npy", np.full((4, 80), np.nan, np.float32))
-    np.save(tmp_path / "f" / "wide.npy", np.zeros((4, 64), np.float32))
-    (tmp_path / "f" / "feats.scp").write_text("".join(f"{u} {tmp_path}/f/{u}.npy\n" for u in ("good", "nan", "wide")))
-    rc = decode.main(["--model_file", str(out / "latest.pth"), "--output_dir", str(tmp_path / "o"),
-                      "--data_path_and_name_and_type", f"{tmp_path}/f/feats.scp,feats,npy"])
-    assert rc == 1
-    assert (tmp_path / "o" / "wav" / "good.wav").is_file()
-    failed = (tmp_path / "o" / "failed.txt").read_text()
-    assert "nan utterance nan: 320 non-finite values" in failed
-    assert "wide utterance wide: 64 mel bands" in failed
 
 
 def _tts_inference(tts_dir, out, vocoder_args):

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from specgrad_plugin import runtime
 from specgrad_plugin.batched import vocode_batch
-from specgrad_plugin.checkpoints import CheckpointError, change_summary, model_identity, saved_identity
+from specgrad_plugin.checkpoints import CheckpointError, change_summary, saved_identity
 from specgrad_plugin.checks import SpecGradInputError, check_mel
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_scp, read_wav, write_wav
@@ -124,7 +124,7 @@ SETTINGS_FILE = "decode_settings.json"
 
 def decode_settings(vocoder: SpecGradVocoder, args, device: str) -> Dict[str, Any]:
     """What decides a decode's audio: a digest of the weights as loaded (EMA or not), the config
-    keys that fix what they compute (checkpoints.model_identity), the schedule, the seed, the
+    (kept whole, compared on checkpoints.model_identity), the schedule, the seed, the
     device (its noise generator) and streaming. ``model`` names where the weights came from and
     is not compared (a moved file is the same model); --resample and --batch_size are not kept
     (they change no wav that exists)."""
@@ -133,7 +133,7 @@ def decode_settings(vocoder: SpecGradVocoder, args, device: str) -> Dict[str, An
         digest.update(key.encode())
         digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     settings = {"model": args.model_tag or str(args.model_file), "weights_sha256": digest.hexdigest(),
-                "config": model_identity(vocoder.cfg.to_dict()), "schedule": vocoder.chosen_schedule(args.schedule),
+                "config": vocoder.cfg.to_dict(), "schedule": vocoder.chosen_schedule(args.schedule),
                 "seed": args.seed, "device": device,
                 "stream_chunk_frames": args.stream_chunk_frames if args.streaming else None}
     return json.loads(json.dumps(settings, default=str))
@@ -148,7 +148,9 @@ def settings_change(record: Path, settings: Dict[str, Any]) -> str:
     except (OSError, ValueError) as e:
         return f"{record} is not readable ({e})"
     try:
-        config_change = change_summary(saved_identity(before.get("config"), str(record)), settings["config"])
+        # whole configs, each read as today's config classes read it: a key added since counts at its default
+        config_change = change_summary(saved_identity(before.get("config"), str(record)),
+                                       saved_identity(settings["config"], "this decode's config"))
     except CheckpointError as e:
         return str(e)
     changed = [key for key in settings if key not in ("model", "config") and before.get(key) != settings[key]]
