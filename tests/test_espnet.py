@@ -333,3 +333,37 @@ def test_unknown_model_conf_key_is_one_line_naming_the_known_ones(tmp_path, data
         train.main(common_args(data, tmp_path / "o") + ["--model_conf", "bogus=1", "--collect_stats", "true"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "unknown keys ['bogus']; expected some of [" in err and "segment_frames" in err
+
+
+def _spawn_ranks_as_espnet_does(args):
+    """AbsTask.main's --multiprocessing_distributed path, without its GPU requirement: each rank
+    runs main_worker in a spawned process, and torch's ProcessContext joins them."""
+    from espnet2.train.distributed_utils import resolve_distributed_mode
+    from torch.multiprocessing.spawn import ProcessContext
+    parsed = task_module.SpecGradTask.get_parser().parse_args(args)
+    resolve_distributed_mode(parsed)
+    process = torch.multiprocessing.get_context("spawn").Process(
+        target=task_module.SpecGradTask.main_worker, args=(parsed,))
+    process.start()
+    while not ProcessContext([process], [str(REPO / "no-such-error-file")]).join():
+        pass
+
+
+def test_user_error_in_a_spawned_rank_is_one_line(tmp_path, data, monkeypatch, capfd):
+    """Under --multiprocessing_distributed the error is raised in a spawned rank, beyond
+    bin.train's own handler: the rank prints one line, and the launcher exits 2 without a
+    traceback. Any other failure of a rank still raises."""
+    args = common_args(data, tmp_path / "o") + ["--model_conf", "bogus=1", "--collect_stats", "true"]
+    spawning = classmethod(lambda cls, cmd: _spawn_ranks_as_espnet_does(cmd))
+    monkeypatch.setattr(task_module.SpecGradTask, "main", spawning)
+    with pytest.raises(SystemExit) as exit_:
+        train.main(args)
+    err = capfd.readouterr().err
+    assert exit_.value.code == 2 and "error: " in err and "unknown keys ['bogus']" in err
+    assert "Traceback" not in err
+
+    def crash(cls, cmd):
+        raise torch.multiprocessing.ProcessExitedException("rank 0 died", 0, 1, exit_code=1)
+    monkeypatch.setattr(task_module.SpecGradTask, "main", classmethod(crash))
+    with pytest.raises(torch.multiprocessing.ProcessExitedException):
+        train.main(args)

@@ -1,18 +1,16 @@
-"""bin.report: the count it prints is that of the utterances its mean covers."""
+"""bin.report: the count RESULTS.md gives is that of the utterances its mean covers."""
 
 import argparse
-import json
+from pathlib import Path
 
-from specgrad_plugin.bin.report import count_text, scored_counts
+from specgrad_plugin.bin.report import ScoredSet, results_markdown
 
 
-def test_count_is_of_the_scored_utterances(tmp_path):
-    (tmp_path / "data" / "eval1").mkdir(parents=True)
-    (tmp_path / "data" / "eval1" / "wav.scp").write_text("a a.wav\nb b.wav\n")
-    score = tmp_path / "exp" / "decode_eval1" / "score"
-    score.mkdir(parents=True)
-    args = argparse.Namespace(exp=tmp_path / "exp", data=tmp_path / "data")
-    (score / "scores.json").write_text(json.dumps({"mean": {}, "utterances": {"a": {}, "b": {}}}))
-    assert count_text(*scored_counts(args, "eval1")) == "2 utterances"
-    (score / "scores.json").write_text(json.dumps({"mean": {}, "utterances": {"a": {}}}))
-    assert count_text(*scored_counts(args, "eval1")) == "1 of 2 utterances"
+def test_count_is_of_the_scored_utterances():
+    args = argparse.Namespace(exp=Path("exp/run"), corpus="LJSpeech", model="m.pth", inference_args="")
+    whole = ScoredSet("dev", "| mean |\n", {"mean": {}, "utterances": {"a": {}, "b": {}}}, total=2)
+    short = ScoredSet("eval1", "| mean |\n", {"mean": {}, "utterances": {"a": {}}}, total=2)
+    assert whole.count_text() == "2 utterances" and short.count_text() == "1 of 2 utterances"
+    text = results_markdown(args, [whole, short])
+    assert "## dev: 2 utterances of LJSpeech" in text and "## eval1: 1 of 2 utterances of LJSpeech" in text
+    assert text.count("failed to vocode") == 1 and "decode_eval1/output.*/failed.txt" in text

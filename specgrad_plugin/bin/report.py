@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, NamedTuple
 
 from specgrad_plugin.bin import score
 from specgrad_plugin.data import read_scp
@@ -44,7 +44,18 @@ def versions() -> str:
     return f"specgrad_plugin {specgrad_plugin.__version__}, espnet {espnet.__version__}, torch {torch.__version__}"
 
 
-def results_markdown(args: argparse.Namespace, tables: List[str]) -> str:
+class ScoredSet(NamedTuple):
+    name: str
+    table: str  # score/scores.md
+    scores: Dict  # score/scores.json: "mean" and "utterances"
+    total: int  # utterances in the set's reference wav.scp
+
+    def count_text(self) -> str:
+        scored = len(self.scores["utterances"])
+        return f"{self.total} utterances" if scored == self.total else f"{scored} of {self.total} utterances"
+
+
+def results_markdown(args: argparse.Namespace, sets: List[ScoredSet]) -> str:
     lines = [f"# {args.exp.name}: SpecGrad analysis-synthesis of {args.corpus}", "",
              "Each recording's log-mel vocoded back to audio and scored against the recording.", "",
              f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; model: {args.model}; "
@@ -52,43 +63,32 @@ def results_markdown(args: argparse.Namespace, tables: List[str]) -> str:
              f"- vocoded wavs: {args.exp}/decode_<set>/output.*/wav/; reference vs generated log-mel PNGs: "
              f"{args.exp}/decode_<set>/score/",
              f"- {versions()}"]
-    for name, table in zip(args.sets, tables, strict=True):
-        scored, total = scored_counts(args, name)
-        lines += ["", f"## {name}: {count_text(scored, total)} of {args.corpus} (mean, then each)", ""]
-        if scored < total:
-            lines += [f"The others failed to vocode: {args.exp}/decode_{name}/output.*/failed.txt.", ""]
-        lines.append(table.rstrip("\n"))
+    for s in sets:
+        lines += ["", f"## {s.name}: {s.count_text()} of {args.corpus} (mean, then each)", ""]
+        if len(s.scores["utterances"]) < s.total:
+            lines += [f"The others failed to vocode: {args.exp}/decode_{s.name}/output.*/failed.txt.", ""]
+        lines.append(s.table.rstrip("\n"))
     return "\n".join(lines) + "\n"
-
-
-def scored_counts(args: argparse.Namespace, name: str) -> Tuple[int, int]:
-    """(utterances the set's mean covers, utterances in the set)."""
-    scored = len(json.loads((args.exp / f"decode_{name}" / "score" / "scores.json").read_text())["utterances"])
-    return scored, len(read_scp(args.data / name / "wav.scp"))
-
-
-def count_text(scored: int, total: int) -> str:
-    return f"{total} utterances" if scored == total else f"{scored} of {total} utterances"
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    tables = []
+    sets = []
     for name in args.sets:
         out = args.exp / f"decode_{name}" / "score"
-        rc = score.main(["--ref", str(args.data / name / "wav.scp"),
-                         "--gen", str(args.exp / f"decode_{name}" / "wav.scp"), "--out", str(out)])
+        ref = args.data / name / "wav.scp"
+        rc = score.main(["--ref", str(ref), "--gen", str(args.exp / f"decode_{name}" / "wav.scp"), "--out", str(out)])
         if rc:
             return rc
-        tables.append((out / "scores.md").read_text(encoding="utf-8"))
-    text = results_markdown(args, tables)
+        sets.append(ScoredSet(name, (out / "scores.md").read_text(encoding="utf-8"),
+                              json.loads((out / "scores.json").read_text()), len(read_scp(ref))))
+    text = results_markdown(args, sets)
     (args.exp / "RESULTS.md").write_text(text, encoding="utf-8")
     print(text, end="")
-    last = args.sets[-1]
-    mean = json.loads((args.exp / f"decode_{last}" / "score" / "scores.json").read_text())["mean"]
-    means = ", ".join(f"{k} {mean[k]:.3f}" for k in SUMMARY_KEYS if k in mean)
-    print(f"Done: {last} ({count_text(*scored_counts(args, last))}) vocoded by {args.model}: {means}. "
-          f"Wavs and spectrograms: {args.exp}/decode_{last}/, table: {args.exp}/RESULTS.md")
+    last = sets[-1]
+    means = ", ".join(f"{k} {last.scores['mean'][k]:.3f}" for k in SUMMARY_KEYS if k in last.scores["mean"])
+    print(f"Done: {last.name} ({last.count_text()}) vocoded by {args.model}: {means}. "
+          f"Wavs and spectrograms: {args.exp}/decode_{last.name}/, table: {args.exp}/RESULTS.md")
     return 0
 
 

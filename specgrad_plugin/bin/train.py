@@ -9,20 +9,20 @@ distributed options, ...) plus the diffusion trainer's (--ema_decay, --num_sampl
 import sys
 from typing import Optional, Sequence
 
+from torch.multiprocessing import ProcessExitedException
+
 from specgrad_plugin import runtime
-from specgrad_plugin.checkpoints import CheckpointError
-from specgrad_plugin.checks import SpecGradInputError
-from specgrad_plugin.config import ConfigError
-from specgrad_plugin.espnet.task import SpecGradTask
+from specgrad_plugin.espnet.task import USER_ERROR_EXIT, SpecGradTask
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> None:
     runtime.tune_cpu_allocator()  # the validation samples; $SPECGRAD_MALLOC=default opts out
     try:
-        SpecGradTask.main(cmd=cmd)
-    except (SpecGradInputError, ConfigError, CheckpointError) as e:  # bad data, config or checkpoint: one line
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        SpecGradTask.main(cmd=cmd)  # a user error ends its worker with one line (SpecGradTask.main_worker)
+    except ProcessExitedException as e:
+        if e.exit_code != USER_ERROR_EXIT:
+            raise
+        sys.exit(USER_ERROR_EXIT)  # a --multiprocessing_distributed rank has printed its line already
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import sys
 from pathlib import Path
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
@@ -25,7 +26,8 @@ from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
-from specgrad_plugin.checks import check_audio
+from specgrad_plugin.checkpoints import CheckpointError
+from specgrad_plugin.checks import SpecGradInputError, check_audio
 from specgrad_plugin.config import ConfigError, SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
@@ -62,10 +64,25 @@ class AudioChecker:
         return data
 
 
+# Bad data, config or checkpoint: the user's to mend, so one line and this exit status, no traceback
+USER_ERRORS = (SpecGradInputError, ConfigError, CheckpointError)
+USER_ERROR_EXIT = 2
+
+
 class SpecGradTask(AbsTask):
     num_optimizers: int = 1
     class_choices_list = []
     trainer = DiffusionTrainer
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        """ESPnet's worker, with USER_ERRORS as one line on stderr and exit status 2. Here and not
+        in bin.train: under --multiprocessing_distributed each rank runs this in a spawned process."""
+        try:
+            super().main_worker(args)
+        except USER_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(USER_ERROR_EXIT)
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -278,9 +278,15 @@ def refuse_changed_resume(output_dir: Path, cfg, resume: bool) -> None:
 
 
 def record_identity(output_dir: Path, cfg, resume: bool, is_main: bool) -> None:
-    """Write RUN_IDENTITY when a run starts afresh (rank 0; atomically)."""
-    if not is_main or (resume and (output_dir / "checkpoint.pth").is_file()):
+    """Write RUN_IDENTITY when a run starts afresh (rank 0; atomically). A fresh start over an
+    earlier run removes that run's checkpoint.pth first: ESPnet would replace it only when the
+    first epoch ends, and a restart killed before then would resume it under the new record."""
+    stale = output_dir / "checkpoint.pth"
+    if not is_main or (resume and stale.is_file()):
         return
+    if stale.is_file():
+        logging.warning("%s: removed, an earlier run's (this run starts afresh: --resume false)", stale)
+        stale.unlink()
     output_dir.mkdir(parents=True, exist_ok=True)
     record = output_dir / RUN_IDENTITY
     tmp = record.with_name(record.name + ".tmp")
