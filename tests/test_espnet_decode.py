@@ -152,3 +152,6 @@ def test_the_shipped_models_record_reads_back(tmp_path):
     assert decode.settings_change(record, decode.decode_settings(vocoder, args, "cpu")) == ""
     args.seed = 1
     assert "seed: 0 then, 1 now" in decode.settings_change(record, decode.decode_settings(vocoder, args, "cpu"))
+    args.seed = 0  # the device draws the noise: CUDA's generator gives other wavs for the same seed
+    on_gpu = decode.decode_settings(vocoder, args, "cuda")
+    assert "device: 'cpu' then, 'cuda' now" in decode.settings_change(record, on_gpu)
