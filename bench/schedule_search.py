@@ -1,13 +1,19 @@
-"""Search a short inference schedule for a trained model on the dev clips.
+"""Search a short inference schedule for a trained model.
 
     python bench/schedule_search.py --model ljspeech --start WG-6 --out exp/schedule_search/wg6.json
     python bench/schedule_search.py --model ljspeech --start WG-3 --out exp/schedule_search/wg3.json
+    python bench/schedule_search.py --model ljspeech --start WG-6 --objective voicing --clips train \
+        --min_gain 0.002 --out exp/schedule_search/wg6_voicing.json
 
 Greedy coordinate search over log10(beta), from --start's betas: each beta in turn is
-multiplied and divided by 10**step; a change is kept when it raises the objective, the
-mean PESQ-wb over the dev clips (ljspeech_mini's last 3, never trained on, cropped to
---dev_seconds) and --seeds sampling seeds, by more than --min_gain. Passes repeat until
-none keeps a change, then the step halves (--steps_log10). A candidate must keep its betas
+multiplied and divided by 10**step; a change is kept when it improves the objective by more
+than --min_gain. The objective is a mean over --clips (dev: ljspeech_mini's last 3, never
+trained on; train: the other 29, for a schedule chosen like an inference setting, the way
+the gain steps were) cropped to --seconds, and --seeds sampling seeds:
+- pesq: PESQ-wb, raised;
+- voicing: V/UV error + log-F0 RMSE (scoring.mcd_and_f0), lowered; a candidate whose PESQ
+  falls more than --max_pesq_drop below the start's is not kept.
+Passes repeat until none keeps a change, then the step halves (--steps_log10). A candidate must keep its betas
 increasing and in (0, 0.99), and must not start below the lowest noise level the model
 was trained on (diffusion.untrained_start). The start and the winner are then scored
 again with other seeds (--check_seeds) and every metric of specgrad_plugin.scoring, on
@@ -35,7 +41,7 @@ sys.path.insert(0, str(REPO))
 import prior_study  # noqa: E402
 
 from specgrad_plugin import diffusion  # noqa: E402
-from specgrad_plugin.scoring import score  # noqa: E402
+from specgrad_plugin.scoring import mcd_and_f0, score  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 log = logging.getLogger("schedule_search")
@@ -48,33 +54,46 @@ def valid(betas: Sequence[float], vocoder) -> bool:
 
 
 def scores(vocoder, refs: List[torch.Tensor], betas: Sequence[float], seeds: Sequence[int],
-           heavy: bool = False) -> Dict[str, float]:
-    """Mean over clips and seeds of specgrad_plugin.scoring's metrics; clip i gets seed + i."""
+           heavy: bool = False, voicing: bool = False) -> Dict[str, float]:
+    """Mean over clips and seeds of specgrad_plugin.scoring's metrics; clip i gets seed + i.
+    voicing: MCD, V/UV error and log-F0 RMSE too, without heavy's other metrics."""
     totals: Dict[str, List[float]] = {}
+    hop = vocoder.features.cfg.hop_length
     with torch.no_grad():
         for seed in seeds:
             for i, ref in enumerate(refs):
                 mel = vocoder.features(ref[None])[0]
                 wav = vocoder(mel, schedule=list(betas), seed=seed + i, chunk_frames=0).numpy()
-                for name, value in score(ref.numpy(), wav, vocoder.features, heavy=heavy).items():
+                result = score(ref.numpy(), wav, vocoder.features, heavy=heavy)
+                if voicing and not heavy:
+                    result.update(mcd_and_f0(ref.numpy(), wav, vocoder.features.cfg.fs, hop))
+                for name, value in result.items():
                     totals.setdefault(name, []).append(value)
     return {k: float(np.nanmean(v)) for k, v in totals.items()}
 
 
-def search(vocoder, refs, start: List[float], seeds, steps_log10, min_gain) -> Tuple[List[float], List[dict]]:
-    seen: Dict[Tuple[float, ...], float] = {}
+def objective_value(result: Dict[str, float], objective: str) -> float:
+    """What the search raises: PESQ, or minus (V/UV error + log-F0 RMSE)."""
+    return result["pesq"] if objective == "pesq" else -(result["vuv_error"] + result["log_f0_rmse"])
+
+
+def search(vocoder, refs, start: List[float], seeds, steps_log10, min_gain, objective: str = "pesq",
+           max_pesq_drop: float = math.inf) -> Tuple[List[float], List[dict]]:
+    seen: Dict[Tuple[float, ...], Tuple[float, float]] = {}
     history: List[dict] = []
 
-    def objective(betas: List[float]) -> float:
+    def evaluate(betas: List[float]) -> Tuple[float, float]:
         key = tuple(round(b, 12) for b in betas)
         if key not in seen:
-            result = scores(vocoder, refs, betas, seeds)
-            seen[key] = result["pesq"]
+            result = scores(vocoder, refs, betas, seeds, voicing=objective == "voicing")
+            seen[key] = objective_value(result, objective), result["pesq"]
             history.append({"betas": list(betas), **result})
-            log.info("pesq %.3f  betas %s", result["pesq"], ", ".join(f"{b:.3g}" for b in betas))
+            log.info("%s %.4f pesq %.3f  betas %s", objective, seen[key][0], result["pesq"],
+                     ", ".join(f"{b:.3g}" for b in betas))
         return seen[key]
 
-    best, best_value = list(start), objective(start)
+    best = list(start)
+    best_value, start_pesq = evaluate(start)
     for step in steps_log10:
         improved = True
         while improved:
@@ -85,8 +104,8 @@ def search(vocoder, refs, start: List[float], seeds, steps_log10, min_gain) -> T
                     candidate[i] = best[i] * 10 ** (sign * step)
                     if not valid(candidate, vocoder):
                         continue
-                    value = objective(candidate)
-                    if value > best_value + min_gain:
+                    value, pesq = evaluate(candidate)
+                    if value > best_value + min_gain and pesq >= start_pesq - max_pesq_drop:
                         best, best_value, improved = candidate, value, True
     return best, history
 
@@ -98,36 +117,47 @@ def main(argv=None) -> int:
     p.add_argument("--start", default="WG-6", help="the schedule the search starts from (name or betas)")
     p.add_argument("--seeds", default="0,1", help="sampling seeds of the search's objective")
     p.add_argument("--check_seeds", default="100,101", help="seeds of the check on whole dev clips")
-    p.add_argument("--dev_seconds", type=float, default=4.0)
+    p.add_argument("--objective", choices=("pesq", "voicing"), default="pesq", help="what the search improves")
+    p.add_argument("--clips", choices=("dev", "train"), default="dev", help="the clips the search scores")
+    p.add_argument("--seconds", type=float, default=4.0, help="the search's clips cropped to this many seconds")
+    p.add_argument("--max_pesq_drop", type=float, default=math.inf,
+                   help="voicing: keep no change whose PESQ falls this far below the start's")
     p.add_argument("--steps_log10", default="0.3,0.15", help="log10 step sizes, in order")
-    p.add_argument("--min_gain", type=float, default=0.005, help="PESQ a change must add to be kept")
+    p.add_argument("--min_gain", type=float, default=0.005, help="how much a change must improve the objective")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, required=True, help="JSON of the search")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     vocoder = (SpecGradVocoder.from_checkpoint(args.model) if Path(args.model).is_file()
                else SpecGradVocoder.from_pretrained(args.model))
-    _, dev_paths, _ = prior_study.split_clips(3)
+    train_paths, dev_paths, _ = prior_study.split_clips(3)
+    search_paths = dev_paths if args.clips == "dev" else train_paths
     start = diffusion.inference_betas(args.start).tolist()
     if not valid(start, vocoder):
         raise SystemExit(f"--start {args.start}: not a valid start for this model (increasing betas in (0, 0.99), "
                          "starting at a trained level)")
     seeds = [int(s) for s in args.seeds.split(",")]
-    best, history = search(vocoder, prior_study.load_refs(dev_paths, args.dev_seconds), start, seeds,
-                           [float(s) for s in args.steps_log10.split(",")], args.min_gain)
+    best, history = search(vocoder, prior_study.load_refs(search_paths, args.seconds), start, seeds,
+                           [float(s) for s in args.steps_log10.split(",")], args.min_gain, args.objective,
+                           args.max_pesq_drop)
     whole = prior_study.load_refs(dev_paths, 0)
     check_seeds = [int(s) for s in args.check_seeds.split(",")]
     check = {name: scores(vocoder, whole, betas, check_seeds, heavy=True)
              for name, betas in (("start", start), ("best", best))}
+    # the search's clips with the check's seeds: how much of the gain was the search's own noise
+    check_search = {name: scores(vocoder, prior_study.load_refs(search_paths, args.seconds), betas, check_seeds,
+                                 voicing=True) for name, betas in (("start", start), ("best", best))}
     result = {"model": args.model, "start": args.start, "start_betas": start, "best_betas": best,
-              "seeds": seeds, "check_seeds": check_seeds, "dev_clips": [p.stem for p in dev_paths],
-              "dev_seconds": args.dev_seconds, "evaluated": history, "check_whole_dev": check,
+              "seeds": seeds, "check_seeds": check_seeds, "objective": args.objective,
+              "search_clips": [p.stem for p in search_paths], "seconds": args.seconds, "evaluated": history,
+              "check_whole_dev": check, "check_search_clips": check_search,
               "abar_start_of_best": float(diffusion.alpha_bars(torch.tensor(best, dtype=torch.float64))[-1])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"best betas: {', '.join(f'{b:.4g}' for b in best)}")
-    for name, row in check.items():
-        print(name, {k: round(v, 3) for k, v in row.items() if not math.isnan(v)})
+    for where, rows in (("whole dev", check), ("search clips", check_search)):
+        for name, row in rows.items():
+            print(where, name, {k: round(v, 3) for k, v in row.items() if not math.isnan(v)})
     return 0
 
 
