@@ -16,8 +16,9 @@ the gain steps were) cropped to --seconds, and --seeds sampling seeds:
 Passes repeat until none keeps a change, then the step halves (--steps_log10). A candidate must keep its betas
 increasing and in (0, 0.99), and must not start below the lowest noise level the model
 was trained on (diffusion.untrained_start). The start and the winner are then scored
-again with other seeds (--check_seeds) and every metric of specgrad_plugin.scoring, on
-whole dev clips: the search's own seeds flatter the winner by its fit to their noise.
+again with other seeds (--check_seeds): on whole dev clips with every metric of
+specgrad_plugin.scoring, and on the search's own clips: the search's seeds flatter the
+winner by its fit to their noise.
 Writes the JSON (every evaluated schedule, the check) and prints the winner.
 """
 
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="ljspeech", help="a shipped model's name, or a checkpoint path")
     p.add_argument("--start", default="WG-6", help="the schedule the search starts from (name or betas)")
     p.add_argument("--seeds", default="0,1", help="sampling seeds of the search's objective")
-    p.add_argument("--check_seeds", default="100,101", help="seeds of the check on whole dev clips")
+    p.add_argument("--check_seeds", default="100,101", help="seeds of the checks (whole dev clips, the search's clips)")
     p.add_argument("--objective", choices=("pesq", "voicing"), default="pesq", help="what the search improves")
     p.add_argument("--clips", choices=("dev", "train"), default="dev", help="the clips the search scores")
     p.add_argument("--seconds", type=float, default=4.0, help="the search's clips cropped to this many seconds")
@@ -145,8 +146,9 @@ def main(argv=None) -> int:
     check = {name: scores(vocoder, whole, betas, check_seeds, heavy=True)
              for name, betas in (("start", start), ("best", best))}
     # the search's clips with the check's seeds: how much of the gain was the search's own noise
-    check_search = {name: scores(vocoder, prior_study.load_refs(search_paths, args.seconds), betas, check_seeds,
-                                 voicing=True) for name, betas in (("start", start), ("best", best))}
+    search_refs = prior_study.load_refs(search_paths, args.seconds)
+    check_search = {name: scores(vocoder, search_refs, betas, check_seeds, voicing=args.objective == "voicing")
+                    for name, betas in (("start", start), ("best", best))}
     result = {"model": args.model, "start": args.start, "start_betas": start, "best_betas": best,
               "seeds": seeds, "check_seeds": check_seeds, "objective": args.objective,
               "search_clips": [p.stem for p in search_paths], "seconds": args.seconds, "evaluated": history,

@@ -6,7 +6,7 @@ import torch
 
 from specgrad_plugin.config import ConfigError, TrainConfig
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
-from specgrad_plugin.espnet.trainer import RUN_IDENTITY, architecture_mismatch, record_identity
+from specgrad_plugin.espnet.trainer import EARLIER_CHECKPOINT, RUN_IDENTITY, architecture_mismatch, record_identity
 from specgrad_plugin.vocoder import CheckpointError, SpecGradVocoder
 
 from .conftest import SMALL_FAMILIES, small_config
@@ -80,10 +80,11 @@ def test_resume_error_names_the_low_band_flag_only_when_that_trunk_differs():
     assert "low_band.blocks.8" in deeper_low and "frame_low_band_hz" not in deeper_low
 
 
-def test_a_fresh_start_removes_the_earlier_runs_checkpoint(tmp_path):
-    """--resume false over an earlier run: its checkpoint.pth goes when the new record is
-    written, so a restart killed before its first epoch cannot resume the old weights under
-    the new record. A resume, and ranks other than 0, leave both as they are."""
+def test_a_fresh_start_moves_the_earlier_runs_checkpoint_aside(tmp_path):
+    """--resume false over an earlier run: its checkpoint.pth is moved aside (kept, since
+    false is bin.train's default) when the new record is written, so a restart killed before
+    its first epoch cannot resume the old weights under the new record. A resume, and ranks
+    other than 0, leave both as they are."""
     cfg = small_config("frame")
     (tmp_path / "checkpoint.pth").write_bytes(b"earlier run")
     record_identity(tmp_path, cfg, resume=True, is_main=True)
@@ -91,6 +92,7 @@ def test_a_fresh_start_removes_the_earlier_runs_checkpoint(tmp_path):
     assert (tmp_path / "checkpoint.pth").is_file() and not (tmp_path / RUN_IDENTITY).exists()
     record_identity(tmp_path, cfg, resume=False, is_main=True)
     assert not (tmp_path / "checkpoint.pth").exists() and (tmp_path / RUN_IDENTITY).is_file()
+    assert (tmp_path / EARLIER_CHECKPOINT).read_bytes() == b"earlier run"
 
 
 @pytest.mark.parametrize("crops, message", [

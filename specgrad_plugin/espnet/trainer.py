@@ -256,6 +256,7 @@ def check_options(options: DiffusionTrainerOptions) -> None:
         raise ConfigError(f"--sample_seconds {options.sample_seconds}: expected more than 0 seconds")
 
 
+EARLIER_CHECKPOINT = "checkpoint.pth.earlier"  # not *.pth: nothing loads it by accident
 RUN_IDENTITY = "model_identity.json"  # the config a run starts with, to compare a resume's with
 
 
@@ -279,14 +280,17 @@ def refuse_changed_resume(output_dir: Path, cfg, resume: bool) -> None:
 
 def record_identity(output_dir: Path, cfg, resume: bool, is_main: bool) -> None:
     """Write RUN_IDENTITY when a run starts afresh (rank 0; atomically). A fresh start over an
-    earlier run removes that run's checkpoint.pth first: ESPnet would replace it only when the
-    first epoch ends, and a restart killed before then would resume it under the new record."""
+    earlier run moves that run's checkpoint.pth aside first (EARLIER_CHECKPOINT): ESPnet would
+    replace it only when the first epoch ends, and a restart killed before then would resume
+    it under the new record. Aside, not deleted: --resume false is bin.train's default, so a
+    user who forgot --resume true can still move it back."""
     stale = output_dir / "checkpoint.pth"
     if not is_main or (resume and stale.is_file()):
         return
     if stale.is_file():
-        logging.warning("%s: removed, an earlier run's (this run starts afresh: --resume false)", stale)
-        stale.unlink()
+        logging.warning("%s: an earlier run's, moved to %s (this run starts afresh: --resume false; "
+                        "move it back and pass --resume true to continue that run)", stale, EARLIER_CHECKPOINT)
+        stale.replace(output_dir / EARLIER_CHECKPOINT)
     output_dir.mkdir(parents=True, exist_ok=True)
     record = output_dir / RUN_IDENTITY
     tmp = record.with_name(record.name + ".tmp")
