@@ -40,27 +40,41 @@ def check_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor
     return mel
 
 
+def whole_clip_min_samples(hop_length: int, n_fft: int) -> int:
+    """The shortest audio whose whole-clip mel can be taken: the clip is cut to whole hops, and
+    the centred STFT's reflect padding (n_fft // 2 samples each side) needs more samples than it
+    pads. 768 at n_fft 1024, hop 256."""
+    return (n_fft // 2 // hop_length + 1) * hop_length
+
+
 def audio_problem(samples: int, channels: int, hop_length: int, fs: Optional[int] = None,
-                  expected_fs: Optional[int] = None) -> Optional[str]:
+                  expected_fs: Optional[int] = None, n_fft: int = 0) -> Optional[str]:
     """What makes audio of this many samples, channels and rate unusable, in words (None: usable).
-    The one set of rules for arrays (check_audio) and for file headers (data.check_sound_scp)."""
+    The one set of rules for arrays (check_audio) and for file headers (data.check_sound_scp).
+    n_fft > 0: the whole clip's mel will be taken (decoding, scoring), so it must be at least
+    whole_clip_min_samples long; training crops pad short clips and need one hop."""
     if fs is not None and expected_fs is not None and int(fs) != int(expected_fs):
         return f"sample rate {fs} Hz, expected {expected_fs} Hz (or resample it)"
     if channels != 1:
         return f"{channels} channels, expected mono"
     if samples < hop_length:
         return f"{samples} samples, expected at least one hop ({hop_length} samples)"
+    if n_fft and samples < whole_clip_min_samples(hop_length, n_fft):
+        return (f"{samples} samples, expected at least {whole_clip_min_samples(hop_length, n_fft)} (the mel's "
+                f"{n_fft}-point window needs more than {n_fft // 2} samples, in whole hops of {hop_length})")
     return None
 
 
 def check_audio(wav, hop_length: int, name: str = "audio", fs: Optional[int] = None,
-                expected_fs: Optional[int] = None) -> np.ndarray:
+                expected_fs: Optional[int] = None, n_fft: int = 0) -> np.ndarray:
     """Validate (N,) or (N, C) float audio (a numpy array or a CPU tensor), at ``fs`` when given;
-    return it as (N,) float32, or raise one SpecGradInputError naming ``name``."""
+    return it as (N,) float32, or raise one SpecGradInputError naming ``name``. n_fft: as in
+    audio_problem."""
     wav = np.asarray(wav)
     if wav.ndim not in (1, 2):
         raise SpecGradInputError(f"{name}: audio of shape {wav.shape}, expected (samples,) mono")
-    problem = audio_problem(wav.shape[0], 1 if wav.ndim == 1 else wav.shape[1], hop_length, fs, expected_fs)
+    problem = audio_problem(wav.shape[0], 1 if wav.ndim == 1 else wav.shape[1], hop_length, fs, expected_fs,
+                            n_fft)
     if problem:
         raise SpecGradInputError(f"{name}: {problem}")
     if not np.issubdtype(wav.dtype, np.floating):

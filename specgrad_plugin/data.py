@@ -27,9 +27,11 @@ def shared_data_dir() -> Optional[Path]:
     return path if (path / "ljspeech_mini" / "metadata.csv").is_file() else None
 
 
-def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample: bool = False) -> np.ndarray:
+def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample: bool = False,
+             n_fft: int = 0) -> np.ndarray:
     """Read a mono wav (any PCM/float subtype) as float32 in [-1, 1]; errors name the file and
-    what was expected (checks.check_audio). Another sample rate is an error unless resample=True."""
+    what was expected (checks.check_audio; n_fft > 0: long enough for the whole clip's mel).
+    Another sample rate is an error unless resample=True."""
     path = Path(path)
     if not path.exists():
         raise SpecGradInputError(f"{path}: file not found")
@@ -41,7 +43,7 @@ def read_wav(path: Union[str, Path], expected_fs: int, hop_length: int, resample
         raise SpecGradInputError(f"{path}: not a readable audio file ({e})") from None
     if fs != expected_fs and resample:
         wav, fs = resample_audio(wav, fs, expected_fs), expected_fs
-    return check_audio(wav, hop_length, str(path), fs, expected_fs)
+    return check_audio(wav, hop_length, str(path), fs, expected_fs, n_fft)
 
 
 def read_scp(path: Union[str, Path]) -> Dict[str, str]:
@@ -63,10 +65,10 @@ def read_scp(path: Union[str, Path]) -> Dict[str, str]:
     return entries
 
 
-def check_sound_scp(scp: Union[str, Path], expected_fs: int, hop_length: int) -> int:
+def check_sound_scp(scp: Union[str, Path], expected_fs: int, hop_length: int, n_fft: int = 0) -> int:
     """Check every entry of a wav.scp without decoding it (header only) by check_audio's rules:
-    present, readable, mono, at expected_fs, at least one hop long. Raises one error listing
-    the bad entries."""
+    present, readable, mono, at expected_fs, long enough (checks.audio_problem). Raises one
+    error listing the bad entries."""
     entries = read_scp(scp)
     problems = []
     for uid, path in entries.items():
@@ -75,7 +77,7 @@ def check_sound_scp(scp: Union[str, Path], expected_fs: int, hop_length: int) ->
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
             problems.append(f"{uid}: {path} not a readable audio file ({e})")
             continue
-        problem = audio_problem(info.frames, info.channels, hop_length, info.samplerate, expected_fs)
+        problem = audio_problem(info.frames, info.channels, hop_length, info.samplerate, expected_fs, n_fft)
         if problem:
             problems.append(f"{uid}: {problem}")
     if problems:

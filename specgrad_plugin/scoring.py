@@ -11,6 +11,7 @@ the floor any trained vocoder must beat.
 
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -36,11 +37,14 @@ def mel_l1(ref: np.ndarray, gen: np.ndarray, extractor: LogMelExtractor) -> floa
 
 
 def mr_stft(ref: np.ndarray, gen: np.ndarray) -> float:
-    """auraloss's multi-resolution STFT distance (spectral convergence + log magnitude)."""
+    """auraloss's multi-resolution STFT distance (spectral convergence + log magnitude); NaN
+    for clips no longer than half its largest FFT (its reflect padding needs more)."""
     import auraloss
 
     ref, gen = _pair(ref, gen, 1)
     loss = auraloss.freq.MultiResolutionSTFTLoss()
+    if len(ref) <= max(loss.fft_sizes) // 2:
+        return float("nan")
     with torch.no_grad():
         return float(loss(torch.from_numpy(gen)[None, None], torch.from_numpy(ref)[None, None]))
 
@@ -59,10 +63,18 @@ def pesq_wb(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
 
 
 def stoi(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
+    """STOI; NaN where it is undefined, as pesq_wb: pystoi returns 1e-5, with a warning, when
+    the reference has too few non-silent frames (a clip under about 0.4 s, or silence), and a
+    mean over clips must not count that as a score."""
     from pystoi import stoi as _stoi
 
     ref, gen = _pair(ref, gen, 1)
-    return float(_stoi(ref, gen, fs, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref, gen, fs, extended=False))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return float("nan")
+    return value
 
 
 # SPTK mel-cepstrum settings by sampling rate, as ESPnet's evaluate_mcd.py picks them.

@@ -31,10 +31,10 @@ def make_tts_exp(out_dir: Path, feats: Dict[str, int], seed: int = 0) -> Tuple[P
     tokens = out_dir / "tokens.txt"
     symbols = ["<blank>", "<unk>", *"abcdefghijklmnopqrstuvwxyz", "<space>", ".", "<sos/eos>"]
     tokens.write_text("\n".join(symbols) + "\n")
-    feats_conf = ",".join(f"{k}={v}" for k, v in feats.items())
+    feats_conf = yaml.safe_dump(dict(feats), default_flow_style=True).strip()  # None -> null, as ESPnet reads it
     args = TTSTask.get_parser().parse_args([
         "--output_dir", str(out_dir), "--token_list", str(tokens), "--token_type", "char",
-        "--feats_extract", "fbank", "--feats_extract_conf", f"{{{feats_conf.replace('=', ': ')}}}",
+        "--feats_extract", "fbank", "--feats_extract_conf", feats_conf,
         "--normalize", "none", "--tts", "tacotron2", "--tts_conf", str(TINY_TACOTRON2),
     ])
     torch.manual_seed(seed)

@@ -24,6 +24,9 @@ def make_inputs(root, clip):
         "stereo": lambda p: sf.write(p, np.stack([clip, clip], axis=1), 22050, subtype="PCM_16"),
         "rate16k": lambda p: sf.write(p, clip[:16000], 16000, subtype="PCM_16"),
         "short": lambda p: sf.write(p, clip[:100], 22050, subtype="PCM_16"),
+        # the whole clip's mel pads 512 samples each side: two hops are too few, three enough
+        "two_hops": lambda p: sf.write(p, clip[:512], 22050, subtype="PCM_16"),
+        "three_hops": lambda p: sf.write(p, clip[:768], 22050, subtype="PCM_16"),
     }
     for name, write in cases.items():
         write(root / f"{name}.wav")
@@ -36,7 +39,7 @@ EXPECTED = {
     "corrupt": "not a readable audio file", "text": "not a readable audio file",
     "missing": "missing.wav: file not found",
     "stereo": "2 channels, expected mono", "rate16k": "16000 Hz, expected 22050 Hz", "short": "100 samples",
-    "empty": "0 samples",
+    "empty": "0 samples", "two_hops": "512 samples, expected at least 768",
 }
 
 
@@ -54,6 +57,8 @@ def test_decode_reports_each_bad_wav_on_one_line(tmp_path, speech_clip, trained_
     for uid in ("good_int16", "good_float", "clipped", "silence"):
         wav, fs = sf.read(out / "wav" / f"{uid}.wav")
         assert fs == 22050 and len(wav) == (22050 // 256) * 256 and np.isfinite(wav).all()
+    wav, _ = sf.read(out / "wav" / "three_hops.wav")
+    assert len(wav) == 768 and np.isfinite(wav).all()
     # Another rate is vocoded only when asked.
     assert decode.main(["--model_file", str(trained_vocoder), "--output_dir", str(out), "--resample",
                         "--data_path_and_name_and_type", f"{scp},speech,sound", "--schedule", "WG-3"]) == 1
@@ -71,4 +76,4 @@ def test_training_refuses_bad_wavs_before_any_work(tmp_path, speech_clip, data):
     assert len(error) == 1 and "Traceback" not in result.stderr
     for uid in EXPECTED:
         assert f"{uid}:" in error[0], uid
-    assert f"{len(EXPECTED)} of 11 utterances cannot be used" in error[0]
+    assert f"{len(EXPECTED)} of 13 utterances cannot be used" in error[0]

@@ -8,6 +8,7 @@ import kaldiio
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from specgrad_plugin.bin import decode
@@ -80,7 +81,10 @@ def test_decode_rerun_keeps_its_wavs_only_under_the_same_settings(tmp_path, trai
 
 @pytest.mark.parametrize("flags, message", [(["--batch_size", "0"], "--batch_size 0: expected at least 1"),
                                             (["--batch_size", "-1"], "--batch_size -1: expected at least 1"),
-                                            (["--schedule", ""], "schedule '': expected a non-empty list")])
+                                            (["--schedule", ""], "schedule '': expected a non-empty list"),
+                                            pytest.param(["--ngpu", "1"], "--ngpu 1: torch sees no CUDA device here",
+                                                         marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                                                                  reason="a GPU is here"))])
 def test_decode_refuses_bad_options_before_writing(tmp_path, trained, data, capsys, flags, message):
     _, out, _ = trained
     _, dev_scp = data

@@ -215,3 +215,18 @@ def test_shipped_model_exports_and_runs_without_torch(tmp_path, speech_clip):
     out, info = run_without_torch(tmp_path / "shipped.onnx", mel[0].numpy(), noise.numpy(), tmp_path)
     assert not info["torch"]
     assert relative_error(out, vocoder(mel[0], schedule="WG-3", seed=0)) < RTOL
+
+
+def test_a_graph_that_fails_its_check_is_removed(tmp_path, monkeypatch, capsys):
+    """export --check: a graph shown to differ from PyTorch is not left where a deployment
+    would pick it up."""
+    from specgrad_plugin.bin import export
+
+    def write(vocoder, schedule, output):
+        output.write_bytes(b"graph")
+        return output
+    monkeypatch.setitem(export.FORMATS, "onnx", write)
+    monkeypatch.setattr(export, "check_graph", lambda *args: 1.0)
+    path = tmp_path / "wrong.onnx"
+    assert export.main(["--model_tag", "specgrad/ljspeech", "--output", str(path), "--check"]) == 1
+    assert "differs from PyTorch by 1.00e+00" in capsys.readouterr().err and not path.exists()

@@ -43,3 +43,15 @@ def test_settings_espnet_computes_differently_are_refused(changes, message):
 def test_every_mismatch_is_named_at_once():
     with pytest.raises(SpecGradInputError, match=r"fmin: TTS model 0 vs vocoder 80; fmax: TTS model 11025.0"):
         check_tts_features(params(fmin=None, fmax=None), OURS)
+
+
+def test_the_test_tts_experiment_writes_nulls_as_espnet_reads_them(tmp_path):
+    """testing.make_tts_exp: a None setting is YAML null in the TTS config (it was the string
+    'None', which ESPnet's type checks refuse), so the nulls above can be tested end to end."""
+    import yaml
+
+    from specgrad_plugin.testing import make_tts_exp
+
+    config, _ = make_tts_exp(tmp_path, {**MATCHING, "fmax": None, "win_length": None})
+    conf = yaml.safe_load(config.read_text())["feats_extract_conf"]
+    assert conf["fmax"] is None and conf["win_length"] is None and conf["n_fft"] == 1024

@@ -94,7 +94,8 @@ def mel_sources(
         entries = read_scp(path)
 
         def load_sound(uid: str) -> torch.Tensor:
-            wav = torch.from_numpy(read_wav(entries[uid], cfg.fs, cfg.hop_length, resample=resample))
+            wav = read_wav(entries[uid], cfg.fs, cfg.hop_length, resample=resample, n_fft=cfg.n_fft)
+            wav = torch.from_numpy(wav)
             with torch.no_grad():
                 return vocoder.features(crop_to_hop(wav, cfg.hop_length)[None].to(vocoder.mel_stats.device))[0]
 
@@ -223,6 +224,8 @@ def main(argv=None) -> int:
     device = "cuda" if args.ngpu > 0 else "cpu"
     runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
     try:
+        if args.ngpu > 0 and not torch.cuda.is_available():
+            raise ValueError(f"--ngpu {args.ngpu}: torch sees no CUDA device here; expected --ngpu 0")
         if args.model_tag:
             vocoder = SpecGradVocoder.from_pretrained(args.model_tag, device=device)
         else:

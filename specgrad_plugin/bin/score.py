@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -75,15 +75,18 @@ def main(argv=None) -> int:
     except SpecGradInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    # every pair is read and checked before anything is written: a bad file leaves --out as it was
+    pairs: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+    for uid in sorted(gen):
+        try:
+            pairs[uid] = tuple(read_wav(path, args.fs, features.hop_length, n_fft=features.n_fft)
+                               for path in (ref[uid], gen[uid]))
+        except SpecGradInputError as e:
+            print(f"error: utterance {uid}: {e}; nothing written to {args.out}", file=sys.stderr)
+            return 2
     extractor = LogMelExtractor(features)
     rows: Dict[str, Dict[str, float]] = {}
-    for uid in tqdm(sorted(gen), desc="scoring", unit="utt"):
-        try:
-            x = read_wav(ref[uid], args.fs, features.hop_length)
-            y = read_wav(gen[uid], args.fs, features.hop_length)
-        except SpecGradInputError as e:
-            print(f"error: utterance {uid}: {e}", file=sys.stderr)
-            return 2
+    for uid, (x, y) in tqdm(pairs.items(), desc="scoring", unit="utt"):
         if args.aligned:
             rows[uid] = score(x, y, extractor)
             if args.plot:

@@ -56,11 +56,12 @@ class AudioChecker:
     """ESPnet preprocess_fn: one readable error per bad utterance (checks.check_audio), before
     any model code."""
 
-    def __init__(self, hop_length: int) -> None:
-        self.hop_length = hop_length
+    def __init__(self, hop_length: int, n_fft: int) -> None:
+        self.hop_length, self.n_fft = hop_length, n_fft
 
     def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        data["speech"] = check_audio(data["speech"], self.hop_length, name=f"utterance {uid}")
+        # n_fft: --collect_stats takes the mel of the whole utterance
+        data["speech"] = check_audio(data["speech"], self.hop_length, name=f"utterance {uid}", n_fft=self.n_fft)
         return data
 
 
@@ -121,7 +122,8 @@ class SpecGradTask(AbsTask):
     ) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
         if not args.use_preprocessor:
             return None
-        return AudioChecker(_model_conf(args)["features"]["hop_length"])
+        features = _model_conf(args)["features"]
+        return AudioChecker(features["hop_length"], features["n_fft"])
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
@@ -138,7 +140,8 @@ class SpecGradTask(AbsTask):
             getattr(args, "valid_data_path_and_name_and_type", None) or []
         ):
             if kind == "sound":  # every file, header only: one error listing the bad ones
-                check_sound_scp(path, conf["features"]["fs"], conf["features"]["hop_length"])
+                check_sound_scp(path, conf["features"]["fs"], conf["features"]["hop_length"],
+                                conf["features"]["n_fft"])
         known = set(inspect.signature(ESPnetSpecGradModel.__init__).parameters) - {"self"}
         unknown = sorted(set(conf) - known)
         if unknown:
