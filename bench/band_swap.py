@@ -113,7 +113,7 @@ def main() -> None:
             scores = score(ref[:n].numpy(), wav.numpy(), vocoder.features)
             for metric in METRICS:
                 totals.setdefault(name, {}).setdefault(metric, []).append(scores[metric])
-    means = {name: {m: float(np.mean(v)) for m, v in by.items()} for name, by in totals.items()}
+    means = {name: {m: float(np.nanmean(v)) for m, v in by.items()} for name, by in totals.items()}
     lines = [f"Model {args.model}, {args.schedule}, seeds {args.seed}+i, clips "
              f"{', '.join(p.stem for p in paths)} ({args.clips}, whole); STFT {N_FFT}/{HOP}.", "",
              "| output | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]

@@ -133,8 +133,8 @@ def fixed_time_run(preset: str, device: torch.device, minutes: float, train_clip
             wav = model(mel, schedule="WG-6", seed=0).cpu().numpy()
             rows.append(score(ref.numpy(), wav, scorer, heavy=False))
             floor.append(score(ref.numpy(), griffin_lim(mel.cpu(), model.cfg.features), scorer, heavy=False))
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    gl = {k: float(np.mean([r[k] for r in floor])) for k in floor[0]}
+    mean = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+    gl = {k: float(np.nanmean([r[k] for r in floor])) for k in floor[0]}
     return {"preset": preset, "minutes": minutes, "amp": amp, "steps": trainer.steps,
             "last_loss": float(np.mean(losses[-20:])), "WG-6": mean, "griffin_lim": gl}
 

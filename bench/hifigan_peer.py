@@ -111,7 +111,7 @@ def vocode_all(model: Normalised, extractor, refs: List[torch.Tensor], heavy: bo
         for name, value in score(ref.numpy(), wav, extractor, heavy=heavy).items():
             totals.setdefault(name, []).append(value)
     model.train()
-    return {k: float(np.mean(v)) for k, v in totals.items()}
+    return {k: float(np.nanmean(v)) for k, v in totals.items()}
 
 
 def train(args) -> int:

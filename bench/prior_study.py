@@ -142,7 +142,7 @@ def evaluate(vocoder: SpecGradVocoder, refs: List[torch.Tensor], schedules: Sequ
             wav = vocoder(mel, schedule=schedule, seed=seed + i, chunk_frames=0).numpy()
             for name, value in score(ref.numpy(), wav, vocoder.features, heavy=heavy).items():
                 totals.setdefault(f"{schedule}/{name}", []).append(value)
-    return {k: float(np.mean(v)) for k, v in totals.items()}
+    return {k: float(np.nanmean(v)) for k, v in totals.items()}
 
 
 def refuse_other_clips(state: dict, extra_clips: Optional[Path], state_file: Path) -> None:
@@ -267,7 +267,7 @@ def griffin_lim_scores(refs: List[torch.Tensor], heavy: bool) -> Dict[str, float
     vocoder = SpecGradVocoder(variant_config("specgrad"))
     scores = [score(r.numpy(), griffin_lim(vocoder.features(r[None])[0], vocoder.cfg.features),
                     vocoder.features, heavy=heavy) for r in refs]
-    return {f"GL-32/{k}": float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    return {f"GL-32/{k}": float(np.nanmean([s[k] for s in scores])) for k in scores[0]}
 
 
 def report(args) -> int:

@@ -51,8 +51,9 @@ def audio_problem(samples: int, channels: int, hop_length: int, fs: Optional[int
                   expected_fs: Optional[int] = None, n_fft: int = 0) -> Optional[str]:
     """What makes audio of this many samples, channels and rate unusable, in words (None: usable).
     The one set of rules for arrays (check_audio) and for file headers (data.check_sound_scp).
-    n_fft > 0: the whole clip's mel will be taken (decoding, scoring), so it must be at least
-    whole_clip_min_samples long; training crops pad short clips and need one hop."""
+    n_fft > 0: the whole clip's mel will be taken (decoding, scoring, ESPnet training's
+    statistics), so it must be at least whole_clip_min_samples long; n_fft = 0 (the built-in
+    trainer's crops, which pad a short clip): one hop."""
     if fs is not None and expected_fs is not None and int(fs) != int(expected_fs):
         return f"sample rate {fs} Hz, expected {expected_fs} Hz (or resample it)"
     if channels != 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
+from specgrad_plugin.checks import SpecGradInputError, whole_clip_min_samples
 from specgrad_plugin.config import FeatureConfig
 
 
@@ -49,5 +50,10 @@ class LogMelExtractor(torch.nn.Module):
             raise ValueError(
                 f"audio length {wav.shape[-1]} is not a multiple of hop {self.cfg.hop_length}: crop_to_hop() first"
             )
+        shortest = whole_clip_min_samples(self.cfg.hop_length, self.cfg.n_fft)
+        if wav.shape[-1] < shortest:  # torch's reflect padding would fail with its own words
+            raise SpecGradInputError(f"audio of {wav.shape[-1]} samples: expected at least {shortest} for a mel "
+                                     f"(more than n_fft / 2 = {self.cfg.n_fft // 2}, in whole hops of "
+                                     f"{self.cfg.hop_length})")
         mel, _ = self.fbank(wav)
         return mel[:, :-1]

@@ -63,18 +63,24 @@ def pesq_wb(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
 
 
 def stoi(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
-    """STOI; NaN where it is undefined, as pesq_wb: pystoi returns 1e-5, with a warning, when
-    the reference has too few non-silent frames (a clip under about 0.4 s, or silence), and a
-    mean over clips must not count that as a score."""
+    """STOI; NaN where it is undefined, as pesq_wb, since a mean over clips must not count a
+    placeholder as a score: a silent (all-zero) reference, where pystoi returns 0, and one
+    with too few frames (under about 0.4 s), where it returns 1e-5 with a warning."""
     from pystoi import stoi as _stoi
 
     ref, gen = _pair(ref, gen, 1)
+    if not np.any(ref):
+        return float("nan")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = float(_stoi(ref, gen, fs, extended=False))
-    if any("Not enough STFT frames" in str(w.message) for w in caught):
-        return float("nan")
-    return value
+    undefined = False
+    for w in caught:
+        if "Not enough STFT frames" in str(w.message):
+            undefined = True
+        else:  # pass on what is not the case handled here
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return float("nan") if undefined else value
 
 
 # SPTK mel-cepstrum settings by sampling rate, as ESPnet's evaluate_mcd.py picks them.

@@ -217,9 +217,9 @@ def test_shipped_model_exports_and_runs_without_torch(tmp_path, speech_clip):
     assert relative_error(out, vocoder(mel[0], schedule="WG-3", seed=0)) < RTOL
 
 
-def test_a_graph_that_fails_its_check_is_removed(tmp_path, monkeypatch, capsys):
-    """export --check: a graph shown to differ from PyTorch is not left where a deployment
-    would pick it up."""
+def test_a_graph_that_fails_its_check_is_not_written(tmp_path, monkeypatch, capsys):
+    """export --check: a graph shown to differ from PyTorch does not reach --output (an
+    earlier graph there stays), and leaves nothing beside it; one that passes replaces it."""
     from specgrad_plugin.bin import export
 
     def write(vocoder, schedule, output):
@@ -227,6 +227,11 @@ def test_a_graph_that_fails_its_check_is_removed(tmp_path, monkeypatch, capsys):
         return output
     monkeypatch.setitem(export.FORMATS, "onnx", write)
     monkeypatch.setattr(export, "check_graph", lambda *args: 1.0)
-    path = tmp_path / "wrong.onnx"
+    path = tmp_path / "graph.onnx"
+    path.write_bytes(b"earlier good graph")
     assert export.main(["--model_tag", "specgrad/ljspeech", "--output", str(path), "--check"]) == 1
-    assert "differs from PyTorch by 1.00e+00" in capsys.readouterr().err and not path.exists()
+    assert "differs from PyTorch by 1.00e+00" in capsys.readouterr().err
+    assert path.read_bytes() == b"earlier good graph" and sorted(tmp_path.iterdir()) == [path]
+    monkeypatch.setattr(export, "check_graph", lambda *args: 0.0)
+    assert export.main(["--model_tag", "specgrad/ljspeech", "--output", str(path), "--check"]) == 0
+    assert path.read_bytes() == b"graph" and sorted(tmp_path.iterdir()) == [path]

@@ -36,3 +36,18 @@ def test_mel_basis_is_the_slaney_basis_espnet_uses():
     freqs = torch.arange(513) * 22050 / 1024
     support = basis.sum(0) > 0
     assert float(freqs[support].min()) >= 80 and float(freqs[support].max()) <= 7600
+
+
+@pytest.mark.parametrize("hop, n_fft", [(256, 1024), (300, 1024), (128, 1024), (256, 512), (200, 800)])
+def test_whole_clip_min_samples_is_the_shortest_clip_a_mel_takes(hop, n_fft):
+    """The shortest whole-hop clip ESPnet's centred STFT pads without failing, at other
+    settings too; one hop less is refused with the package's error, not torch's."""
+    from specgrad_plugin.checks import SpecGradInputError, whole_clip_min_samples
+
+    extractor = LogMelExtractor(FeatureConfig(hop_length=hop, n_fft=n_fft, win_length=n_fft))
+    shortest = whole_clip_min_samples(hop, n_fft)
+    assert shortest % hop == 0 and extractor(torch.randn(1, shortest)).shape[1] == shortest // hop
+    with pytest.raises(RuntimeError):
+        extractor.fbank(torch.randn(1, shortest - hop))
+    with pytest.raises(SpecGradInputError, match=f"audio of {shortest - hop} samples: expected at least {shortest}"):
+        extractor(torch.randn(1, shortest - hop))

@@ -4,8 +4,10 @@ import json
 import math
 
 import numpy as np
+import pytest
 import soundfile as sf
 
+from specgrad_plugin import scoring
 from specgrad_plugin.bin import score
 
 
@@ -33,9 +35,14 @@ def test_a_score_undefined_on_a_short_clip_is_nan_and_left_out_of_the_mean(tmp_p
     assert long["stoi"] > 0.9 and math.isfinite(short["mel_l1"])
 
 
-def test_a_bad_file_stops_scoring_before_anything_is_written(tmp_path, speech_clip, capsys):
-    ref = write_set(tmp_path / "ref", {"a": speech_clip, "b": speech_clip})
-    gen = write_set(tmp_path / "gen", {"a": speech_clip, "b": speech_clip[:512]})
+@pytest.mark.parametrize("short_side", ["ref", "gen"])
+def test_a_bad_file_stops_scoring_before_anything_is_written(tmp_path, speech_clip, capsys, short_side):
+    """Either side's bad file; the first utterance is fine, so a scorer that checks as it goes
+    would have written its plot."""
+    b = {"ref": speech_clip, "gen": speech_clip}
+    b[short_side] = speech_clip[:512]
+    ref = write_set(tmp_path / "ref", {"a": speech_clip, "b": b["ref"]})
+    gen = write_set(tmp_path / "gen", {"a": speech_clip, "b": b["gen"]})
     out = tmp_path / "out"
     out.mkdir()
     (out / "scores.json").write_text("earlier run")
@@ -44,3 +51,14 @@ def test_a_bad_file_stops_scoring_before_anything_is_written(tmp_path, speech_cl
     assert "utterance b:" in err and "512 samples, expected at least 768" in err and "nothing written" in err
     assert sorted(p.name for p in out.iterdir()) == ["scores.json"]  # no a.png, the earlier run's file as it was
     assert (out / "scores.json").read_text() == "earlier run"
+
+
+def test_stoi_and_mr_stft_are_nan_exactly_where_undefined(speech_clip):
+    """STOI: silence and a clip too short for pystoi are NaN, speech is a score; MR-STFT:
+    1024 samples are too few for auraloss's 2048-point padding, 1025 are enough."""
+    silence = np.zeros(22050, dtype=np.float32)
+    assert math.isnan(scoring.stoi(silence, silence, 22050)) and math.isnan(scoring.stoi(speech_clip[:800],
+                                                                                        speech_clip[:800], 22050))
+    assert scoring.stoi(speech_clip, speech_clip, 22050) > 0.99
+    assert math.isnan(scoring.mr_stft(speech_clip[:1024], speech_clip[:1024]))
+    assert math.isfinite(scoring.mr_stft(speech_clip[:1025], speech_clip[:1025]))

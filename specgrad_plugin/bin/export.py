@@ -81,6 +81,10 @@ def check_graph(vocoder: SpecGradVocoder, fmt: str, path: Path, schedule) -> flo
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    output = Path(args.output)
+    # written beside --output and moved there only once whole (and checked, with --check): a
+    # failed export leaves no graph there, and an earlier good one stays
+    partial = output.with_name(f"{output.stem}.partial{output.suffix}")
     try:
         if args.model_tag:
             vocoder = SpecGradVocoder.from_pretrained(args.model_tag)
@@ -90,21 +94,23 @@ def main(argv=None) -> int:
             inference_betas(args.schedule)
         with warnings.catch_warnings():  # the tracer's notes on shapes it records as constants
             warnings.simplefilter("ignore")
-            path = FORMATS[args.format](vocoder, args.schedule, args.output)
+            written = FORMATS[args.format](vocoder, args.schedule, partial)
+        if args.check:
+            difference = check_graph(vocoder, args.format, written, args.schedule)
+            print(f"check: max |graph - PyTorch| / max |PyTorch| on a 2-s speech-like mel, as is and 20 dB "
+                  f"quieter: {difference:.2e}")
+            if not difference <= CHECK_TOLERANCE:
+                print(f"error: {output}: the graph differs from PyTorch by {difference:.2e}, expected <= "
+                      f"{CHECK_TOLERANCE:.0e}; not written", file=sys.stderr)
+                return 1
+        written.replace(output)
     except (ConfigError, CheckpointError, ExportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        partial.unlink(missing_ok=True)
     schedule = vocoder.chosen_schedule(args.schedule)
-    print(f"wrote {path} ({args.format}, schedule {schedule}, {path.stat().st_size / 2**20:.1f} MiB)")
-    if args.check:
-        difference = check_graph(vocoder, args.format, path, args.schedule)
-        print(f"check: max |graph - PyTorch| / max |PyTorch| on a 2-s speech-like mel, as is and 20 dB quieter: "
-              f"{difference:.2e}")
-        if not difference <= CHECK_TOLERANCE:
-            path.unlink()  # a graph shown wrong is not kept where a deployment would pick it up
-            print(f"error: {path}: the graph differs from PyTorch by {difference:.2e}, expected <= "
-                  f"{CHECK_TOLERANCE:.0e}; removed", file=sys.stderr)
-            return 1
+    print(f"wrote {output} ({args.format}, schedule {schedule}, {output.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
 

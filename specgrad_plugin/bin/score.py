@@ -75,18 +75,22 @@ def main(argv=None) -> int:
     except SpecGradInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    # every pair is read and checked before anything is written: a bad file leaves --out as it was
-    pairs: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
-    for uid in sorted(gen):
+    def pair(uid: str) -> Tuple[np.ndarray, np.ndarray]:
+        x, y = (read_wav(path, args.fs, features.hop_length, n_fft=features.n_fft) for path in (ref[uid], gen[uid]))
+        return x, y
+
+    # every pair is read and checked before anything is written (and read again to score, so
+    # that a large set is never in memory at once): a bad file leaves --out as it was
+    for uid in tqdm(sorted(gen), desc="checking", unit="utt"):
         try:
-            pairs[uid] = tuple(read_wav(path, args.fs, features.hop_length, n_fft=features.n_fft)
-                               for path in (ref[uid], gen[uid]))
+            pair(uid)
         except SpecGradInputError as e:
             print(f"error: utterance {uid}: {e}; nothing written to {args.out}", file=sys.stderr)
             return 2
     extractor = LogMelExtractor(features)
     rows: Dict[str, Dict[str, float]] = {}
-    for uid, (x, y) in tqdm(pairs.items(), desc="scoring", unit="utt"):
+    for uid in tqdm(sorted(gen), desc="scoring", unit="utt"):
+        x, y = pair(uid)
         if args.aligned:
             rows[uid] = score(x, y, extractor)
             if args.plot:

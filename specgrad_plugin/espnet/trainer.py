@@ -41,6 +41,7 @@ from espnet2.utils.types import str2bool
 
 from specgrad_plugin import precision
 from specgrad_plugin.checkpoints import CheckpointError, resume_change
+from specgrad_plugin.checks import whole_clip_min_samples
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import write_wav
 from specgrad_plugin.diffusion import inference_betas
@@ -226,7 +227,7 @@ def vocode_samples(
     rows = []
     for uid, wav in clips:
         ref = crop_to_hop(wav[: int(seconds * fs)].float(), hop)
-        if ref.numel() < hop:
+        if ref.numel() < whole_clip_min_samples(hop, vocoder.cfg.features.n_fft):
             continue
         mel = vocoder.features(ref[None].to(device))[0]
         gen = vocoder(mel, schedule=schedule, seed=0).cpu()
