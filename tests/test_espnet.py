@@ -266,8 +266,9 @@ def test_frame_recipe_config_gets_its_batch_size_on_the_shared_corpus(tmp_path):
 
 
 def test_validation_samples_report_pesq_where_it_is_defined(tmp_path, speech_clip):
-    """PESQ is undefined under 1/4 s: such a clip leaves it out of the mean instead of
-    stopping the training run; with no clip long enough the key is absent."""
+    """PESQ is undefined under 1/4 s and STOI under about 0.4 s: such a clip leaves them out of
+    the mean instead of stopping the training run (or counting STOI's placeholder as a score);
+    with no clip long enough the keys are absent."""
     from specgrad_plugin.espnet.trainer import vocode_samples
 
     from .conftest import small_config
@@ -279,7 +280,8 @@ def test_validation_samples_report_pesq_where_it_is_defined(tmp_path, speech_cli
     assert 1.0 <= both["pesq"] <= 4.6 and both["pesq"] == pytest.approx(long_only["pesq"])
     assert both["mel_l1"] != pytest.approx(long_only["mel_l1"])  # the short clip is in the other means
     short_only = vocode_samples(vocoder, [("short", clip[:4096])], tmp_path / "c", "WG-3", 1.0)
-    assert "pesq" not in short_only and {"mel_l1", "stoi"} <= set(short_only)
+    assert "pesq" not in short_only and "stoi" not in short_only and {"mel_l1", "mr_stft"} <= set(short_only)
+    assert both["stoi"] == pytest.approx(long_only["stoi"])
 
 
 def test_resuming_with_another_model_is_refused_naming_what_changed(tmp_path, data, trained, capsys):
