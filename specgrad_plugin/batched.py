@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from specgrad_plugin import diffusion, precision
+from specgrad_plugin import precision
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.export import RealSampler, Schedule, draw_white_noise, unsupported_reason
 
@@ -45,7 +45,7 @@ def vocode_batch(
     for mel in mels:
         vocoder.warn_on_mel_range(mel[None])
     mels, gains = matched_levels(vocoder, mels)
-    vocoder.warn_on_untrained_levels(diffusion.inference_betas(vocoder.chosen_schedule(schedule)), schedule)
+    vocoder.schedule_betas(schedule, warn=True)
     sampler = RealSampler(vocoder, schedule, use_fft=True, clamp=False).to(device).eval()
     padded, noise, lengths = pad_batch(mels, max(mel.shape[0] for mel in mels), len(mels), sampler.steps,
                                        vocoder.hop_length, seed)

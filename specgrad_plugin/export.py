@@ -123,7 +123,7 @@ class RealSampler(nn.Module):
         self.mel_gain_max_db = vocoder.cfg.inference.mel_gain_max_db
         self.register_buffer("mel_basis", vocoder.features.mel_basis.detach().float().clone(), persistent=False)
         self.response_scale = float(self.denoiser.window.pow(2).sum().sqrt())
-        betas = diffusion.inference_betas(vocoder.chosen_schedule(schedule))
+        betas = vocoder.schedule_betas(schedule)
         self.betas = betas.tolist()
         self.alpha_bars = diffusion.alpha_bars(betas).tolist()
         levels = diffusion.log_snr(diffusion.alpha_bars(betas))

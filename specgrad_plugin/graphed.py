@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from specgrad_plugin import diffusion, precision
+from specgrad_plugin import precision
 from specgrad_plugin.batched import batchable, matched_levels, pad_batch, vocode_batch
 from specgrad_plugin.checks import check_mel
 from specgrad_plugin.export import RealSampler, Schedule
@@ -106,8 +106,7 @@ class GraphedVocoder:
             return vocode_batch(self.vocoder, mels, self.schedule, seed)
         for mel in mels:
             self.vocoder.warn_on_mel_range(mel[None])
-        self.vocoder.warn_on_untrained_levels(diffusion.inference_betas(self.vocoder.chosen_schedule(self.schedule)),
-                                              self.schedule)
+        self.vocoder.schedule_betas(self.schedule, warn=True)
         batch, frames = shape
         hop = self.vocoder.hop_length
         mels, gains = matched_levels(self.vocoder, mels)

@@ -103,13 +103,17 @@ class SpecGradVocoder(torch.nn.Module):
         path reads it so, and an empty schedule stays an error (diffusion.inference_betas)."""
         return self.cfg.inference.schedule if schedule is None else schedule
 
-    def warn_on_untrained_levels(self, betas: torch.Tensor, schedule) -> None:
-        """Warn when a schedule starts below the lowest noise level the model was trained on."""
-        problem = diffusion.untrained_start(betas, self.cfg.diffusion)
+    def schedule_betas(self, schedule: Optional[Schedule], warn: bool = False) -> torch.Tensor:
+        """The betas of ``schedule`` (chosen_schedule: None is the config's), as
+        diffusion.inference_betas gives them; warn=True (the vocoding paths): warn when the
+        schedule starts below the lowest noise level the model was trained on."""
+        betas = diffusion.inference_betas(self.chosen_schedule(schedule))
+        problem = diffusion.untrained_start(betas, self.cfg.diffusion) if warn else None
         if problem:
-            name = schedule if isinstance(schedule, str) else f"{len(betas)} custom betas"
-            warnings.warn(f"schedule {name} {problem}: its first steps are outside what the network learnt",
-                          stacklevel=3)
+            name = schedule if isinstance(schedule, str) or schedule is None else f"{len(betas)} custom betas"
+            warnings.warn(f"schedule {self.chosen_schedule(name)} {problem}: its first steps are outside what "
+                          "the network learnt", stacklevel=3)
+        return betas
 
     def training_loss(
         self, wav: torch.Tensor, mel: torch.Tensor, amp_dtype: Optional[torch.dtype] = None
@@ -145,8 +149,7 @@ class SpecGradVocoder(torch.nn.Module):
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
-        betas = diffusion.inference_betas(self.chosen_schedule(schedule))
-        self.warn_on_untrained_levels(betas, schedule)
+        betas = self.schedule_betas(schedule, warn=True)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=mel.device).manual_seed(int(seed))

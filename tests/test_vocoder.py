@@ -300,3 +300,27 @@ def test_a_deeper_low_band_trunk_has_its_own_blocks_and_its_reach_counts_in_the_
         SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_layers": -1}})
     with pytest.raises(ConfigError, match="frame_low_band_layers=6 needs a low-band trunk"):
         SpecGradConfig.from_dict({"denoiser": {**low, "frame_low_band_hz": 0.0, "frame_low_band_layers": 6}})
+
+
+def test_every_vocoding_path_warns_on_a_schedule_below_the_trained_levels():
+    """SpecGradVocoder.schedule_betas(warn=True), which forward and vocode_batch both use: a
+    schedule starting far below the lowest trained level warns, one starting near x0 does not,
+    and without warn=True (the export's and streaming's lookups) nothing is said."""
+    import warnings
+
+    from specgrad_plugin.batched import vocode_batch
+
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config("frame")).eval()
+    mel = torch.full((8, vocoder.cfg.features.n_mels), -2.0)
+    too_noisy, mild = [0.5, 0.9, 0.99], [1e-4, 1e-3, 1e-2]  # abar 5e-4 and 0.99; trained down to 1e-3
+    for vocode in (lambda s: vocoder(mel, schedule=s, seed=0), lambda s: vocode_batch(vocoder, [mel], s)):
+        with pytest.warns(UserWarning, match="3 custom betas starts at abar .* below the lowest trained level"):
+            vocode(too_noisy)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            vocode(mild)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert len(vocoder.schedule_betas(too_noisy)) == 3

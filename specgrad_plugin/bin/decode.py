@@ -199,7 +199,7 @@ def stream_one(vocoder: SpecGradVocoder, mel: torch.Tensor, args, stats: Dict[st
     from specgrad_plugin.export import draw_white_noise
     from specgrad_plugin.streaming import StreamingVocoder, timed_stream
 
-    steps = len(inference_betas(vocoder.chosen_schedule(args.schedule)))
+    steps = len(vocoder.schedule_betas(args.schedule))
     noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, steps, args.seed)
     result = timed_stream(StreamingVocoder(vocoder, args.schedule, noise=noise), mel.cpu().float(),
                           args.stream_chunk_frames)

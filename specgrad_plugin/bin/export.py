@@ -63,7 +63,7 @@ def check_graph(vocoder: SpecGradVocoder, fmt: str, path: Path, schedule) -> flo
     with torch.no_grad():
         mel = vocoder.features(crop_to_hop(signal, vocoder.hop_length)[None])
     mel = torch.cat([mel, mel - 1.0])
-    steps = len(inference_betas(vocoder.chosen_schedule(schedule)))
+    steps = len(vocoder.schedule_betas(schedule))
     noise = draw_white_noise(2, mel.shape[1] * vocoder.hop_length, steps, seed=0)
     with warnings.catch_warnings():  # the input-range warnings would be about this made-up mel, not the user's
         warnings.simplefilter("ignore")
