@@ -61,9 +61,9 @@ def scores(vocoder, refs: List[torch.Tensor], betas: Sequence[float], seeds: Seq
     totals: Dict[str, List[float]] = {}
     hop = vocoder.features.cfg.hop_length
     with torch.no_grad():
+        mels = [vocoder.features(ref[None])[0] for ref in refs]
         for seed in seeds:
-            for i, ref in enumerate(refs):
-                mel = vocoder.features(ref[None])[0]
+            for i, (ref, mel) in enumerate(zip(refs, mels, strict=True)):
                 wav = vocoder(mel, schedule=list(betas), seed=seed + i, chunk_frames=0).numpy()
                 result = score(ref.numpy(), wav, vocoder.features, heavy=heavy)
                 if voicing and not heavy:
@@ -138,7 +138,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"--start {args.start}: not a valid start for this model (increasing betas in (0, 0.99), "
                          "starting at a trained level)")
     seeds = [int(s) for s in args.seeds.split(",")]
-    best, history = search(vocoder, prior_study.load_refs(search_paths, args.seconds), start, seeds,
+    search_refs = prior_study.load_refs(search_paths, args.seconds)
+    best, history = search(vocoder, search_refs, start, seeds,
                            [float(s) for s in args.steps_log10.split(",")], args.min_gain, args.objective,
                            args.max_pesq_drop)
     whole = prior_study.load_refs(dev_paths, 0)
@@ -146,7 +147,6 @@ def main(argv=None) -> int:
     check = {name: scores(vocoder, whole, betas, check_seeds, heavy=True)
              for name, betas in (("start", start), ("best", best))}
     # the search's clips with the check's seeds: how much of the gain was the search's own noise
-    search_refs = prior_study.load_refs(search_paths, args.seconds)
     check_search = {name: scores(vocoder, search_refs, betas, check_seeds, voicing=args.objective == "voicing")
                     for name, betas in (("start", start), ("best", best))}
     result = {"model": args.model, "start": args.start, "start_betas": start, "best_betas": best,
