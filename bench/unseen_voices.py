@@ -49,7 +49,7 @@ from unseen_audio import FS, active_rms, join_words, level_gain, median_f0, read
 from specgrad_plugin.bin import score as bin_score  # noqa: E402
 from specgrad_plugin.data import read_wav, resample_audio  # noqa: E402
 from specgrad_plugin.features import crop_to_hop  # noqa: E402
-from specgrad_plugin.scoring import griffin_lim  # noqa: E402
+from specgrad_plugin.scoring import griffin_lim, scores_from_json, scores_to_json  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 HOP = 256
@@ -346,13 +346,13 @@ def score(args) -> int:
                              "--out", str(folder / "score"), "--plot", "false"])
         if rc:
             raise SystemExit(f"scoring {folder} failed (exit {rc})")
-        scores[system] = json.loads((folder / "score" / "scores.json").read_text())["utterances"]
+        scores[system] = scores_from_json((folder / "score" / "scores.json").read_text())["utterances"]
     summary = summarise(scores, entries)
     result = {"model_tag": args.model_tag, "schedule": args.schedule, "seed": args.seed, "commit": commit_of_repo(),
               "griffin_lim": "ESPnet's, 32 iterations", "groups": summary,
               "clips": {str(e["utt"]): {"group": e["group"], **{s: scores[s][str(e["utt"])] for s in SYSTEMS},
                                         "warnings": notes[str(e["utt"])]} for e in entries}}
-    (args.out / "scores.json").write_text(json.dumps(result, indent=1))
+    (args.out / "scores.json").write_text(scores_to_json(result))
     text = markdown(summary, scores, entries)
     (args.out / "scores.md").write_text(text)
     print(text)

@@ -11,6 +11,8 @@ the floor any trained vocoder must beat.
 
 from __future__ import annotations
 
+import json
+import math
 import warnings
 from typing import Dict, Optional, Tuple
 
@@ -20,6 +22,35 @@ from scipy.signal import resample_poly
 
 from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.features import LogMelExtractor
+
+
+def scores_to_json(scores: Dict) -> str:
+    """Scores as strict JSON: a score that is not defined for a clip (NaN) is written as
+    null, since bare NaN is not JSON and strict parsers (jq, JavaScript, Go) refuse it."""
+
+    def finite(value):
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    return json.dumps(finite(scores), indent=2, allow_nan=False) + "\n"
+
+
+def scores_from_json(text: str) -> Dict:
+    """The inverse of :func:`scores_to_json`: null scores read back as NaN."""
+
+    def nan(value):
+        if isinstance(value, dict):
+            return {k: nan(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [nan(v) for v in value]
+        return float("nan") if value is None else value
+
+    return nan(json.loads(text))
 
 
 def _pair(ref: np.ndarray, gen: np.ndarray, hop: int):

@@ -27,7 +27,10 @@ def test_a_score_undefined_on_a_short_clip_is_nan_and_left_out_of_the_mean(tmp_p
     ref = write_set(tmp_path / "ref", {"long": speech_clip, "short": speech_clip[:800]})
     gen = write_set(tmp_path / "gen", {"long": noisy, "short": noisy[:800]})
     assert score.main(["--ref", str(ref), "--gen", str(gen), "--out", str(tmp_path / "out"), "--plot", "false"]) == 0
-    result = json.loads((tmp_path / "out" / "scores.json").read_text())
+    text = (tmp_path / "out" / "scores.json").read_text()
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"scores.json holds bare {name}"))
+    assert all(strict["utterances"]["short"][name] is None for name in ("pesq", "stoi", "mr_stft"))
+    result = scoring.scores_from_json(text)
     short, long = result["utterances"]["short"], result["utterances"]["long"]
     for name in ("pesq", "stoi", "mr_stft"):
         assert math.isnan(short[name]) and not math.isnan(long[name]), name
@@ -62,3 +65,17 @@ def test_stoi_and_mr_stft_are_nan_exactly_where_undefined(speech_clip):
     assert scoring.stoi(speech_clip, speech_clip, 22050) > 0.99
     assert math.isnan(scoring.mr_stft(speech_clip[:1024], speech_clip[:1024]))
     assert math.isfinite(scoring.mr_stft(speech_clip[:1025], speech_clip[:1025]))
+
+
+def test_scores_json_round_trip_writes_null_for_what_is_not_a_number():
+    """NaN and infinities become null at any depth (lists included) and read back as NaN;
+    numbers, strings and ints come back as they were."""
+    scores = {"mean": {"pesq": 3.25, "stoi": float("nan")}, "clips": {"a": {"f0": [1.5, float("inf"), 2],
+                                                                            "note": "x", "n": 3}}}
+    text = scoring.scores_to_json(scores)
+    strict = json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}"))
+    assert strict["mean"]["stoi"] is None and strict["clips"]["a"]["f0"] == [1.5, None, 2]
+    back = scoring.scores_from_json(text)
+    assert back["mean"]["pesq"] == 3.25 and math.isnan(back["mean"]["stoi"])
+    assert back["clips"]["a"]["f0"][0] == 1.5 and math.isnan(back["clips"]["a"]["f0"][1])
+    assert back["clips"]["a"]["n"] == 3 and back["clips"]["a"]["note"] == "x"

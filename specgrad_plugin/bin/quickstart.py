@@ -11,7 +11,6 @@ CPU steps give shaped noise, not speech: this shows the pipeline end to end.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -27,7 +26,7 @@ from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_d
 from specgrad_plugin.diffusion import inference_betas
 from specgrad_plugin.features import crop_to_hop
 from specgrad_plugin.priors import level_statistics
-from specgrad_plugin.scoring import griffin_lim, score
+from specgrad_plugin.scoring import griffin_lim, score, scores_to_json
 from specgrad_plugin.synthetic import speech_like
 from specgrad_plugin.training import fit
 from specgrad_plugin.vocoder import SpecGradVocoder
@@ -104,7 +103,7 @@ def main(argv=None) -> int:
         "specgrad": score(ref.numpy(), wav, trained.features, heavy=False),
         "griffin_lim": score(ref.numpy(), baseline, trained.features, heavy=False),
     }
-    (args.out / "scores.json").write_text(json.dumps(scores, indent=2))
+    (args.out / "scores.json").write_text(scores_to_json(scores))
     names = list(scores["specgrad"])
     print(f"\nheld-out clip, {args.steps} steps, schedule {trained.chosen_schedule(args.schedule)}")
     print(f"| system | {' | '.join(names)} |\n|---|{'---|' * len(names)}")

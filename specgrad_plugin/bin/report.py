@@ -12,7 +12,6 @@ utterance's scores and their mean), prints it, and ends with one line of the las
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Dict, List, NamedTuple
 
 from specgrad_plugin.bin import score
 from specgrad_plugin.data import read_scp
+from specgrad_plugin.scoring import scores_from_json
 
 SUMMARY_KEYS = ("pesq", "stoi", "mel_l1", "vuv_error")
 
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         if rc:
             return rc
         sets.append(ScoredSet(name, (out / "scores.md").read_text(encoding="utf-8"),
-                              json.loads((out / "scores.json").read_text()), len(read_scp(ref))))
+                              scores_from_json((out / "scores.json").read_text()), len(read_scp(ref))))
     text = results_markdown(args, sets)
     (args.exp / "RESULTS.md").write_text(text, encoding="utf-8")
     print(text, end="")

@@ -11,7 +11,6 @@ keeps the DTW metrics only. DistillMOS is added when installed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -26,7 +25,7 @@ from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.data import read_scp, read_wav
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.plotting import plot_spectrograms
-from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score
+from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score, scores_to_json
 
 
 def generated_scp(gen: Path) -> Dict[str, str]:
@@ -108,7 +107,7 @@ def main(argv=None) -> int:
     names = list(next(iter(rows.values())))
     mean = {n: float(np.nanmean([r[n] for r in rows.values()])) for n in names}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scores.json").write_text(json.dumps({"mean": mean, "utterances": rows}, indent=2))
+    (args.out / "scores.json").write_text(scores_to_json({"mean": mean, "utterances": rows}))
     table = markdown_table({"**mean**": mean, **rows}, names)
     (args.out / "scores.md").write_text(table)
     print(markdown_table({f"mean of {len(rows)}": mean}, names), end="")
