@@ -176,6 +176,18 @@ def test_bad_db_root_stops_before_work(workdir, tmp_path):
     assert result.returncode != 0 and "metadata.csv not found" in result.stderr
 
 
+def test_stage_1_without_data_names_stage_0(workdir, tmp_path):
+    """A fresh checkout started at stage 1 (data/ is not in the repository) stops with one
+    line naming the missing list and the stage that writes it, not bash's own errors."""
+    recipe, _ = workdir
+    fresh = tmp_path / "egs" / "ljspeech" / "voc_specgrad"
+    shutil.copytree(recipe, fresh, symlinks=True, ignore=shutil.ignore_patterns("data", "dump", "exp", ".python_shim"))
+    result = run(fresh, "--stage", "1", "--stop_stage", "1", *SMALL)
+    assert result.returncode != 0
+    assert "data/tr_no_dev/wav.scp is missing or empty: stage 0 writes it" in result.stderr
+    assert "unbound variable" not in result.stderr and "No such file" not in result.stderr
+
+
 def test_missing_and_wrong_rate_wavs_are_listed(workdir, tmp_path, speech_clips):
     recipe, _ = workdir
     db = make_db(tmp_path / "db", [c[:22050] for c in speech_clips] * 2)

@@ -7,6 +7,9 @@ set -euo pipefail
 [ $# -ge 4 ] || { echo "usage: $0 NJ CONF DATA STATS [TRAIN_ARGS...]" 1>&2; exit 1; }
 nj=$1; conf=$2; data=$3; stats=$4; shift 4
 : "${train_cmd:?run from run.sh, which sources cmd.sh}"
+for _set in tr_no_dev dev; do
+    [ -s "${data}/${_set}/wav.scp" ] || { echo "$0: ${data}/${_set}/wav.scp is missing or empty: stage 0 writes it (run.sh --stage 0, or --stage -1 for the corpus too)" 1>&2; exit 1; }
+done
 _nj=$(( nj < $(wc -l < "${data}/dev/wav.scp") ? nj : $(wc -l < "${data}/dev/wav.scp") ))
 rm -rf "${stats}/split" "${stats}/logdir"
 utils/split_scp.sh "${data}/tr_no_dev/wav.scp" "${stats}/split/train" "${_nj}"
