@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from specgrad_plugin import precision
-from specgrad_plugin.checks import check_mel
+from specgrad_plugin.checks import check_one_mel, check_seed
 from specgrad_plugin.export import RealSampler, Schedule, draw_white_noise, unsupported_reason
 
 
@@ -39,7 +39,8 @@ def vocode_batch(
     would give it. seed=None draws from the global RNG (then no call reproduces another)."""
     n_mels = vocoder.cfg.features.n_mels
     device = vocoder.train_betas.device
-    mels = [check_mel(mel, n_mels, name=f"mel {i}")[0].to(device).float() for i, mel in enumerate(mels)]
+    seed = check_seed(seed)
+    mels = [check_one_mel(mel, n_mels, name=f"mel {i}").to(device).float() for i, mel in enumerate(mels)]
     if len(mels) <= 1 or not batchable(vocoder):
         return [vocoder(mel, schedule=schedule, seed=seed) for mel in mels]
     for mel in mels:

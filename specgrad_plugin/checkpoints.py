@@ -37,7 +37,8 @@ def save(model: torch.nn.Module, cfg: SpecGradConfig, path: Union[str, Path],
     payload = {"config": cfg.to_dict(), "model": model.state_dict(), **(extra or {})}
     tmp = path.with_name(path.name + ".tmp")
     try:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as f:  # an unwritable path is the OSError that names it, not torch's
+            torch.save(payload, f)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
@@ -52,6 +53,8 @@ def load_payload(path: Path) -> Dict[str, Any]:
     except Exception as e:  # torch raises several types for corrupt or foreign files
         hint = " (ESPnet's training state: load latest.pth or *.best.pth)" if path.name == "checkpoint.pth" else ""
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if "weights_only" in str(e):  # torch suggests weights_only=False: never for a file from elsewhere
+            first_line = "it holds Python objects other than weights, which are never unpickled here"
         raise CheckpointError(
             f"{path}: not a readable SpecGrad checkpoint{hint} ({type(e).__name__}: {first_line})"
         ) from None
@@ -78,13 +81,24 @@ def _weights(payload: Dict[str, Any], path: Path,
         if payload.get("base"):  # a shipped model kept as the weights it changed in another
             base = base_weights(str(payload["base"]), path)
             weights = {**base, **weights, **apply_changes(payload.get("changes", {}), base, path)}
-        return weights, payload["config"]
+        return check_finite(weights, path), payload["config"]
     state = payload.get("model", payload)  # ESPnet: a state dict, or checkpoint.pth's {"model": ...}
     prefix = "ema." if use_ema and any(k.startswith("ema.") for k in state) else "vocoder."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not weights:
         raise CheckpointError(f"{path}: no SpecGrad weights (expected 'config'+'model', or 'vocoder.*' keys)")
-    return weights, None
+    return check_finite(weights, path), None
+
+
+def check_finite(weights: Dict[str, torch.Tensor], path: Path) -> Dict[str, torch.Tensor]:
+    """weights, or CheckpointError naming the first tensor that holds NaN or inf (a training
+    run that diverged): such weights vocode silence or full-scale noise without a word."""
+    for key, value in weights.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{path}: weight {key} holds {bad} NaN/inf values of {value.numel()}; expected "
+                                  "finite weights (did the training diverge?)")
+    return weights
 
 
 def read(path: Union[str, Path], use_ema: bool = True) -> Tuple[Dict[str, torch.Tensor], Optional[Dict[str, Any]]]:

@@ -16,19 +16,20 @@ def check_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor
     """Validate a log10 mel of shape (K, n_mels) or (B, K, n_mels); return it as (B, K, n_mels)."""
     if not isinstance(mel, torch.Tensor):
         raise SpecGradInputError(f"{name}: expected a torch.Tensor, got {type(mel).__name__}")
+    shape = tuple(mel.shape)  # as given, for the messages
     if mel.dim() == 2:
         mel = mel.unsqueeze(0)
     if mel.dim() != 3:
-        raise SpecGradInputError(
-            f"{name}: shape {tuple(mel.shape)}, expected (frames, {n_mels}) or (batch, frames, {n_mels})"
-        )
+        raise SpecGradInputError(f"{name}: shape {shape}, expected (frames, {n_mels}) or (batch, frames, {n_mels})")
     if mel.shape[-1] != n_mels:
         hint = " (is it (n_mels, frames)? transpose it)" if mel.shape[-2] == n_mels else ""
-        raise SpecGradInputError(
-            f"{name}: {mel.shape[-1]} mel bands in shape {tuple(mel.shape)}, expected {n_mels}{hint}"
-        )
+        raise SpecGradInputError(f"{name}: {mel.shape[-1]} mel bands in shape {shape}, expected {n_mels}{hint}")
+    if mel.shape[0] == 0:
+        raise SpecGradInputError(f"{name}: shape {shape}, a batch of 0 mels; expected at least one")
     if mel.shape[-2] == 0:
         raise SpecGradInputError(f"{name}: empty mel (0 frames), expected at least 1 frame")
+    if mel.device.type == "meta":
+        raise SpecGradInputError(f"{name}: on the meta device (no values), expected a CPU or CUDA tensor")
     if not mel.is_floating_point():
         raise SpecGradInputError(f"{name}: dtype {mel.dtype}, expected a floating-point mel")
     bad = ~torch.isfinite(mel)
@@ -38,6 +39,29 @@ def check_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor
             f"{name}: {int(bad.sum())} non-finite values (NaN/inf), first at frame {frame}; expected finite log10 mel"
         )
     return mel
+
+
+def check_one_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor:
+    """check_mel for one utterance: (K, n_mels) or (1, K, n_mels) -> (K, n_mels). A batch of
+    several is refused, where taking its first item would drop the others without a word."""
+    checked = check_mel(mel, n_mels, name)
+    if checked.shape[0] != 1:
+        raise SpecGradInputError(f"{name}: shape {tuple(mel.shape)}, {checked.shape[0]} mels in one item; "
+                                 f"expected one utterance's (frames, {n_mels}) mel")
+    return checked[0]
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, name: str = "seed") -> Optional[int]:
+    """None (the global RNG) or an integer in [0, 2**63 - 1], a range that torch's generators,
+    numpy's default_rng and its Philox keys all take; anything else is refused by name."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        raise SpecGradInputError(f"{name}: {seed!r}, expected an integer from 0 to 2**63 - 1 (or None: the global RNG)")
+    return int(seed)
 
 
 def whole_clip_min_samples(hop_length: int, n_fft: int) -> int:

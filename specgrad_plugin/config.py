@@ -187,6 +187,8 @@ class SpecGradConfig:
                 data = yaml.safe_load(f)
             except yaml.YAMLError as e:
                 raise ConfigError(f"{path}: not valid YAML ({e})") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"{path}: not a text file (not UTF-8), expected a YAML config") from None
         if isinstance(data, dict) and "model_conf" in data:
             return cls.from_dict(espnet_conf.model_section(data), source=f"{path}:model_conf")
         return cls.from_dict(data, source=str(path))

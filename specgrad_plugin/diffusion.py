@@ -47,7 +47,11 @@ def inference_betas(schedule: Union[str, Sequence[float]]) -> torch.Tensor:
                     f"schedule {schedule!r}: expected one of {sorted(NAMED_SCHEDULES)} or comma-separated betas"
                 ) from None
     else:
-        values = [float(v) for v in schedule]
+        try:
+            values = [float(v) for v in schedule]
+        except (TypeError, ValueError):
+            raise ValueError(f"schedule {schedule!r}: expected one of {sorted(NAMED_SCHEDULES)}, comma-separated "
+                             "betas or a list of betas") from None
     betas = torch.tensor(values, dtype=torch.float64)
     if betas.numel() == 0 or not bool(((betas > 0) & (betas < 1)).all()):
         raise ValueError(f"schedule {schedule!r}: expected a non-empty list of betas in (0, 1)")

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specgrad_plugin import diffusion, mel_domain, mel_gain, shaping
+from specgrad_plugin.checks import check_seed
 from specgrad_plugin.denoisers.frame import MEL_OFFSET, MEL_SCALE, FrameDenoiser
 from specgrad_plugin.realops import Pair, RealPrior, RealSTFT, complex_mul, complex_reciprocal, frame_mask
 
@@ -73,7 +74,8 @@ def unsupported_reason(vocoder) -> Optional[str]:
 def draw_white_noise(batch: int, samples: int, steps: int, seed: Optional[int], device="cpu") -> torch.Tensor:
     """(steps, batch, samples) xi ~ N(0, I), the draws SpecGradVocoder.forward makes with ``seed``
     for a batch of this size (None: the global RNG)."""
-    generator = None if seed is None else torch.Generator(device=device).manual_seed(int(seed))
+    seed = check_seed(seed)
+    generator = None if seed is None else torch.Generator(device=device).manual_seed(seed)
     return torch.stack([torch.randn(batch, samples, generator=generator, device=device) for _ in range(steps)])
 
 

@@ -22,7 +22,7 @@ import torch
 
 from specgrad_plugin import precision
 from specgrad_plugin.batched import batchable, matched_levels, pad_batch, vocode_batch
-from specgrad_plugin.checks import check_mel
+from specgrad_plugin.checks import check_one_mel
 from specgrad_plugin.export import RealSampler, Schedule
 
 FRAME_BUCKETS = (128, 256, 512, 1024, 2048)  # 1.5 s ... 23.8 s at hop 256 and 22.05 kHz
@@ -99,7 +99,7 @@ class GraphedVocoder:
     @torch.inference_mode()  # as the capture's: static buffers made here stay writable on later calls
     def __call__(self, mels: Sequence[torch.Tensor], seed: Optional[int] = 0) -> List[torch.Tensor]:
         n_mels = self.vocoder.cfg.features.n_mels
-        mels = [check_mel(m, n_mels, name=f"mel {i}")[0].to(self.device).float() for i, m in enumerate(mels)]
+        mels = [check_one_mel(m, n_mels, name=f"mel {i}").to(self.device).float() for i, m in enumerate(mels)]
         shape = self.bucket(max(m.shape[0] for m in mels), len(mels)) if mels else None
         call = self._captured(shape) if shape is not None and self.sampler is not None else None
         if call is None:

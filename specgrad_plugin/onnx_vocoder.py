@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from specgrad_plugin.bin import one_line_write_errors  # no torch: bin/__init__ imports soundfile only
+
 
 class OnnxInputError(ValueError):
     """A mel or noise array the graph cannot take; the message names it and what was expected."""
@@ -64,6 +66,8 @@ class OnnxVocoder:
             hint = " (is it (n_mels, frames)? transpose it)" if mel.ndim == 3 and mel.shape[1] == self.n_mels else ""
             raise OnnxInputError(f"mel: shape {shape}, expected (frames, {self.n_mels}) or "
                                  f"(batch, frames, {self.n_mels}){hint}")
+        if mel.shape[0] == 0:
+            raise OnnxInputError(f"mel: shape {shape}, a batch of 0 mels; expected at least one")
         if mel.shape[1] == 0:
             raise OnnxInputError("mel: 0 frames, expected at least 1")
         if not np.issubdtype(mel.dtype, np.floating) or not np.isfinite(mel).all():
@@ -72,6 +76,10 @@ class OnnxVocoder:
 
     def noise(self, batch: int, frames: int, seed: Optional[int] = 0) -> np.ndarray:
         """(steps, batch, frames * hop) float32 N(0, 1) draws from numpy's generator."""
+        # the seeds SpecGradVocoder takes (checks.check_seed, not imported: it needs torch)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or not 0 <= int(seed) < 2**63):
+            raise OnnxInputError(f"seed: {seed!r}, expected an integer from 0 to 2**63 - 1 (or None)")
         rng = np.random.default_rng(seed)
         return rng.standard_normal((self.steps, batch, frames * self.hop_length), dtype=np.float32)
 
@@ -85,10 +93,24 @@ class OnnxVocoder:
         noise = np.asarray(noise, dtype=np.float32)
         if noise.shape != shape:
             raise OnnxInputError(f"noise: shape {noise.shape}, expected {shape} (steps, batch, frames * hop)")
+        if not np.isfinite(noise).all():
+            raise OnnxInputError("noise: NaN or inf draws, expected finite N(0, 1) draws")
         wav = self.session.run(["wav"], {"mel": mel, "noise": noise})[0]
         return wav if batched else wav[0]
 
 
+def load_array(path: Path) -> np.ndarray:
+    """One array from an .npy file, or OnnxInputError naming the file."""
+    try:
+        array = np.load(path)
+    except (ValueError, OSError) as e:  # numpy never unpickles here: such a file is not an array
+        raise OnnxInputError(f"{path}: not an .npy array ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(array, np.ndarray):
+        raise OnnxInputError(f"{path}: an archive of {len(array.files)} arrays (.npz), expected one .npy array")
+    return array
+
+
+@one_line_write_errors
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="graph written by python -m specgrad_plugin.bin.export")
@@ -102,8 +124,7 @@ def main(argv=None) -> int:
 
     try:
         vocoder = OnnxVocoder(args.model, args.threads)
-        mel = np.load(args.mel)
-        noise = None if args.noise is None else np.load(args.noise)
+        mel, noise = (None if path is None else load_array(path) for path in (args.mel, args.noise))
         if mel.ndim != 2:
             raise OnnxInputError(f"{args.mel}: shape {mel.shape}, expected (frames, {vocoder.n_mels})")
         wav = vocoder(mel, seed=args.seed, noise=noise)

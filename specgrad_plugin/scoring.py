@@ -82,11 +82,16 @@ def mr_stft(ref: np.ndarray, gen: np.ndarray) -> float:
 
 def pesq_wb(ref: np.ndarray, gen: np.ndarray, fs: int) -> float:
     """PESQ wide-band at 16 kHz; NaN where PESQ is undefined (under 1/4 s, or no speech
-    detected in the reference), so a short or silent clip does not stop a run."""
+    detected in the reference), so a short or silent clip does not stop a run. A silent
+    (all-zero) output gets a white dither at -140 dBFS: pesq's level alignment divides by its
+    power, and the dither makes it score as the near-silence it is (about 1.03, PESQ's floor)
+    instead of crashing or leaving the worst output out of a mean."""
     from pesq import PesqError, pesq
 
     ref, gen = _pair(ref, gen, 1)
     ref16, gen16 = (resample_poly(x, 16000, fs).astype(np.float32) for x in (ref, gen))
+    if np.any(ref16) and not np.any(gen16):
+        gen16 = (1e-7 * np.random.default_rng(0).standard_normal(len(gen16))).astype(np.float32)
     try:
         return float(pesq(16000, ref16, gen16, "wb"))
     except PesqError:

@@ -45,7 +45,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from specgrad_plugin.checks import SpecGradInputError, check_mel
+from specgrad_plugin.checks import MAX_SEED, SpecGradInputError, check_one_mel, check_seed
 from specgrad_plugin.export import RealSampler, Schedule
 
 NoiseSource = Callable[[int, int, int], torch.Tensor]
@@ -96,18 +96,24 @@ class StreamingVocoder:
     """push() (k, M) mel frames -> the newly final samples; finish() -> the rest. The output,
     concatenated, equals offline vocoding with the same noise (module docstring)."""
 
-    def __init__(self, vocoder, schedule: Optional[Schedule] = None, seed: int = 0,
-                 noise: Optional[Union[torch.Tensor, NoiseSource]] = None) -> None:
+    def __init__(self, vocoder, schedule: Optional[Schedule] = None, seed: Optional[int] = 0,
+                 noise: Optional[Union[torch.Tensor, np.ndarray, NoiseSource]] = None) -> None:
+        """seed: keys the noise (None: a key drawn from torch's global RNG); noise: instead of
+        the seed's, a (steps, 1, K * hop) array of the sampler's draws or a NoiseSource."""
         self.sampler = RealSampler(vocoder, schedule, use_fft=True).eval()
         self.n_mels, self.hop, self.fs = vocoder.cfg.features.n_mels, vocoder.hop_length, vocoder.fs
         denoiser = vocoder.denoiser
         self.stft_margin = vocoder.cfg.features.n_fft // self.hop - 1
         self.step_margin = denoiser.trunk_reach() + self.stft_margin
         self.align = denoiser.chunk_alignment()
+        seed = check_seed(seed)
         if noise is None:
-            noise = BlockNoise(seed, self.hop)
-        elif isinstance(noise, torch.Tensor):
-            noise = self._array_source(noise)
+            noise = BlockNoise(int(torch.randint(MAX_SEED, ())) if seed is None else seed, self.hop)
+        elif isinstance(noise, (torch.Tensor, np.ndarray)):
+            noise = self._array_source(torch.as_tensor(noise))
+        elif not callable(noise):
+            raise SpecGradInputError(f"noise: a {type(noise).__name__}, expected a (steps, 1, frames * hop) array "
+                                     "or a NoiseSource callable")
         self.noise: NoiseSource = noise
         self.mel = torch.zeros(0, self.n_mels)
         self.mel_origin = 0
@@ -137,7 +143,14 @@ class StreamingVocoder:
         return 1000.0 * self.lookahead_frames * self.hop / self.fs
 
     def _array_source(self, noise: torch.Tensor) -> NoiseSource:
-        noise = noise.reshape(self.sampler.steps, -1).float()
+        steps = self.sampler.steps
+        if noise.dim() not in (2, 3) or noise.shape[0] != steps or (noise.dim() == 3 and noise.shape[1] != 1):
+            raise SpecGradInputError(f"noise: shape {tuple(noise.shape)}, expected ({steps}, 1, frames * hop) or "
+                                     f"({steps}, frames * hop): "
+                                     f"one draw per step of this stream's {steps}-step schedule")
+        if not noise.is_floating_point() or not bool(torch.isfinite(noise).all()):
+            raise SpecGradInputError(f"noise: expected finite floating-point draws (dtype {noise.dtype})")
+        noise = noise.reshape(steps, -1).float()
 
         def source(draw: int, first: int, last: int) -> torch.Tensor:
             if last * self.hop > noise.shape[-1]:
@@ -152,12 +165,9 @@ class StreamingVocoder:
         """(k, M) log10 mel frames (k may be 0) -> (n * hop,) samples, n >= 0 blocks."""
         if self.finished:
             raise RuntimeError("push() after finish(): start a new StreamingVocoder for the next utterance")
-        if not isinstance(mel, torch.Tensor) or mel.numel():
-            mel = check_mel(mel, self.n_mels, name="streamed mel")
-            if mel.shape[0] != 1:
-                raise SpecGradInputError(f"streamed mel: shape {tuple(mel.shape)}, expected (frames, {self.n_mels}): "
-                                         "a stream vocodes one utterance")
-            mel = mel[0].float().cpu()
+        # an empty push is (0, M) frames (or a bare empty tensor); anything else is checked as a mel
+        if not isinstance(mel, torch.Tensor) or tuple(mel.shape) not in ((0,), (0, self.n_mels)):
+            mel = check_one_mel(mel, self.n_mels, name="streamed mel").float().cpu()
             self.mel = torch.cat([self.mel, mel])
             self.frames += mel.shape[0]
         return self._advance(final=False)
@@ -250,8 +260,15 @@ class StreamingVocoder:
             self.block_shifts, self.shift_origin = self.block_shifts[drop:], self.shift_origin + drop
 
 
+def check_chunk_frames(chunk_frames) -> None:
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise SpecGradInputError(f"chunk_frames: {chunk_frames!r}, expected a whole number of frames per push, "
+                                 "at least 1")
+
+
 def stream_utterance(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int) -> List[torch.Tensor]:
     """Push a whole (K, M) mel in chunks of ``chunk_frames``; the pieces of audio, finish() last."""
+    check_chunk_frames(chunk_frames)
     pieces = [stream.push(mel[start : start + chunk_frames]) for start in range(0, mel.shape[0], chunk_frames)]
     return pieces + [stream.finish()]
 
@@ -260,6 +277,7 @@ def timed_stream(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int)
     """stream_utterance with its clock: wav (K * hop,); first_audio_s, the compute time until the
     first samples came out (frames pushed as fast as they are taken); chunk_rtf, per push or
     finish that gave audio, its compute seconds per second of that audio."""
+    check_chunk_frames(chunk_frames)
     pieces, chunk_rtf, first_audio, spent = [], [], None, 0.0
     starts = list(range(0, mel.shape[0], chunk_frames))
     for start in starts + [None]:

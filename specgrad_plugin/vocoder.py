@@ -16,7 +16,7 @@ import torch
 
 from specgrad_plugin import checkpoints, diffusion, mel_domain, mel_gain, precision
 from specgrad_plugin.checkpoints import CheckpointError, load_state_strict  # noqa: F401  (their old home)
-from specgrad_plugin.checks import check_mel
+from specgrad_plugin.checks import SpecGradInputError, check_mel, check_seed
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
@@ -147,12 +147,15 @@ class SpecGradVocoder(torch.nn.Module):
         the (B, K, M) level-matched mel it was sampled from, and the (B,) level gain that
         apply_gain() applies. A (K, M) mel is taken as a batch of one."""
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
+        seed = check_seed(seed)
+        if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)):
+            raise SpecGradInputError(f"chunk_frames: {chunk_frames!r}, expected an integer (0: never chunk) or None")
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
         betas = self.schedule_betas(schedule, warn=True)
         generator = None
         if seed is not None:
-            generator = torch.Generator(device=mel.device).manual_seed(int(seed))
+            generator = torch.Generator(device=mel.device).manual_seed(seed)
         with precision.tf32(self.cfg.inference.allow_tf32):  # this call's setting, not the process'
             response = self.prior.response(mel)
             chunk = self.cfg.inference.chunk_frames if chunk_frames is None else chunk_frames

@@ -124,6 +124,31 @@ def test_bin_average_fails_on_an_unwritable_output_without_leaving_files(tiny_cf
     assert capsys.readouterr().err.startswith("error: ") and not list(tmp_path.glob("out.tmp*"))
 
 
+def test_weights_with_nan_are_refused_by_name_when_loaded_and_averaged(tiny_cfg, tmp_path, capsys):
+    """A diverged run's NaN weights: loading them for vocoding, and averaging them (which
+    would pass the NaN on to the soup), each stop with the file and the weight named."""
+    state = SpecGradVocoder(tiny_cfg).state_dict()
+    key = next(k for k, v in state.items() if v.is_floating_point() and v.dim() == 2)
+    _saved(tiny_cfg, tmp_path / "good.pt", state)
+    _saved(tiny_cfg, tmp_path / "nan.pt", {**state, key: torch.full_like(state[key], float("nan"))})
+    with pytest.raises(checkpoints.CheckpointError, match=rf"nan\.pt: weight {key} holds \d+ NaN/inf values"):
+        SpecGradVocoder.from_checkpoint(tmp_path / "nan.pt")
+    assert average_bin.main([str(tmp_path / "good.pt"), str(tmp_path / "nan.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert f"nan.pt: weight {key} holds" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+def test_bin_average_under_a_file_is_one_line(tiny_cfg, tmp_path, capsys):
+    """An --out whose folder is a file is refused by the OS: one line naming the path, not
+    torch's serialisation error."""
+    for seed in (0, 1):
+        _fine_tune(tiny_cfg, seed, tmp_path / f"{seed}.pt")
+    (tmp_path / "afile").write_text("x")
+    assert average_bin.main([str(tmp_path / "0.pt"), str(tmp_path / "1.pt"), "--out",
+                             str(tmp_path / "afile" / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "afile" in err and "Traceback" not in err
+
+
 def test_identity_changes_name_each_differing_key_a_family_first():
     before = {"prior": {"kind": "specgrad", "floor_db": -40.0}, "denoiser": {"kind": "frame", "a": 1}}
     after = {"prior": {"kind": "specgrad", "floor_db": -60.0}, "denoiser": {"kind": "wavenet", "b": 2}}

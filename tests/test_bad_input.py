@@ -77,3 +77,36 @@ def test_training_refuses_bad_wavs_before_any_work(tmp_path, speech_clip, data):
     for uid in EXPECTED:
         assert f"{uid}:" in error[0], uid
     assert f"{len(EXPECTED)} of 13 utterances cannot be used" in error[0]
+
+
+def test_decode_refuses_a_file_of_several_mels_an_empty_list_a_bad_seed_and_an_unwritable_output(
+        tmp_path, trained_vocoder, capsys):
+    """A (2, K, M) .npy is two utterances under one name: listed as failed, not cut to its
+    first. An empty list, a seed no generator takes and an --output_dir that is a file stop
+    with one line before anything is written."""
+    mel = np.full((12, 80), -3.0, np.float32)
+    np.save(tmp_path / "good.npy", mel)
+    np.save(tmp_path / "pair.npy", np.stack([mel, mel]))
+    (tmp_path / "feats.scp").write_text(f"good {tmp_path / 'good.npy'}\npair {tmp_path / 'pair.npy'}\n")
+    common = ["--model_file", str(trained_vocoder), "--schedule", "WG-3"]
+    feats = ["--data_path_and_name_and_type", f"{tmp_path / 'feats.scp'},feats,npy"]
+    assert decode.main(common + feats + ["--output_dir", str(tmp_path / "out")]) == 1
+    failed = (tmp_path / "out" / "failed.txt").read_text()
+    assert "pair" in failed and "2 mels in one item" in failed
+    assert sorted(p.name for p in (tmp_path / "out" / "wav").iterdir()) == ["good.wav"]
+    capsys.readouterr()
+    (tmp_path / "empty.scp").write_text("\n")
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (["--data_path_and_name_and_type", f"{tmp_path / 'empty.scp'},speech,sound", "--output_dir",
+          str(tmp_path / "o1")], "empty.scp: no utterances", tmp_path / "o1"),
+        (feats + ["--seed", str(2**64), "--output_dir", str(tmp_path / "o2")], "--seed: 18446744073709551616",
+         tmp_path / "o2"),
+        (feats + ["--output_dir", str(tmp_path / "afile")], "error: cannot write: ", None),
+    ]
+    for args, message, out in cases:
+        assert decode.main(common + args) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert out is None or not out.exists()
+    assert (tmp_path / "afile").read_text() == "x"

@@ -26,11 +26,56 @@ def vocoder(tiny_cfg):
         (torch.zeros(2, 3, 4, 80), "expected \\(frames, 80\\)"),
         (torch.zeros(10, 80, dtype=torch.long), "floating-point"),
         (np.zeros((10, 80), dtype=np.float32), "expected a torch.Tensor, got ndarray"),
+        (torch.zeros(0, 10, 80), "a batch of 0 mels"),
+        (torch.zeros(10, 79), "79 mel bands in shape \\(10, 79\\)"),  # the shape as given, no batch added
+        (torch.zeros(10, 80, device="meta"), "meta device"),
     ],
 )
 def test_bad_mel(vocoder, mel, message):
     with pytest.raises(SpecGradInputError, match=message):
         vocoder(mel)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 1.5, "3", True])
+def test_bad_seed_is_named_on_every_path(vocoder, tiny_cfg, seed):
+    """A seed outside what torch's generators, numpy's default_rng and Philox keys all take
+    is one error naming it, on the vocoder, a batch, a stream and the noise helper alike."""
+    from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.export import draw_white_noise
+    from specgrad_plugin.streaming import StreamingVocoder
+    from tests.conftest import small_config
+
+    mel = torch.full((6, 80), -3.0)
+    frame = SpecGradVocoder(small_config("frame")).eval()
+    calls = [lambda: vocoder(mel, seed=seed), lambda: vocode_batch(frame, [mel, mel[:4]], seed=seed),
+             lambda: StreamingVocoder(frame, "WG-3", seed=seed), lambda: draw_white_noise(1, 256, 3, seed)]
+    for call in calls:
+        with pytest.raises(SpecGradInputError, match="seed: .*expected an integer from 0 to 2\\*\\*63 - 1"):
+            call()
+    assert vocoder(mel, seed=2**63 - 1).shape == (6 * 256,) and vocoder(mel, seed=np.int64(3)).shape == (6 * 256,)
+
+
+def test_a_batch_item_of_several_mels_is_refused_not_cut_to_its_first(tiny_cfg):
+    """vocode_batch takes one utterance per item: a (2, K, M) item used to give one wav for
+    two utterances, so the list of wavs no longer matched the list of names."""
+    from specgrad_plugin.batched import vocode_batch
+    from tests.conftest import small_config
+
+    frame = SpecGradVocoder(small_config("frame")).eval()
+    mel = torch.full((6, 80), -3.0)
+    with pytest.raises(SpecGradInputError, match="mel 1: shape \\(2, 5, 80\\), 2 mels in one item"):
+        vocode_batch(frame, [mel, mel[None, :5].repeat(2, 1, 1)])
+    assert len(vocode_batch(frame, [mel, mel[None, :5]], seed=0)) == 2  # a batch of one is one utterance
+
+
+def test_bad_schedule_and_chunk_types_are_named(vocoder):
+    mel = torch.full((6, 80), -3.0)
+    for schedule in (6, ["a"]):
+        with pytest.raises(ValueError, match="schedule .*expected one of .*or a list of betas"):
+            vocoder(mel, schedule=schedule)
+    for chunk in (1.5, "8"):
+        with pytest.raises(SpecGradInputError, match="chunk_frames: .*expected an integer"):
+            vocoder(mel, chunk_frames=chunk)
 
 
 def test_schedule_default_only_when_none_is_given(vocoder):

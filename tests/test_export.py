@@ -198,6 +198,36 @@ def test_onnx_vocoder_names_bad_input(tmp_path):
 
     assert main([str(tmp_path / "mel.npy"), str(tmp_path / "mel.npy"), str(tmp_path / "o.wav")]) == 2
     assert not (tmp_path / "o.wav").exists()
+    for seed in (-1, 2**63, 1.5):
+        with pytest.raises(OnnxInputError, match="seed: .*expected an integer from 0 to 2\\*\\*63 - 1"):
+            runner(np.zeros((10, 80), np.float32), seed=seed)
+    with pytest.raises(OnnxInputError, match="a batch of 0 mels"):
+        runner(np.zeros((0, 10, 80), np.float32))
+    with pytest.raises(OnnxInputError, match="noise: NaN or inf"):
+        runner(np.zeros((10, 80), np.float32), noise=np.full((3, 1, 2560), np.nan, np.float32))
+
+
+def test_onnx_vocoder_cli_names_a_bad_array_or_output_in_one_line(tmp_path, capsys):
+    """An .npz mel, an output under a file and an output that is a folder: each one line and
+    exit 2, nothing written."""
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install -e '.[onnx]'")
+    pytest.importorskip("onnxruntime", reason="the graph runs in onnxruntime: pip install -e '.[onnx]'")
+    from specgrad_plugin.export import export_onnx
+    from specgrad_plugin.onnx_vocoder import main
+
+    graph = str(export_onnx(frame_vocoder(), "WG-3", tmp_path / "s.onnx", example_frames=8))
+    np.savez(tmp_path / "mel.npz", np.full((10, 80), -3.0, np.float32))
+    np.save(tmp_path / "mel.npy", np.full((10, 80), -3.0, np.float32))
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir.wav").mkdir()
+    cases = [(str(tmp_path / "mel.npz"), str(tmp_path / "o.wav"), "mel.npz: an archive of 1 arrays"),
+             (str(tmp_path / "mel.npy"), str(tmp_path / "afile" / "o.wav"), "error: cannot write: "),
+             (str(tmp_path / "mel.npy"), str(tmp_path / "adir.wav"), "error: cannot write: ")]
+    for mel, out, message in cases:
+        assert main([graph, mel, out]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.wav").exists() and list((tmp_path / "adir.wav").iterdir()) == []
 
 
 @pytest.mark.slow

@@ -79,3 +79,36 @@ def test_scores_json_round_trip_writes_null_for_what_is_not_a_number():
     assert back["mean"]["pesq"] == 3.25 and math.isnan(back["mean"]["stoi"])
     assert back["clips"]["a"]["f0"][0] == 1.5 and math.isnan(back["clips"]["a"]["f0"][1])
     assert back["clips"]["a"]["n"] == 3 and back["clips"]["a"]["note"] == "x"
+
+
+def test_aligned_scores_refuse_a_generated_clip_of_another_length(tmp_path, speech_clip, capsys):
+    """A vocoder that drops the last fifth of a clip must not score PESQ 4.6 on what is left:
+    aligned scoring wants the lengths within 2 hops (a vocoder's output is whole frames), and
+    names both files; --aligned false (TTS, DTW) takes any length."""
+    ref = write_set(tmp_path / "ref", {"a": speech_clip})
+    cut = write_set(tmp_path / "cut", {"a": speech_clip[: int(0.8 * len(speech_clip))]})
+    assert score.main(["--ref", str(ref), "--gen", str(cut), "--out", str(tmp_path / "out"), "--plot", "false"]) == 2
+    err = capsys.readouterr().err
+    assert "samples against the reference's" in err and "within 2 hops (512 samples)" in err
+    assert not (tmp_path / "out").exists()
+    whole_frames = write_set(tmp_path / "frames", {"a": speech_clip[: len(speech_clip) // 256 * 256 + 256 - 512]})
+    assert score.main(["--ref", str(ref), "--gen", str(whole_frames), "--out", str(tmp_path / "ok"),
+                       "--plot", "false"]) == 0
+
+
+def test_a_silent_output_scores_pesq_at_its_floor_not_a_crash(speech_clip):
+    """pesq divides by the output's power: an all-zero output crashed it. It now scores as
+    near-silence (PESQ's floor), not NaN, which a mean would leave out."""
+    value = scoring.pesq_wb(speech_clip, np.zeros_like(speech_clip), 22050)
+    assert 1.0 <= value < 1.1
+
+
+def test_bad_options_and_outputs_are_one_line(tmp_path, speech_clip, capsys):
+    ref = write_set(tmp_path / "ref", {"a": speech_clip})
+    with pytest.raises(SystemExit):
+        score.main(["--ref", str(ref), "--gen", str(ref), "--out", str(tmp_path / "o"), "--fs", "0"])
+    assert "--fs 0: expected a sampling rate in Hz, above 0" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert score.main(["--ref", str(ref), "--gen", str(ref), "--out", str(tmp_path / "afile"), "--plot", "false"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --out {tmp_path / 'afile'}: a file, expected a folder for scores.json and scores.md\n"

@@ -185,11 +185,41 @@ def test_stream_errors_name_the_problem(speech_clip):
     fresh = StreamingVocoder(vocoder, "WG-3")
     with pytest.raises(SpecGradInputError, match="streamed mel: expected a torch.Tensor, got ndarray"):
         fresh.push(mel.numpy())
-    with pytest.raises(SpecGradInputError, match=r"streamed mel: shape \(2, \d+, 80\), expected \(frames, 80\)"):
+    with pytest.raises(SpecGradInputError, match=r"streamed mel: shape \(2, \d+, 80\), 2 mels in one item"):
         fresh.push(torch.stack([mel, mel]))  # a batch would lose all but its first utterance
+    with pytest.raises(SpecGradInputError, match=r"streamed mel: 0 mel bands in shape \(3, 0\), expected 80"):
+        fresh.push(torch.empty(3, 0))  # empty, but not an empty push of frames
     assert fresh.frames == 0
+    fresh.push(torch.empty(0, 80))
     fresh.push(mel[None])  # a batch of one is one utterance
     assert fresh.frames == mel.shape[0]
+    for chunk in (0, -1, 1.5):
+        with pytest.raises(SpecGradInputError, match="chunk_frames: .*at least 1"):
+            stream_utterance(StreamingVocoder(vocoder, "WG-3"), mel, chunk)
+    # noise for another schedule's steps is refused, not reshaped into other draws
+    with pytest.raises(SpecGradInputError, match=r"noise: shape \(6, 1, \d+\), expected \(3, 1, frames \* hop\)"):
+        StreamingVocoder(vocoder, "WG-3", noise=draw_white_noise(1, mel.shape[0] * vocoder.hop_length, 6, 0))
+    with pytest.raises(SpecGradInputError, match="noise: expected finite"):
+        StreamingVocoder(vocoder, "WG-3", noise=torch.full((3, 1, 2560), float("nan")))
+    with pytest.raises(SpecGradInputError, match="noise: a str, expected"):
+        StreamingVocoder(vocoder, "WG-3", noise="zeros")
+
+
+def test_stream_noise_as_numpy_and_a_seed_of_none(speech_clip):
+    """A numpy array of draws is the same noise as the tensor; seed None keys the stream from
+    torch's global RNG, so a manual_seed before it reproduces the stream."""
+    vocoder = frame_vocoder()
+    mel = speech_mel(vocoder, speech_clip, 0.3)
+    noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, 3, 5)
+    as_tensor = torch.cat(stream_utterance(StreamingVocoder(vocoder, "WG-3", noise=noise), mel, 7))
+    as_numpy = torch.cat(stream_utterance(StreamingVocoder(vocoder, "WG-3", noise=noise.numpy()), mel, 7))
+    assert torch.equal(as_tensor, as_numpy)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(11)
+        runs.append(torch.cat(stream_utterance(StreamingVocoder(vocoder, "WG-3", seed=None), mel, 7)))
+    other = torch.cat(stream_utterance(StreamingVocoder(vocoder, "WG-3", seed=None), mel, 7))
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], other)
 
 
 def test_decode_streaming_writes_the_offline_wavs(tmp_path, speech_clips, capsys):

@@ -1,6 +1,8 @@
 """Checkpoints: atomic save, strict load, EMA preferred; the quick-start CLI end to end."""
 
+import collections
 import json
+from fractions import Fraction
 
 import pytest
 import soundfile as sf
@@ -49,6 +51,18 @@ def test_garbage_checkpoint_is_an_error(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="x.pt: not a readable SpecGrad checkpoint"):
         SpecGradVocoder.from_checkpoint(tmp_path / "x.pt")
+    # a pickle of objects: torch's advice to load it with weights_only=False is not passed on
+    torch.save({"model": collections.OrderedDict(a=Fraction(1, 3))}, tmp_path / "objects.pt")
+    with pytest.raises(CheckpointError, match="objects.pt: .*holds Python objects other than weights") as raised:
+        SpecGradVocoder.from_checkpoint(tmp_path / "objects.pt")
+    assert "weights_only=False" not in str(raised.value)
+
+
+def test_binary_file_as_config_is_named(tmp_path, tiny_cfg):
+    SpecGradVocoder(tiny_cfg).save(tmp_path / "a.pt")
+    (tmp_path / "audio.wav").write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(ConfigError, match="audio.wav: not a text file"):
+        SpecGradVocoder.from_checkpoint(tmp_path / "a.pt", config=tmp_path / "audio.wav")
 
 
 def test_quickstart_end_to_end(tmp_path, capsys):

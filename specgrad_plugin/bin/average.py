@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from specgrad_plugin import checkpoints
+from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 
 
+@one_line_write_errors
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="two or more checkpoints of the same model")

@@ -41,8 +41,9 @@ from tqdm import tqdm
 
 from specgrad_plugin import runtime
 from specgrad_plugin.batched import vocode_batch
+from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checkpoints import CheckpointError, change_summary, saved_identity
-from specgrad_plugin.checks import SpecGradInputError, check_mel
+from specgrad_plugin.checks import SpecGradInputError, check_one_mel, check_seed
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_scp, read_wav, write_wav
 from specgrad_plugin.diffusion import inference_betas
@@ -112,9 +113,10 @@ def mel_sources(
             try:
                 return torch.from_numpy(np.array(reader[uid], dtype=np.float32))  # a writable copy
             except (ValueError, OSError) as e:
-                # numpy refuses to unpickle what is not an array: most often a wav.scp given as npy
-                hint = " (a wav.scp is TYPE sound)" if "pickle" in str(e) else ""
-                raise SpecGradInputError(f"utterance {uid}: not readable as {kind} features ({e}){hint}") from None
+                if "pickle" in str(e):  # numpy's word for any file that is not an array; never unpickled here
+                    raise SpecGradInputError(f"utterance {uid}: not an .npy array (a wav.scp is TYPE sound, an "
+                                             "audio file is listed in one)") from None
+                raise SpecGradInputError(f"utterance {uid}: not readable as {kind} features ({e})") from None
 
         return list(reader.keys()), load_feats
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
@@ -218,6 +220,7 @@ def streaming_summary(vocoder: SpecGradVocoder, args, stats: Dict[str, list]) ->
             f"(mean of {len(first)}); RTF per chunk median {rtf[len(rtf) // 2]:.3f}, max {rtf[-1]:.3f}")
 
 
+@one_line_write_errors
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
@@ -232,6 +235,10 @@ def main(argv=None) -> int:
             vocoder = SpecGradVocoder.from_checkpoint(args.model_file, args.train_config, device=device,
                                                       use_ema=args.use_ema)
         ids, load = mel_sources(args.data_path_and_name_and_type, vocoder, args.resample)
+        if not ids:
+            raise SpecGradInputError(f"{args.data_path_and_name_and_type.split(',')[0]}: no utterances; "
+                                     "expected one 'id path' line per utterance")
+        check_seed(args.seed, "--seed")
         if args.schedule is not None:
             inference_betas(args.schedule)
         if args.streaming:
@@ -268,7 +275,7 @@ def main(argv=None) -> int:
 
     def load_one(uid: str) -> Optional[Tuple[str, torch.Tensor]]:
         try:
-            return uid, check_mel(load(uid), vocoder.cfg.features.n_mels, name=f"utterance {uid}")[0]
+            return uid, check_one_mel(load(uid), vocoder.cfg.features.n_mels, name=f"utterance {uid}")
         except SpecGradInputError as e:
             failed[uid] = str(e) if uid in str(e) else f"utterance {uid}: {e}"
         except Exception as e:  # one line per bad utterance, whatever the reader raised

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from espnet2.utils.types import str2bool
 
+from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.diffusion import inference_betas
@@ -79,6 +80,7 @@ def check_graph(vocoder: SpecGradVocoder, fmt: str, path: Path, schedule) -> flo
     return float((abs(out - reference).max(axis=1) / abs(reference).max(axis=1)).max())
 
 
+@one_line_write_errors
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     output = Path(args.output)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from specgrad_plugin import runtime
+from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import ConfigError, SpecGradConfig
@@ -58,6 +59,7 @@ def load_clips(args, cfg: SpecGradConfig):
     return clips, f"{len(clips)} generated speech-like clips (no LJSpeech folder found)"
 
 
+@one_line_write_errors
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple
 
-from specgrad_plugin.bin import score
+from specgrad_plugin.bin import one_line_write_errors, score
 from specgrad_plugin.data import read_scp
 from specgrad_plugin.scoring import scores_from_json
 
@@ -71,6 +71,7 @@ def results_markdown(args: argparse.Namespace, sets: List[ScoredSet]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@one_line_write_errors
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     sets = []

@@ -20,6 +20,7 @@ import torch
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
+from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.data import read_scp, read_wav
@@ -60,8 +61,12 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_write_errors
 def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if args.fs <= 0:
+        parser.error(f"--fs {args.fs}: expected a sampling rate in Hz, above 0")
     features = FeatureConfig(fs=args.fs)
     try:
         ref, gen = read_scp(args.ref), generated_scp(args.gen)
@@ -71,11 +76,19 @@ def main(argv=None) -> int:
                                      f"{missing[:5]}")
         if not gen:
             raise SpecGradInputError(f"{args.gen}: no generated utterances")
+        if args.out.exists() and not args.out.is_dir():
+            raise SpecGradInputError(f"--out {args.out}: a file, expected a folder for scores.json and scores.md")
     except SpecGradInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     def pair(uid: str) -> Tuple[np.ndarray, np.ndarray]:
         x, y = (read_wav(path, args.fs, features.hop_length, n_fft=features.n_fft) for path in (ref[uid], gen[uid]))
+        # a vocoder's output is its mel's frames times the hop: within 2 hops of the recording
+        if args.aligned and abs(len(x) - len(y)) > 2 * features.hop_length:
+            raise SpecGradInputError(f"{gen[uid]}: {len(y)} samples against the reference's {len(x)} "
+                                     f"({ref[uid]}); aligned scores compare the two sample by sample, so "
+                                     f"expected the same length within 2 hops ({2 * features.hop_length} "
+                                     "samples); for TTS output use --aligned false")
         return x, y
 
     # every pair is read and checked before anything is written (and read again to score, so

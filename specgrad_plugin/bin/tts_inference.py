@@ -21,10 +21,15 @@ def main(cmd=None) -> None:
     register()
     register(tts_inference)  # Text2Speech resolves --vocoder_tag specgrad/<name>
     runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
+    from specgrad_plugin.espnet.task import USER_ERRORS
+
     try:
         tts_inference.main(list(sys.argv[1:] if cmd is None else cmd))
     except pretrained.UnknownModelError as e:
         print(f"error: --vocoder_tag: {e}", file=sys.stderr)
+        sys.exit(2)
+    except USER_ERRORS as e:  # e.g. a TTS model whose mel settings are not the vocoder's
+        print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
 
 
