@@ -25,6 +25,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from specgrad_plugin.vocoder import SpecGradVocoder
 
     try:
+        if Path(args.out).resolve() in {Path(p).resolve() for p in args.checkpoints}:
+            raise ValueError(f"--out {args.out}: one of the checkpoints averaged; expected a new path, so that "
+                             "no input is overwritten")
         weights, config = checkpoints.average(args.checkpoints)
         model = SpecGradVocoder(SpecGradConfig.from_dict(config, source=f"{args.checkpoints[0]}:config"))
         checkpoints.load_state_strict(model, weights, f"average of {args.checkpoints}")
