@@ -12,7 +12,6 @@ specgrad_plugin.scoring (bench/prior_study.py's evaluate), WG-3 and WG-6 by defa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import List
@@ -24,6 +23,7 @@ sys.path.insert(0, str(REPO))
 import prior_study  # noqa: E402
 
 from specgrad_plugin import diffusion  # noqa: E402
+from specgrad_plugin.scoring import scores_to_json  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 COLUMNS = ("mel_l1", "mr_stft", "pesq", "stoi", "mcd", "vuv_error", "log_f0_rmse")
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     result = {"clips": [p.stem for p in eval_paths], "seed": args.seed,
               **prior_study.evaluate(vocoder, refs, schedules, heavy=True, seed=args.seed),
               **prior_study.griffin_lim_scores(refs, heavy=True)}
-    args.out.write_text(json.dumps(result, indent=1))
+    args.out.write_text(scores_to_json(result))
     text = table(result, schedules)
     args.out.with_suffix(".md").write_text(text)
     print(text)

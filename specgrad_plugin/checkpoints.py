@@ -165,7 +165,7 @@ def is_specgrad_file(vocoder_file: Union[str, Path], vocoder_config_file: Option
     if config.is_file():
         try:
             data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
+        except (yaml.YAMLError, UnicodeDecodeError):
             return False
         sections = data.get("model_conf", data) if isinstance(data, dict) else {}
         return isinstance(sections, dict) and "denoiser" in sections and "prior" in sections

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Optional
 
 import numpy as np
@@ -51,6 +52,17 @@ def check_one_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Te
     return checked[0]
 
 
+def check_whole_number(value, name: str, expected: str) -> int:
+    """value as an int when it is one (a Python, numpy or 0-d torch integer; not a bool),
+    else SpecGradInputError naming it and what was expected."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise SpecGradInputError(f"{name}: {value!r}, expected {expected}")
+
+
 MAX_SEED = 2**63 - 1
 
 
@@ -59,9 +71,11 @@ def check_seed(seed, name: str = "seed") -> Optional[int]:
     numpy's default_rng and its Philox keys all take; anything else is refused by name."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
-        raise SpecGradInputError(f"{name}: {seed!r}, expected an integer from 0 to 2**63 - 1 (or None: the global RNG)")
-    return int(seed)
+    expected = "an integer from 0 to 2**63 - 1 (or None: the global RNG)"
+    seed = check_whole_number(seed, name, expected)
+    if not 0 <= seed <= MAX_SEED:
+        raise SpecGradInputError(f"{name}: {seed!r}, expected {expected}")
+    return seed
 
 
 def whole_clip_min_samples(hop_length: int, n_fft: int) -> int:

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from specgrad_plugin.bin import one_line_write_errors  # no torch: bin/__init__ imports soundfile only
+from specgrad_plugin.bin import one_line_write_errors  # stdlib only: no torch, no soundfile
 
 
 class OnnxInputError(ValueError):

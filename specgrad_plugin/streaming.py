@@ -45,7 +45,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from specgrad_plugin.checks import MAX_SEED, SpecGradInputError, check_one_mel, check_seed
+from specgrad_plugin.checks import MAX_SEED, SpecGradInputError, check_one_mel, check_seed, check_whole_number
 from specgrad_plugin.export import RealSampler, Schedule
 
 NoiseSource = Callable[[int, int, int], torch.Tensor]
@@ -260,15 +260,16 @@ class StreamingVocoder:
             self.block_shifts, self.shift_origin = self.block_shifts[drop:], self.shift_origin + drop
 
 
-def check_chunk_frames(chunk_frames) -> None:
-    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
-        raise SpecGradInputError(f"chunk_frames: {chunk_frames!r}, expected a whole number of frames per push, "
-                                 "at least 1")
+def check_chunk_frames(chunk_frames) -> int:
+    expected = "a whole number of frames per push, at least 1"
+    if check_whole_number(chunk_frames, "chunk_frames", expected) < 1:
+        raise SpecGradInputError(f"chunk_frames: {chunk_frames!r}, expected {expected}")
+    return int(chunk_frames)
 
 
 def stream_utterance(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int) -> List[torch.Tensor]:
     """Push a whole (K, M) mel in chunks of ``chunk_frames``; the pieces of audio, finish() last."""
-    check_chunk_frames(chunk_frames)
+    chunk_frames = check_chunk_frames(chunk_frames)
     pieces = [stream.push(mel[start : start + chunk_frames]) for start in range(0, mel.shape[0], chunk_frames)]
     return pieces + [stream.finish()]
 
@@ -277,7 +278,7 @@ def timed_stream(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int)
     """stream_utterance with its clock: wav (K * hop,); first_audio_s, the compute time until the
     first samples came out (frames pushed as fast as they are taken); chunk_rtf, per push or
     finish that gave audio, its compute seconds per second of that audio."""
-    check_chunk_frames(chunk_frames)
+    chunk_frames = check_chunk_frames(chunk_frames)
     pieces, chunk_rtf, first_audio, spent = [], [], None, 0.0
     starts = list(range(0, mel.shape[0], chunk_frames))
     for start in starts + [None]:

@@ -16,7 +16,7 @@ import torch
 
 from specgrad_plugin import checkpoints, diffusion, mel_domain, mel_gain, precision
 from specgrad_plugin.checkpoints import CheckpointError, load_state_strict  # noqa: F401  (their old home)
-from specgrad_plugin.checks import SpecGradInputError, check_mel, check_seed
+from specgrad_plugin.checks import check_mel, check_seed, check_whole_number
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
@@ -106,7 +106,8 @@ class SpecGradVocoder(torch.nn.Module):
     def schedule_betas(self, schedule: Optional[Schedule], warn: bool = False) -> torch.Tensor:
         """The betas of ``schedule`` (chosen_schedule: None is the config's), as
         diffusion.inference_betas gives them; warn=True (the vocoding paths): warn when the
-        schedule starts below the lowest noise level the model was trained on."""
+        schedule starts noisier than the noisiest level the model was trained on (its starting
+        abar below the lowest trained abar)."""
         betas = diffusion.inference_betas(self.chosen_schedule(schedule))
         problem = diffusion.untrained_start(betas, self.cfg.diffusion) if warn else None
         if problem:
@@ -148,8 +149,8 @@ class SpecGradVocoder(torch.nn.Module):
         apply_gain() applies. A (K, M) mel is taken as a batch of one."""
         mel = check_mel(mel, self.cfg.features.n_mels).to(self.mel_stats.device).float()
         seed = check_seed(seed)
-        if chunk_frames is not None and (isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int)):
-            raise SpecGradInputError(f"chunk_frames: {chunk_frames!r}, expected an integer (0: never chunk) or None")
+        if chunk_frames is not None:
+            chunk_frames = check_whole_number(chunk_frames, "chunk_frames", "an integer (0: never chunk) or None")
         self.warn_on_mel_range(mel)
         mel, gain = self.match_level(mel)
         betas = self.schedule_betas(schedule, warn=True)

@@ -73,9 +73,12 @@ def test_bad_schedule_and_chunk_types_are_named(vocoder):
     for schedule in (6, ["a"]):
         with pytest.raises(ValueError, match="schedule .*expected one of .*or a list of betas"):
             vocoder(mel, schedule=schedule)
-    for chunk in (1.5, "8"):
+    for chunk in (1.5, "8", True):
         with pytest.raises(SpecGradInputError, match="chunk_frames: .*expected an integer"):
             vocoder(mel, chunk_frames=chunk)
+    whole = vocoder(mel, seed=0, chunk_frames=0)
+    for chunk in (np.int64(4), torch.tensor(4)):  # integers of other libraries are integers
+        assert torch.allclose(vocoder(mel, seed=0, chunk_frames=chunk), whole, atol=1e-5)
 
 
 def test_schedule_default_only_when_none_is_given(vocoder):

@@ -63,6 +63,15 @@ def test_binary_file_as_config_is_named(tmp_path, tiny_cfg):
     (tmp_path / "audio.wav").write_bytes(bytes(range(128, 256)) * 4)
     with pytest.raises(ConfigError, match="audio.wav: not a text file"):
         SpecGradVocoder.from_checkpoint(tmp_path / "a.pt", config=tmp_path / "audio.wav")
+    from specgrad_plugin.checkpoints import is_specgrad_file
+
+    # ESPnet's --vocoder_config: not ours (ESPnet then gives its own error), not a traceback here
+    assert is_specgrad_file(tmp_path / "a.pt", tmp_path / "audio.wav") is False
+
+
+def test_quickstart_checks_its_seed_before_training(tmp_path, capsys):
+    assert quickstart.main(["--seed", "-1", "--out", str(tmp_path / "q")]) == 2
+    assert "--seed: -1, expected an integer" in capsys.readouterr().err and not (tmp_path / "q").exists()
 
 
 def test_quickstart_end_to_end(tmp_path, capsys):

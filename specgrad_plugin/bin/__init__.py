@@ -3,8 +3,6 @@
 import functools
 import sys
 
-import soundfile
-
 
 def one_line_write_errors(main):
     """A CLI main whose failure to write (an output path that is a file or under one, a folder
@@ -15,8 +13,12 @@ def one_line_write_errors(main):
     def run(argv=None):
         try:
             return main(argv)
-        except (OSError, soundfile.LibsndfileError) as e:  # the message names the path
-            print(f"error: cannot write: {e}", file=sys.stderr)
+        except Exception as e:
+            import soundfile  # here, not at the top: the ONNX runner imports this module
+
+            if not isinstance(e, (OSError, soundfile.LibsndfileError)):
+                raise
+            print(f"error: {e}", file=sys.stderr)  # the message names the path
             return 2
 
     return run

@@ -113,7 +113,7 @@ def mel_sources(
             try:
                 return torch.from_numpy(np.array(reader[uid], dtype=np.float32))  # a writable copy
             except (ValueError, OSError) as e:
-                if "pickle" in str(e):  # numpy's word for any file that is not an array; never unpickled here
+                if "contains pickled" in str(e):  # numpy: a file that is not an array; never unpickled
                     raise SpecGradInputError(f"utterance {uid}: not an .npy array (a wav.scp is TYPE sound, an "
                                              "audio file is listed in one)") from None
                 raise SpecGradInputError(f"utterance {uid}: not readable as {kind} features ({e})") from None

@@ -21,7 +21,7 @@ import torch
 from specgrad_plugin import runtime
 from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checkpoints import CheckpointError
-from specgrad_plugin.checks import SpecGradInputError
+from specgrad_plugin.checks import SpecGradInputError, check_seed
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir, write_wav
 from specgrad_plugin.diffusion import inference_betas
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     if not os.environ.get("OMP_NUM_THREADS"):  # the user's setting wins
         torch.set_num_threads(os.cpu_count() or 1)
     runtime.tune_cpu_allocator()  # docs/speed.md; $SPECGRAD_MALLOC=default opts out
-    torch.manual_seed(args.seed)
     try:
+        torch.manual_seed(check_seed(args.seed, "--seed"))  # before training, not after it
         cfg = SpecGradConfig.from_preset(args.preset)
         if args.schedule is not None:  # before training, not after it
             inference_betas(args.schedule)
