@@ -3,7 +3,8 @@
 ESPnet's ``pack_funcs.unpack`` (behind ``ModelDownloader.download_and_unpack``) writes
 each member at ``outpath / name`` without checking the name, so a crafted archive could
 write outside the target folder. ``unpack`` here refuses such archives first, then
-lets ESPnet's own code unpack (and rewrite the YAML paths) as usual.
+lets ESPnet's own code unpack (and rewrite the YAML paths) as usual, and checks that every
+path it returns is a file inside the folder.
 """
 
 from __future__ import annotations
@@ -12,22 +13,29 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, Union
+from typing import Dict, List, Tuple, Union
 
 
-class UnsafeArchiveError(ValueError):
-    """An archive member that would land outside the target folder."""
+class ArchiveError(ValueError):
+    """An archive that is not a usable model-zoo archive; the message names it and the member."""
 
 
-def _members(archive: Path) -> List[tuple]:
+class UnsafeArchiveError(ArchiveError):
+    """An archive member that would land outside the target folder, or a link."""
+
+
+def _members(archive: Path) -> List[Tuple[str, bool]]:
+    """(name, whether it is a plain file or folder) for each member."""
+    if not archive.is_file():
+        raise ArchiveError(f"{archive}: archive not found")
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as z:
-            return [(info.filename, None) for info in z.infolist()]
+            return [(info.filename, True) for info in z.infolist()]
     try:
         with tarfile.open(archive) as t:
-            return [(m.name, m.linkname if (m.issym() or m.islnk()) else None) for m in t.getmembers()]
+            return [(m.name, m.isfile() or m.isdir()) for m in t.getmembers()]
     except tarfile.TarError as e:
-        raise UnsafeArchiveError(f"{archive}: neither a zip nor a tar archive ({e})") from None
+        raise ArchiveError(f"{archive}: neither a zip nor a tar archive ({e})") from None
 
 
 def _escapes(path: PurePosixPath) -> bool:
@@ -44,27 +52,44 @@ def _escapes(path: PurePosixPath) -> bool:
 
 def check_members(archive: Union[str, Path]) -> None:
     """Raise UnsafeArchiveError naming the first member with an absolute path or a path that
-    climbs out of the target folder, or a link whose target does."""
+    climbs out of the target folder, or one that is not a plain file or folder: a model
+    archive needs no links, and a tar link's target is read from places (the archive's root
+    for hard links, the member's folder for symbolic ones) that a check can easily get wrong."""
     archive = Path(archive)
-    for name, link in _members(archive):
-        member = PurePosixPath(name.replace("\\", "/"))
-        if _escapes(member):
+    for name, plain in _members(archive):
+        if _escapes(PurePosixPath(name.replace("\\", "/"))):
             raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the target folder")
-        if link is not None and _escapes(member.parent / link):
-            raise UnsafeArchiveError(f"{archive}: link target {link!r} of {name!r} points outside the target folder")
+        if not plain:
+            raise UnsafeArchiveError(f"{archive}: member {name!r} is a link or a device; expected only files "
+                                     "and folders in a model archive")
 
 
 def unpack(archive: Union[str, Path], outpath: Union[str, Path]) -> Dict[str, str]:
-    """Check, then ESPnet's unpack: returns e.g. {"vocoder_file": ..., "vocoder_config": ...}."""
+    """Check, then ESPnet's unpack: returns e.g. {"vocoder_file": ..., "vocoder_config": ...},
+    each a file inside ``outpath``."""
     from espnet2.main_funcs.pack_funcs import unpack as espnet_unpack
 
     check_members(archive)
-    return espnet_unpack(archive, outpath)
+    try:
+        paths = espnet_unpack(archive, outpath)
+    except (RuntimeError, AssertionError, KeyError, TypeError) as e:  # ESPnet's checks of meta.yaml
+        raise ArchiveError(f"{archive}: not a model-zoo archive ({type(e).__name__}: {e}); expected a "
+                           "meta.yaml naming its files") from None
+    root = Path(outpath).resolve()
+    for key, path in paths.items():
+        where = Path(path).resolve()
+        if root not in where.parents:
+            raise UnsafeArchiveError(f"{archive}: meta.yaml's {key} is {path}, outside {outpath}")
+        if not where.is_file():
+            raise ArchiveError(f"{archive}: meta.yaml's {key} names {path}, which the archive does not hold")
+    return paths
 
 
 def extract_all(archive: Union[str, Path], outpath: Union[str, Path]) -> None:
     """Check, then extract every member of a zip as it is (no YAML rewriting)."""
     check_members(archive)
+    if not zipfile.is_zipfile(archive):
+        raise ArchiveError(f"{archive}: a tar archive; expected a .zip (a tar unpacks with unpack())")
     with zipfile.ZipFile(archive) as z:
         z.extractall(outpath)
 
@@ -74,5 +99,5 @@ if __name__ == "__main__":  # python -m specgrad_plugin.packing ARCHIVE OUTDIR
         sys.exit("usage: python -m specgrad_plugin.packing ARCHIVE.zip OUTDIR")
     try:
         extract_all(sys.argv[1], sys.argv[2])
-    except UnsafeArchiveError as e:
+    except (ArchiveError, OSError) as e:
         sys.exit(f"error: {e}")

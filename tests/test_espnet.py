@@ -331,6 +331,12 @@ def test_resuming_with_another_model_is_refused_naming_what_changed(tmp_path, da
         train.main(args + ["--model_conf", "denoiser.residual_layers=3"])
     err = capsys.readouterr().err
     assert re.search(r"checkpoint.pth: cannot resume.*missing \[.*\.layers\.", err) and "frame_low_band_hz" not in err
+    (run / "checkpoint.pth").write_bytes(before[:100_000])  # a run killed while ESPnet wrote it
+    with pytest.raises(SystemExit) as exit_:
+        train.main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "checkpoint.pth: not a readable training state (truncated" in err
+    assert "Traceback" not in err
 
 
 def test_trainer_options_are_checked_before_the_first_update():

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from specgrad_plugin.packing import UnsafeArchiveError, check_members, extract_all, unpack
+from specgrad_plugin.packing import ArchiveError, UnsafeArchiveError, check_members, extract_all, unpack
 
 
 def make_zip(path, names):
@@ -40,10 +40,45 @@ def test_zip_members_escaping_are_refused(tmp_path, names):
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out").exists()
 
 
-def test_tar_links_escaping_are_refused(tmp_path):
+def test_tar_links_are_refused(tmp_path):
+    """Symbolic links, and hard links, whose target tar reads from the archive's root (a
+    check that read it from the member's folder let a/b/hl -> a/../../x through, and a
+    file written over the link then landed outside the folder)."""
     archive = make_tar(tmp_path / "a.tar", [("meta.yaml", None), ("exp/link", "../../../etc/passwd")])
-    with pytest.raises(UnsafeArchiveError, match="link target"):
+    with pytest.raises(UnsafeArchiveError, match="'exp/link' is a link"):
         check_members(archive)
+    hard = tmp_path / "hard.tar"
+    with tarfile.open(hard, "w") as t:
+        info = tarfile.TarInfo("a/b/hl")
+        info.type, info.linkname = tarfile.LNKTYPE, "a/../../x"
+        t.addfile(info)
+        over = tarfile.TarInfo("a/b/hl")
+        over.size = 11
+        t.addfile(over, io.BytesIO(b"OVERWRITTEN"))
+    (tmp_path / "x").write_text("mine")
+    with pytest.raises(UnsafeArchiveError, match="'a/b/hl' is a link"):
+        unpack(hard, tmp_path / "out" / "deeper")
+    assert (tmp_path / "x").read_text() == "mine"
+
+
+def test_meta_yaml_paths_must_be_files_inside_the_folder(tmp_path):
+    """ESPnet's unpack returns meta.yaml's paths as they are: one outside the folder, or one
+    the archive does not hold, is refused by name; no meta.yaml is named as such."""
+    cases = {"abs": ("files:\n  vocoder_file: /etc/hostname\nyaml_files: {}\n", "outside"),
+             "gone": ("files:\n  vocoder_file: exp/model.pth\nyaml_files: {}\n", "does not hold")}
+    for name, (meta, message) in cases.items():
+        archive = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("meta.yaml", meta)
+        with pytest.raises(UnsafeArchiveError if name == "abs" else ArchiveError, match=f"vocoder_file .*{message}"):
+            unpack(archive, tmp_path / name)
+    archive = make_zip(tmp_path / "nometa.zip", ["exp/model.pth"])
+    with pytest.raises(ArchiveError, match="nometa.zip: not a model-zoo archive .*meta.yaml"):
+        unpack(archive, tmp_path / "nometa")
+    with pytest.raises(ArchiveError, match="archive not found"):
+        unpack(tmp_path / "missing.zip", tmp_path / "m")
+    with pytest.raises(ArchiveError, match="a tar archive; expected a .zip"):
+        extract_all(make_tar(tmp_path / "t.tar", [("meta.yaml", None)]), tmp_path / "t")
 
 
 def test_safe_archive_passes(tmp_path):

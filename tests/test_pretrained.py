@@ -130,14 +130,26 @@ def test_packed_zip_of_the_shipped_model_loads(tmp_path, shipped):
     exp = tmp_path / "exp"
     exp.mkdir()
     (exp / "config.yaml").write_text(config.read_text())
-    packed = tmp_path / "ljspeech.zip"
-    done = subprocess.run([sys.executable, str(PACK), str(exp), str(weights), str(packed)],
-                          capture_output=True, text=True)
+    (exp / "model.pth").write_bytes(weights.read_bytes())
+    (exp / "checkpoint.pth").write_bytes(b"not a model")
+
+    def pack(*args):  # as run.sh runs it: from the recipe folder, the model under it
+        return subprocess.run([sys.executable, str(PACK), *args], capture_output=True, text=True, cwd=tmp_path)
+
+    done = pack(str(exp), str(exp / "model.pth"), "ljspeech.zip")
     assert done.returncode == 0, done.stderr
-    unpacked = ModelDownloader(tmp_path / "zoo").download_and_unpack(str(packed))
+    unpacked = ModelDownloader(tmp_path / "zoo").download_and_unpack(str(tmp_path / "ljspeech.zip"))
+    # the unpacked copies, not the files packed (meta.yaml holds paths relative to the recipe)
+    assert all(Path(unpacked[k]).resolve().is_relative_to(tmp_path / "zoo") for k in ("vocoder_file", "vocoder_config"))
     vocoder = TTSTask.build_vocoder_from_file(unpacked["vocoder_config"], unpacked["vocoder_file"], None, "cpu")
     mel = torch.randn(6, 80) - 3
     assert torch.equal(vocoder(mel), shipped(mel))
+    for args, message in (((str(exp), str(exp / "checkpoint.pth"), "x.zip"), "checkpoint.pth: not a readable"),
+                          ((str(exp), str(exp / "model.pth"), "exp"), "exp: expected an archive name"),
+                          ((str(exp), str(weights), "y.zip"), "outside the working folder")):
+        done = pack(*args)
+        assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "x.zip").exists() and not (tmp_path / "y.zip").exists()
 
 
 def test_ship_pretrained_writes_the_folder_or_leaves_it_as_it_was(tmp_path, monkeypatch):

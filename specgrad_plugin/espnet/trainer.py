@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
@@ -264,9 +265,14 @@ RUN_IDENTITY = "model_identity.json"  # the config a run starts with, to compare
 def refuse_changed_resume(output_dir: Path, cfg, resume: bool) -> None:
     """ConfigError naming each change when a resume's config trains another model than the one
     the run recorded at its start (RUN_IDENTITY): called before ESPnet rewrites config.yaml.
-    Runs started before the record resume unchecked but for the weights' names and shapes."""
-    record = output_dir / RUN_IDENTITY
-    if not (resume and (output_dir / "checkpoint.pth").is_file() and record.is_file()):
+    Runs started before the record resume unchecked but for the weights' names and shapes.
+    A checkpoint.pth that is not a torch file is refused here too."""
+    record, checkpoint = output_dir / RUN_IDENTITY, output_dir / "checkpoint.pth"
+    # torch's files are zip archives: a truncated or foreign one would fail deep in ESPnet's resume
+    if resume and checkpoint.is_file() and not zipfile.is_zipfile(checkpoint):
+        raise ConfigError(f"{checkpoint}: not a readable training state (truncated, or not a file torch "
+                          "wrote); move it aside to start afresh (--resume false moves it for you)")
+    if not (resume and checkpoint.is_file() and record.is_file()):
         return
     try:
         recorded = json.loads(record.read_text(encoding="utf-8"))
