@@ -79,6 +79,23 @@ def test_training_refuses_bad_wavs_before_any_work(tmp_path, speech_clip, data):
     assert f"{len(EXPECTED)} of 13 utterances cannot be used" in error[0]
 
 
+def test_a_nan_wav_in_training_names_its_file_and_list(tmp_path, speech_clip, data):
+    """NaN samples pass the header checks and are found when the utterance is read: the
+    error names the file and the wav.scp that lists it, not the utterance id alone."""
+    (tmp_path / "in").mkdir()
+    good, bad = tmp_path / "in" / "good.wav", tmp_path / "in" / "nan.wav"
+    sf.write(good, speech_clip[:22050], 22050, subtype="FLOAT")
+    sf.write(bad, np.full(22050, np.nan, np.float32), 22050, subtype="FLOAT")
+    scp = tmp_path / "in" / "wav.scp"
+    scp.write_text(f"good {good}\nnanutt {bad}\n")
+    args = common_args(data, tmp_path / "exp")
+    args[args.index("--train_data_path_and_name_and_type") + 1] = f"{scp},speech,sound"
+    result = subprocess.run([sys.executable, "-m", "specgrad_plugin.bin.train", "--collect_stats", "true", *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"utterance nanutt ({bad} in {scp}): NaN/inf samples" in result.stderr
+
+
 def test_decode_refuses_a_file_of_several_mels_an_empty_list_a_bad_seed_and_an_unwritable_output(
         tmp_path, trained_vocoder, capsys):
     """A (2, K, M) .npy is two utterances under one name: listed as failed, not cut to its

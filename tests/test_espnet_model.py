@@ -141,3 +141,32 @@ def test_training_mels_are_float32_inside_espnet_autocast(speech_clip):
         feats_amp, (_, segment_mel_amp) = model.collect_feats(speech, lengths)["feats"], model.segments(speech, lengths)
     assert feats_amp.dtype == segment_mel_amp.dtype == torch.float32
     assert torch.equal(feats_amp, feats) and torch.equal(segment_mel_amp, segment_mel)
+
+
+def test_stats_files_of_another_shape_or_with_nan_are_refused_by_name(tmp_path):
+    """feats_stats.npz of another n_mels, the energy histogram given as mel statistics (200
+    sums against 80 bands), a histogram of another bin count (read against the 200 built-in
+    bins it set a wrong noise range without a word), and NaN sums: each refused at the start
+    by file, not a shape error inside torch or a model that cannot be loaded afterwards."""
+    import numpy as np
+
+    from specgrad_plugin.checks import SpecGradInputError
+    from specgrad_plugin.espnet.model import energy_range_from_stats, mel_mean_std_from_stats
+
+    def stats(name, size, value=1.0, count=10):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, count=np.array(count), sum=np.full(size, value, np.float32),
+                 sum_square=np.full(size, value * value, np.float32))
+        return str(path)
+
+    mean, std = mel_mean_std_from_stats(stats("good", 80, -3.0), 80)
+    assert mean.shape == (80,) and torch.allclose(mean.float(), torch.full((80,), -0.3))
+    assert energy_range_from_stats(stats("hist", 200)) == pytest.approx(energy_range_from_stats(stats("h2", 200)))
+    for path, n, message in ((stats("mel64", 64), 80, r"shape \(64,\), expected \(80,\)"),
+                             (stats("hist_as_mel", 200), 80, r"shape \(200,\), expected \(80,\)"),
+                             (stats("nan", 80, float("nan")), 80, "NaN/inf or no frames"),
+                             (stats("none", 80, count=0), 80, "NaN/inf or no frames")):
+        with pytest.raises(SpecGradInputError, match=message):
+            mel_mean_std_from_stats(path, n)
+    with pytest.raises(SpecGradInputError, match=r"hist7.npz: sums of shape \(7,\), expected \(200,\)"):
+        energy_range_from_stats(stats("hist7", 7))

@@ -186,6 +186,9 @@ def test_stage_1_without_data_names_stage_0(workdir, tmp_path):
     assert result.returncode != 0
     assert "data/tr_no_dev/wav.scp is missing or empty: stage 0 writes it" in result.stderr
     assert "unbound variable" not in result.stderr and "No such file" not in result.stderr
+    typo = run(fresh, "--stage", "seven")  # compared as a number, it ran no stage and said it had finished
+    assert typo.returncode != 0 and "--stage seven: expected an integer" in typo.stdout + typo.stderr
+    assert "Successfully finished" not in typo.stdout + typo.stderr
 
 
 def test_missing_and_wrong_rate_wavs_are_listed(workdir, tmp_path, speech_clips):

@@ -88,7 +88,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             logging.warning("no prior_stats_file in model_conf: the frame level uses LJSpeech's energy range %s, "
                             "not this corpus' (collect-stats writes energy_hist_stats.npz)", DEFAULT_ENERGY_RANGE)
         if mel_stats_file:
-            self.vocoder.set_mel_statistics(*mel_mean_std_from_stats(mel_stats_file))
+            self.vocoder.set_mel_statistics(*mel_mean_std_from_stats(mel_stats_file, self.vocoder.cfg.features.n_mels))
         if init_from:
             self.load_initial_weights(init_from)
         self.ema = make_ema(self.vocoder)
@@ -184,17 +184,26 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         return {"feats": feats, "feats_lengths": lens, "energy_hist": hist, "energy_hist_lengths": lens}
 
 
-def _load_stats(path: str, kind: str) -> Dict[str, np.ndarray]:
+def _load_stats(path: str, kind: str, size: int) -> Dict[str, np.ndarray]:
+    """collect-stats' count, sum and sum_square, each sum of ``size`` finite values, or
+    SpecGradInputError naming the file (another stats file, another feature setting)."""
     try:
         stats = np.load(path)
-        return {k: stats[k] for k in ("count", "sum", "sum_square")}
+        stats = {k: stats[k] for k in ("count", "sum", "sum_square")}
     except (OSError, KeyError, ValueError) as e:
         raise SpecGradInputError(f"{path}: not a {kind} from collect-stats ({e})") from None
+    if stats["sum"].shape != (size,) or stats["sum_square"].shape != (size,):
+        raise SpecGradInputError(f"{path}: sums of shape {stats['sum'].shape}, expected ({size},): the {kind} of "
+                                 "another feature setting, or another stats file")
+    if not all(np.isfinite(v).all() for v in stats.values()) or not float(stats["count"]) > 0:
+        raise SpecGradInputError(f"{path}: count {stats['count']} and NaN/inf or no frames in its sums; expected "
+                                 f"the {kind} of a collect-stats run that read frames")
+    return stats
 
 
-def mel_mean_std_from_stats(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
+def mel_mean_std_from_stats(path: str, n_mels: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-band mean and std of the training mels from collect-stats' feats_stats.npz."""
-    stats = _load_stats(path, "feats_stats.npz")
+    stats = _load_stats(path, "feats_stats.npz", n_mels)
     mean = stats["sum"] / stats["count"]
     std = np.sqrt(np.maximum(stats["sum_square"] / stats["count"] - mean**2, 1e-12))
     return torch.from_numpy(mean), torch.from_numpy(std)
@@ -202,7 +211,7 @@ def mel_mean_std_from_stats(path: str) -> Tuple[torch.Tensor, torch.Tensor]:
 
 def energy_range_from_stats(path: str) -> Tuple[float, float]:
     """E_min, E_max from collect-stats' energy_hist_stats.npz (the lowest and highest occupied bins)."""
-    counts = _load_stats(path, "energy_hist_stats.npz")["sum"]
+    counts = _load_stats(path, "energy_hist_stats.npz", len(ENERGY_BINS) - 1)["sum"]
     occupied = np.nonzero(counts > 0)[0]
     if occupied.size == 0:
         raise SpecGradInputError(f"{path}: empty energy histogram (no frames were collected)")

@@ -29,7 +29,7 @@ from espnet2.utils.types import str2bool, str_or_none
 from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError, check_audio
 from specgrad_plugin.config import ConfigError, SpecGradConfig, merge_sections
-from specgrad_plugin.data import check_sound_scp
+from specgrad_plugin.data import check_sound_scp, read_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
 from specgrad_plugin.espnet.trainer import DiffusionTrainer, refuse_changed_resume
 from specgrad_plugin.espnet_conf import ESPNET_CROP_KEYS
@@ -56,12 +56,14 @@ class AudioChecker:
     """ESPnet preprocess_fn: one readable error per bad utterance (checks.check_audio), before
     any model code."""
 
-    def __init__(self, hop_length: int, n_fft: int) -> None:
-        self.hop_length, self.n_fft = hop_length, n_fft
+    def __init__(self, hop_length: int, n_fft: int, sources: Optional[Dict[str, str]] = None) -> None:
+        """sources: utterance id -> where it comes from ("<file> in <wav.scp>"), for the messages."""
+        self.hop_length, self.n_fft, self.sources = hop_length, n_fft, sources or {}
 
     def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         # n_fft: --collect_stats takes the mel of the whole utterance
-        data["speech"] = check_audio(data["speech"], self.hop_length, name=f"utterance {uid}", n_fft=self.n_fft)
+        name = f"utterance {uid}" + (f" ({self.sources[uid]})" if uid in self.sources else "")
+        data["speech"] = check_audio(data["speech"], self.hop_length, name=name, n_fft=self.n_fft)
         return data
 
 
@@ -123,7 +125,13 @@ class SpecGradTask(AbsTask):
         if not args.use_preprocessor:
             return None
         features = _model_conf(args)["features"]
-        return AudioChecker(features["hop_length"], features["n_fft"])
+        sources = {}  # both lists: collect-stats reads the training list with train=False too
+        for path, _, kind in list(getattr(args, "train_data_path_and_name_and_type", None) or []) + list(
+            getattr(args, "valid_data_path_and_name_and_type", None) or []
+        ):
+            if kind == "sound":  # build_model's header checks have parsed these lists already
+                sources.update({uid: f"{wav} in {path}" for uid, wav in read_scp(path).items()})
+        return AudioChecker(features["hop_length"], features["n_fft"], sources)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

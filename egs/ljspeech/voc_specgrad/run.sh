@@ -92,6 +92,9 @@ for _mode in demo shared; do
 done
 . utils/parse_options.sh
 [ $# -eq 0 ] || { echo "${help_message}" 1>&2; exit 1; }
+for _opt in stage stop_stage nj inference_nj; do  # numbers the stage tests compare: a typo ran nothing, rc 0
+    [[ "${!_opt}" =~ ^-?[0-9]+$ ]] || { log "Error: --${_opt} ${!_opt}: expected an integer"; exit 1; }
+done
 . ./path.sh
 . ./cmd.sh
 
