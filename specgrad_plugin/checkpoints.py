@@ -53,8 +53,11 @@ def load_payload(path: Path) -> Dict[str, Any]:
     except Exception as e:  # torch raises several types for corrupt or foreign files
         hint = " (ESPnet's training state: load latest.pth or *.best.pth)" if path.name == "checkpoint.pth" else ""
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        if "weights_only" in str(e):  # torch suggests weights_only=False: never for a file from elsewhere
+        # torch's advice here is weights_only=False: never for a file from elsewhere
+        if "Unsupported global" in str(e):
             first_line = "it holds Python objects other than weights, which are never unpickled here"
+        elif "weights_only" in str(e):
+            first_line = "not a file of weights that torch wrote"
         raise CheckpointError(
             f"{path}: not a readable SpecGrad checkpoint{hint} ({type(e).__name__}: {first_line})"
         ) from None

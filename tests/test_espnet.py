@@ -355,6 +355,15 @@ def test_trainer_options_are_checked_before_the_first_update():
             check_options(argparse.Namespace(**{**good, **change}))
 
 
+def test_a_bad_trainer_flag_stops_before_the_run_writes_its_config(tmp_path, data, trained, capsys):
+    stats, _, _ = trained
+    out = tmp_path / "fresh"
+    with pytest.raises(SystemExit) as exit_:
+        train.main(run_args(data, out, stats) + ["--ema_decay", "1.5", "--max_epoch", "1"])
+    assert exit_.value.code == 2 and "--ema_decay 1.5: expected a decay in [0, 1]" in capsys.readouterr().err
+    assert not (out / "config.yaml").exists()
+
+
 def test_unknown_model_conf_key_is_one_line_naming_the_known_ones(tmp_path, data, capsys):
     with pytest.raises(SystemExit) as exit_:
         train.main(common_args(data, tmp_path / "o") + ["--model_conf", "bogus=1", "--collect_stats", "true"])

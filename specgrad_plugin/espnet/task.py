@@ -31,7 +31,7 @@ from specgrad_plugin.checks import SpecGradInputError, check_audio
 from specgrad_plugin.config import ConfigError, SpecGradConfig, merge_sections
 from specgrad_plugin.data import check_sound_scp, read_scp
 from specgrad_plugin.espnet.model import ESPnetSpecGradModel
-from specgrad_plugin.espnet.trainer import DiffusionTrainer, refuse_changed_resume
+from specgrad_plugin.espnet.trainer import DiffusionTrainer, check_options, refuse_changed_resume
 from specgrad_plugin.espnet_conf import ESPNET_CROP_KEYS
 
 
@@ -166,6 +166,7 @@ class SpecGradTask(AbsTask):
         (ESPnet builds optimisers after the model and before it rewrites config.yaml): a resume
         whose config trains another model is refused here (trainer.refuse_changed_resume)."""
         if not args.collect_stats:
+            check_options(args)  # the trainer's flags: a bad one leaves no config.yaml behind
             refuse_changed_resume(Path(args.output_dir), model.cfg, bool(getattr(args, "resume", False)))
         optim_class = optim_classes.get(args.optim)
         if optim_class is None:

@@ -234,7 +234,6 @@ fi
 
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ]; then
     log "Stage 7: packing ${exp}/${inference_model}"
-    mkdir -p "${exp}/packed"
     _extra=("${stats}/train/feats_stats.npz" "${stats}/train/energy_hist_stats.npz")
     [ -f "${exp}/RESULTS.md" ] && _extra+=("${exp}/RESULTS.md")
     [ -d "${exp}/images" ] && _extra+=("${exp}/images")

@@ -42,6 +42,7 @@ def main(expdir: str, model: str, outpath: str, *extra: str) -> int:
     except (ValueError, ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    Path(outpath).parent.mkdir(parents=True, exist_ok=True)  # only now: a refused model leaves no folder
     pack(files={"vocoder_file": model}, yaml_files={"vocoder_config": config}, option=extra, outpath=outpath)
     print(f"packed {outpath}")
     return 0
