@@ -32,6 +32,9 @@ def test_init_from_grows_a_trained_frame_model_by_a_silent_low_band_trunk(tmp_pa
     deeper = {**SMALL_FAMILIES["frame"], "frame_layers": 3}
     with pytest.raises(CheckpointError, match="missing keys"):
         ESPnetSpecGradModel(**{**sections, "denoiser": deeper}, init_from=str(tmp_path / "start.pt"))
+    # another family: named by kind, not by the two lists of weights
+    with pytest.raises(CheckpointError, match="start.pt: a frame denoiser, this config's is wavenet; expected"):
+        ESPnetSpecGradModel(**{**sections, "denoiser": {"kind": "wavenet"}}, init_from=str(tmp_path / "start.pt"))
 
 
 def test_init_from_warns_where_the_runs_config_differs_from_the_sources(tmp_path, caplog):

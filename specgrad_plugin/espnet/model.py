@@ -20,6 +20,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from specgrad_plugin import precision, shaping
+from specgrad_plugin.checkpoints import CheckpointError
 from specgrad_plugin.checks import SpecGradInputError
 from specgrad_plugin.config import SpecGradConfig, TrainConfig
 from specgrad_plugin.critic import refuse_critic
@@ -112,6 +113,10 @@ class ESPnetSpecGradModel(AbsESPnetModel):
             start = SpecGradVocoder.from_pretrained(source)
         else:
             start = SpecGradVocoder.from_checkpoint(source)
+        if start.cfg.denoiser.kind != self.cfg.denoiser.kind:  # before the lists of differing weights
+            raise CheckpointError(f"model_conf init_from={source}: a {start.cfg.denoiser.kind} denoiser, this "
+                                  f"config's is {self.cfg.denoiser.kind}; expected the same family (model_conf "
+                                  f"preset: {source} starts from its config)")
         grown = load_grown(self.vocoder, start.state_dict(), f"model_conf init_from={source}")
         own, theirs = model_identity(self.cfg.to_dict()), model_identity(start.cfg.to_dict())
         changed = identity_changes(theirs, own)
