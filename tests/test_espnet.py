@@ -151,25 +151,6 @@ def test_text2speech_with_mismatched_mel_settings_is_a_clear_error(tmp_path, tra
                     vocoder_file=out / "latest.pth", vocoder_config=out / "config.yaml")
 
 
-def test_plugin_tts_inference_names_mismatched_mel_settings_in_one_line(tmp_path, trained, capsys):
-    """python -m specgrad_plugin.bin.tts_inference: the same refusal as one line and exit 2,
-    as its README promises, not ESPnet's traceback around it."""
-    from specgrad_plugin.bin import tts_inference
-
-    _, out, _ = trained
-    make_tts_exp(tmp_path / "tts", {**FEATS, "fmax": 8000})
-    (tmp_path / "text").write_text("utt1 hello world.\n")
-    with pytest.raises(SystemExit) as raised:
-        tts_inference.main(["--ngpu", "0", "--train_config", str(tmp_path / "tts" / "config.yaml"),
-                            "--model_file", str(tmp_path / "tts" / "model.pth"),
-                            "--data_path_and_name_and_type", f"{tmp_path / 'text'},text,text",
-                            "--output_dir", str(tmp_path / "o"), "--vocoder_file", str(out / "latest.pth"),
-                            "--vocoder_config", str(out / "config.yaml")])
-    assert raised.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "fmax: TTS model 8000 vs vocoder 7600" in last
-
-
 def test_pkl_vocoders_still_go_to_espnet(monkeypatch, tmp_path):
     from espnet2.tasks.tts import TTSTask
 
