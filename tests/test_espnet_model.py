@@ -173,3 +173,23 @@ def test_stats_files_of_another_shape_or_with_nan_are_refused_by_name(tmp_path):
             mel_mean_std_from_stats(path, n)
     with pytest.raises(SpecGradInputError, match=r"hist7.npz: sums of shape \(7,\), expected \(200,\)"):
         energy_range_from_stats(stats("hist7", 7))
+
+
+def test_crops_longer_than_every_clip_are_warned_about_once(caplog):
+    """segment_frames past every clip of a batch trains on zero padding: one warning naming
+    the setting and the clips' length, not one per step; none when a clip is long enough."""
+    import logging
+
+    sections = {k: v for k, v in small_config("frame").to_dict().items() if k != "train"}
+    model = ESPnetSpecGradModel(**sections, segment_frames=40).train()
+    short = torch.randn(2, 20 * 256) * 0.1
+    with caplog.at_level(logging.WARNING):
+        model.segments(short, torch.tensor([20 * 256, 15 * 256]))
+        model.segments(short, torch.tensor([20 * 256, 15 * 256]))
+    warned = [r for r in caplog.records if "segment_frames=40" in r.getMessage()]
+    assert len(warned) == 1 and "longest 0.23 s" in warned[0].getMessage()
+    caplog.clear()
+    other = ESPnetSpecGradModel(**sections, segment_frames=16).train()
+    with caplog.at_level(logging.WARNING):
+        other.segments(short, torch.tensor([20 * 256, 15 * 256]))
+    assert not [r for r in caplog.records if "segment_frames" in r.getMessage()]

@@ -101,6 +101,9 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert scores["griffin_lim"]["mel_l1"] == pytest.approx(gl_mel_l1, rel=1e-3)
     assert (out / "config.yaml").is_file()
     assert "| specgrad |" in capsys.readouterr().out
+    # the folder again with fewer steps: it resumes at 3 and says 3, not the 1 asked for
+    assert quickstart.main(["--steps", "1", "--max_clips", "3", "--out", str(out), "--schedule", "WG-3"]) == 0
+    assert "held-out clip, 3 steps" in capsys.readouterr().out
     # the same folder with another preset: refused before config.yaml is rewritten
     config = (out / "config.yaml").read_text()
     assert quickstart.main(["--steps", "1", "--max_clips", "3", "--out", str(out), "--preset", "frame"]) == 2

@@ -20,7 +20,7 @@ import torch
 
 from specgrad_plugin import runtime
 from specgrad_plugin.bin import one_line_write_errors
-from specgrad_plugin.checkpoints import CheckpointError
+from specgrad_plugin.checkpoints import CheckpointError, load_payload
 from specgrad_plugin.checks import SpecGradInputError, check_seed
 from specgrad_plugin.config import ConfigError, SpecGradConfig
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir, write_wav
@@ -95,6 +95,8 @@ def main(argv=None) -> int:
         return 2
 
     trained = SpecGradVocoder.from_checkpoint(args.out / "checkpoint.pt")
+    # what the checkpoint holds: a folder from an earlier, longer run resumes past --steps
+    steps_done = int(load_payload(args.out / "checkpoint.pt").get("step", args.steps))
     ref = crop_to_hop(torch.from_numpy(clips[-1]), cfg.features.hop_length)
     mel = trained.features(ref[None])[0]
     wav = trained(mel, schedule=args.schedule, seed=args.seed).numpy()
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
     }
     (args.out / "scores.json").write_text(scores_to_json(scores))
     names = list(scores["specgrad"])
-    print(f"\nheld-out clip, {args.steps} steps, schedule {trained.chosen_schedule(args.schedule)}")
+    print(f"\nheld-out clip, {steps_done} steps, schedule {trained.chosen_schedule(args.schedule)}")
     print(f"| system | {' | '.join(names)} |\n|---|{'---|' * len(names)}")
     for system, values in scores.items():
         print(f"| {system} | {' | '.join(f'{values[n]:.3f}' for n in names)} |")

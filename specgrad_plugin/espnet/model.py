@@ -76,6 +76,7 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         self.cfg = SpecGradConfig.from_dict({**{k: v for k, v in sections.items() if v}, "train": crops},
                                             source="model_conf")
         self.segment_frames = self.cfg.train.segment_frames
+        self.warned_short_clips = False
         self.any_sample_crops = self.cfg.train.any_sample_crops
         self.speed_factors = [float(f) for f in self.cfg.train.speed_factors]
         # ESPnet's optimiser would step the critic with the vocoder's loss, and its
@@ -148,6 +149,12 @@ class ESPnetSpecGradModel(AbsESPnetModel):
     def segments(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Random segments (train) or centred ones (eval): (B, S * hop) audio and (B, S, M) mels."""
         hop, frames, ctx = self.cfg.features.hop_length, self.segment_frames, self.context
+        if self.training and max(lengths.tolist()) < frames * hop and not self.warned_short_clips:
+            self.warned_short_clips = True  # once: the data, not the step, is the problem
+            logging.warning("segment_frames=%d (%.2f s) is longer than every clip of a training batch (the longest "
+                            "%.2f s): its crops are partly zero padding; expected segment_frames under the clips' "
+                            "length", frames, frames * hop / self.cfg.features.fs,
+                            max(lengths.tolist()) / self.cfg.features.fs)
         pieces = []
         for wav, length in zip(speech, lengths.tolist(), strict=True):
             clip = speed_perturb(wav[:length], self.draw_speed() if self.training else 1.0)
