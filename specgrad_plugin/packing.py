@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Tuple, Union
 
+import yaml
+
 
 class ArchiveError(ValueError):
     """An archive that is not a usable model-zoo archive; the message names it and the member."""
@@ -71,8 +73,9 @@ def unpack(archive: Union[str, Path], outpath: Union[str, Path]) -> Dict[str, st
 
     check_members(archive)
     try:
-        paths = espnet_unpack(archive, outpath)
-    except (RuntimeError, AssertionError, KeyError, TypeError) as e:  # ESPnet's checks of meta.yaml
+        # no cache: ESPnet looks for it beside outpath and would return the packer's own files
+        paths = espnet_unpack(archive, outpath, use_cache=False)
+    except (RuntimeError, AssertionError, KeyError, TypeError, yaml.YAMLError) as e:  # ESPnet's reading of meta.yaml
         raise ArchiveError(f"{archive}: not a model-zoo archive ({type(e).__name__}: {e}); expected a "
                            "meta.yaml naming its files") from None
     root = Path(outpath).resolve()

@@ -3,6 +3,7 @@
 import io
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,23 @@ def test_safe_archive_passes(tmp_path):
     check_members(archive)
     extract_all(archive, tmp_path / "out")
     assert (tmp_path / "out" / "exp" / "model.pth").read_text() == "x"
+
+
+def test_unpacking_twice_into_one_folder_returns_its_files(tmp_path, monkeypatch):
+    """ESPnet's cache lookup beside the folder returned the packer's own files on a second
+    unpack, which the inside-the-folder check then refused; a meta.yaml that is not YAML is
+    named as such."""
+    from espnet2.main_funcs.pack_funcs import pack
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "model.pth").write_bytes(b"weights")
+    (tmp_path / "exp" / "config.yaml").write_text("a: 1\n")
+    pack(files={"vocoder_file": "exp/model.pth"}, yaml_files={"vocoder_config": "exp/config.yaml"}, option=[],
+         outpath="m.zip")
+    first, second = unpack("m.zip", "unpacked"), unpack("m.zip", "unpacked")
+    assert first == second and (tmp_path / "unpacked").resolve() in Path(second["vocoder_file"]).resolve().parents
+    with zipfile.ZipFile("bad.zip", "w") as z:
+        z.writestr("meta.yaml", "files: [unclosed\n")
+    with pytest.raises(ArchiveError, match="bad.zip: not a model-zoo archive"):
+        unpack("bad.zip", "bad")

@@ -117,7 +117,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
         if start.cfg.denoiser.kind != self.cfg.denoiser.kind:  # before the lists of differing weights
             raise CheckpointError(f"model_conf init_from={source}: a {start.cfg.denoiser.kind} denoiser, this "
                                   f"config's is {self.cfg.denoiser.kind}; expected the same family (model_conf "
-                                  f"preset: {source} starts from its config)")
+                                  f"preset: {source if pretrained.is_tag(source) else 'its config.yaml'} starts "
+                                  "from its config)")
         grown = load_grown(self.vocoder, start.state_dict(), f"model_conf init_from={source}")
         own, theirs = model_identity(self.cfg.to_dict()), model_identity(start.cfg.to_dict())
         changed = identity_changes(theirs, own)
@@ -149,7 +150,8 @@ class ESPnetSpecGradModel(AbsESPnetModel):
     def segments(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Random segments (train) or centred ones (eval): (B, S * hop) audio and (B, S, M) mels."""
         hop, frames, ctx = self.cfg.features.hop_length, self.segment_frames, self.context
-        if self.training and max(lengths.tolist()) < frames * hop and not self.warned_short_clips:
+        # before speed_perturb: a slowed copy may reach the crop, so "partly"
+        if self.training and not self.warned_short_clips and max(lengths.tolist()) < frames * hop:
             self.warned_short_clips = True  # once: the data, not the step, is the problem
             logging.warning("segment_frames=%d (%.2f s) is longer than every clip of a training batch (the longest "
                             "%.2f s): its crops are partly zero padding; expected segment_frames under the clips' "

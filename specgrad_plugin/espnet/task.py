@@ -125,9 +125,10 @@ class SpecGradTask(AbsTask):
         if not args.use_preprocessor:
             return None
         features = _model_conf(args)["features"]
-        sources = {}  # both lists: collect-stats reads the training list with train=False too
-        for path, _, kind in list(getattr(args, "train_data_path_and_name_and_type", None) or []) + list(
-            getattr(args, "valid_data_path_and_name_and_type", None) or []
+        sources = {}  # both lists (collect-stats reads the training list with train=False too); the
+        # training list last, so that an id in both names its training file
+        for path, _, kind in list(getattr(args, "valid_data_path_and_name_and_type", None) or []) + list(
+            getattr(args, "train_data_path_and_name_and_type", None) or []
         ):
             if kind == "sound":  # build_model's header checks have parsed these lists already
                 sources.update({uid: f"{wav} in {path}" for uid, wav in read_scp(path).items()})

@@ -7,7 +7,6 @@ EXTRA files (stats, RESULTS.md, images) travel along under their relative paths.
 is loaded with its config first, so that a training state or a broken file is not packed.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -19,10 +18,11 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
 def relative(path: str) -> str:
     """path relative to the working folder: the archive stores it, and meta.yaml names it, as
     given, so an absolute path would point the unpacked model back at this machine's files."""
-    here = Path(os.getcwd())
-    where = Path(os.path.abspath(path))  # ESPnet's pack follows a best-model link itself
+    here = Path.cwd().resolve()
+    where = Path(path).resolve()  # what ESPnet's pack stores: it follows links itself
     if here not in where.parents:
-        raise ValueError(f"{path}: outside the working folder {here}; run pack.py from a folder above it")
+        raise ValueError(f"{path}: resolves to {where}, outside the working folder {here} (a linked exp/?); "
+                         "meta.yaml would name it by its absolute path. Pack from a folder above both")
     return str(where.relative_to(here))
 
 
