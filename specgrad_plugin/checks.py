@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Optional
 
 import numpy as np
 import torch
+
+from specgrad_plugin.seeds import seed_problem, whole_number
 
 
 class SpecGradInputError(ValueError):
@@ -53,29 +54,20 @@ def check_one_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Te
 
 
 def check_whole_number(value, name: str, expected: str) -> int:
-    """value as an int when it is one (a Python, numpy or 0-d torch integer; not a bool),
-    else SpecGradInputError naming it and what was expected."""
-    if not isinstance(value, bool):
-        try:
-            return operator.index(value)
-        except TypeError:
-            pass
-    raise SpecGradInputError(f"{name}: {value!r}, expected {expected}")
-
-
-MAX_SEED = 2**63 - 1
+    """seeds.whole_number, or SpecGradInputError naming the value and what was expected."""
+    number = whole_number(value)
+    if number is None:
+        raise SpecGradInputError(f"{name}: {value!r}, expected {expected}")
+    return number
 
 
 def check_seed(seed, name: str = "seed") -> Optional[int]:
-    """None (the global RNG) or an integer in [0, 2**63 - 1], a range that torch's generators,
-    numpy's default_rng and its Philox keys all take; anything else is refused by name."""
-    if seed is None:
-        return None
-    expected = "an integer from 0 to 2**63 - 1 (or None: the global RNG)"
-    seed = check_whole_number(seed, name, expected)
-    if not 0 <= seed <= MAX_SEED:
-        raise SpecGradInputError(f"{name}: {seed!r}, expected {expected}")
-    return seed
+    """None (the global RNG) or an integer in [0, seeds.MAX_SEED] as an int; anything else is
+    refused by name (seeds.seed_problem)."""
+    problem = seed_problem(seed, name)
+    if problem:
+        raise SpecGradInputError(problem)
+    return None if seed is None else whole_number(seed)
 
 
 def whole_clip_min_samples(hop_length: int, n_fft: int) -> int:

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from specgrad_plugin.bin import one_line_write_errors  # stdlib only: no torch, no soundfile
+from specgrad_plugin.seeds import seed_problem, whole_number
 
 
 class OnnxInputError(ValueError):
@@ -76,11 +77,10 @@ class OnnxVocoder:
 
     def noise(self, batch: int, frames: int, seed: Optional[int] = 0) -> np.ndarray:
         """(steps, batch, frames * hop) float32 N(0, 1) draws from numpy's generator."""
-        # the seeds SpecGradVocoder takes (checks.check_seed, not imported: it needs torch)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or not 0 <= int(seed) < 2**63):
-            raise OnnxInputError(f"seed: {seed!r}, expected an integer from 0 to 2**63 - 1 (or None)")
-        rng = np.random.default_rng(seed)
+        problem = seed_problem(seed)  # the seeds SpecGradVocoder takes
+        if problem:
+            raise OnnxInputError(problem)
+        rng = np.random.default_rng(None if seed is None else whole_number(seed))
         return rng.standard_normal((self.steps, batch, frames * self.hop_length), dtype=np.float32)
 
     def __call__(self, mel: np.ndarray, seed: Optional[int] = 0, noise: Optional[np.ndarray] = None) -> np.ndarray:

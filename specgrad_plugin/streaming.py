@@ -45,8 +45,9 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from specgrad_plugin.checks import MAX_SEED, SpecGradInputError, check_one_mel, check_seed, check_whole_number
+from specgrad_plugin.checks import SpecGradInputError, check_one_mel, check_seed, check_whole_number
 from specgrad_plugin.export import RealSampler, Schedule
+from specgrad_plugin.seeds import MAX_SEED
 
 NoiseSource = Callable[[int, int, int], torch.Tensor]
 LOUDNESS_BLOCK = 32  # frames that share one loudness shift (372 ms at 22.05 kHz, hop 256)
@@ -262,9 +263,10 @@ class StreamingVocoder:
 
 def check_chunk_frames(chunk_frames) -> int:
     expected = "a whole number of frames per push, at least 1"
-    if check_whole_number(chunk_frames, "chunk_frames", expected) < 1:
+    frames = check_whole_number(chunk_frames, "chunk_frames", expected)
+    if frames < 1:
         raise SpecGradInputError(f"chunk_frames: {chunk_frames!r}, expected {expected}")
-    return int(chunk_frames)
+    return frames
 
 
 def stream_utterance(stream: StreamingVocoder, mel: torch.Tensor, chunk_frames: int) -> List[torch.Tensor]:
