@@ -1,7 +1,11 @@
-"""Input validation: every bad input becomes one readable error naming the value."""
+"""Input validation: every bad input becomes one readable error naming the value, and every
+doubtful one a warning that points at the caller's line."""
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -12,6 +16,20 @@ from specgrad_plugin.seeds import seed_problem, whole_number
 
 class SpecGradInputError(ValueError):
     """Input that the vocoder cannot use; the message names it and what was expected."""
+
+
+# frames in these folders are the work a call asked for, not the line that asked for it
+_INTERNAL = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (__file__, torch.__file__))
+
+
+def warn_caller(message: str) -> None:
+    """warnings.warn(message, UserWarning), attributed to the nearest frame outside this package
+    and torch: the line that called the vocoder, whichever path led here (a module's __call__
+    and torch's no_grad wrapper sit between, at depths that differ between paths)."""
+    frame, level = sys._getframe(1), 2  # stacklevel 2: warn_caller's caller
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def check_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor:

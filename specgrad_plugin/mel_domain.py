@@ -19,12 +19,12 @@ Shapes: K frames, M mel bands.
 
 from __future__ import annotations
 
-import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
 from specgrad_plugin import pitch
+from specgrad_plugin.checks import warn_caller
 from specgrad_plugin.config import FeatureConfig
 
 LEVEL_DB = 15.0  # a level this far from the training mels' is named
@@ -163,11 +163,10 @@ class InputWarnings:
             return
         z = float(((mel.mean(dim=(0, 1)) - mean) / std).abs().mean())
         if z > 2.0:
-            warnings.warn(
+            warn_caller(
                 f"input mel mean {float(mel.mean()):.2f} is {z:.1f} std from the training mels "
                 f"(mean {float(mean.mean()):.2f}): expected a denormalised log10 mel with the model's "
-                "feature settings; the output will likely be noise",
-                stacklevel=4,
+                "feature settings; the output will likely be noise"
             )
             return
         median_f0 = None
@@ -181,4 +180,4 @@ class InputWarnings:
         for kind, note in notes.items():
             if kind not in self.warned:  # once per vocoder and kind, not once per utterance
                 self.warned.add(kind)
-                warnings.warn(f"input mel unlike the training mels: {note}", stacklevel=4)
+                warn_caller(f"input mel unlike the training mels: {note}")

@@ -8,7 +8,6 @@ The training loss is loss.DiffusionLoss; checkpoint layouts are checkpoints.py's
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -16,7 +15,7 @@ import torch
 
 from specgrad_plugin import checkpoints, diffusion, mel_domain, mel_gain, precision
 from specgrad_plugin.checkpoints import CheckpointError, load_state_strict  # noqa: F401  (their old home)
-from specgrad_plugin.checks import check_mel, check_seed, check_whole_number
+from specgrad_plugin.checks import check_mel, check_seed, check_whole_number, warn_caller
 from specgrad_plugin.config import SpecGradConfig
 from specgrad_plugin.critic import refuse_critic
 from specgrad_plugin.denoisers import build_denoiser
@@ -112,8 +111,8 @@ class SpecGradVocoder(torch.nn.Module):
         problem = diffusion.untrained_start(betas, self.cfg.diffusion) if warn else None
         if problem:
             name = schedule if isinstance(schedule, str) or schedule is None else f"{len(betas)} custom betas"
-            warnings.warn(f"schedule {self.chosen_schedule(name)} {problem}: its first steps are outside what "
-                          "the network learnt", stacklevel=3)
+            warn_caller(f"schedule {self.chosen_schedule(name)} {problem}: its first steps are outside what "
+                        "the network learnt")
         return betas
 
     def training_loss(

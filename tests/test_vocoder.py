@@ -350,3 +350,29 @@ def test_every_vocoding_path_warns_on_a_schedule_below_the_trained_levels():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         assert len(vocoder.schedule_betas(too_noisy)) == 3
+
+
+def test_input_warnings_point_at_the_callers_line():
+    """The mel-range and schedule warnings name the line that called the vocoder, on every
+    path (forward under torch's no_grad wrapper, vocode_batch), not a frame inside torch or the
+    package, so that a user can tell which of their calls was off."""
+    import warnings
+
+    from specgrad_plugin.batched import vocode_batch
+
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config("frame")).eval()
+    n_mels = vocoder.cfg.features.n_mels
+    vocoder.set_mel_statistics(torch.full((n_mels,), -2.0), torch.full((n_mels,), 0.5))
+    far = torch.full((8, n_mels), 3.0)  # 10 std above the training mels
+    calls = {"forward": lambda: vocoder(far, schedule=[0.5, 0.9, 0.99], seed=0),
+             "vocode_batch": lambda: vocode_batch(vocoder, [far], [0.5, 0.9, 0.99], seed=0)}
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        messages = [str(w.message) for w in caught]
+        assert any("std from the training mels" in m for m in messages), (name, messages)
+        assert any("outside what the network learnt" in m for m in messages), (name, messages)
+        assert {(w.filename, w.lineno) for w in caught} == {(__file__, call.__code__.co_firstlineno)}, name
