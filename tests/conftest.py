@@ -23,6 +23,15 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ["OMP_NUM_THREADS"] = str(_threads)
     torch.set_num_threads(_threads)
 
+# Tests never use the network: HTTP(S) from this process and every process it starts goes to
+# a closed local port and fails at once. What would download is ESPnet's TTS task, whose
+# g2p_en import fetches nltk's dictionaries when they are missing (the tests tokenise chars).
+OFFLINE_PROXY = "http://127.0.0.1:9"
+for _name in ("http_proxy", "https_proxy", "all_proxy"):
+    os.environ[_name] = os.environ[_name.upper()] = OFFLINE_PROXY
+for _name in ("no_proxy", "NO_PROXY"):
+    os.environ.pop(_name, None)
+
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "specgrad_plugin" / "presets"
 TINY = PRESETS / "tiny.yaml"

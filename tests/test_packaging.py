@@ -143,3 +143,22 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     setup_commands = [b for b in re.findall(r"```sh\n(.*?)\n```", readme, re.S) if b.startswith("pip install")]
     assert ci and ci.group(1) in setup_commands and len(setup_commands) == 2
+
+
+def test_the_tests_cannot_reach_the_network():
+    """A process a test starts sends HTTP(S) to conftest's closed local port and fails at once,
+    so a library that would download at run time (nltk's dictionaries, under ESPnet's TTS task)
+    fails offline instead of fetching."""
+    from .conftest import OFFLINE_PROXY
+
+    probe = ("import time, urllib.request\n"
+             "print(urllib.request.getproxies().get('https'))\n"
+             "start = time.monotonic()\n"
+             "try:\n"
+             "    urllib.request.urlopen('https://raw.githubusercontent.com/', timeout=30)\n"
+             "    print('fetched')\n"
+             "except OSError as e:\n"
+             "    print(type(e).__name__, round(time.monotonic() - start))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout.split("\n")
+    assert out[0] == OFFLINE_PROXY
+    assert out[1].startswith("URLError") and int(out[1].split()[1]) < 5, out
