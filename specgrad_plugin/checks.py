@@ -3,7 +3,6 @@ doubtful one a warning that points at the caller's line."""
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from typing import Optional
@@ -18,16 +17,22 @@ class SpecGradInputError(ValueError):
     """Input that the vocoder cannot use; the message names it and what was expected."""
 
 
-# frames in these folders are the work a call asked for, not the line that asked for it
-_INTERNAL = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (__file__, torch.__file__))
+def _is_internal(frame) -> bool:
+    """Whether a frame is work a call asked for (torch's, or this package's outside its
+    command-line tools), not the line that asked for it."""
+    name = frame.f_globals.get("__name__", "")
+    if name.startswith("specgrad_plugin.bin."):
+        return False
+    return name.split(".")[0] in ("specgrad_plugin", "torch")
 
 
 def warn_caller(message: str) -> None:
-    """warnings.warn(message, UserWarning), attributed to the nearest frame outside this package
-    and torch: the line that called the vocoder, whichever path led here (a module's __call__
-    and torch's no_grad wrapper sit between, at depths that differ between paths)."""
+    """warnings.warn(message, UserWarning), attributed to the nearest frame outside torch and
+    this package (its command-line tools count as callers): the line that called the vocoder,
+    whichever path led here (a module's __call__ and torch's no_grad wrapper sit between, at
+    depths that differ between paths)."""
     frame, level = sys._getframe(1), 2  # stacklevel 2: warn_caller's caller
-    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+    while frame.f_back is not None and _is_internal(frame):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, UserWarning, stacklevel=level)
 

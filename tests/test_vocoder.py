@@ -352,27 +352,46 @@ def test_every_vocoding_path_warns_on_a_schedule_below_the_trained_levels():
         assert len(vocoder.schedule_betas(too_noisy)) == 3
 
 
-def test_input_warnings_point_at_the_callers_line():
+def test_input_warnings_point_at_the_callers_line(tmp_path):
     """The mel-range and schedule warnings name the line that called the vocoder, on every
-    path (forward under torch's no_grad wrapper, vocode_batch), not a frame inside torch or the
-    package, so that a user can tell which of their calls was off."""
+    path (forward under torch's no_grad wrapper, vocode_batch; a mel far off and one whose
+    level alone is off take two different branches), not a frame inside torch or the package;
+    for the decode CLI, decode's own line."""
     import warnings
 
+    import numpy as np
+
     from specgrad_plugin.batched import vocode_batch
+    from specgrad_plugin.bin import decode
 
     from .conftest import small_config
 
     vocoder = SpecGradVocoder(small_config("frame")).eval()
     n_mels = vocoder.cfg.features.n_mels
     vocoder.set_mel_statistics(torch.full((n_mels,), -2.0), torch.full((n_mels,), 0.5))
-    far = torch.full((8, n_mels), 3.0)  # 10 std above the training mels
-    calls = {"forward": lambda: vocoder(far, schedule=[0.5, 0.9, 0.99], seed=0),
-             "vocode_batch": lambda: vocode_batch(vocoder, [far], [0.5, 0.9, 0.99], seed=0)}
+    far, quiet = torch.full((8, n_mels), 3.0), torch.full((8, n_mels), -2.9)  # 10 std off; 18 dB low, 1.8 std
+    untrained = [0.5, 0.9, 0.99]  # starts below the lowest trained level
+    calls = {"forward": lambda: vocoder(far, schedule=untrained, seed=0),
+             "vocode_batch": lambda: vocode_batch(vocoder, [far], untrained, seed=0),
+             "level note": lambda: vocoder(quiet, schedule=untrained, seed=0)}
+    expected = {"forward": "std from the training mels", "vocode_batch": "std from the training mels",
+                "level note": "dB below the training"}
     for name, call in calls.items():
+        vocoder.input_warnings.warned.clear()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             call()
         messages = [str(w.message) for w in caught]
-        assert any("std from the training mels" in m for m in messages), (name, messages)
+        assert any(expected[name] in m for m in messages), (name, messages)
         assert any("outside what the network learnt" in m for m in messages), (name, messages)
         assert {(w.filename, w.lineno) for w in caught} == {(__file__, call.__code__.co_firstlineno)}, name
+    vocoder.save(tmp_path / "c.pt")
+    np.save(tmp_path / "far.npy", far.numpy())
+    (tmp_path / "feats.scp").write_text(f"far {tmp_path / 'far.npy'}\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert decode.main(["--model_file", str(tmp_path / "c.pt"), "--schedule", "WG-3", "--output_dir",
+                            str(tmp_path / "out"), "--data_path_and_name_and_type",
+                            f"{tmp_path / 'feats.scp'},feats,npy"]) == 0
+    far_warnings = [w for w in caught if "std from the training mels" in str(w.message)]
+    assert far_warnings and {w.filename for w in far_warnings} == {decode.__file__}
