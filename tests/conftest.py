@@ -24,13 +24,15 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     torch.set_num_threads(_threads)
 
 # Tests never use the network: HTTP(S) from this process and every process it starts goes to
-# a closed local port and fails at once. What would download is ESPnet's TTS task, whose
-# g2p_en import fetches nltk's dictionaries when they are missing (the tests tokenise chars).
+# a closed local port and is refused, and the Hugging Face hub client does not try. What would
+# download is ESPnet's TTS task, whose g2p_en import fetches nltk's dictionaries when they are
+# missing (the tests tokenise characters).
 OFFLINE_PROXY = "http://127.0.0.1:9"
 for _name in ("http_proxy", "https_proxy", "all_proxy"):
     os.environ[_name] = os.environ[_name.upper()] = OFFLINE_PROXY
 for _name in ("no_proxy", "NO_PROXY"):
     os.environ.pop(_name, None)
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "specgrad_plugin" / "presets"

@@ -146,19 +146,24 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_the_tests_cannot_reach_the_network():
-    """A process a test starts sends HTTP(S) to conftest's closed local port and fails at once,
-    so a library that would download at run time (nltk's dictionaries, under ESPnet's TTS task)
-    fails offline instead of fetching."""
+    """A process a test starts sends HTTP and HTTPS to conftest's closed local port, where the
+    connection is refused at once (not a timeout, not a direct connection that a machine
+    without the network would refuse too), so a library that would download at run time
+    (nltk's dictionaries, under ESPnet's TTS task) fails offline instead of fetching."""
     from .conftest import OFFLINE_PROXY
 
-    probe = ("import time, urllib.request\n"
-             "print(urllib.request.getproxies().get('https'))\n"
-             "start = time.monotonic()\n"
-             "try:\n"
-             "    urllib.request.urlopen('https://raw.githubusercontent.com/', timeout=30)\n"
-             "    print('fetched')\n"
-             "except OSError as e:\n"
-             "    print(type(e).__name__, round(time.monotonic() - start))\n")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout.split("\n")
-    assert out[0] == OFFLINE_PROXY
-    assert out[1].startswith("URLError") and int(out[1].split()[1]) < 5, out
+    probe = ("import sys, time, urllib.error, urllib.request\n"
+             "print(urllib.request.getproxies().get('http'), urllib.request.getproxies().get('https'))\n"
+             "for url in ('http://example.com/', 'https://raw.githubusercontent.com/'):\n"
+             "    start = time.monotonic()\n"
+             "    try:\n"
+             "        urllib.request.urlopen(url, timeout=30)\n"
+             "        print('fetched')\n"
+             "    except urllib.error.URLError as e:\n"
+             "        print(type(e.reason).__name__, round(time.monotonic() - start))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=90)
+    out = result.stdout.split("\n")
+    assert out[0] == f"{OFFLINE_PROXY} {OFFLINE_PROXY}", result
+    for line in out[1:3]:
+        assert line.split()[0] == "ConnectionRefusedError" and int(line.split()[1]) < 5, result
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
