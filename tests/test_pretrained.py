@@ -159,13 +159,17 @@ def test_ship_pretrained_writes_the_folder_or_leaves_it_as_it_was(tmp_path, monk
     assert ship.main(str(checkpoint), "again", root=tmp_path) == 0
     shipped = {f: (tmp_path / "again" / f).read_bytes() for f in ("model.pth", "config.yaml")}
     assert SpecGradVocoder.from_checkpoint(tmp_path / "again" / "model.pth").cfg.denoiser.kind == "frame"
+    v1 = str(pretrained.resolve("ljspeech-v1")[0])
+    # v1's folder, v1's name (not a folder: it would make one), v5's; kept as changes to v1, each
+    # would fit in the size limit, so only the name refuses it
+    for released in ("ljspeech", "ljspeech-v1", "ljspeech-v5"):
+        assert ship.main(v1, released, "ljspeech-v1") == 1
+    assert not (pretrained.ROOT / "ljspeech-v1").exists()
     monkeypatch.setattr(ship, "LIMIT_MB", 1)  # over the cap: an error, and the shipped files untouched
     assert ship.main(str(checkpoint), "again", root=tmp_path) == 1
     assert {f: (tmp_path / "again" / f).read_bytes() for f in shipped} == shipped
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # no scratch folder left behind
-    assert ship.main(str(checkpoint), "ljspeech") == 1  # the released ljspeech-v1's folder: refused, untouched
     (tmp_path / "b").mkdir()  # kept as changes to ljspeech-v1: none, so a file of config and no weights
-    v1 = str(pretrained.resolve("ljspeech-v1")[0])
     assert ship.main(v1, "same", "ljspeech-v1", root=tmp_path / "b") == 0
     assert (tmp_path / "b" / "same" / "model.pth").stat().st_size < 100_000
 

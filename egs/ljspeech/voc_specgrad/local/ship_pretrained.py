@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """ship_pretrained.py CHECKPOINT NAME [BASE [--int8]]: put a trained model's EMA weights in the package.
 
-Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v4; a
-released model's folder is refused, its weights never change): model.pth (config and
+Writes specgrad_plugin/pretrained/NAME/ (a new version's folder, e.g. ljspeech-v6; a
+released model's folder or name is refused, its weights never change): model.pth (config and
 EMA weights, the denoiser in float16) and config.yaml; the model card (README.md there)
 is written by hand from bench/eval_pretrained.py's table. With BASE (a shipped versioned
 name, e.g. ljspeech-v1), model.pth holds only the weights that differ from BASE's; with
@@ -24,10 +24,11 @@ LIMIT_MB = 25
 
 def main(checkpoint: str, name: str, base: str = "", int8: bool = False, root: Path = pretrained.ROOT) -> int:
     folder = Path(root) / name
-    frozen = {model.folder for model in pretrained.MODELS.values()}
+    # a released model's folder, versioned name or unversioned alias (ljspeech-v1's folder is ljspeech)
+    frozen = {model.folder for model in pretrained.MODELS.values()} | set(pretrained.MODELS) | set(pretrained.LATEST)
     if Path(root) == pretrained.ROOT and name in frozen:
-        print(f"error: {folder} holds a released model, whose weights never change; ship a new version "
-              f"under a new name (e.g. ljspeech-v4) and add it to pretrained.MODELS", file=sys.stderr)
+        print(f"error: {name} names a released model, whose weights never change; ship a new version under "
+              f"a name not in {sorted(frozen)} and add it to pretrained.MODELS", file=sys.stderr)
         return 1
     vocoder = SpecGradVocoder.from_checkpoint(checkpoint)  # EMA weights, config.yaml beside an ESPnet .pth
     with tempfile.TemporaryDirectory(dir=root) as scratch:  # the shipped files change only if all is well
