@@ -24,33 +24,25 @@ from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.features import LogMelExtractor
 
 
+def _map_leaves(value, leaf):
+    """value with every item that is not a dict, list or tuple replaced by leaf(item)."""
+    if isinstance(value, dict):
+        return {k: _map_leaves(v, leaf) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_leaves(v, leaf) for v in value]
+    return leaf(value)
+
+
 def scores_to_json(scores: Dict) -> str:
     """Scores as strict JSON: a score that is not defined for a clip (NaN) is written as
     null, since bare NaN is not JSON and strict parsers (jq, JavaScript, Go) refuse it."""
-
-    def finite(value):
-        if isinstance(value, dict):
-            return {k: finite(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [finite(v) for v in value]
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-
-    return json.dumps(finite(scores), indent=2, allow_nan=False) + "\n"
+    finite = _map_leaves(scores, lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)
+    return json.dumps(finite, indent=2, allow_nan=False) + "\n"
 
 
 def scores_from_json(text: str) -> Dict:
     """The inverse of :func:`scores_to_json`: null scores read back as NaN."""
-
-    def nan(value):
-        if isinstance(value, dict):
-            return {k: nan(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [nan(v) for v in value]
-        return float("nan") if value is None else value
-
-    return nan(json.loads(text))
+    return _map_leaves(json.loads(text), lambda v: float("nan") if v is None else v)
 
 
 def _pair(ref: np.ndarray, gen: np.ndarray, hop: int):
