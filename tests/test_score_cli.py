@@ -56,6 +56,34 @@ def test_a_bad_file_stops_scoring_before_anything_is_written(tmp_path, speech_cl
     assert (out / "scores.json").read_text() == "earlier run"
 
 
+def test_a_run_stopped_while_scoring_leaves_out_as_it_was(tmp_path, speech_clip, monkeypatch):
+    """The second utterance's scoring fails (as an interrupt would) after the first one's plot:
+    --out keeps only what it held, and no staging folder is left beside it."""
+    ref = write_set(tmp_path / "ref", {"a": speech_clip, "b": speech_clip})
+    gen = write_set(tmp_path / "gen", {"a": speech_clip, "b": speech_clip})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "scores.json").write_text("earlier run")
+    real, calls = score.score, []
+
+    def stopped_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(score, "score", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        score.main(["--ref", str(ref), "--gen", str(gen), "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["scores.json"]
+    assert (out / "scores.json").read_text() == "earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "out", "ref"]
+    monkeypatch.setattr(score, "score", real)
+    assert score.main(["--ref", str(ref), "--gen", str(gen), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "scores.json", "scores.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "out", "ref"]
+
+
 def test_stoi_and_mr_stft_are_nan_exactly_where_undefined(speech_clip):
     """STOI: silence and a clip too short for pystoi are NaN, speech is a score; MR-STFT:
     1024 samples are too few for auraloss's 2048-point padding, 1025 are enough."""

@@ -11,7 +11,9 @@ keeps the DTW metrics only. DistillMOS is added when installed.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -46,6 +48,29 @@ def markdown_table(rows: Dict[str, Dict[str, float]], names: List[str]) -> str:
         cells = " | ".join(f"{values.get(n, float('nan')):.3f}" for n in names)
         lines.append(f"| {uid} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def score_pairs(uids: List[str], pair, args: argparse.Namespace, features: FeatureConfig,
+                staging: Path) -> Dict[str, Dict[str, float]]:
+    """Each pair's scores; with --aligned and --plot, its reference-vs-generated PNG in staging."""
+    extractor = LogMelExtractor(features)
+    rows: Dict[str, Dict[str, float]] = {}
+    for uid in tqdm(uids, desc="scoring", unit="utt"):
+        x, y = pair(uid)
+        if args.aligned:
+            rows[uid] = score(x, y, extractor)
+            if args.plot:
+                with torch.no_grad():
+                    n = min(len(x), len(y)) // features.hop_length * features.hop_length
+                    mels = [extractor(torch.from_numpy(w[:n])[None])[0] for w in (x, y)]
+                plot_spectrograms(*mels, staging / f"{uid}.png", uid)
+        else:
+            rows[uid] = mcd_and_f0(x, y, args.fs, features.hop_length)
+            try:
+                rows[uid]["distillmos"] = distill_mos(y, args.fs)
+            except ImportError:
+                pass
+    return rows
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -99,30 +124,21 @@ def main(argv=None) -> int:
         except SpecGradInputError as e:
             print(f"error: utterance {uid}: {e}; nothing written to {args.out}", file=sys.stderr)
             return 2
-    extractor = LogMelExtractor(features)
-    rows: Dict[str, Dict[str, float]] = {}
-    for uid in tqdm(sorted(gen), desc="scoring", unit="utt"):
-        x, y = pair(uid)
-        if args.aligned:
-            rows[uid] = score(x, y, extractor)
-            if args.plot:
-                with torch.no_grad():
-                    n = min(len(x), len(y)) // features.hop_length * features.hop_length
-                    mels = [extractor(torch.from_numpy(w[:n])[None])[0] for w in (x, y)]
-                args.out.mkdir(parents=True, exist_ok=True)
-                plot_spectrograms(*mels, args.out / f"{uid}.png", uid)
-        else:
-            rows[uid] = mcd_and_f0(x, y, args.fs, features.hop_length)
-            try:
-                rows[uid]["distillmos"] = distill_mos(y, args.fs)
-            except ImportError:
-                pass
-    names = list(next(iter(rows.values())))
-    mean = {n: float(np.nanmean([r[n] for r in rows.values()])) for n in names}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scores.json").write_text(scores_to_json({"mean": mean, "utterances": rows}))
-    table = markdown_table({"**mean**": mean, **rows}, names)
-    (args.out / "scores.md").write_text(table)
+    # everything is written to a staging folder beside --out and moved in at the end: a run that
+    # fails or is stopped while scoring leaves --out as it was
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.partial-", dir=args.out.parent))
+    try:
+        rows = score_pairs(sorted(gen), pair, args, features, staging)
+        names = list(next(iter(rows.values())))
+        mean = {n: float(np.nanmean([r[n] for r in rows.values()])) for n in names}
+        (staging / "scores.json").write_text(scores_to_json({"mean": mean, "utterances": rows}))
+        (staging / "scores.md").write_text(markdown_table({"**mean**": mean, **rows}, names))
+        args.out.mkdir(exist_ok=True)
+        for path in sorted(staging.iterdir()):
+            path.replace(args.out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(markdown_table({f"mean of {len(rows)}": mean}, names), end="")
     return 0
 
