@@ -18,17 +18,18 @@ class SpecGradInputError(ValueError):
 
 
 def _is_internal(frame) -> bool:
-    """Whether a frame is work a call asked for (torch's, or this package's outside its
-    command-line tools), not the line that asked for it."""
+    """Whether a frame is work a call asked for (torch's, ESPnet's, or this package's outside its
+    command-line tools), not the line that asked for it: under Text2Speech, the user's line
+    that called it."""
     name = frame.f_globals.get("__name__", "")
     if name.startswith("specgrad_plugin.bin."):
         return False
-    return name.split(".")[0] in ("specgrad_plugin", "torch")
+    return name.split(".")[0] in ("specgrad_plugin", "torch", "espnet2")
 
 
 def warn_caller(message: str) -> None:
-    """warnings.warn(message, UserWarning), attributed to the nearest frame outside torch and
-    this package (its command-line tools count as callers): the line that called the vocoder,
+    """warnings.warn(message, UserWarning), attributed to the nearest frame outside torch, ESPnet
+    and this package (its command-line tools count as callers): the line that called the vocoder,
     whichever path led here (a module's __call__ and torch's no_grad wrapper sit between, at
     depths that differ between paths)."""
     frame, level = sys._getframe(1), 2  # stacklevel 2: warn_caller's caller
