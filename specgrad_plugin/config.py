@@ -42,6 +42,8 @@ class FeatureConfig:
     fmax: int = 7600
 
 
+# train.segment_frames: crops past this are a typo (they would exhaust memory), not a setting
+MAX_SEGMENT_SECONDS = 30
 MAX_HARMONIC_DEPTH_DB = 30.0  # prior.harmonic_depth_db: the Hann window's first sidelobe is 31 dB down
 
 
@@ -218,6 +220,9 @@ class SpecGradConfig:
         if not isinstance(self.denoiser, DENOISER_CONFIGS.get(kind, ())):
             raise ConfigError(f"{source}: denoiser.kind={kind!r} in a {type(self.denoiser).__name__}, expected "
                               + " or ".join(f"{k} in a {c.__name__}" for k, c in DENOISER_CONFIGS.items()))
+        # 0 where the features are wrong themselves: their own check below says so
+        hop_ok = type(feat.hop_length) is int and feat.hop_length > 0 and feat.fs > 0
+        max_segment = int(MAX_SEGMENT_SECONDS * feat.fs) // feat.hop_length if hop_ok else 0
         checks = self.denoiser.checks(feat) + [
             (p.kind in ("specgrad", "priorgrad", "diffwave"),
              f"prior.kind={p.kind!r}, expected specgrad|priorgrad|diffwave"),
@@ -272,8 +277,11 @@ class SpecGradConfig:
              f"inference.mel_gain_max_db={self.inference.mel_gain_max_db}, expected > 0 dB"),
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
-            (isinstance(self.train.segment_frames, int) and self.train.segment_frames >= 1,
-             f"train.segment_frames={self.train.segment_frames}, expected a whole number of frames >= 1"),
+            (type(self.train.segment_frames) is int  # not bool
+             and (max_segment == 0 or 1 <= self.train.segment_frames <= max_segment),
+             f"train.segment_frames={self.train.segment_frames}, expected a whole number of frames from 1 to "
+             f"{max_segment} ({MAX_SEGMENT_SECONDS} s at hop {feat.hop_length}, {feat.fs} Hz; a vocoder trains "
+             "on crops of about a second)"),
             (len(self.train.speed_factors) > 0
              and all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in self.train.speed_factors),
              f"train.speed_factors={self.train.speed_factors}, expected a list of factors in 0.5..2"),

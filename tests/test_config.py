@@ -45,6 +45,8 @@ def test_yaml_round_trip(tmp_path):
         ("denoiser:\n  kind: frame\n  level_hidden_dim: 0\n", "level_hidden_dim=0, expected an even"),
         ("features:\n  win_length: 2048\n", "win_length=2048, n_fft=1024, .*0 < win_length <= n_fft"),
         ("features:\n  n_mels: 0\n", "n_mels=0, .*expected n_mels > 0"),
+        ("train:\n  segment_frames: 2585\n", "segment_frames=2585, expected .* from 1 to 2583 \\(30 s at hop 256"),
+        ("train:\n  segment_frames: 0\n", "segment_frames=0, expected .* from 1 to"),
         ("denoiser:\n  kind: frame\n  residual_layers: 30\n  residual_channels: 64\n  dilation_cycle: 10\n"
          "  kernel_size: 3\n  upsample_scales: [16, 16]\n",  # a WaveNet section with its kind switched
          "key 'dilation_cycle' is not a setting of denoiser.kind='frame'"),
