@@ -17,7 +17,6 @@ Prints a markdown table and writes it to --table (default: none).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable, Dict
@@ -33,7 +32,7 @@ from prior_study import load_refs, split_clips  # noqa: E402
 
 from specgrad_plugin import shaping  # noqa: E402
 from specgrad_plugin.sampler_loss import fundamental_mask, reference_f0  # noqa: E402
-from specgrad_plugin.scoring import score  # noqa: E402
+from specgrad_plugin.scoring import score, scores_to_json  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 METRICS = ("pesq", "stoi", "vuv_error", "log_f0_rmse", "mel_l1", "mr_stft")
@@ -122,7 +121,7 @@ def main() -> None:
     print(text)
     if args.table:
         args.table.write_text(text)
-        args.table.with_suffix(".json").write_text(json.dumps(means, indent=1) + "\n")
+        args.table.with_suffix(".json").write_text(scores_to_json(means))
 
 
 if __name__ == "__main__":

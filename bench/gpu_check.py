@@ -17,7 +17,6 @@ Writes <out>.json and <out>.md (one table per part, the device named).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -37,7 +36,7 @@ from specgrad_plugin.config import SpecGradConfig  # noqa: E402
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_wav, shared_data_dir  # noqa: E402
 from specgrad_plugin.features import LogMelExtractor, crop_to_hop  # noqa: E402
 from specgrad_plugin.priors import level_statistics  # noqa: E402
-from specgrad_plugin.scoring import griffin_lim, score  # noqa: E402
+from specgrad_plugin.scoring import griffin_lim, score, scores_to_json  # noqa: E402
 from specgrad_plugin.synthetic import speech_like  # noqa: E402
 from specgrad_plugin.training import ema_update, make_ema  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
@@ -286,7 +285,7 @@ def main(argv=None) -> int:
         result[key] = part()
         result["wall_s"] = time.perf_counter() - started
         # written after every part: a run stopped by its time limit keeps the parts it finished
-        Path(f"{args.out}.json").write_text(json.dumps(result, indent=1))
+        Path(f"{args.out}.json").write_text(scores_to_json(result))
         Path(f"{args.out}.md").write_text(markdown(result))
         print(f"[{result['wall_s']:.0f} s] {key} done", flush=True)
     print(markdown(result))

@@ -42,7 +42,7 @@ from specgrad_plugin import presets  # noqa: E402
 from specgrad_plugin.config import SpecGradConfig  # noqa: E402
 from specgrad_plugin.data import SegmentDataset  # noqa: E402
 from specgrad_plugin.features import LogMelExtractor  # noqa: E402
-from specgrad_plugin.scoring import score  # noqa: E402
+from specgrad_plugin.scoring import score, scores_to_json  # noqa: E402
 
 # ParallelWaveGAN's egs/ljspeech/voc1/conf/hifigan.v1.yaml, the values that matter at this budget
 LAMBDA_MEL, LAMBDA_ADV, LAMBDA_FM = 45.0, 1.0, 2.0
@@ -190,7 +190,7 @@ def train(args) -> int:
         state["marks"].append(mark)
         entry = {"core_min": state["cpu_s"] / 60, "step": state["step"], **scores}
         with open(out / "curve.jsonl", "a") as f:
-            f.write(json.dumps(entry) + "\n")
+            f.write(scores_to_json(entry, indent=None))
         log.info("mark %g core-min: %s", mark, {k: round(v, 3) for k, v in entry.items()})
         save_atomic(model.state_dict(), out / "snapshots" / f"cpu{mark:g}min.pt")
         save_atomic({"model": model.state_dict(), "discriminator": discriminator.state_dict(),
@@ -214,7 +214,7 @@ def final(args) -> int:
     for split, paths in (("dev", dev_paths), ("eval", eval_paths)):
         result[split] = {"clips": [p.stem for p in paths],
                          **vocode_all(model, extractor, prior_study.load_refs(paths, 0), heavy=True)}
-    (args.out / "final.json").write_text(json.dumps(result, indent=1))
+    (args.out / "final.json").write_text(scores_to_json(result))
     print(json.dumps(result, indent=1))
     return 0
 

@@ -17,7 +17,6 @@ beside it (.md). Never run it on ljspeech_eval.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -31,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import score  # noqa: E402
+from specgrad_plugin.scoring import score, scores_to_json  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 COLUMNS = ("pesq", "stoi", "vuv_error", "log_f0_rmse", "mcd", "mel_l1", "mr_stft")
@@ -109,8 +108,9 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     result, rows = sweep(vocoder, prior_study.load_refs(paths, 0), seeds, args.schedule, args.settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model_tag": tag, "schedule": args.schedule, "seeds": seeds, "split": args.split,
-                                    "clips": [p.stem for p in paths], "results": result, "clip_rows": rows}, indent=1))
+    args.out.write_text(scores_to_json({"model_tag": tag, "schedule": args.schedule, "seeds": seeds,
+                                        "split": args.split, "clips": [p.stem for p in paths],
+                                        "results": result, "clip_rows": rows}))
     args.out.with_suffix(".md").write_text(table(result))
     print(table(result))
     return 0

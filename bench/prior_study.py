@@ -50,7 +50,7 @@ from specgrad_plugin.checkpoints import load_grown  # noqa: E402
 from specgrad_plugin.data import SegmentDataset, corpus_wavs, read_scp, read_wav, shared_data_dir  # noqa: E402
 from specgrad_plugin.features import crop_to_hop  # noqa: E402
 from specgrad_plugin.priors import level_statistics  # noqa: E402
-from specgrad_plugin.scoring import griffin_lim, score  # noqa: E402
+from specgrad_plugin.scoring import griffin_lim, score, scores_from_json, scores_to_json  # noqa: E402
 from specgrad_plugin.training import fit  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
@@ -226,7 +226,7 @@ def train(args) -> int:
                **evaluate(ema, dev, ["WG-3", "WG-6"], heavy=False)}
         row["eval_s"] = time.time() - eval_start
         with open(out / "curve.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(scores_to_json(row, indent=None))
         state["marks"].append(mark)
         state_file.write_text(json.dumps(state, indent=1))
         log.info("%s mark %g core-min: step %d, %s", args.variant, mark, row["step"],
@@ -241,7 +241,7 @@ def final(args) -> int:
     results = {}
     result_file = args.out / f"final_{args.tag}.json"
     if result_file.is_file():
-        results = json.loads(result_file.read_text())
+        results = scores_from_json(result_file.read_text())
     for name in args.variants.split(","):
         if name in results:
             continue
@@ -254,11 +254,11 @@ def final(args) -> int:
                "step": torch.load(ckpt, map_location="cpu", weights_only=True)["step"],
                **evaluate(vocoder, refs, args.schedules.split(","), heavy=True)}
         results[name] = row
-        result_file.write_text(json.dumps(results, indent=1))
+        result_file.write_text(scores_to_json(results))
         log.info("final %s: %s", name, row)
     if "griffin_lim" not in results:
         results["griffin_lim"] = griffin_lim_scores(refs, heavy=True)
-        result_file.write_text(json.dumps(results, indent=1))
+        result_file.write_text(scores_to_json(results))
     return 0
 
 
@@ -275,11 +275,11 @@ def report(args) -> int:
     for path in sorted(args.out.glob("*/curve.jsonl"), key=lambda p: (p.parent.name not in VARIANTS, p.parent.name)):
         if args.runs and path.parent.name not in args.runs.split(","):
             continue
-        curves[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        curves[path.parent.name] = [scores_from_json(line) for line in path.read_text().splitlines() if line.strip()]
     for spec in args.extra_curve or []:  # NAME=PATH:SCALE, a stored curve with its core-minutes scaled
         name, rest = spec.split("=", 1)
         path, scale = rest.rsplit(":", 1)
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        rows = [scores_from_json(line) for line in Path(path).read_text().splitlines() if line.strip()]
         curves[name] = [{**r, "core_min": r["core_min"] * float(scale)} for r in rows]
     keys = [f"snr_t{t}" for t in SNR_STEPS] + ["WG-6/mel_l1", "WG-6/mr_stft", "WG-3/mel_l1"]
     print("| variant | core-min | step | " + " | ".join(keys) + " |")
@@ -308,7 +308,7 @@ def report(args) -> int:
         print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
     results = {}
     for result_file in sorted(args.out.glob("final_*.json")):
-        results.update(json.loads(result_file.read_text()))
+        results.update(scores_from_json(result_file.read_text()))
     if results:
         cols = sorted({k for row in results.values() for k in row if "/" in k})
         print("\nFinal, on ljspeech_eval\n\n| system | core-min | step | " + " | ".join(cols) + " |")

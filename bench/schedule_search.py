@@ -25,7 +25,6 @@ Writes the JSON (every evaluated schedule, the check) and prints the winner.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -42,7 +41,7 @@ sys.path.insert(0, str(REPO))
 import prior_study  # noqa: E402
 
 from specgrad_plugin import diffusion  # noqa: E402
-from specgrad_plugin.scoring import mcd_and_f0, score  # noqa: E402
+from specgrad_plugin.scoring import mcd_and_f0, score, scores_to_json  # noqa: E402
 from specgrad_plugin.vocoder import SpecGradVocoder  # noqa: E402
 
 log = logging.getLogger("schedule_search")
@@ -155,7 +154,7 @@ def main(argv=None) -> int:
               "check_whole_dev": check, "check_search_clips": check_search,
               "abar_start_of_best": float(diffusion.alpha_bars(torch.tensor(best, dtype=torch.float64))[-1])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    args.out.write_text(scores_to_json(result))
     print(f"best betas: {', '.join(f'{b:.4g}' for b in best)}")
     for where, rows in (("whole dev", check), ("search clips", check_search)):
         for name, row in rows.items():

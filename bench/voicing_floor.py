@@ -72,6 +72,7 @@ from specgrad_plugin.scoring import (  # noqa: E402
     harvest_f0,
     mel_cepstra,
     mel_l1,
+    scores_to_json,
     world_f0,
 )
 
@@ -317,7 +318,7 @@ def main(argv=None) -> int:
               # the all-pass's: each clip's draws in turn)
               "clip_rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    args.out.write_text(scores_to_json(result))
     lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     lines += [f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + " |"
               for name, row in result["rows"].items()]

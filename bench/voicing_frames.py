@@ -24,7 +24,6 @@ hop, the features' frame grid; f0 the reference's F0):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -37,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 import prior_study  # noqa: E402
 
-from specgrad_plugin.scoring import world_f0  # noqa: E402
+from specgrad_plugin.scoring import scores_to_json, world_f0  # noqa: E402
 
 GROSS_RATIO = 0.2  # |F0_gen / F0_ref - 1| above this: a gross pitch error (as bench/voicing_floor.py)
 BANDS = {"fundamental": (0.75, 1.25), "second_harmonic": (1.75, 2.25), "between": (1.3, 1.7)}
@@ -116,7 +115,7 @@ def main(argv=None) -> int:
     result = {"model": args.name, "split": args.split, "clips": [q.stem for q in paths], "schedule": args.schedule,
               "seeds": args.seeds, "kinds": table}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    args.out.write_text(scores_to_json(result))
     lines = ["| kind | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     lines += [f"| {kind} | " + " | ".join(f"{table[kind].get(c, float('nan')):.1f}" if c != "frames"
                                           else str(table[kind]["frames"]) for c in COLUMNS) + " |" for kind in KINDS]

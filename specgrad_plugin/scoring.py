@@ -33,11 +33,12 @@ def _map_leaves(value, leaf):
     return leaf(value)
 
 
-def scores_to_json(scores: Dict) -> str:
+def scores_to_json(scores: Dict, indent: Optional[int] = 2) -> str:
     """Scores as strict JSON: a score that is not defined for a clip (NaN) is written as
-    null, since bare NaN is not JSON and strict parsers (jq, JavaScript, Go) refuse it."""
+    null, since bare NaN is not JSON and strict parsers (jq, JavaScript, Go) refuse it.
+    indent None: one line (a JSON Lines row), still ending in a newline."""
     finite = _map_leaves(scores, lambda v: None if isinstance(v, float) and not math.isfinite(v) else v)
-    return json.dumps(finite, indent=2, allow_nan=False) + "\n"
+    return json.dumps(finite, indent=indent, allow_nan=False) + "\n"
 
 
 def scores_from_json(text: str) -> Dict:

@@ -82,3 +82,24 @@ def test_harvest_reads_the_pitch_and_the_silence_on_dios_frames():
     voiced = harvest > 0
     assert 0.3 < np.mean(voiced) < 0.7 and np.median(harvest[voiced]) == pytest.approx(150, rel=0.03)
     assert not voiced[-len(voiced) // 3:].any()  # the silent half stays unvoiced
+
+
+def test_every_result_file_under_docs_is_strict_json():
+    """NaN and Infinity are not JSON: jq and JavaScript refuse a file that holds them, so a
+    score that is undefined is written as null (scoring.scores_to_json)."""
+    import json
+    from pathlib import Path
+
+    def refuse(name):
+        raise ValueError(f"bare {name}")
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    bad = []
+    for path in sorted(docs.rglob("*.json*")):
+        lines = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        try:
+            for line in filter(str.strip, lines):
+                json.loads(line, parse_constant=refuse)
+        except ValueError as e:
+            bad.append(f"{path.relative_to(docs)}: {e}")
+    assert not bad, bad
