@@ -52,8 +52,13 @@ def read_scp(path: Union[str, Path]) -> Dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise SpecGradInputError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # an audio or .npy file given where its list belongs
+        raise SpecGradInputError(f"{path}: not a text file; expected a Kaldi-style list (wav.scp, feats.scp) "
+                                 "of 'utt_id path' lines") from None
     entries, first_line = {}, {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             parts = line.split(maxsplit=1)
             if len(parts) != 2:

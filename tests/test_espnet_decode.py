@@ -104,7 +104,12 @@ def test_decode_names_bad_feature_lists(tmp_path, trained, data, capsys):
     (tmp_path / "dup.scp").write_text(f"a {tmp_path / 'm.npy'}\nb {tmp_path / 'gone.npy'}\na {tmp_path / 'm.npy'}\n")
     assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
                         f"{tmp_path / 'dup.scp'},feats,npy", "--output_dir", str(tmp_path / "d")]) == 2
-    assert "dup.scp: a is duplicated" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    assert "dup.scp:3: utterance id 'a' already given on line 1" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    for kind in ("npy", "sound"):  # an array or audio file where its list belongs
+        assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
+                            f"{tmp_path / 'm.npy'},feats,{kind}", "--output_dir", str(tmp_path / "d")]) == 2
+        assert "m.npy: not a text file; expected a Kaldi-style list" in capsys.readouterr().err
     (tmp_path / "dup.scp").write_text(f"a {tmp_path / 'm.npy'}\nb {tmp_path / 'gone.npy'}\n")
     assert decode.main(["--model_file", str(out / "latest.pth"), "--data_path_and_name_and_type",
                         f"{tmp_path / 'dup.scp'},feats,npy", "--output_dir", str(tmp_path / "d")]) == 1

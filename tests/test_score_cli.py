@@ -84,6 +84,14 @@ def test_a_run_stopped_while_scoring_leaves_out_as_it_was(tmp_path, speech_clip,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "out", "ref"]
 
 
+def test_an_audio_file_given_as_its_list_is_one_line(tmp_path, speech_clip, capsys):
+    ref = write_set(tmp_path / "ref", {"a": speech_clip})
+    assert score.main(["--ref", str(tmp_path / "ref" / "a.wav"), "--gen", str(ref), "--out",
+                       str(tmp_path / "out")]) == 2
+    assert "a.wav: not a text file; expected a Kaldi-style list" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_stoi_and_mr_stft_are_nan_exactly_where_undefined(speech_clip):
     """STOI: silence and a clip too short for pystoi are NaN, speech is a score; MR-STFT:
     1024 samples are too few for auraloss's 2048-point padding, 1025 are enough."""

@@ -104,10 +104,8 @@ def mel_sources(
     if kind in ("npy", "kaldi_ark"):
         from espnet2.train.dataset import DATA_TYPES
 
-        try:
-            reader = DATA_TYPES[kind]["func"](path)
-        except RuntimeError as e:  # ESPnet's list reader: "<id> is duplicated (<path>:<line>)"
-            raise SpecGradInputError(f"{path}: {e}; expected each utterance id once") from None
+        read_scp(path)  # a text list of 'utt_id path' lines, each id once, or one line naming what is wrong
+        reader = DATA_TYPES[kind]["func"](path)
 
         def load_feats(uid: str) -> torch.Tensor:
             try:
