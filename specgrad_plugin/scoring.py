@@ -11,10 +11,11 @@ the floor any trained vocoder must beat.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import warnings
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -226,6 +227,21 @@ def _cached(name: str, factory) -> torch.nn.Module:
     if name not in _MODELS:
         _MODELS[name] = factory().eval()
     return _MODELS[name]
+
+
+# the scores of the eval extra and the packages each needs (DistillMOS is an optional extra of its own)
+EVAL_PACKAGES = {"pesq": ("pesq",), "stoi": ("pystoi",), "mr_stft": ("auraloss",),
+                 "mcd, log_f0_rmse, vuv_error": ("pysptk", "pyworld", "fastdtw")}
+
+
+def unavailable_scores() -> Dict[str, List[str]]:
+    """{scores: [missing packages]} for the eval extra's scores that score() will leave out."""
+    missing = {}
+    for names, packages in EVAL_PACKAGES.items():
+        absent = [p for p in packages if importlib.util.find_spec(p) is None]
+        if absent:
+            missing[names] = absent
+    return missing
 
 
 def score(ref: np.ndarray, gen: np.ndarray, extractor: LogMelExtractor, heavy: bool = True) -> Dict[str, float]:

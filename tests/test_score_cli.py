@@ -92,6 +92,23 @@ def test_an_audio_file_given_as_its_list_is_one_line(tmp_path, speech_clip, caps
     assert not (tmp_path / "out").exists()
 
 
+def test_scores_whose_packages_are_missing_are_named_not_dropped_silently(tmp_path, speech_clip, capsys,
+                                                                        monkeypatch):
+    """Without pesq and pyworld (a plain install, no eval extra) the other scores are written and
+    one line says which are not and what installs them."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pesq", None)  # import pesq then raises ImportError
+    monkeypatch.setitem(sys.modules, "pyworld", None)
+    ref = write_set(tmp_path / "ref", {"a": speech_clip})
+    assert score.main(["--ref", str(ref), "--gen", str(ref), "--out", str(tmp_path / "out"), "--plot", "false"]) == 0
+    err = capsys.readouterr().err
+    assert "not scored: pesq (needs pesq); mcd, log_f0_rmse, vuv_error (needs pyworld)" in err
+    assert "pip install 'specgrad_plugin[eval]'" in err
+    written = scoring.scores_from_json((tmp_path / "out" / "scores.json").read_text())["mean"]
+    assert {"stoi", "mel_l1", "mr_stft"} <= set(written) and not {"pesq", "vuv_error", "mcd"} & set(written)
+
+
 def test_stoi_and_mr_stft_are_nan_exactly_where_undefined(speech_clip):
     """STOI: silence and a clip too short for pystoi are NaN, speech is a score; MR-STFT:
     1024 samples are too few for auraloss's 2048-point padding, 1025 are enough."""

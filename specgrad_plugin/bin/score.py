@@ -28,7 +28,7 @@ from specgrad_plugin.config import FeatureConfig
 from specgrad_plugin.data import read_scp, read_wav
 from specgrad_plugin.features import LogMelExtractor
 from specgrad_plugin.plotting import plot_spectrograms
-from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score, scores_to_json
+from specgrad_plugin.scoring import distill_mos, mcd_and_f0, score, scores_to_json, unavailable_scores
 
 
 def generated_scp(gen: Path) -> Dict[str, str]:
@@ -124,6 +124,10 @@ def main(argv=None) -> int:
         except SpecGradInputError as e:
             print(f"error: utterance {uid}: {e}; nothing written to {args.out}", file=sys.stderr)
             return 2
+    missing = unavailable_scores()
+    if missing:
+        left_out = "; ".join(f"{names} (needs {', '.join(packages)})" for names, packages in missing.items())
+        print(f"note: not scored: {left_out}; pip install 'specgrad_plugin[eval]' adds them", file=sys.stderr)
     # everything is written to a staging folder beside --out and moved in at the end: a run that
     # fails or is stopped while scoring leaves --out as it was
     args.out.parent.mkdir(parents=True, exist_ok=True)
