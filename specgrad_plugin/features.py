@@ -46,8 +46,12 @@ class LogMelExtractor(torch.nn.Module):
         return self.fbank.logmel.melmat.T
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, N) audio, N a multiple of the hop -> (B, N / hop, n_mels) log10 mel."""
+        if wav.dim() != 2:
+            hint = "; one clip is wav[None]" if wav.dim() == 1 else ""
+            raise SpecGradInputError(f"audio of shape {tuple(wav.shape)}: expected (batch, samples){hint}")
         if wav.shape[-1] % self.cfg.hop_length:
-            raise ValueError(
+            raise SpecGradInputError(
                 f"audio length {wav.shape[-1]} is not a multiple of hop {self.cfg.hop_length}: crop_to_hop() first"
             )
         shortest = whole_clip_min_samples(self.cfg.hop_length, self.cfg.n_fft)

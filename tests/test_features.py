@@ -24,9 +24,14 @@ def test_crop_to_hop_and_frame_count():
     assert LogMelExtractor(FeatureConfig())(cropped).shape[1] == 3
 
 
-def test_unaligned_audio_is_rejected():
+def test_unaligned_or_unbatched_audio_is_rejected_by_name():
+    extractor = LogMelExtractor(FeatureConfig())
     with pytest.raises(ValueError, match="multiple of hop"):
-        LogMelExtractor(FeatureConfig())(torch.randn(1, 1000))
+        extractor(torch.randn(1, 1000))
+    with pytest.raises(ValueError, match=r"shape \(1024,\): expected \(batch, samples\); one clip is wav\[None\]"):
+        extractor(torch.randn(1024))
+    with pytest.raises(ValueError, match=r"audio of shape \(1, 1, 1024\): expected \(batch, samples\)$"):
+        extractor(torch.randn(1, 1, 1024))
 
 
 def test_mel_basis_is_the_slaney_basis_espnet_uses():
