@@ -119,7 +119,7 @@ def test_decode_refuses_a_file_of_several_mels_an_empty_list_a_bad_seed_and_an_u
           str(tmp_path / "o1")], "empty.scp: no utterances", tmp_path / "o1"),
         (feats + ["--seed", str(2**64), "--output_dir", str(tmp_path / "o2")], "--seed: 18446744073709551616",
          tmp_path / "o2"),
-        (feats + ["--output_dir", str(tmp_path / "afile")], f"Not a directory: '{tmp_path}/afile", None),
+        (feats + ["--output_dir", str(tmp_path / "afile")], f"{tmp_path}/afile is a file; expected a folder", None),
     ]
     for args, message, out in cases:
         assert decode.main(common + args) == 2

@@ -223,7 +223,8 @@ def test_onnx_vocoder_cli_names_a_bad_array_or_output_in_one_line(tmp_path, caps
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir.wav").mkdir()
     cases = [(str(tmp_path / "mel.npz"), str(tmp_path / "o.wav"), "mel.npz: an archive of 1 arrays"),
-             (str(tmp_path / "mel.npy"), str(tmp_path / "afile" / "o.wav"), "afile"),
+             (str(tmp_path / "mel.npy"), str(tmp_path / "afile" / "o.wav"),
+              f"{tmp_path / 'afile'} is a file; expected a folder there"),
              (str(tmp_path / "mel.npy"), str(tmp_path / "adir.wav"), "adir.wav")]
     for mel, out, message in cases:
         assert main([graph, mel, out]) == 2
@@ -268,3 +269,6 @@ def test_a_graph_that_fails_its_check_is_not_written(tmp_path, monkeypatch, caps
     monkeypatch.setattr(export, "check_graph", lambda *args: 0.0)
     assert export.main(["--model_tag", "specgrad/ljspeech", "--output", str(path), "--check"]) == 0
     assert path.read_bytes() == b"graph" and sorted(tmp_path.iterdir()) == [path]
+    # under a file: one line naming that file, not the graph's temporary name
+    assert export.main(["--model_tag", "specgrad/ljspeech", "--output", str(path / "x.onnx")]) == 2
+    assert capsys.readouterr().err == f"error: {path} is a file; expected a folder there for the output\n"

@@ -2,6 +2,8 @@
 
 import functools
 import sys
+from pathlib import Path
+from typing import Optional
 
 
 def one_line_write_errors(main):
@@ -18,7 +20,23 @@ def one_line_write_errors(main):
 
             if not isinstance(e, (OSError, soundfile.LibsndfileError)):
                 raise
-            print(f"error: {e}", file=sys.stderr)  # the message names the path
+            blocking = file_in_the_way(e)
+            if blocking:  # mkdir's "File exists" and open's "Not a directory" name a path part, or a temp file
+                print(f"error: {blocking} is a file; expected a folder there for the output", file=sys.stderr)
+            else:
+                print(f"error: {e}", file=sys.stderr)  # the message names the path
             return 2
 
     return run
+
+
+def file_in_the_way(error: BaseException) -> Optional[Path]:
+    """The existing file that an output path runs through (NotADirectoryError, or mkdir's
+    FileExistsError on a file), or None for any other error."""
+    if not isinstance(error, (NotADirectoryError, FileExistsError)) or not getattr(error, "filename", None):
+        return None
+    path = Path(error.filename)
+    for part in [path, *path.parents]:
+        if part.is_file():
+            return part
+    return None

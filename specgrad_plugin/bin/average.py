@@ -33,7 +33,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         checkpoints.load_state_strict(model, weights, f"average of {args.checkpoints}")
         sources = [str(Path(p).resolve()) for p in args.checkpoints]
         checkpoints.save(model, model.cfg, args.out, extra={"averaged_from": sources})
-    except (checkpoints.CheckpointError, ConfigError, ValueError, OSError) as e:  # one line, no traceback
+    except (checkpoints.CheckpointError, ConfigError, ValueError) as e:  # one line, no traceback (OSError: main's)
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{args.out}: the mean of {len(sources)} checkpoints' weights")
