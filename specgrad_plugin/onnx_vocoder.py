@@ -57,7 +57,7 @@ class OnnxVocoder:
         self.n_mels, self.steps = int(meta["n_mels"]), int(meta["steps"])
         self.schedule = meta.get("schedule", "")
 
-    def check_mel(self, mel: np.ndarray) -> np.ndarray:
+    def check_mel(self, mel: np.ndarray, name: str = "mel") -> np.ndarray:
         """(K, M) or (B, K, M) -> (B, K, M) float32, or OnnxInputError naming what is wrong."""
         mel = np.asarray(mel)
         shape = mel.shape
@@ -65,14 +65,14 @@ class OnnxVocoder:
             mel = mel[None]
         if mel.ndim != 3 or mel.shape[-1] != self.n_mels:
             hint = " (is it (n_mels, frames)? transpose it)" if mel.ndim == 3 and mel.shape[1] == self.n_mels else ""
-            raise OnnxInputError(f"mel: shape {shape}, expected (frames, {self.n_mels}) or "
+            raise OnnxInputError(f"{name}: shape {shape}, expected (frames, {self.n_mels}) or "
                                  f"(batch, frames, {self.n_mels}){hint}")
         if mel.shape[0] == 0:
-            raise OnnxInputError(f"mel: shape {shape}, a batch of 0 mels; expected at least one")
+            raise OnnxInputError(f"{name}: shape {shape}, a batch of 0 mels; expected at least one")
         if mel.shape[1] == 0:
-            raise OnnxInputError("mel: 0 frames, expected at least 1")
+            raise OnnxInputError(f"{name}: 0 frames, expected at least 1")
         if not np.issubdtype(mel.dtype, np.floating) or not np.isfinite(mel).all():
-            raise OnnxInputError(f"mel: expected finite floating-point log10 mel values (dtype {mel.dtype})")
+            raise OnnxInputError(f"{name}: expected finite floating-point log10 mel values (dtype {mel.dtype})")
         return mel.astype(np.float32, copy=False)
 
     def noise(self, batch: int, frames: int, seed: Optional[int] = 0) -> np.ndarray:
@@ -127,6 +127,7 @@ def main(argv=None) -> int:
         mel, noise = (None if path is None else load_array(path) for path in (args.mel, args.noise))
         if mel.ndim != 2:
             raise OnnxInputError(f"{args.mel}: shape {mel.shape}, expected (frames, {vocoder.n_mels})")
+        vocoder.check_mel(mel, name=str(args.mel))
         wav = vocoder(mel, seed=args.seed, noise=noise)
     except (OnnxInputError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -222,7 +222,9 @@ def test_onnx_vocoder_cli_names_a_bad_array_or_output_in_one_line(tmp_path, caps
     np.save(tmp_path / "mel.npy", np.full((10, 80), -3.0, np.float32))
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir.wav").mkdir()
+    np.save(tmp_path / "melT.npy", np.full((80, 10), -3.0, np.float32))
     cases = [(str(tmp_path / "mel.npz"), str(tmp_path / "o.wav"), "mel.npz: an archive of 1 arrays"),
+             (str(tmp_path / "melT.npy"), str(tmp_path / "o.wav"), "melT.npy: shape (80, 10), expected (frames, 80)"),
              (str(tmp_path / "mel.npy"), str(tmp_path / "afile" / "o.wav"),
               f"{tmp_path / 'afile'} is a file; expected a folder there"),
              (str(tmp_path / "mel.npy"), str(tmp_path / "adir.wav"), "adir.wav")]
