@@ -68,7 +68,8 @@ def test_decode_rerun_keeps_its_wavs_only_under_the_same_settings(tmp_path, trai
             config["model_conf"]["inference"] = {**config["model_conf"].get("inference", {}), "mel_gain_iterations": 1}
             (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
         assert decode.main(common + other) == 2
-        assert named in capsys.readouterr().err and wav.read_bytes() == first
+        err = capsys.readouterr().err
+        assert named in err and "latest.pth" not in err and wav.read_bytes() == first  # the same --model_file
     assert decode.main(common + ["--schedule", "WG-6", "--overwrite"]) == 1  # u2 fails without --resample
     assert wav.read_bytes() != first and not (tmp_path / "o" / "wav" / "u2.wav").exists()
     assert json.loads((tmp_path / "o" / "decode_settings.json").read_text())["schedule"] == "WG-6"

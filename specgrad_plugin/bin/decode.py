@@ -159,9 +159,10 @@ def settings_change(record: Path, settings: Dict[str, Any]) -> str:
         return ""
     values = "".join(f"; {key}: {before.get(key)!r} then, {settings[key]!r} now" for key in changed
                      if key != "weights_sha256")
-    return (f"they were made with other {', '.join(changed + (['config'] if config_change else []))} (by "
-            f"{before.get('model')}; now {settings['model']}){values}"
-            + (f"; config {config_change}" if config_change else ""))
+    models = f"; model: {before.get('model')} then, {settings['model']} now" if before.get("model") != settings[
+        "model"] else ""
+    return (f"they were made with other {', '.join(changed + (['config'] if config_change else []))}{models}"
+            f"{values}" + (f"; config {config_change}" if config_change else ""))
 
 
 def length_sorted_batches(todo: List[str], load_one: Callable[[str], Optional[Tuple[str, torch.Tensor]]],
