@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from specgrad_plugin.bin import decode
 
@@ -127,3 +128,29 @@ def test_decode_refuses_a_file_of_several_mels_an_empty_list_a_bad_seed_and_an_u
         assert err.startswith("error: ") and message in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1 and (out is None or not out.exists()), err
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, trained_vocoder):
+    """Of three mels the first and last are far from the training mels: each warning names its
+    utterance (the vocoder alone warns once per kind of departure) and decode's line."""
+    import warnings
+
+    from specgrad_plugin.vocoder import SpecGradVocoder
+
+    vocoder = SpecGradVocoder.from_checkpoint(trained_vocoder)
+    n_mels = vocoder.cfg.features.n_mels
+    vocoder.set_mel_statistics(torch.full((n_mels,), -2.0), torch.full((n_mels,), 0.5))
+    vocoder.save(tmp_path / "c.pt")
+    lines = []
+    for uid, value in (("far1", 3.0), ("near", -2.0), ("far2", 3.0)):
+        np.save(tmp_path / f"{uid}.npy", np.full((8, n_mels), value, np.float32))
+        lines.append(f"{uid} {tmp_path / f'{uid}.npy'}\n")
+    (tmp_path / "feats.scp").write_text("".join(lines))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert decode.main(["--model_file", str(tmp_path / "c.pt"), "--schedule", "WG-3", "--output_dir",
+                            str(tmp_path / "out"), "--data_path_and_name_and_type",
+                            f"{tmp_path / 'feats.scp'},feats,npy"]) == 0
+    far = [w for w in caught if "std from the training mels" in str(w.message)]
+    assert sorted(str(w.message).split(":")[0] for w in far) == ["utterance far1", "utterance far2"]
+    assert {w.filename for w in far} == {decode.__file__}

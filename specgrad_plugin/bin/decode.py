@@ -26,11 +26,13 @@ the RTF per chunk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -118,6 +120,20 @@ def mel_sources(
 
         return list(reader.keys()), load_feats
     raise SpecGradInputError(f"--data_path_and_name_and_type type {kind!r}: expected sound, npy or kaldi_ark")
+
+
+@contextlib.contextmanager
+def utterances_named_in_warnings(vocoder: SpecGradVocoder, uids: List[str]):
+    """The vocoder's warnings about an input (a mel far from its training mels ...) raised while
+    vocoding ``uids``, each re-issued from where it was raised with the utterances named; every
+    batch is checked afresh, so each utterance that departs is named, not only the first."""
+    vocoder.input_warnings.warned.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        warnings.warn_explicit(f"utterance{'s' if len(uids) > 1 else ''} {', '.join(uids)}: {w.message}",
+                               w.category, w.filename, w.lineno)
 
 
 SETTINGS_FILE = "decode_settings.json"
@@ -286,10 +302,11 @@ def main(argv=None) -> int:
     for batch in tqdm(batches, desc="vocoding", unit="batch", total=-(-len(todo) // args.batch_size)):
         tic = time.perf_counter()
         try:
-            if args.streaming:
-                wavs = [stream_one(vocoder, batch[0][1], args, stream_stats)]
-            else:  # each utterance as its one-by-one vocoding with --seed (specgrad_plugin.batched)
-                wavs = vocode_batch(vocoder, [mel for _, mel in batch], schedule=args.schedule, seed=args.seed)
+            with utterances_named_in_warnings(vocoder, [uid for uid, _ in batch]):
+                if args.streaming:
+                    wavs = [stream_one(vocoder, batch[0][1], args, stream_stats)]
+                else:  # each utterance as its one-by-one vocoding with --seed (specgrad_plugin.batched)
+                    wavs = vocode_batch(vocoder, [mel for _, mel in batch], schedule=args.schedule, seed=args.seed)
         except SpecGradInputError as e:
             for uid, _ in batch:
                 failed[uid] = str(e)
