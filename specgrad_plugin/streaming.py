@@ -1,6 +1,6 @@
 """Streaming synthesis: mel frames in as they arrive, audio out with a fixed look-ahead,
-equal to offline vocoding with the same noise (for a mel far from the training level, see
-Loudness below).
+equal to offline vocoding with the same noise (but where the level read on part of the mel
+and on the whole differ in whether they call for a shift: see Loudness below).
 
     stream = StreamingVocoder(vocoder, schedule="WG-6", seed=0)
     for frames in tts_output:               # (k, M) log10 mel frames, any k >= 0
