@@ -171,9 +171,15 @@ def test_rerun_of_a_stage_is_safe(full_run):
 
 
 def test_bad_db_root_stops_before_work(workdir, tmp_path):
+    """Stage 0 on a folder without the corpus, and stage -1 on a path whose folder is missing
+    too (a typo): each one line, no download started and no folder made."""
     recipe, _ = workdir
     result = run(recipe, "--stage", "0", "--stop_stage", "0", "--db_root", str(tmp_path / "nothing"), *SMALL)
     assert result.returncode != 0 and "metadata.csv not found" in result.stderr
+    typo = tmp_path / "missing" / "LJSpeech-1.1"
+    result = run(recipe, "--stage", "-1", "--stop_stage", "-1", "--db_root", str(typo), *SMALL)
+    assert result.returncode != 0 and f"{typo}: not found, and neither is {typo.parent}" in result.stderr
+    assert "downloading" not in result.stdout + result.stderr and not typo.parent.exists()
 
 
 def test_stage_1_without_data_names_stage_0(workdir, tmp_path):

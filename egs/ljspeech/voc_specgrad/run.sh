@@ -20,7 +20,8 @@ log() {
 
 stage=-1
 stop_stage=7
-db_root=downloads/LJSpeech-1.1
+_default_db_root=downloads/LJSpeech-1.1  # not an option: the one --db_root whose folder stage -1 creates
+db_root=${_default_db_root}
 conf=conf/train_specgrad_frame.yaml  # ESPnet training config (its "preset" names the model): the family shipped
 tag=""                               # exp/<tag>; default: derived from --conf
 nj=4                                 # collect-stats jobs
@@ -106,6 +107,7 @@ data=data
 
 if [ ${stage} -le -1 ] && [ ${stop_stage} -ge -1 ]; then
     log "Stage -1: the corpus into ${db_root} (${corpus_cmd})"
+    [ "${db_root}" != "${_default_db_root}" ] || mkdir -p "$(dirname "${db_root}")"  # downloads/, the recipe's own
     ${corpus_cmd} "${db_root}"
 fi
 

@@ -11,11 +11,20 @@ if [ -f "${db_root}/metadata.csv" ] && [ -d "${db_root}/wavs" ]; then
     exit 0
 fi
 parent=$(dirname "${db_root}")
-mkdir -p "${parent}"
+if [ ! -d "${parent}" ]; then  # a mistyped --db_root: nothing to download into, and no folders made
+    echo "$0: ${db_root}: not found, and neither is ${parent}; expected the LJSpeech-1.1 folder" \
+         "(metadata.csv, wavs/), or a path in an existing folder to download it (2.7 GB) into" 1>&2
+    exit 1
+fi
 archive="${parent}/LJSpeech-1.1.tar.bz2"
 if [ ! -f "${archive}" ]; then
     echo "$0: downloading ${url}"
-    curl -fL --retry 3 -o "${archive}.part" "${url}" || wget -O "${archive}.part" "${url}"
+    if ! { curl -fL --retry 3 -o "${archive}.part" "${url}" || wget -O "${archive}.part" "${url}"; }; then
+        rm -f "${archive}.part"
+        echo "$0: could not download ${url} (no network?); fetch it elsewhere and pass --db_root" \
+             "the unpacked LJSpeech-1.1 folder" 1>&2
+        exit 1
+    fi
     mv "${archive}.part" "${archive}"
 fi
 echo "${sha256}  ${archive}" | sha256sum -c - || { echo "$0: ${archive}: checksum mismatch, delete it and retry" 1>&2; exit 1; }
