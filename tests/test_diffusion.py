@@ -50,6 +50,20 @@ def test_training_levels_cover_short_schedules():
     assert float(levels.min()) >= cfg.min_alpha_bar and float(levels.max()) <= 1.0
 
 
+def test_each_training_step_gets_its_share_with_sqrt_abar_uniform_inside():
+    """WaveGrad's draw: t ~ U{1..S} (the last step included), then sqrt(abar) uniform between
+    sqrt(abar_t) and sqrt(abar_{t-1})."""
+    betas = torch.tensor([0.75, 0.5, 0.5], dtype=torch.float64)  # abar: 0.25, 0.125, 0.0625
+    levels = diffusion.sample_training_levels(60000, betas, generator=torch.Generator().manual_seed(0))
+    edges = torch.cat([torch.ones(1, dtype=torch.float64), diffusion.alpha_bars(betas).sqrt()])
+    for t in (1, 2, 3):
+        inside = (levels.sqrt() <= edges[t - 1]) & (levels.sqrt() > edges[t])
+        assert float(inside.double().mean()) == pytest.approx(1 / 3, abs=0.01), t
+        position = (levels[inside].sqrt() - edges[t]) / (edges[t - 1] - edges[t])  # U(0, 1)
+        assert float(position.mean()) == pytest.approx(0.5, abs=0.01), t
+        assert float(position.quantile(0.25)) == pytest.approx(0.25, abs=0.01), t
+
+
 def test_levels_below_the_schedule_are_log_snr_uniform():
     """below_share of the draws have log-SNR uniform between min_alpha_bar and the last step:
     the share of draws in an abar interval there follows from the interval's log-SNR width."""
@@ -63,8 +77,9 @@ def test_levels_below_the_schedule_are_log_snr_uniform():
         return math.log(a / (1 - a))
 
     assert float(levels.min()) >= 0.05 - 1e-9 and diffusion.trained_min_alpha_bar(cfg) == 0.05
-    inside = float(((levels > 0.09) & (levels < 0.2)).double().mean())
-    assert inside == pytest.approx(0.1 * (lam(0.2) - lam(0.09)) / (lam(end) - lam(0.05)), abs=0.003)
+    for lo, hi in ((0.09, 0.2), (0.05, 0.07)):  # near the bottom, log-SNR and abar widths part most
+        inside = float(((levels > lo) & (levels < hi)).double().mean())
+        assert inside == pytest.approx(0.1 * (lam(hi) - lam(lo)) / (lam(end) - lam(0.05)), abs=0.003)
     above = float((levels >= end).double().mean())
     assert above == pytest.approx(0.9, abs=0.003)
 

@@ -88,3 +88,14 @@ def test_terminal_snr_meets_documented_criterion(mels, kind):
     assert float(at_start.median()) <= -30.0
     assert float(at_start.quantile(0.99)) <= 0.0
     assert float(at_lowest.max()) <= -10.0
+
+
+def test_level_statistics_are_the_extremes_over_the_whole_set():
+    """E_min and E_max over every frame of every mel (not a mean of per-clip extremes)."""
+    from specgrad_plugin.priors import level_statistics
+
+    def mel_of(energies):  # 80 equal bands per frame: E = sqrt(80 * 10^c)
+        return torch.log10(torch.tensor(energies) ** 2 / 80)[:, None].expand(-1, 80)
+
+    low, high = level_statistics([mel_of([0.5, 2.0]), mel_of([0.1, 1.0]), mel_of([0.3, 4.0])])
+    assert low == pytest.approx(0.1) and high == pytest.approx(4.0)

@@ -215,3 +215,31 @@ def test_bin_phase_advance_makes_a_steady_bin_centred_tone_constant():
     assert float(spec.angle().diff().abs().max()) > 1.0  # turns by k * 90 degrees a frame
     demodulated = spec * advance.conj()
     assert float((demodulated - demodulated[0]).abs().max()) < 1e-3 * float(demodulated.abs().max())
+
+
+def test_floors_and_white_mix_follow_their_formulas():
+    """linear_amplitude floors an amplitude at the frame peak times 10^(floor_db / 20) (floor_db
+    is a power ratio); normalised_power floors the power at the peak times 10^(floor_db / 10),
+    normalises to mean 1, then mixes white in: h^2 = (1 - w) p + w."""
+    identity = torch.eye(4)
+    logmel = torch.log10(torch.tensor([[[1.0, 1e-4, 0.5, 1e-1]]]))
+    amp = shaping.linear_amplitude(logmel, identity, 0, 3, floor_db=-40.0)
+    torch.testing.assert_close(amp, torch.tensor([[[1.0, 1e-2, 0.5, 1e-1]]]))
+    log_env = torch.log(torch.tensor([1.0, 1e-3, 1.0, 1.0]))  # power 1e-6, under the floor's 1e-4
+    floored = torch.tensor([1.0, 1e-4, 1.0, 1.0])
+    expected = 0.75 * floored / floored.mean() + 0.25
+    torch.testing.assert_close(shaping.normalised_power(log_env, -40.0, 0.25), expected)
+
+
+@pytest.mark.parametrize("abar", [0.5, 0.9])
+def test_terminal_snr_of_white_noise_through_a_flat_response_is_abar_over_its_complement(abar):
+    """x0 = white N(0, 1) noise and H = 1: E |G x0|^2 = sum(w^2) in every bin, which is what
+    the noise term holds, so the mean of 10^(SNR / 10) over frames and bands is abar / (1 - abar)."""
+    torch.manual_seed(0)
+    frames = 400
+    x0 = torch.randn(1, frames * HOP)
+    response = torch.ones(1, frames, N_FFT // 2 + 1, dtype=torch.complex64)
+    basis = SpecGradVocoder(SpecGradConfig()).features.mel_basis
+    snr = shaping.terminal_snr_db(x0, response, abar, basis, N_FFT, HOP, shaping.hann_window(N_FFT))
+    ratio = torch.pow(10.0, snr[:, 2:-2] / 10.0).mean()  # the edge frames see the STFT's padding
+    assert float(ratio) == pytest.approx(abar / (1 - abar), rel=0.03)

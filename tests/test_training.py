@@ -62,7 +62,9 @@ def test_aux_stft_loss_is_fregrads_on_x0_hat_and_skips_draws_below_the_schedule(
     wav = torch.from_numpy(speech_clip[: 4 * 32 * 256]).reshape(4, -1)
     mel = with_aux.features(wav)
     abar_end = float(diffusion.alpha_bars(with_aux.train_betas[: tiny_cfg.diffusion.steps])[-1])
-    draws = {"levels": torch.tensor([0.9, 0.5, abar_end / 2, 1e-3], dtype=torch.float64)}  # 2 above, 2 below
+    # 2 above the schedule's last level, 2 below; the middle two next to it, where a threshold
+    # one step off would sort them the other way
+    draws = {"levels": torch.tensor([0.9, abar_end * 1.001, abar_end * 0.999, 1e-3], dtype=torch.float64)}
     monkeypatch.setattr(diffusion, "sample_training_levels", lambda batch, *a, **k: draws["levels"][:batch])
     captured = {}
     original = diffusion.predicted_clean
@@ -120,3 +122,38 @@ def test_fit_resumes_a_checkpoint_saved_before_keys_were_added_but_not_another_m
                                               r"then, 'diffwave' now\)"):
         fit(SpecGradVocoder(other), loader, 3, tmp_path)
     assert (tmp_path / "config.yaml").read_text() == config
+
+
+def test_training_loss_is_the_whitened_error_on_the_filtered_noise(speech_clip, monkeypatch):
+    """One batch worked by hand: eps = L xi with the prior's (minimum-phase) response,
+    x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, the denoiser given x_t, its condition on (mel, H)
+    and log-SNR(abar), and the loss || L^-p (eps - eps_theta) ||^2 at the configured power."""
+    from specgrad_plugin import diffusion
+
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config("frame", diffusion={"loss_inverse_power": 0.5}))
+    wav = torch.from_numpy(speech_clip[: 2 * 32 * 256]).reshape(2, -1)
+    mel = vocoder.features(wav)
+    levels = torch.tensor([0.7, 0.2], dtype=torch.float64)
+    monkeypatch.setattr(diffusion, "sample_training_levels", lambda batch, *a, **k: levels[:batch])
+    seen = {}
+
+    def denoiser(x_t, cond, level):  # an eps_theta that depends on its input
+        seen.update(x_t=x_t, cond=cond, level=level)
+        return 0.1 * x_t
+
+    condition = vocoder.denoiser.condition
+    monkeypatch.setattr(vocoder.denoiser, "forward", denoiser)
+    torch.manual_seed(3)
+    loss, _ = vocoder.training_loss(wav, mel)
+    log_h = vocoder.prior.log_response(mel)
+    assert log_h.imag.abs().max() > 0.1  # a phase a zero-phase |H| would drop
+    torch.manual_seed(3)
+    eps = vocoder.prior.apply(torch.randn(wav.shape), torch.exp(log_h))
+    x_t = levels.sqrt().float()[:, None] * wav + (1 - levels).sqrt().float()[:, None] * eps
+    torch.testing.assert_close(seen["x_t"], x_t)
+    torch.testing.assert_close(seen["level"].double(), diffusion.log_snr(levels).double())
+    torch.testing.assert_close(seen["cond"], condition(mel, torch.exp(log_h)))
+    residual = vocoder.prior.apply_inverse(eps - 0.1 * x_t, log_h, 0.5)
+    assert float(loss) == pytest.approx(float(diffusion.weighted_loss(residual)), rel=1e-5)
