@@ -158,3 +158,21 @@ def test_identity_changes_name_each_differing_key_a_family_first():
     assert checkpoints.identity_changes(before, after) == ["denoiser.kind", "denoiser.a", "denoiser.b",
                                                            "prior.floor_db"]
     assert checkpoints.identity_changes(before, before) == []
+
+
+def test_average_sums_in_float64_and_keeps_a_float16_mean_in_float32(tiny_cfg, tmp_path):
+    """Beside 2^24 a float32 sum drops the 1s (the exact mean, (2^24 + 2) / 3, is a float32);
+    the mean of the adjacent float16 values 1 and 1 + 2^-10 is 1 + 2^-11, which float16 would
+    round back to 1."""
+    model = SpecGradVocoder(tiny_cfg)
+    key = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.numel() > 1)
+    for n, (big, small) in enumerate(((2.0**24, 1.0), (1.0, 1.0 + 2**-10), (1.0, 1.0))):
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        state[key].view(-1)[:2] = torch.tensor([big, small])
+        halves = {k: v.half() if k == key else v for k, v in state.items()}
+        model.save(tmp_path / f"{n}.pt", {"ema": state})
+        model.save(tmp_path / f"h{n}.pt", {"ema": halves})
+    weights, _ = checkpoints.average([tmp_path / f"{n}.pt" for n in range(3)])
+    assert float(weights[key].view(-1)[0]) == (2.0**24 + 2.0) / 3
+    halves, _ = checkpoints.average([tmp_path / f"h{n}.pt" for n in (1, 2)])
+    assert halves[key].dtype == torch.float32 and float(halves[key].view(-1)[1]) == 1.0 + 2**-11

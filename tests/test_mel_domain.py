@@ -2,6 +2,7 @@
 
 import warnings
 
+import pytest
 import torch
 
 from specgrad_plugin import mel_domain
@@ -67,6 +68,14 @@ def test_level_is_read_on_loud_frames_and_low_bands():
     cut = speech.clone()
     cut[:, 50:] -= 3.0  # a band limit above the low bands: no level change
     assert abs(float(mel_domain.level_offset(cut[None], mean, std)[0])) < 0.02
+
+
+def test_level_offset_takes_the_lower_median_of_an_even_count_of_bands():
+    """10 bands, the lowest 4 read (LEVEL_BANDS 0.4): offsets 0.1, 0.2, 0.3, 0.4 give 0.2, the
+    lower middle one (as torch.median), in a mel constant over frames (its quantile is itself)."""
+    mean, std = torch.zeros(10), torch.zeros(10)
+    mel = torch.tensor([0.4, 0.1, 0.3, 0.2, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]).expand(1, 20, 10)
+    assert float(mel_domain.level_offset(mel, mean, std)[0]) == pytest.approx(0.2)
 
 
 def test_level_match_shift_moves_only_what_is_beyond_the_tolerance():

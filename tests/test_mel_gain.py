@@ -44,6 +44,20 @@ def test_band_gain_is_the_band_ratio_weighted_by_each_bins_shares(basis):
         assert capped[0, peak, 0] == pytest.approx(10 ** (sign * share), rel=1e-4)
 
 
+def test_band_gain_reads_a_quiet_band_as_it_is_down_to_the_log_mels_floor(basis):
+    """Bands at 1e-7 and 1e-9 of amplitude, asked for just that: gain 1, since the measured
+    log mel is floored where ESPnet floors the input's (1e-10), not higher; a silent band asked
+    for the floor gets gain 1 too."""
+    for level in (1e-7, 1e-9):
+        mag = torch.full((1, basis.shape[1], 3), level) / basis.sum(0).clamp_min(1e-12)[None, :, None]
+        target = torch.log10(torch.einsum("mf,bft->bmt", basis, mag)).transpose(1, 2)
+        gain = mel_gain.band_gain(mag, target, basis, max_db=20.0)
+        assert torch.allclose(gain, torch.ones_like(gain), atol=1e-4), level
+    silent = torch.zeros(1, basis.shape[1], 3)
+    gain = mel_gain.band_gain(silent, torch.full((1, 3, basis.shape[0]), -10.0), basis, max_db=20.0)
+    assert torch.allclose(gain, torch.ones_like(gain))
+
+
 def mel_of(wav, basis):
     spec = shaping.stft(wav, FEAT.n_fft, FEAT.hop_length, shaping.hann_window(FEAT.n_fft))
     return torch.log10(torch.einsum("mf,bft->bmt", basis, spec.abs()).clamp_min(1e-10)).transpose(1, 2)[:, :-1]
