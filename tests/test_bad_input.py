@@ -131,8 +131,9 @@ def test_decode_refuses_a_file_of_several_mels_an_empty_list_a_bad_seed_and_an_u
 
 
 def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, trained_vocoder):
-    """Of three mels the first and last are far from the training mels: each warning names its
-    utterance (the vocoder alone warns once per kind of departure) and decode's line."""
+    """Of three mels the first and last are 30 dB quieter than the training mels, a departure
+    the vocoder alone names once per kind: decode names each utterance, at decode's line. The
+    schedule's warning (it starts below the trained levels) is no utterance's and comes once."""
     import warnings
 
     from specgrad_plugin.vocoder import SpecGradVocoder
@@ -142,15 +143,17 @@ def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, trained_
     vocoder.set_mel_statistics(torch.full((n_mels,), -2.0), torch.full((n_mels,), 0.5))
     vocoder.save(tmp_path / "c.pt")
     lines = []
-    for uid, value in (("far1", 3.0), ("near", -2.0), ("far2", 3.0)):
+    for uid, value in (("quiet1", -2.9), ("near", -2.0), ("quiet2", -2.9)):
         np.save(tmp_path / f"{uid}.npy", np.full((8, n_mels), value, np.float32))
         lines.append(f"{uid} {tmp_path / f'{uid}.npy'}\n")
     (tmp_path / "feats.scp").write_text("".join(lines))
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert decode.main(["--model_file", str(tmp_path / "c.pt"), "--schedule", "WG-3", "--output_dir",
+        warnings.simplefilter("default")
+        assert decode.main(["--model_file", str(tmp_path / "c.pt"), "--schedule", "0.5,0.9,0.99", "--output_dir",
                             str(tmp_path / "out"), "--data_path_and_name_and_type",
                             f"{tmp_path / 'feats.scp'},feats,npy"]) == 0
-    far = [w for w in caught if "std from the training mels" in str(w.message)]
-    assert sorted(str(w.message).split(":")[0] for w in far) == ["utterance far1", "utterance far2"]
-    assert {w.filename for w in far} == {decode.__file__}
+    level = [w for w in caught if "dB below the training" in str(w.message)]
+    assert sorted(str(w.message).split(":")[0] for w in level) == ["utterance quiet1", "utterance quiet2"]
+    assert {w.filename for w in level} == {decode.__file__}
+    schedule = [str(w.message) for w in caught if "outside what the network learnt" in str(w.message)]
+    assert len(schedule) == 1 and not schedule[0].startswith("utterance"), schedule

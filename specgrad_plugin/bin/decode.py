@@ -41,7 +41,7 @@ import torch
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
-from specgrad_plugin import runtime
+from specgrad_plugin import mel_domain, runtime
 from specgrad_plugin.batched import vocode_batch
 from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checkpoints import CheckpointError, change_summary, saved_identity
@@ -123,17 +123,31 @@ def mel_sources(
 
 
 @contextlib.contextmanager
-def utterances_named_in_warnings(vocoder: SpecGradVocoder, uids: List[str]):
-    """The vocoder's warnings about an input (a mel far from its training mels ...) raised while
-    vocoding ``uids``, each re-issued from where it was raised with the utterances named; every
-    batch is checked afresh, so each utterance that departs is named, not only the first."""
+def utterances_named_in_warnings(vocoder: SpecGradVocoder, uids: List[str], shown: set):
+    """Warnings raised while vocoding ``uids``, re-issued from where they were raised: the
+    vocoder's warnings about an input mel with the utterances named (a batch's check covers
+    all of it, so a batch of several names them all), each batch checked afresh so that every
+    utterance that departs is named, not only the first; any other warning as it was, once per
+    run (``shown``: what this run re-issued; Python's own once-only registry is reset by the
+    filter change each batch makes)."""
     vocoder.input_warnings.warned.clear()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        warnings.warn_explicit(f"utterance{'s' if len(uids) > 1 else ''} {', '.join(uids)}: {w.message}",
-                               w.category, w.filename, w.lineno)
+    recorded: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                recorded = list(caught)
+    finally:  # also when the batch fails: what was said about it still reaches the user
+        who = f"utterance {uids[0]}" if len(uids) == 1 else f"one or more of utterances {', '.join(uids)}"
+        for w in recorded:
+            text = str(w.message)
+            if text.startswith(mel_domain.INPUT_WARNING):
+                warnings.warn_explicit(f"{who}: {text}", w.category, w.filename, w.lineno)
+            elif (text, w.category, w.filename, w.lineno) not in shown:
+                shown.add((text, w.category, w.filename, w.lineno))
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 SETTINGS_FILE = "decode_settings.json"
@@ -299,10 +313,11 @@ def main(argv=None) -> int:
         return None
 
     batches = length_sorted_batches(todo, load_one, args.batch_size)
+    shown_warnings: set = set()
     for batch in tqdm(batches, desc="vocoding", unit="batch", total=-(-len(todo) // args.batch_size)):
         tic = time.perf_counter()
         try:
-            with utterances_named_in_warnings(vocoder, [uid for uid, _ in batch]):
+            with utterances_named_in_warnings(vocoder, [uid for uid, _ in batch], shown_warnings):
                 if args.streaming:
                     wavs = [stream_one(vocoder, batch[0][1], args, stream_stats)]
                 else:  # each utterance as its one-by-one vocoding with --seed (specgrad_plugin.batched)
