@@ -176,3 +176,6 @@ def test_average_sums_in_float64_and_keeps_a_float16_mean_in_float32(tiny_cfg, t
     assert float(weights[key].view(-1)[0]) == (2.0**24 + 2.0) / 3
     halves, _ = checkpoints.average([tmp_path / f"h{n}.pt" for n in (1, 2)])
     assert halves[key].dtype == torch.float32 and float(halves[key].view(-1)[1]) == 1.0 + 2**-11
+    doubles = {k: v.double() if k == key else v for k, v in model.state_dict().items()}
+    model.save(tmp_path / "d.pt", {"ema": doubles})  # a float64 checkpoint keeps its mean in float64
+    assert checkpoints.average([tmp_path / "0.pt", tmp_path / "d.pt"])[0][key].dtype == torch.float64

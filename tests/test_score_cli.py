@@ -58,7 +58,7 @@ def test_a_bad_file_stops_scoring_before_anything_is_written(tmp_path, speech_cl
 
 def test_a_run_stopped_while_scoring_leaves_out_as_it_was(tmp_path, speech_clip, monkeypatch):
     """The second utterance's scoring fails (as an interrupt would) after the first one's plot:
-    --out keeps only what it held, and no staging folder is left beside it."""
+    --out keeps only what it held (no staging folder left in it), and one the run made is gone."""
     ref = write_set(tmp_path / "ref", {"a": speech_clip, "b": speech_clip})
     gen = write_set(tmp_path / "gen", {"a": speech_clip, "b": speech_clip})
     out = tmp_path / "out"
@@ -78,6 +78,12 @@ def test_a_run_stopped_while_scoring_leaves_out_as_it_was(tmp_path, speech_clip,
     assert sorted(p.name for p in out.iterdir()) == ["scores.json"]
     assert (out / "scores.json").read_text() == "earlier run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "out", "ref"]
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):  # an --out the run would have made is not left behind
+        score.main(["--ref", str(ref), "--gen", str(gen), "--out", str(tmp_path / "new" / "out")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "new", "out", "ref"]
+    assert list((tmp_path / "new").iterdir()) == []
+    (tmp_path / "new").rmdir()
     monkeypatch.setattr(score, "score", real)
     assert score.main(["--ref", str(ref), "--gen", str(gen), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "scores.json", "scores.md"]
@@ -107,6 +113,12 @@ def test_scores_whose_packages_are_missing_are_named_not_dropped_silently(tmp_pa
     assert "pip install 'specgrad_plugin[eval]'" in err
     written = scoring.scores_from_json((tmp_path / "out" / "scores.json").read_text())["mean"]
     assert {"stoi", "mel_l1", "mr_stft"} <= set(written) and not {"pesq", "vuv_error", "mcd"} & set(written)
+    # TTS output scores the DTW metrics alone: without their packages there is nothing to score
+    assert score.main(["--ref", str(ref), "--gen", str(ref), "--out", str(tmp_path / "tts"), "--aligned",
+                       "false"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --aligned false scores mcd, log_f0_rmse, vuv_error only, which need pyworld" in err
+    assert "note:" not in err and not (tmp_path / "tts").exists()
 
 
 def test_stoi_and_mr_stft_are_nan_exactly_where_undefined(speech_clip):

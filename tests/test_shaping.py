@@ -225,6 +225,9 @@ def test_floors_and_white_mix_follow_their_formulas():
     logmel = torch.log10(torch.tensor([[[1.0, 1e-4, 0.5, 1e-1]]]))
     amp = shaping.linear_amplitude(logmel, identity, 0, 3, floor_db=-40.0)
     torch.testing.assert_close(amp, torch.tensor([[[1.0, 1e-2, 0.5, 1e-1]]]))
+    # bins outside the bands' [lo, hi] take the edge bins' values before the floor
+    held = shaping.linear_amplitude(logmel, identity, 1, 2, floor_db=-40.0)
+    torch.testing.assert_close(held, torch.tensor([[[5e-3, 5e-3, 0.5, 0.5]]]))
     log_env = torch.log(torch.tensor([1.0, 1e-3, 1.0, 1.0]))  # power 1e-6, under the floor's 1e-4
     floored = torch.tensor([1.0, 1e-4, 1.0, 1.0])
     expected = 0.75 * floored / floored.mean() + 0.25

@@ -125,24 +125,32 @@ def main(argv=None) -> int:
             print(f"error: utterance {uid}: {e}; nothing written to {args.out}", file=sys.stderr)
             return 2
     missing = unavailable_scores()
-    if missing:
+    dtw = "mcd, log_f0_rmse, vuv_error"
+    if not args.aligned and dtw in missing:  # the DTW scores are all that --aligned false computes
+        print(f"error: --aligned false scores {dtw} only, which need {', '.join(missing[dtw])}; pip install "
+              f"'specgrad_plugin[eval]' adds them; nothing written to {args.out}", file=sys.stderr)
+        return 2
+    if args.aligned and missing:
         left_out = "; ".join(f"{names} (needs {', '.join(packages)})" for names, packages in missing.items())
         print(f"note: not scored: {left_out}; pip install 'specgrad_plugin[eval]' adds them", file=sys.stderr)
-    # everything is written to a staging folder beside --out and moved in at the end: a run that
-    # fails or is stopped while scoring leaves --out as it was
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.partial-", dir=args.out.parent))
+    # everything is written to a hidden staging folder in --out (the same file system) and moved
+    # into place at the end: a run that fails or is stopped while scoring leaves --out as it was
+    created = not args.out.exists()
+    args.out.mkdir(parents=True, exist_ok=True)
+    staging, done = Path(tempfile.mkdtemp(prefix=".partial-", dir=args.out)), False
     try:
         rows = score_pairs(sorted(gen), pair, args, features, staging)
         names = list(next(iter(rows.values())))
         mean = {n: float(np.nanmean([r[n] for r in rows.values()])) for n in names}
         (staging / "scores.json").write_text(scores_to_json({"mean": mean, "utterances": rows}))
         (staging / "scores.md").write_text(markdown_table({"**mean**": mean, **rows}, names))
-        args.out.mkdir(exist_ok=True)
         for path in sorted(staging.iterdir()):
             path.replace(args.out / path.name)
+        done = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not done:
+            shutil.rmtree(args.out, ignore_errors=True)  # it held nothing but the staging folder
     print(markdown_table({f"mean of {len(rows)}": mean}, names), end="")
     return 0
 
