@@ -278,7 +278,7 @@ class SpecGradConfig:
             (_is_range(self.inference.voice_f0_hz),
              f"inference.voice_f0_hz={self.inference.voice_f0_hz}, expected [] or [low, high] Hz"),
             (type(self.train.segment_frames) is int  # not bool
-             and (max_segment == 0 or 1 <= self.train.segment_frames <= max_segment),
+             and self.train.segment_frames >= 1 and (max_segment == 0 or self.train.segment_frames <= max_segment),
              f"train.segment_frames={self.train.segment_frames}, expected a whole number of frames from 1 to "
              f"{max_segment} ({MAX_SEGMENT_SECONDS} s at hop {feat.hop_length}, {feat.fs} Hz; a vocoder trains "
              "on crops of about a second)"),

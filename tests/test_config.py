@@ -45,7 +45,7 @@ def test_yaml_round_trip(tmp_path):
         ("denoiser:\n  kind: frame\n  level_hidden_dim: 0\n", "level_hidden_dim=0, expected an even"),
         ("features:\n  win_length: 2048\n", "win_length=2048, n_fft=1024, .*0 < win_length <= n_fft"),
         ("features:\n  n_mels: 0\n", "n_mels=0, .*expected n_mels > 0"),
-        ("train:\n  segment_frames: 2585\n", "segment_frames=2585, expected .* from 1 to 2583 \\(30 s at hop 256"),
+        ("train:\n  segment_frames: 2584\n", "segment_frames=2584, expected .* from 1 to 2583 \\(30 s at hop 256"),
         ("train:\n  segment_frames: 0\n", "segment_frames=0, expected .* from 1 to"),
         ("denoiser:\n  kind: frame\n  residual_layers: 30\n  residual_channels: 64\n  dilation_cycle: 10\n"
          "  kernel_size: 3\n  upsample_scales: [16, 16]\n",  # a WaveNet section with its kind switched
@@ -139,3 +139,9 @@ def test_checkpoint_with_an_old_flat_config_inside_loads_and_saves_one_family(tm
     loaded.save(tmp_path / "again.pt")
     saved = torch.load(tmp_path / "again.pt", weights_only=True)["config"]["denoiser"]
     assert saved["kind"] == "frame" and "residual_layers" not in saved
+
+
+def test_the_longest_segment_allowed_is_accepted(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("train:\n  segment_frames: 2583\n")  # 30 s at 22.05 kHz, hop 256, rounded down
+    assert SpecGradConfig.from_yaml(path).train.segment_frames == 2583

@@ -177,3 +177,14 @@ def test_bad_options_and_outputs_are_one_line(tmp_path, speech_clip, capsys):
     assert score.main(["--ref", str(ref), "--gen", str(ref), "--out", str(tmp_path / "afile"), "--plot", "false"]) == 2
     err = capsys.readouterr().err
     assert err == f"error: --out {tmp_path / 'afile'}: a file, expected a folder for scores.json and scores.md\n"
+
+
+def test_the_scores_packages_are_the_eval_extra():
+    """scoring.EVAL_PACKAGES, which names what a missing score needs, lists setup.py's eval extra."""
+    import re
+    from pathlib import Path
+
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    extra = re.search(r"eval_requires = \[(.*?)\]", setup, re.S).group(1)
+    pinned = set(re.findall(r'"([A-Za-z0-9_]+)==', extra))
+    assert {p for packages in scoring.EVAL_PACKAGES.values() for p in packages} == pinned
