@@ -246,3 +246,23 @@ def test_decode_streaming_writes_the_offline_wavs(tmp_path, speech_clips, capsys
         assert np.abs(offline).max() > 100
     assert decode.main(common + ["--output_dir", str(tmp_path / "x"), "--streaming", "--batch_size", "2"]) == 2
     assert "expected 1" in capsys.readouterr().err
+
+
+def test_stream_bench_tells_a_clip_read_alike_from_one_read_apart(speech_clip):
+    """bench/stream_vs_offline.py: without level matching a clip streams equal to offline;
+    with it, the clip with its second half 30 dB down reads another level in its later blocks
+    than whole, and the bench reports the difference."""
+    from pathlib import Path
+
+    from .conftest import load_script, small_config
+
+    bench = load_script(Path(__file__).resolve().parents[1] / "bench" / "stream_vs_offline.py")
+    vocoder = SpecGradVocoder(small_config("frame")).eval()
+    wav = torch.from_numpy(speech_clip[: 300 * 256].copy())
+    alike = bench.compare(vocoder, wav, "WG-3", 0, 40)  # no mel statistics: no level matching
+    assert alike["equal"] and "snr_db" not in alike
+    mel = vocoder.features(wav[None])[0]
+    vocoder.set_mel_statistics(mel.mean(0), mel.std(0))
+    wav[150 * 256 :] *= 10 ** (-30 / 20)
+    apart = bench.compare(vocoder, wav, "WG-3", 0, 40)
+    assert not apart["equal"] and apart["snr_db"] < 60 and {"pesq_offline", "pesq_stream"} <= set(apart)
