@@ -100,7 +100,8 @@ def test_a_fresh_start_moves_the_earlier_runs_checkpoint_aside(tmp_path):
 
 @pytest.mark.parametrize("crops, message", [
     ({"speed_factors": [3.0]}, r"model_conf: train.speed_factors=\[3.0\], expected a list of factors in 0.5..2"),
-    ({"segment_frames": 0}, r"model_conf: train.segment_frames=0, expected a whole number of frames >= 1"),
+    ({"segment_frames": 0}, r"model_conf: train.segment_frames=0, expected a whole number of frames from 1 to 2583"),
+    ({"segment_frames": 10**9}, r"model_conf: train.segment_frames=1000000000, expected .* from 1 to 2583 \(30 s"),
 ])
 def test_model_conf_crop_keys_are_checked_as_the_train_section(crops, message):
     """The crop keys of model_conf take the train section's defaults and checks (one place):
