@@ -101,6 +101,7 @@ class StreamingVocoder:
                  noise: Optional[Union[torch.Tensor, np.ndarray, NoiseSource]] = None) -> None:
         """seed: keys the noise (None: a key drawn from torch's global RNG); noise: instead of
         the seed's, a (steps, 1, K * hop) array of the sampler's draws or a NoiseSource."""
+        vocoder.schedule_betas(schedule, warn=True)  # a start noisier than training: said as offline says it
         self.sampler = RealSampler(vocoder, schedule, use_fft=True).eval()
         self.n_mels, self.hop, self.fs = vocoder.cfg.features.n_mels, vocoder.hop_length, vocoder.fs
         denoiser = vocoder.denoiser

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -130,15 +131,19 @@ def test_decode_refuses_a_file_of_several_mels_an_empty_list_a_bad_seed_and_an_u
     assert (tmp_path / "afile").read_text() == "x"
 
 
-def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, trained_vocoder):
+@pytest.mark.parametrize("streaming", [False, True])
+def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, streaming):
     """Of three mels the first and last are 30 dB quieter than the training mels, a departure
-    the vocoder alone names once per kind: decode names each utterance, at decode's line. The
-    schedule's warning (it starts below the trained levels) is no utterance's and comes once."""
+    the vocoder alone names once per kind: decode names each utterance, at decode's line,
+    offline and streamed. The schedule's warning (it starts below the trained levels) is no
+    utterance's and comes once."""
     import warnings
 
     from specgrad_plugin.vocoder import SpecGradVocoder
 
-    vocoder = SpecGradVocoder.from_checkpoint(trained_vocoder)
+    from .conftest import small_config
+
+    vocoder = SpecGradVocoder(small_config("frame"))
     n_mels = vocoder.cfg.features.n_mels
     vocoder.set_mel_statistics(torch.full((n_mels,), -2.0), torch.full((n_mels,), 0.5))
     vocoder.save(tmp_path / "c.pt")
@@ -151,7 +156,7 @@ def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, trained_
         warnings.simplefilter("default")
         assert decode.main(["--model_file", str(tmp_path / "c.pt"), "--schedule", "0.5,0.9,0.99", "--output_dir",
                             str(tmp_path / "out"), "--data_path_and_name_and_type",
-                            f"{tmp_path / 'feats.scp'},feats,npy"]) == 0
+                            f"{tmp_path / 'feats.scp'},feats,npy"] + ["--streaming"] * streaming) == 0
     level = [w for w in caught if "dB below the training" in str(w.message)]
     assert sorted(str(w.message).split(":")[0] for w in level) == ["utterance quiet1", "utterance quiet2"]
     assert {w.filename for w in level} == {decode.__file__}

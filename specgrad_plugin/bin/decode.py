@@ -230,21 +230,20 @@ def stream_one(vocoder: SpecGradVocoder, mel: torch.Tensor, args, stats: Dict[st
     from specgrad_plugin.export import draw_white_noise
     from specgrad_plugin.streaming import StreamingVocoder, timed_stream
 
+    vocoder.warn_on_mel_range(mel[None])  # the stream reads the mel in parts; decode has it whole, as offline
     steps = len(vocoder.schedule_betas(args.schedule))
     noise = draw_white_noise(1, mel.shape[0] * vocoder.hop_length, steps, args.seed)
-    result = timed_stream(StreamingVocoder(vocoder, args.schedule, noise=noise), mel.cpu().float(),
-                          args.stream_chunk_frames)
+    stream = StreamingVocoder(vocoder, args.schedule, noise=noise)
+    stats["lookahead"] = [stream.lookahead_frames, stream.lookahead_ms]  # the same for every utterance
+    result = timed_stream(stream, mel.cpu().float(), args.stream_chunk_frames)
     stats["first_audio_s"].append(result["first_audio_s"])
     stats["chunk_rtf"].extend(result["chunk_rtf"])
     return result["wav"]
 
 
-def streaming_summary(vocoder: SpecGradVocoder, args, stats: Dict[str, list]) -> str:
-    from specgrad_plugin.streaming import StreamingVocoder
-
-    stream = StreamingVocoder(vocoder, args.schedule)
-    first, rtf = stats["first_audio_s"], sorted(stats["chunk_rtf"])
-    return (f"streaming: look-ahead {stream.lookahead_frames} frames ({stream.lookahead_ms:.0f} ms); chunks of "
+def streaming_summary(args, stats: Dict[str, list]) -> str:
+    (frames, ms), first, rtf = stats["lookahead"], stats["first_audio_s"], sorted(stats["chunk_rtf"])
+    return (f"streaming: look-ahead {frames} frames ({ms:.0f} ms); chunks of "
             f"{args.stream_chunk_frames} frames; compute to the first audio {sum(first) / len(first):.2f} s "
             f"(mean of {len(first)}); RTF per chunk median {rtf[len(rtf) // 2]:.3f}, max {rtf[-1]:.3f}")
 
@@ -339,7 +338,7 @@ def main(argv=None) -> int:
         print(f"RTF {seconds_spent / seconds_audio:.3f} ({seconds_spent:.1f} s for {seconds_audio:.1f} s of audio, "
               f"{device}, schedule {vocoder.chosen_schedule(args.schedule)})")
     if stream_stats["first_audio_s"]:
-        print(streaming_summary(vocoder, args, stream_stats))
+        print(streaming_summary(args, stream_stats))
     report = args.output_dir / "failed.txt"
     report.unlink(missing_ok=True)  # a rerun that fixed everything leaves no stale list
     if failed:
