@@ -27,15 +27,20 @@ def _is_internal(frame) -> bool:
     return name.split(".")[0] in ("specgrad_plugin", "torch", "espnet2")
 
 
-def warn_caller(message: str) -> None:
-    """warnings.warn(message, UserWarning), attributed to the nearest frame outside torch, ESPnet
+class InputMelWarning(UserWarning):
+    """An input mel unlike the training mels (mel_domain.InputWarnings): a category of its own,
+    so that a caller can filter it, or name the utterance it came from (decode does)."""
+
+
+def warn_caller(message: str, category: type = UserWarning) -> None:
+    """warnings.warn(message, category), attributed to the nearest frame outside torch, ESPnet
     and this package (its command-line tools count as callers): the line that called the vocoder,
     whichever path led here (a module's __call__ and torch's no_grad wrapper sit between, at
     depths that differ between paths)."""
     frame, level = sys._getframe(1), 2  # stacklevel 2: warn_caller's caller
     while frame.f_back is not None and _is_internal(frame):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)
 
 
 def check_mel(mel: torch.Tensor, n_mels: int, name: str = "mel") -> torch.Tensor:

@@ -24,10 +24,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 
 from specgrad_plugin import pitch
-from specgrad_plugin.checks import warn_caller
+from specgrad_plugin.checks import InputMelWarning, warn_caller
 from specgrad_plugin.config import FeatureConfig
 
-INPUT_WARNING = "input mel "  # how every warning about an input mel begins (decode names the utterance)
 LEVEL_DB = 15.0  # a level this far from the training mels' is named
 LEVEL_BANDS = 0.4  # the share of bands, from the lowest, that the level is read on
 LEVEL_QUANTILE, LEVEL_Z = 0.9, 1.2816  # the level is read on each band's 90th percentile over frames
@@ -165,9 +164,9 @@ class InputWarnings:
         z = float(((mel.mean(dim=(0, 1)) - mean) / std).abs().mean())
         if z > 2.0:
             warn_caller(
-                f"{INPUT_WARNING}mean {float(mel.mean()):.2f} is {z:.1f} std from the training mels "
+                f"input mel mean {float(mel.mean()):.2f} is {z:.1f} std from the training mels "
                 f"(mean {float(mean.mean()):.2f}): expected a denormalised log10 mel with the model's "
-                "feature settings; the output will likely be noise"
+                "feature settings; the output will likely be noise", InputMelWarning,
             )
             return
         median_f0 = None
@@ -181,4 +180,4 @@ class InputWarnings:
         for kind, note in notes.items():
             if kind not in self.warned:  # once per vocoder and kind, not once per utterance
                 self.warned.add(kind)
-                warn_caller(f"{INPUT_WARNING}unlike the training mels: {note}")
+                warn_caller(f"input mel unlike the training mels: {note}", InputMelWarning)

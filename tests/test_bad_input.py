@@ -139,6 +139,7 @@ def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, streamin
     utterance's and comes once."""
     import warnings
 
+    from specgrad_plugin.checks import InputMelWarning
     from specgrad_plugin.vocoder import SpecGradVocoder
 
     from .conftest import small_config
@@ -159,6 +160,6 @@ def test_decode_names_each_utterance_whose_mel_it_warns_about(tmp_path, streamin
                             f"{tmp_path / 'feats.scp'},feats,npy"] + ["--streaming"] * streaming) == 0
     level = [w for w in caught if "dB below the training" in str(w.message)]
     assert sorted(str(w.message).split(":")[0] for w in level) == ["utterance quiet1", "utterance quiet2"]
-    assert {w.filename for w in level} == {decode.__file__}
+    assert {w.filename for w in level} == {decode.__file__} and {w.category for w in level} == {InputMelWarning}
     schedule = [str(w.message) for w in caught if "outside what the network learnt" in str(w.message)]
     assert len(schedule) == 1 and not schedule[0].startswith("utterance"), schedule

@@ -41,11 +41,11 @@ import torch
 from espnet2.utils.types import str2bool
 from tqdm import tqdm
 
-from specgrad_plugin import mel_domain, runtime
+from specgrad_plugin import runtime
 from specgrad_plugin.batched import vocode_batch
 from specgrad_plugin.bin import one_line_write_errors
 from specgrad_plugin.checkpoints import CheckpointError, change_summary, saved_identity
-from specgrad_plugin.checks import SpecGradInputError, check_one_mel, check_seed
+from specgrad_plugin.checks import InputMelWarning, SpecGradInputError, check_one_mel, check_seed
 from specgrad_plugin.config import ConfigError
 from specgrad_plugin.data import read_scp, read_wav, write_wav
 from specgrad_plugin.diffusion import inference_betas
@@ -143,7 +143,7 @@ def utterances_named_in_warnings(vocoder: SpecGradVocoder, uids: List[str], show
         who = f"utterance {uids[0]}" if len(uids) == 1 else f"one or more of utterances {', '.join(uids)}"
         for w in recorded:
             text = str(w.message)
-            if text.startswith(mel_domain.INPUT_WARNING):
+            if issubclass(w.category, InputMelWarning):
                 warnings.warn_explicit(f"{who}: {text}", w.category, w.filename, w.lineno)
             elif (text, w.category, w.filename, w.lineno) not in shown:
                 shown.add((text, w.category, w.filename, w.lineno))
