@@ -83,10 +83,12 @@ class OnnxVocoder:
         rng = np.random.default_rng(None if seed is None else whole_number(seed))
         return rng.standard_normal((self.steps, batch, frames * self.hop_length), dtype=np.float32)
 
-    def __call__(self, mel: np.ndarray, seed: Optional[int] = 0, noise: Optional[np.ndarray] = None) -> np.ndarray:
-        """(K, M) or (B, K, M) log10 mel -> (K * hop,) or (B, K * hop) float32 in [-1, 1]."""
+    def __call__(self, mel: np.ndarray, seed: Optional[int] = 0, noise: Optional[np.ndarray] = None,
+                 name: str = "mel") -> np.ndarray:
+        """(K, M) or (B, K, M) log10 mel -> (K * hop,) or (B, K * hop) float32 in [-1, 1]; name:
+        what an error about the mel calls it (its file, say)."""
         batched = np.asarray(mel).ndim == 3
-        mel = self.check_mel(mel)
+        mel = self.check_mel(mel, name)
         shape = (self.steps, mel.shape[0], mel.shape[1] * self.hop_length)
         if noise is None:
             noise = self.noise(mel.shape[0], mel.shape[1], seed)
@@ -127,8 +129,7 @@ def main(argv=None) -> int:
         mel, noise = (None if path is None else load_array(path) for path in (args.mel, args.noise))
         if mel.ndim != 2:
             raise OnnxInputError(f"{args.mel}: shape {mel.shape}, expected (frames, {vocoder.n_mels})")
-        vocoder.check_mel(mel, name=str(args.mel))
-        wav = vocoder(mel, seed=args.seed, noise=noise)
+        wav = vocoder(mel, seed=args.seed, noise=noise, name=str(args.mel))
     except (OnnxInputError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,9 +1,9 @@
 """bench/gpu_check.py, the prepared GPU check, runs end to end on the CPU so it cannot rot."""
 
-import json
 import math
 from pathlib import Path
 
+from specgrad_plugin.scoring import scores_from_json
 from tests.conftest import load_script
 
 CHECK = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
@@ -17,7 +17,7 @@ def test_gpu_check_runs_on_cpu_and_writes_its_tables(tmp_path):
                         "--presets", "frame", "--train_preset", "frame",
                         "--timing_steps", "1", "--eval_clips", "1", "--eval_seconds", "1", "--rtf_seconds", "1",
                         "--graphed_batches", "2", "--out", str(out)]) == 0
-    result = json.loads(Path(f"{out}.json").read_text())
+    result = scores_from_json(Path(f"{out}.json").read_text())  # null (an undefined score) as NaN
     assert [r["amp"] for r in result["training_speed"]] == ["fp32/tf32"]
     for row in result["training_speed"]:  # 16 crops of 64 frames per step
         assert abs(row["audio_s_per_s"] / row["steps_per_s"] - 16 * 64 * 256 / 22050) < 1e-6
